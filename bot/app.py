@@ -1,0 +1,125 @@
+"""Composition: settings + secrets in, a running aiohttp application out.
+
+The path of a callback, file by file: `web.py` (verify, decrypt, parse) → `inbox.py`
+(record with its dedupe key, durable before the 200) → `dispatch.py` (route, order by lane,
+retry) → `handlers/*` (act) → `wecom/client.py` (call WeCom).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from bot import inbox
+from bot.channels import ChannelBook
+from bot.config import Secrets, Settings
+from bot.dispatch import Dispatcher
+from bot.events import Event
+from bot.handlers import build_router
+from bot.services import Services
+from bot.store import repo
+from bot.store.db import Database
+from bot.stores import StoreDirectory
+from bot.tags import TagBook
+from bot.templating import TemplateLibrary
+from bot.web import CallbackEndpoint
+from bot.wecom.client import WeComClient
+from bot.wecom.crypto import CallbackCrypto
+from bot.wecom.errors import WeComError
+from bot.wecom.ratelimit import RateLimits
+
+log = logging.getLogger("bot.app")
+
+
+def load_operator_files(settings: Settings) -> tuple[StoreDirectory, ChannelBook]:
+    """Stores and channels from `sop/`, templates from `templates/`; raises with file:line."""
+    paths = settings.paths
+    stores = StoreDirectory.load(paths.sop_dir / "stores.yaml")
+    templates = TemplateLibrary(paths.templates_dir)
+    channels = ChannelBook.load(paths.sop_dir / "channels.yaml", templates, stores)
+    return stores, channels
+
+
+@dataclass
+class BotRuntime:
+    """Everything the running bot holds; built by `startup`, released by `cleanup`."""
+
+    settings: Settings
+    secrets: Secrets
+    services: Services | None = None
+    dispatcher: Dispatcher | None = None
+    endpoint: CallbackEndpoint = field(init=False)
+    recorded: int = 0
+    duplicates: int = 0
+
+    def __post_init__(self) -> None:
+        crypto = CallbackCrypto(self.secrets.token, self.secrets.aes_key, self.secrets.corp_id)
+        self.endpoint = CallbackEndpoint(
+            crypto, self.secrets.corp_id, self.accept,
+            max_body_bytes=self.settings.server.max_body_bytes,
+            timestamp_window_s=self.settings.server.timestamp_window_s)
+
+    async def accept(self, event: Event, received_at: float) -> None:
+        """Record (durably, once), then hand to the dispatcher without waiting for it."""
+        assert self.services is not None and self.dispatcher is not None
+        recorded = await inbox.record(self.services.db, event, received_at)
+        if recorded is None:
+            self.duplicates += 1
+            log.info("redelivery of %s ignored (already recorded)", event.dedupe_key)
+            return
+        self.recorded += 1
+        self.dispatcher.submit(recorded)
+
+    async def startup(self, _app: web.Application | None = None) -> None:
+        settings, secrets = self.settings, self.secrets
+        stores, channels = load_operator_files(settings)
+        db = Database(settings.database.url)
+        await asyncio.get_running_loop().run_in_executor(None, db.migrate)
+        await db.write(lambda s: repo.sync_directory(s, stores.store_rows(), stores.staff_rows()))
+        wecom = WeComClient(
+            settings.wecom.api_base_url, secrets.corp_id, secrets.secret,
+            limits=RateLimits(settings.wecom.per_api_per_minute, settings.wecom.per_api_per_hour),
+            request_timeout_s=settings.wecom.request_timeout_s,
+            max_retries=settings.wecom.max_retries)
+        tags = TagBook(db, wecom)
+        self.services = Services(settings=settings, secrets=secrets, db=db, wecom=wecom,
+                                 tags=tags, stores=stores, channels=channels)
+        self.dispatcher = Dispatcher(self.services, build_router())
+        try:
+            await tags.sync()
+        except WeComError as exc:  # not fatal: tags are created on demand and re-read later
+            log.error("could not read the corp tag list at start: %s", exc)
+        await self.dispatcher.replay_pending()
+        log.info("bot ready: %d stores, %d channels, API %s", len(stores.all()),
+                 len(channels.names()), settings.wecom.api_base_url)
+
+    async def cleanup(self, _app: web.Application | None = None, drain_s: float = 10.0) -> None:
+        if self.dispatcher is not None:
+            if not await self.dispatcher.drain(drain_s):
+                log.warning("%d events still in progress at stop: they replay at next start",
+                            self.dispatcher.busy)
+            await self.dispatcher.cancel_all()
+        if self.services is not None:
+            await self.services.wecom.close()
+            await self.services.db.close()
+
+
+RUNTIME = web.AppKey("runtime", BotRuntime)
+
+
+def build_app(settings: Settings, secrets: Secrets) -> web.Application:
+    runtime = BotRuntime(settings, secrets)
+    app = web.Application(client_max_size=settings.server.max_body_bytes)
+    app[RUNTIME] = runtime
+    app.router.add_routes(runtime.endpoint.routes())
+    app.router.add_get("/healthz", _healthz)
+    app.on_startup.append(runtime.startup)
+    app.on_cleanup.append(runtime.cleanup)
+    return app
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

@@ -1,0 +1,55 @@
+"""Command line: `python -m bot run|demo` (and `wecom-bot` when installed)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.config import ConfigError, load_secrets, load_settings
+from bot.logs import setup_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="serve the WeCom callback endpoint")
+    run.add_argument("--config", type=Path, required=True, help="TOML settings file")
+    run.add_argument("--host", help="overrides [server] host")
+    run.add_argument("--port", type=int, help="overrides [server] port")
+
+    demo = commands.add_parser("demo", help="play a scripted day against the local simulator")
+    demo.add_argument("--keep", action="store_true", help="keep the demo database afterwards")
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return _run(args)
+    from bot.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+        secrets = load_secrets()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    server = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    if server:
+        settings = settings.with_overrides(server=server)
+    setup_logging(settings.logging.level, settings.logging.json,
+                  secrets=(secrets.secret, secrets.token, secrets.aes_key))
+    from bot.app import build_app
+
+    try:
+        web.run_app(build_app(settings, secrets), host=settings.server.host,
+                    port=settings.server.port, print=None, access_log=None)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,175 @@
+"""Settings: non-secret values from TOML, secrets from the environment or `.env`.
+
+Secrets never live in the TOML file (it is meant to be committed); they are read from
+`WECOM_CORP_ID`, `WECOM_SECRET`, `WECOM_TOKEN`, `WECOM_AES_KEY` and `WECOM_AGENT_ID`.
+Relative paths in a config file are resolved against the file's own folder, so the bot
+behaves the same whatever directory it is started from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+REAL_WECOM_API = "https://qyapi.weixin.qq.com/cgi-bin/"
+
+
+class ConfigError(Exception):
+    """A config file or an environment variable is missing or wrong; the message says which."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 64 * 1024  # a real callback is < 4 KiB even with a full MemChangeList
+    timestamp_window_s: int = 300  # refuse callbacks whose timestamp is further off than this
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/bot.db"
+
+
+@dataclass(frozen=True)
+class WeComSettings:
+    api_base_url: str = REAL_WECOM_API
+    request_timeout_s: float = 10.0
+    per_api_per_minute: int = 10_000  # doc 90454: 10,000/min per corp per API
+    per_api_per_hour: int = 150_000
+    welcome_deadline_s: float = 20.0  # life of a WelcomeCode
+    max_retries: int = 3  # on errcode -1 ("system busy, retry at most 3 times")
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    sop_dir: Path = Path("sop")
+    templates_dir: Path = Path("templates")
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Credentials of the self-built app placed in 客户联系 → 可调用接口的应用."""
+
+    corp_id: str
+    secret: str
+    token: str
+    aes_key: str
+    agent_id: int | None = None
+
+    def __repr__(self) -> str:  # keeps secrets out of tracebacks and debug logs
+        return f"Secrets(corp_id={self.corp_id!r}, secret=***, token=***, aes_key=***)"
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    wecom: WeComSettings = field(default_factory=WeComSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> Settings:
+        """A copy with some keys replaced, e.g. `with_overrides(server={"port": 0})`."""
+        changed = {name: replace(getattr(self, name), **values)
+                   for name, values in sections.items()}
+        return replace(self, **changed)
+
+
+_SECTIONS = {
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "wecom": WeComSettings,
+    "paths": PathSettings,
+    "logging": LoggingSettings,
+}
+_SECRET_NAMES = ("WECOM_CORP_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read a TOML config file; unknown sections or keys are errors, not silently ignored."""
+    if path is None:
+        return Settings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    base = path.resolve().parent
+    sections: dict[str, Any] = {}
+    for name, values in raw.items():
+        cls = _SECTIONS.get(name)
+        if cls is None:
+            raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(_SECTIONS)})")
+        sections[name] = _build_section(path, name, cls, values, base)
+    return Settings(**sections)
+
+
+def _build_section(path: Path, name: str, cls: type, values: Any, base: Path) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    defaults = cls()
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key [{name}] {key} (known: {', '.join(known)})")
+        expected = type(getattr(defaults, key))
+        if expected is Path:
+            if not isinstance(value, str):
+                raise ConfigError(f"{path}: [{name}] {key} must be a path string")
+            value = Path(value) if Path(value).is_absolute() else base / value
+        elif expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"{path}: [{name}] {key} must be {expected.__name__}, got {type(value).__name__}"
+            )
+        kwargs[key] = value
+    if name == "database" and "url" in kwargs:
+        kwargs["url"] = _resolve_sqlite_url(kwargs["url"], base)
+    return cls(**kwargs)
+
+
+def _resolve_sqlite_url(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(base / url[len(prefix) :])
+    return url
+
+
+def load_secrets(env_file: Path | None = None) -> Secrets:
+    """Secrets from the process environment, falling back to a `.env` file (never overriding)."""
+    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+    missing = [name for name in _SECRET_NAMES if not os.environ.get(name)]
+    if missing:
+        raise ConfigError(
+            "missing secret(s) " + ", ".join(missing) + ": set them in the environment or .env"
+        )
+    aes_key = os.environ["WECOM_AES_KEY"]
+    if len(aes_key) != 43:
+        raise ConfigError("WECOM_AES_KEY must be the 43-character EncodingAESKey")
+    agent = os.environ.get("WECOM_AGENT_ID")
+    try:
+        agent_id = int(agent) if agent else None
+    except ValueError as exc:
+        raise ConfigError("WECOM_AGENT_ID must be a number") from exc
+    return Secrets(
+        corp_id=os.environ["WECOM_CORP_ID"],
+        secret=os.environ["WECOM_SECRET"],
+        token=os.environ["WECOM_TOKEN"],
+        aes_key=aes_key,
+        agent_id=agent_id,
+    )

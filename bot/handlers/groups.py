@@ -1,0 +1,138 @@
+"""Customer groups: who joined or left, when and how, kept as current state plus a log.
+
+The update callback says join or leave and lists who (MemChangeList); how someone joined
+(direct invitation, invite link, or the group QR code) is only in groupchat/get, whose
+join_scene uses 1/2/3 where the callback's JoinScene uses 0 (invited) / 3 (QR). We read the
+group back and fall back to the callback's coarser answer when the read fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.dispatch import Context, Router
+from bot.events import ChatCreated, ChatDismissed, ChatEvent, ChatUpdated
+from bot.store import repo
+from bot.wecom.errors import WeComError
+
+log = logging.getLogger("bot.groups")
+router = Router()
+JOIN_HOW = {1: "invite", 2: "link", 3: "qr"}  # groupchat/get member_list[].join_scene
+CALLBACK_JOIN_HOW = {0: "invite", 3: "qr"}  # the callback's JoinScene
+QUIT_HOW = {0: "left", 1: "removed"}
+
+
+async def _read_group(ctx: Context, chat_id: str) -> dict[str, Any] | None:
+    try:
+        return await ctx.services.wecom.get_group_chat(chat_id)
+    except WeComError as exc:
+        log.warning("groupchat/get %s failed (%s): using the callback's own fields", chat_id, exc)
+        return None
+
+
+def _group_fields(group: dict[str, Any]) -> dict[str, Any]:
+    return {"name": group.get("name", ""), "owner": group.get("owner", ""),
+            "created_at": float(group["create_time"]) if group.get("create_time") else None,
+            "member_version": group.get("member_version", "")}
+
+
+@router.on(ChatCreated)
+async def on_chat_created(ctx: Context, ev: ChatCreated) -> None:
+    group = await _read_group(ctx, ev.chat_id) or {}
+    # The read shows the group as it is now; who joined after the creation gets (or got) an
+    # update callback of their own and is logged from that.
+    members = [m for m in group.get("member_list", [])
+               if float(m.get("join_time") or 0) <= ev.create_time]
+
+    def effects(session: Session) -> None:
+        repo.group_seen(session, chat_id=ev.chat_id, **_group_fields(group))
+        for member in members:
+            repo.group_joined(session, event_id=ctx.event_id, chat_id=ev.chat_id,
+                              member_id=member["userid"], member_type=int(member.get("type", 2)),
+                              how=JOIN_HOW.get(int(member.get("join_scene", 1)), "invite"),
+                              at=float(member.get("join_time") or ev.create_time),
+                              invitor=member.get("invitor", {}).get("userid", ""))
+
+    await ctx.finish(effects)
+    log.info("group %s created (%s), %d members", ev.chat_id, group.get("name", "?"),
+             len(members))
+
+
+@router.on(ChatUpdated)
+async def on_chat_updated(ctx: Context, ev: ChatUpdated) -> None:
+    if ev.update_detail == "add_member":
+        await _members_joined(ctx, ev)
+    elif ev.update_detail == "del_member":
+        await _members_left(ctx, ev)
+    else:  # change_name / change_owner / change_notice: read the group back
+        group = await _read_group(ctx, ev.chat_id)
+        if group is not None:
+            await ctx.finish(lambda s: repo.group_seen(s, chat_id=ev.chat_id,
+                                                       **_group_fields(group)))
+        log.info("group %s: %s", ev.chat_id, ev.update_detail)
+
+
+async def _members_joined(ctx: Context, ev: ChatUpdated) -> None:
+    group = await _read_group(ctx, ev.chat_id)
+    listed = {m["userid"]: m for m in (group or {}).get("member_list", [])}
+    joined = list(ev.members)
+    if not joined and group is not None:  # no MemChangeList: diff against what we know
+        known = await ctx.services.db.read(lambda s: repo.group_members(s, ev.chat_id))
+        joined = [uid for uid in listed if uid not in known]
+    fallback_how = CALLBACK_JOIN_HOW.get(ev.join_scene, "invite")
+
+    def effects(session: Session) -> None:
+        if group is not None:
+            repo.group_seen(session, chat_id=ev.chat_id, **_group_fields(group))
+        for member_id in joined:
+            info = listed.get(member_id, {})
+            how = JOIN_HOW.get(int(info.get("join_scene", 0)), fallback_how)
+            if (how == "qr") != (fallback_how == "qr"):
+                # The read reflects a later re-join (it happens within seconds): trust the
+                # callback's coarser answer for this one.
+                how, info = fallback_how, {}
+            repo.group_joined(session, event_id=ctx.event_id, chat_id=ev.chat_id,
+                              member_id=member_id, member_type=int(info.get("type", 2)),
+                              how=how, at=float(info.get("join_time") or ev.create_time),
+                              invitor=info.get("invitor", {}).get("userid", ""))
+
+    await ctx.finish(effects)
+    log.info("group %s: %d joined (%s)", ev.chat_id, len(joined), ", ".join(joined))
+
+
+async def _members_left(ctx: Context, ev: ChatUpdated) -> None:
+    left = list(ev.members)
+    if not left:
+        group = await _read_group(ctx, ev.chat_id)
+        if group is not None:
+            current = {m["userid"] for m in group.get("member_list", [])}
+            known = await ctx.services.db.read(lambda s: repo.group_members(s, ev.chat_id))
+            left = sorted(known - current)
+    how = QUIT_HOW.get(ev.quit_scene, "left")
+
+    def effects(session: Session) -> None:
+        for member_id in left:
+            repo.group_left(session, event_id=ctx.event_id, chat_id=ev.chat_id,
+                            member_id=member_id, how=how, at=float(ev.create_time))
+        if ev.cur_mem_ver:
+            repo.group_seen(session, chat_id=ev.chat_id, member_version=ev.cur_mem_ver)
+
+    await ctx.finish(effects)
+    log.info("group %s: %d %s (%s)", ev.chat_id, len(left), how, ", ".join(left))
+
+
+@router.on(ChatDismissed)
+async def on_chat_dismissed(ctx: Context, ev: ChatEvent) -> None:
+    at = float(ev.create_time)
+
+    def effects(session: Session) -> None:
+        for member_id in repo.group_members(session, ev.chat_id):
+            repo.group_left(session, event_id=ctx.event_id, chat_id=ev.chat_id,
+                            member_id=member_id, how="dismissed", at=at)
+        repo.group_seen(session, chat_id=ev.chat_id, dismissed_at=at)
+
+    await ctx.finish(effects)
+    log.info("group %s dismissed", ev.chat_id)

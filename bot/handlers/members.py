@@ -1,0 +1,75 @@
+"""Customer relations after the first add: tag edits, deletions, transfers, corp tag changes.
+
+WeCom's callbacks say *that* something changed, not always *what*: for tag edits the
+handler reads the customer back (externalcontact/get) and makes our copy equal to WeCom's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlmodel import Session
+
+from bot.dispatch import Context, Router
+from bot.events import (
+    ContactDeletedByCustomer,
+    ContactDeletedByStaff,
+    ContactEdited,
+    ContactEvent,
+    ContactTransferFailed,
+    TagChanged,
+)
+from bot.store import repo
+
+log = logging.getLogger("bot.members")
+router = Router()
+CORP_TAG = 1  # follow_user.tags[].type: 1 corp tag, 2 the staff member's personal tag
+
+
+@router.on(ContactEdited)
+async def on_contact_edited(ctx: Context, ev: ContactEdited) -> None:
+    data = await ctx.services.wecom.get_external_contact(ev.external_user_id)
+    name = str(data.get("external_contact", {}).get("name", ""))
+    tag_ids: set[str] = set()
+    for follow in data.get("follow_user", []):
+        tag_ids.update(str(tag["tag_id"]) for tag in follow.get("tags", [])
+                       if int(tag.get("type", CORP_TAG)) == CORP_TAG)
+    now = time.time()
+
+    def effects(session: Session) -> None:
+        repo.member_seen(session, external_userid=ev.external_user_id, name=name, at=now)
+        repo.set_member_tags(session, ev.external_user_id, tag_ids, now)
+
+    await ctx.finish(effects)
+    log.info("customer %s edited by %s: %d corp tags now", ev.external_user_id, ev.user_id,
+             len(tag_ids))
+
+
+@router.on(ContactDeletedByCustomer, ContactDeletedByStaff)
+async def on_contact_deleted(ctx: Context, ev: ContactEvent) -> None:
+    status = ("deleted_by_customer" if isinstance(ev, ContactDeletedByCustomer)
+              else "deleted_by_staff")
+    at = float(ev.create_time)
+
+    def effects(session: Session) -> None:
+        repo.follow_removed(session, external_userid=ev.external_user_id, userid=ev.user_id,
+                            status=status, at=at)
+
+    await ctx.finish(effects)
+    log.info("customer %s and %s: %s", ev.external_user_id, ev.user_id, status)
+
+
+@router.on(ContactTransferFailed)
+async def on_transfer_failed(ctx: Context, ev: ContactTransferFailed) -> None:
+    log.warning("transfer of customer %s to %s failed: %s", ev.external_user_id, ev.user_id,
+                ev.fail_reason or "unknown reason")
+
+
+@router.on(TagChanged)
+async def on_tag_changed(ctx: Context, ev: TagChanged) -> None:
+    # The callback names one tag or group; re-reading the whole list also covers shuffles
+    # and rule groups, and costs one call.
+    await ctx.services.tags.sync()
+    log.info("corp tag %s %s (%s): tag list re-read", ev.tag_type or "order", ev.tag_id,
+             ev.change_type)

@@ -1,0 +1,496 @@
+"""The /cgi-bin/ routes: WeCom's server API as far as the bot uses it (reference §4).
+
+Every call goes through one pipeline, in the order a real front end would apply it:
+rate limit (45009) -> injected faults (delay, reset, errcode) -> access_token check ->
+handler. Faults are decided before the handler runs, so a failed call never changes state.
+Answers are always HTTP 200 with `errcode`/`errmsg`, and every call is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, NamedTuple
+
+from aiohttp import web
+
+from . import codes
+from .auth import TokenStore
+from .codes import ApiError
+from .faults import FaultInjector, RateLimiter
+from .options import SimOptions
+from .state import Chat, Contact, Follow, TagGroup, World
+
+_dumps = partial(json.dumps, ensure_ascii=False)
+
+WELCOME_TEXT_MAX_BYTES = 4000
+APP_TEXT_MAX_BYTES = 2048
+MAX_ATTACHMENTS = 9
+
+
+class CallRecord(NamedTuple):
+    """One API call: errcode None means the connection was reset (no answer)."""
+
+    path: str
+    errcode: int | None
+    at: float  # time.time() when the call arrived
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    path: str
+    query: Mapping[str, str]
+    body: dict[str, Any]
+
+
+Handler = Callable[[ApiRequest], dict[str, Any]]
+
+
+def _bytes(text: str) -> int:
+    return len(text.encode())
+
+
+def _str_list(value: Any, name: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ApiError(codes.INVALID_PARAM, f"{name} must be a list of strings")
+    return list(value)
+
+
+def _int(value: Any, name: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiError(codes.INVALID_PARAM, f"{name} must be an integer") from None
+
+
+def _page(items: Sequence[Any], cursor: Any, limit: int) -> tuple[list[Any], str]:
+    """Cursor paging: the cursor is an opaque string (here, the next offset)."""
+    start = _int(cursor, "cursor", 0)
+    page = list(items[start:start + limit])
+    more = start + limit < len(items)
+    return page, str(start + limit) if more else ""
+
+
+class CgiBin:
+    """Route table, pipeline and handlers of the simulated API."""
+
+    def __init__(self, world: World, tokens: TokenStore, options: SimOptions,
+                 injector: FaultInjector, limiter: RateLimiter) -> None:
+        self.world = world
+        self.tokens = tokens
+        self.options = options
+        self.injector = injector
+        self.limiter = limiter
+        self.calls: list[CallRecord] = []
+        self.routes: dict[str, tuple[str, Handler]] = {
+            "gettoken": ("GET", self.gettoken),
+            "getcallbackip": ("GET", self.getcallbackip),
+            "externalcontact/get": ("GET", self.get_contact),
+            "externalcontact/batch/get_by_user": ("POST", self.batch_get_by_user),
+            "externalcontact/get_corp_tag_list": ("POST", self.get_corp_tag_list),
+            "externalcontact/add_corp_tag": ("POST", self.add_corp_tag),
+            "externalcontact/edit_corp_tag": ("POST", self.edit_corp_tag),
+            "externalcontact/del_corp_tag": ("POST", self.del_corp_tag),
+            "externalcontact/mark_tag": ("POST", self.mark_tag),
+            "externalcontact/groupchat/list": ("POST", self.groupchat_list),
+            "externalcontact/groupchat/get": ("POST", self.groupchat_get),
+            "externalcontact/send_welcome_msg": ("POST", self.send_welcome_msg),
+            "message/send": ("POST", self.message_send),
+        }
+
+    def register(self, app: web.Application) -> None:
+        for path, (method, handler) in self.routes.items():
+            app.router.add_route(method, f"/cgi-bin/{path}", partial(self._serve, path, handler))
+
+    # -- pipeline ----------------------------------------------------------------------
+
+    async def _serve(self, path: str, handler: Handler, request: web.Request) -> web.Response:
+        arrived = time.time()
+        token = request.query.get("access_token")
+        if not self.limiter.allow(path):
+            return self._answer(path, arrived, ApiError(codes.FREQUENCY_LIMITED).body())
+        decision = self.injector.decide(path, has_token=path != "gettoken")
+        if decision.delay_s:
+            await asyncio.sleep(decision.delay_s)
+        if decision.reset:
+            self.calls.append(CallRecord(path, None, arrived))
+            if request.transport is not None:
+                request.transport.abort()
+            raise web.HTTPServiceUnavailable  # never reaches the client: the socket is gone
+        if decision.errcode is not None:
+            if decision.errcode in (codes.TOKEN_EXPIRED, codes.INVALID_TOKEN):
+                self.tokens.invalidate(token, decision.errcode)
+            return self._answer(path, arrived, ApiError(decision.errcode, "injected").body())
+        try:
+            if path != "gettoken":
+                self.tokens.check(token)
+            body = await self._json_body(request)
+            result = handler(ApiRequest(path, request.query, body))
+            data: dict[str, Any] = {"errcode": 0, "errmsg": "ok", **result}
+        except ApiError as exc:
+            data = exc.body()
+        return self._answer(path, arrived, data)
+
+    def _answer(self, path: str, arrived: float, data: dict[str, Any]) -> web.Response:
+        self.calls.append(CallRecord(path, int(data["errcode"]), arrived))
+        return web.json_response(data, dumps=_dumps)
+
+    @staticmethod
+    async def _json_body(request: web.Request) -> dict[str, Any]:
+        if request.method != "POST":
+            return {}
+        raw = await request.read()
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ApiError(codes.BAD_JSON, "body is not JSON") from None
+        if not isinstance(data, dict):
+            raise ApiError(codes.BAD_JSON, "body must be a JSON object")
+        return data
+
+    # -- token and infrastructure ------------------------------------------------------------
+
+    def gettoken(self, req: ApiRequest) -> dict[str, Any]:
+        token, expires_in = self.tokens.issue(req.query.get("corpid"), req.query.get("corpsecret"))
+        return {"access_token": token, "expires_in": expires_in}
+
+    def getcallbackip(self, req: ApiRequest) -> dict[str, Any]:
+        return {"ip_list": ["127.0.0.1"]}
+
+    # -- customers ---------------------------------------------------------------------------
+
+    def _contact_json(self, contact: Contact) -> dict[str, Any]:
+        data: dict[str, Any] = {"external_userid": contact.external_userid,
+                                "name": contact.name, "type": contact.type,
+                                "avatar": contact.avatar, "gender": contact.gender}
+        if contact.unionid:
+            data["unionid"] = contact.unionid
+        return data
+
+    def _tag_json(self, tag_id: str) -> dict[str, Any]:
+        tag = self.world.tags[tag_id]
+        group = self.world.tag_groups[tag.group_id]
+        return {"group_name": group.group_name, "tag_name": tag.name, "tag_id": tag.id,
+                "type": 1}
+
+    def _follow_common(self, follow: Follow) -> dict[str, Any]:
+        data: dict[str, Any] = {"remark": follow.remark, "description": follow.description,
+                                "createtime": follow.createtime, "remark_mobiles": [],
+                                "oper_userid": follow.oper_userid, "add_way": follow.add_way}
+        if follow.state:
+            data["state"] = follow.state
+        return data
+
+    def get_contact(self, req: ApiRequest) -> dict[str, Any]:
+        ext = req.query.get("external_userid", "")
+        contact = self.world.contacts.get(ext)
+        if contact is None:
+            raise ApiError(codes.INVALID_EXTERNAL_USERID)
+        follows = self.world.visible_follows(ext)
+        if not follows:
+            raise ApiError(codes.NO_RELATION)
+        return {
+            "external_contact": self._contact_json(contact),
+            "follow_user": [
+                {"userid": f.userid, **self._follow_common(f),
+                 "tags": [self._tag_json(t) for t in f.tag_ids]}
+                for f in follows
+            ],
+        }
+
+    def batch_get_by_user(self, req: ApiRequest) -> dict[str, Any]:
+        userids = _str_list(req.body.get("userid_list"), "userid_list")
+        if not userids and isinstance(req.body.get("userid"), str):
+            userids = [req.body["userid"]]  # the older single-userid form (wechatpy)
+        if not userids or len(userids) > 100:
+            raise ApiError(codes.INVALID_PARAM, "userid_list must hold 1..100 userids")
+        if any(u not in self.world.staff for u in userids):
+            raise ApiError(codes.INVALID_USERID_LIST)
+        limit = _int(req.body.get("limit"), "limit", 50)
+        if not 1 <= limit <= 100:
+            raise ApiError(codes.INVALID_PARAM, "limit must be 1..100")
+        follows = [f for u in userids for (owner, _), f in self.world.follows.items()
+                   if owner == u and not f.half]
+        page, next_cursor = _page(follows, req.body.get("cursor"), limit)
+        return {
+            "external_contact_list": [
+                {"external_contact": self._contact_json(self.world.contacts[f.external_userid]),
+                 "follow_info": {"userid": f.userid, **self._follow_common(f),
+                                 "tag_id": list(f.tag_ids)}}
+                for f in page
+            ],
+            "next_cursor": next_cursor,
+        }
+
+    def _require_relation(self, userid: Any, ext: Any) -> Follow:
+        if not isinstance(userid, str) or userid not in self.world.staff:
+            raise ApiError(codes.INVALID_USERID)
+        if not isinstance(ext, str) or ext not in self.world.contacts:
+            raise ApiError(codes.INVALID_EXTERNAL_USERID)
+        follow = self.world.follows.get((userid, ext))
+        if follow is None or follow.half:
+            raise ApiError(codes.NO_RELATION)
+        return follow
+
+    def mark_tag(self, req: ApiRequest) -> dict[str, Any]:
+        follow = self._require_relation(req.body.get("userid"), req.body.get("external_userid"))
+        add = _str_list(req.body.get("add_tag"), "add_tag")
+        remove = _str_list(req.body.get("remove_tag"), "remove_tag")
+        if not add and not remove:
+            raise ApiError(codes.INVALID_PARAM, "add_tag and remove_tag are both empty")
+        if any(t not in self.world.tags for t in add + remove):
+            raise ApiError(codes.INVALID_TAG_ID)
+        self.world.apply_tags(follow, add, remove)
+        return {}
+
+    # -- corp tags -----------------------------------------------------------------------------
+
+    def _group_json(self, group: TagGroup, tag_ids: Sequence[str] | None = None,
+                    *, with_deleted: bool = True) -> dict[str, Any]:
+        def tag_json(tag_id: str) -> dict[str, Any]:
+            tag = self.world.tags[tag_id]
+            data: dict[str, Any] = {"id": tag.id, "name": tag.name,
+                                    "create_time": tag.create_time, "order": tag.order}
+            if with_deleted:
+                data["deleted"] = False
+            return data
+
+        data: dict[str, Any] = {"group_id": group.group_id, "group_name": group.group_name,
+                                "create_time": group.create_time, "order": group.order}
+        if with_deleted:
+            data["deleted"] = False
+        data["tag"] = [tag_json(t) for t in (group.tag_ids if tag_ids is None else tag_ids)]
+        return data
+
+    def get_corp_tag_list(self, req: ApiRequest) -> dict[str, Any]:
+        tag_filter = set(_str_list(req.body.get("tag_id"), "tag_id"))
+        group_filter = set(_str_list(req.body.get("group_id"), "group_id"))
+        groups = []
+        for group in self.world.tag_groups.values():
+            if group_filter:  # the group filter wins over the tag filter (§4)
+                if group.group_id in group_filter:
+                    groups.append(self._group_json(group))
+            elif tag_filter:
+                hits = [t for t in group.tag_ids if t in tag_filter]
+                if hits:
+                    groups.append(self._group_json(group, hits))
+            else:
+                groups.append(self._group_json(group))
+        return {"tag_group": groups}
+
+    def add_corp_tag(self, req: ApiRequest) -> dict[str, Any]:
+        body = req.body
+        tags = body.get("tag")
+        if not isinstance(tags, list) or not tags or not all(isinstance(t, dict) for t in tags):
+            raise ApiError(codes.INVALID_PARAM, "tag must be a non-empty list")  # no empty groups
+        names = [t.get("name") for t in tags]
+        if any(not isinstance(n, str) or not 1 <= len(n) <= 32 for n in names):
+            raise ApiError(codes.INVALID_TAG_NAME_LENGTH)
+        group_id, group_name = body.get("group_id"), body.get("group_name")
+        group: TagGroup | None = None
+        if group_id:
+            group = self.world.tag_groups.get(str(group_id))
+            if group is None:
+                raise ApiError(codes.INVALID_TAG_ID, "unknown group_id")
+        elif isinstance(group_name, str) and group_name:
+            group = self.world.find_group_by_name(group_name)  # an existing name is reused
+        else:
+            raise ApiError(codes.INVALID_PARAM, "group_id or group_name required")
+        existing = {self.world.tags[t].name for t in group.tag_ids} if group else set()
+        if len(set(names)) != len(names) or existing & set(names):
+            raise ApiError(codes.TAG_NAME_EXISTS)
+        if len(self.world.tags) + len(names) > self.options.max_corp_tags:
+            raise ApiError(codes.TOO_MANY_CORP_TAGS)
+        if group is None:
+            group = self.world.new_tag_group(str(group_name), _int(body.get("order"), "order", 0))
+        created = [self.world.new_tag(group, str(t["name"]), _int(t.get("order"), "order", 0))
+                   for t in tags]
+        return {"tag_group": self._group_json(group, [t.id for t in created],
+                                              with_deleted=False)}
+
+    def edit_corp_tag(self, req: ApiRequest) -> dict[str, Any]:
+        item_id = req.body.get("id")
+        name = req.body.get("name")
+        order = req.body.get("order")
+        if name is not None and (not isinstance(name, str) or not 1 <= len(name) <= 32):
+            raise ApiError(codes.INVALID_TAG_NAME_LENGTH)
+        if item_id in self.world.tags:
+            tag = self.world.tags[item_id]
+            siblings = self.world.tag_groups[tag.group_id].tag_ids
+            if name is not None and any(self.world.tags[t].name == name
+                                        for t in siblings if t != tag.id):
+                raise ApiError(codes.TAG_NAME_EXISTS)
+            tag.name = name if name is not None else tag.name
+            tag.order = _int(order, "order", tag.order)
+        elif item_id in self.world.tag_groups:
+            group = self.world.tag_groups[item_id]
+            if name is not None and any(g.group_name == name and g is not group
+                                        for g in self.world.tag_groups.values()):
+                raise ApiError(codes.TAG_NAME_EXISTS)
+            group.group_name = name if name is not None else group.group_name
+            group.order = _int(order, "order", group.order)
+        else:
+            raise ApiError(codes.INVALID_TAG_ID)
+        return {}
+
+    def del_corp_tag(self, req: ApiRequest) -> dict[str, Any]:
+        tag_ids = _str_list(req.body.get("tag_id"), "tag_id")
+        group_ids = _str_list(req.body.get("group_id"), "group_id")
+        if not tag_ids and not group_ids:
+            raise ApiError(codes.INVALID_PARAM, "tag_id and group_id are both empty")
+        if any(t not in self.world.tags for t in tag_ids) or any(
+                g not in self.world.tag_groups for g in group_ids):
+            raise ApiError(codes.INVALID_TAG_ID)
+        doomed = set(tag_ids)
+        for group_id in group_ids:
+            doomed.update(self.world.tag_groups[group_id].tag_ids)
+        self.world.delete_tags(doomed)
+        return {}
+
+    # -- customer groups ------------------------------------------------------------------------
+
+    def groupchat_list(self, req: ApiRequest) -> dict[str, Any]:
+        body = req.body
+        limit = _int(body.get("limit"), "limit", 0)
+        if not 1 <= limit <= 1000:
+            raise ApiError(codes.INVALID_PARAM, "limit must be 1..1000")
+        status = _int(body.get("status_filter"), "status_filter", 0)
+        owner_filter = body.get("owner_filter") or {}
+        owners = _str_list(owner_filter.get("userid_list") if isinstance(owner_filter, dict)
+                           else None, "owner_filter.userid_list")
+        if len(owners) > 100:
+            raise ApiError(codes.INVALID_PARAM, "owner_filter.userid_list holds at most 100")
+        if not owners and len(self.world.staff) > 1000:
+            raise ApiError(codes.TOO_MANY_USERS_WITHOUT_FILTER)
+        chats = [c for c in self.world.chats.values()
+                 if (not owners or c.owner in owners) and (status == 0 or c.status == status)]
+        page, next_cursor = _page(chats, body.get("cursor"), limit)
+        data: dict[str, Any] = {
+            "group_chat_list": [{"chat_id": c.chat_id, "status": c.status} for c in page]}
+        if next_cursor:
+            data["next_cursor"] = next_cursor
+        return data
+
+    def _chat_json(self, chat: Chat, need_name: bool) -> dict[str, Any]:
+        members = []
+        for m in chat.members.values():
+            item: dict[str, Any] = {"userid": m.userid, "type": m.type,
+                                    "join_time": m.join_time, "join_scene": m.join_scene}
+            if m.invitor:
+                item["invitor"] = {"userid": m.invitor}
+            contact = self.world.contacts.get(m.userid) if m.type == 2 else None
+            if contact is not None and contact.unionid:
+                item["unionid"] = contact.unionid
+            if need_name:
+                item["name"] = m.name
+            members.append(item)
+        return {"chat_id": chat.chat_id, "name": chat.name, "owner": chat.owner,
+                "create_time": chat.create_time, "notice": chat.notice,
+                "member_list": members,
+                "admin_list": [{"userid": a} for a in chat.admins],
+                "member_version": chat.member_version}
+
+    def groupchat_get(self, req: ApiRequest) -> dict[str, Any]:
+        chat = self.world.chats.get(str(req.body.get("chat_id") or ""))
+        if chat is None:
+            raise ApiError(codes.CHAT_NOT_FOUND)
+        need_name = _int(req.body.get("need_name"), "need_name", 0) == 1
+        return {"group_chat": self._chat_json(chat, need_name)}
+
+    # -- welcome messages ----------------------------------------------------------------------
+
+    def send_welcome_msg(self, req: ApiRequest) -> dict[str, Any]:
+        code = req.body.get("welcome_code")
+        if not isinstance(code, str) or not code:
+            raise ApiError(codes.WELCOME_CODE_MISSING)
+        text_obj = req.body.get("text") or {}
+        content = text_obj.get("content", "") if isinstance(text_obj, dict) else None
+        if not isinstance(content, str):
+            raise ApiError(codes.INVALID_PARAM, "text.content must be a string")
+        attachments = req.body.get("attachments") or []
+        if not isinstance(attachments, list):
+            raise ApiError(codes.INVALID_ATTACHMENT, "attachments must be a list")
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise ApiError(codes.TOO_MANY_ATTACHMENTS)
+        for attachment in attachments:
+            check_attachment(attachment)
+        if not content and not attachments:
+            raise ApiError(codes.INVALID_ATTACHMENT, "text and attachments are both empty")
+        if _bytes(content) > WELCOME_TEXT_MAX_BYTES:
+            raise ApiError(codes.CONTENT_TOO_LONG, f"text.content over {WELCOME_TEXT_MAX_BYTES} B")
+        welcome = self.world.use_welcome_code(code)  # the last check: spends the code
+        self.world.record_welcome(welcome, content, attachments)
+        return {}
+
+    # -- app messages ----------------------------------------------------------------------------
+
+    def message_send(self, req: ApiRequest) -> dict[str, Any]:
+        body = req.body
+        if str(body.get("agentid", "")) != str(self.world.agent_id):
+            raise ApiError(codes.INVALID_AGENT_ID)
+        msgtype = body.get("msgtype")
+        if msgtype not in ("text", "markdown"):
+            raise ApiError(codes.INVALID_MSGTYPE, "the simulator sends text and markdown")
+        payload = body.get(msgtype)
+        content = payload.get("content") if isinstance(payload, dict) else None
+        if not isinstance(content, str) or not content:
+            raise ApiError(codes.INVALID_PARAM, f"{msgtype}.content required")
+        if _bytes(content) > APP_TEXT_MAX_BYTES:
+            raise ApiError(codes.CONTENT_TOO_LONG, f"content over {APP_TEXT_MAX_BYTES} B")
+        touser = [u for u in str(body.get("touser") or "").split("|") if u]
+        if "@all" in touser:
+            touser = list(self.world.staff)
+        valid = [u for u in dict.fromkeys(touser) if u in self.world.staff]
+        extra: dict[str, Any] = {}
+        invalid = [u for u in touser if u not in self.world.staff]
+        if invalid:
+            extra["invaliduser"] = "|".join(invalid)
+        for key, name in (("toparty", "invalidparty"), ("totag", "invalidtag")):
+            if body.get(key):  # the simulated corp has no departments or member tags
+                extra[name] = str(body[key])
+        if not valid:
+            raise ApiError(codes.ALL_RECIPIENTS_INVALID, **extra)
+        msgid = self.world.new_id("", 40)
+        for userid in valid:
+            self.world.deliver_app_message(userid, msgtype, content, msgid)
+        return {**extra, "msgid": msgid}
+
+
+_ATTACHMENT_FIELDS: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {
+    # msgtype: (required fields (any one of a "a|b" group), byte limits)
+    "image": (("media_id|pic_url",), {}),
+    "link": (("title", "url"), {"title": 128, "desc": 512}),
+    "miniprogram": (("title", "pic_media_id", "appid", "page"), {"title": 64}),
+    "video": (("media_id",), {}),
+    "file": (("media_id",), {}),
+}
+
+
+def check_attachment(attachment: Any) -> None:
+    """41065 unless the attachment has the fields the reference lists for its msgtype."""
+    if not isinstance(attachment, dict):
+        raise ApiError(codes.INVALID_ATTACHMENT, "attachment must be an object")
+    msgtype = attachment.get("msgtype")
+    if msgtype not in _ATTACHMENT_FIELDS:
+        raise ApiError(codes.INVALID_ATTACHMENT, f"unsupported msgtype {msgtype!r}")
+    inner = attachment.get(msgtype)
+    if not isinstance(inner, dict):
+        raise ApiError(codes.INVALID_ATTACHMENT, f"{msgtype} object missing")
+    required, limits = _ATTACHMENT_FIELDS[msgtype]
+    for group in required:
+        if not any(isinstance(inner.get(f), str) and inner.get(f) for f in group.split("|")):
+            raise ApiError(codes.INVALID_ATTACHMENT, f"{msgtype}.{group} required")
+    for name, limit in limits.items():
+        value = inner.get(name)
+        if isinstance(value, str) and _bytes(value) > limit:
+            raise ApiError(codes.INVALID_ATTACHMENT, f"{msgtype}.{name} over {limit} B")

@@ -1,0 +1,97 @@
+"""WeCom errcodes the simulator answers with (reference §5.1), and the error that carries one.
+
+Handlers raise `ApiError`; the request pipeline turns it into WeCom's usual HTTP-200 JSON
+`{"errcode": n, "errmsg": "..."}`. Codes not in the reference are marked "(sim)" below with
+the public source they were taken from, so a reader can tell documented from chosen.
+"""
+
+from __future__ import annotations
+
+OK = 0
+SYSTEM_BUSY = -1
+INVALID_SECRET = 40001
+INVALID_USERID = 40003
+INVALID_MSGTYPE = 40008
+INVALID_CORP_ID = 40013
+INVALID_TOKEN = 40014
+INVALID_USERID_LIST = 40031
+CHAT_NOT_FOUND = 40050  # (sim) "chatid 不存在", doc 90455; used for unknown customer groups
+INVALID_AGENT_ID = 40056
+INVALID_PARAM = 40058
+INVALID_TAG_ID = 40068
+TAG_NAME_EXISTS = 40071
+INVALID_TAG_NAME_LENGTH = 40072
+INVALID_EXTERNAL_USERID = 40096
+TOO_MANY_CORP_TAGS = 40126  # (sim) "企业标签个数达到上限，最多为3000个", doc 90455 (SDK copies)
+MISSING_TOKEN = 41001
+MISSING_CORP_ID = 41002
+MISSING_SECRET = 41004
+WELCOME_CODE_MISSING = 41049
+WELCOME_CODE_INVALID = 41050
+WELCOME_ALREADY_SENT = 41051
+TOO_MANY_ATTACHMENTS = 41064
+INVALID_ATTACHMENT = 41065
+TOKEN_EXPIRED = 42001
+CONTENT_TOO_LONG = 45002
+FREQUENCY_LIMITED = 45009
+CONCURRENCY_LIMITED = 45033
+BAD_JSON = 47001  # (sim) "data format error", doc 90455
+ALL_RECIPIENTS_INVALID = 81013
+TOO_MANY_USERS_WITHOUT_FILTER = 81017
+NO_RELATION = 84061
+
+MESSAGES: dict[int, str] = {
+    OK: "ok",
+    SYSTEM_BUSY: "system busy",
+    INVALID_SECRET: "invalid credential",
+    INVALID_USERID: "invalid userid",
+    INVALID_MSGTYPE: "invalid message type",
+    INVALID_CORP_ID: "invalid corpid",
+    INVALID_TOKEN: "invalid access_token",
+    INVALID_USERID_LIST: "invalid userid list",
+    CHAT_NOT_FOUND: "invalid chatid",
+    INVALID_AGENT_ID: "invalid agentid",
+    INVALID_PARAM: "invalid parameter",
+    INVALID_TAG_ID: "invalid tagid",
+    TAG_NAME_EXISTS: "invalid tag name: already exists",
+    INVALID_TAG_NAME_LENGTH: "invalid tag name length",
+    INVALID_EXTERNAL_USERID: "invalid external userid",
+    TOO_MANY_CORP_TAGS: "corp tag count reaches the limit of 3000",
+    MISSING_TOKEN: "access_token missing",
+    MISSING_CORP_ID: "corpid missing",
+    MISSING_SECRET: "corpsecret missing",
+    WELCOME_CODE_MISSING: "welcome_code missing",
+    WELCOME_CODE_INVALID: "invalid welcome_code",
+    WELCOME_ALREADY_SENT: "welcome message already sent or customer is chatting",
+    TOO_MANY_ATTACHMENTS: "too many attachments",
+    INVALID_ATTACHMENT: "invalid attachments",
+    TOKEN_EXPIRED: "access_token expired",
+    CONTENT_TOO_LONG: "content size out of limit",
+    FREQUENCY_LIMITED: "api freq out of limit",
+    CONCURRENCY_LIMITED: "api concurrent out of limit",
+    BAD_JSON: "data format error",
+    ALL_RECIPIENTS_INVALID: "all touser/toparty/totag invalid",
+    TOO_MANY_USERS_WITHOUT_FILTER: "owner_filter required: too many visible users",
+    NO_RELATION: "no privilege to access/modify contact/party/agent: no external contact relation",
+}
+
+
+def errmsg(code: int, detail: str = "") -> str:
+    """WeCom-style errmsg: a short English text plus a hint (the real one carries a request id)."""
+    text = MESSAGES.get(code, "error")
+    if code == OK:
+        return text
+    return f"{text}{': ' + detail if detail else ''}, hint: [sim-{code}]"
+
+
+class ApiError(Exception):
+    """A WeCom API failure: the pipeline answers HTTP 200 with this errcode and errmsg."""
+
+    def __init__(self, errcode: int, detail: str = "", **extra: object) -> None:
+        super().__init__(f"errcode {errcode}: {detail}")
+        self.errcode = errcode
+        self.detail = detail
+        self.extra = extra  # fields WeCom returns next to the error (e.g. invaliduser)
+
+    def body(self) -> dict[str, object]:
+        return {"errcode": self.errcode, "errmsg": errmsg(self.errcode, self.detail), **self.extra}

@@ -1,0 +1,25 @@
+"""SimOptions: every knob of the simulated WeCom. The defaults are real WeCom's numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .faults import FaultPlan
+
+
+@dataclass
+class SimOptions:
+    """Read at use time, so tests may change a value on a running simulator."""
+
+    token_ttl_s: float = 7200  # gettoken expires_in (doc 91039)
+    welcome_code_ttl_s: float = 20.0  # WelcomeCode life after the add event (41050 after)
+    per_api_per_minute: int = 10_000  # per corp per API (doc 90454); 45009 past it
+    rate_window_s: float = 60.0  # the "minute" above; shrink it in tests
+    app_msg_per_member: int = 30  # message/send: per recipient per rate window, rest dropped
+    max_corp_tags: int = 3000  # add_corp_tag past it -> 40126
+    callback_timeout_s: float = 5.0  # WeCom stops waiting for the callback answer after 5 s
+    callback_retries: int = 3  # retries after the first attempt ("总共重试三次")
+    callback_retry_interval_s: float = 1.0  # UNCONFIRMED in the docs; chosen
+    callback_concurrency: int = 16  # callback POSTs in flight at once
+    seed: int = 0  # ids and random faults are reproducible for one seed
+    faults: FaultPlan = field(default_factory=FaultPlan)

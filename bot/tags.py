@@ -1,0 +1,124 @@
+"""The corp tag list, kept in memory and in the `tag` table, and tags created on demand.
+
+Channels name tags as (group, tag) pairs in words; WeCom's mark_tag wants tag ids. The book
+maps one to the other from `get_corp_tag_list` (read at start and on every
+change_external_tag callback) and creates what is missing with `add_corp_tag`, one
+creation per group at a time so that a burst of welcomes does not create a tag twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from bot.store.db import Database
+from bot.store.models import MemberTag, Tag
+from bot.wecom.client import WeComClient
+from bot.wecom.errors import WeComError
+
+log = logging.getLogger("bot.tags")
+TagName = tuple[str, str]  # (group name, tag name)
+TAG_NAME_EXISTS = 40071
+
+
+class TagBook:
+    def __init__(self, db: Database, wecom: WeComClient) -> None:
+        self._db = db
+        self._wecom = wecom
+        self._ids: dict[TagName, str] = {}
+        self._names: dict[str, TagName] = {}
+        self._group_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._sync_lock = asyncio.Lock()
+
+    def name_of(self, tag_id: str) -> TagName | None:
+        return self._names.get(tag_id)
+
+    def id_of(self, name: TagName) -> str | None:
+        return self._ids.get(name)
+
+    async def sync(self) -> None:
+        """Re-read the whole corp tag list and store it (deleted tags are dropped)."""
+        async with self._sync_lock:
+            groups = await self._wecom.get_corp_tag_list()
+            self._load(groups)
+            rows = [
+                {"id": tag["id"], "name": tag["name"], "group_id": group["group_id"],
+                 "group_name": group["group_name"], "deleted": False}
+                for group in groups if not group.get("deleted")
+                for tag in group.get("tag", []) if not tag.get("deleted")
+            ]
+            await self._db.write(lambda s: _replace_tags(s, rows, self._db.is_sqlite))
+            log.info("corp tags synced: %d tags in %d groups", len(rows), len(groups))
+
+    def _load(self, groups: list[dict[str, Any]]) -> None:
+        ids: dict[TagName, str] = {}
+        for group in groups:
+            if group.get("deleted"):
+                continue
+            for tag in group.get("tag", []):
+                if not tag.get("deleted"):
+                    ids[(group["group_name"], tag["name"])] = tag["id"]
+        self._ids = ids
+        self._names = {tag_id: name for name, tag_id in ids.items()}
+
+    async def ensure(self, names: list[TagName]) -> list[str]:
+        """Tag ids for `names`, creating the missing tags (grouped by tag group)."""
+        missing: defaultdict[str, list[str]] = defaultdict(list)
+        for group, tag in names:
+            if (group, tag) not in self._ids and tag not in missing[group]:
+                missing[group].append(tag)
+        for group, tags in missing.items():
+            await self._create(group, tags)
+        return [self._ids[name] for name in names if name in self._ids]
+
+    async def _create(self, group: str, tags: list[str]) -> None:
+        async with self._group_locks[group]:
+            todo = [tag for tag in tags if (group, tag) not in self._ids]  # another task may have
+            if not todo:
+                return
+            try:
+                created = await self._wecom.add_corp_tag(group, todo)
+            except WeComError as exc:
+                if exc.errcode != TAG_NAME_EXISTS:
+                    raise
+                await self.sync()  # created meanwhile from the admin console: read it back
+                return
+            rows = []
+            for tag in created.get("tag", []):
+                name = (created["group_name"], tag["name"])
+                self._ids[name] = tag["id"]
+                self._names[tag["id"]] = name
+                rows.append({"id": tag["id"], "name": tag["name"], "group_id": created["group_id"],
+                             "group_name": created["group_name"], "deleted": False})
+            await self._db.write(lambda s: _upsert_tags(s, rows, self._db.is_sqlite))
+            log.info("created corp tags %s in group %s", [r["name"] for r in rows], group)
+
+
+def _upsert_tags(session: Session, rows: list[dict[str, Any]], is_sqlite: bool) -> None:
+    if not rows:
+        return
+    table = Tag.__table__  # type: ignore[attr-defined]
+    insert = sqlite.insert if is_sqlite else postgresql.insert
+    stmt = insert(table).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={"name": stmt.excluded.name, "group_id": stmt.excluded.group_id,
+              "group_name": stmt.excluded.group_name, "deleted": False},
+    )
+    session.connection().execute(stmt)
+
+
+def _replace_tags(session: Session, rows: list[dict[str, Any]], is_sqlite: bool) -> None:
+    table = Tag.__table__  # type: ignore[attr-defined]
+    member_tag = MemberTag.__table__  # type: ignore[attr-defined]
+    keep = {row["id"] for row in rows}
+    # A tag deleted in WeCom is gone from every customer too.
+    session.connection().execute(delete(member_tag).where(member_tag.c.tag_id.not_in(keep)))
+    session.connection().execute(delete(table).where(table.c.id.not_in(keep)))
+    _upsert_tags(session, rows, is_sqlite)

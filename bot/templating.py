@@ -1,0 +1,332 @@
+"""Jinja templates for everything the bot says: compiled once, rendered in a sandbox.
+
+Rendering sits on the hot path of every new-customer callback (the WelcomeCode lives 20 s),
+so templates are compiled once and kept: compiling per render is about 80 times slower
+(design notes). Templates are written by operators, not developers, hence:
+
+* a sandbox (`ImmutableSandboxedEnvironment`, the read-only flavour of Jinja's
+  `SandboxedEnvironment`): no ``''.__class__`` escapes, and no template can mutate a dict the
+  bot passes in and so change what the next customer gets;
+* `StrictUndefined`: a misspelt ``{{ custmer.name }}`` is an error found by `check` when the
+  files are loaded, not an empty gap in a message a customer reads;
+* cheap guards against runaway templates: a cap on output size, on ``range()``, and on the
+  ``*``, ``**`` and ``%`` operators that can build huge strings in one step.
+
+Customer data (nicknames etc.) is only ever passed in the context; it is never compiled, so a
+nickname such as ``{{ 7*7 }}`` is printed as written.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+    meta,
+    nodes,
+)
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = [
+    "WEEKDAYS_CN",
+    "TemplateError",
+    "TemplateLibrary",
+    "TemplateLoadError",
+    "TemplateRenderError",
+    "TemplateSecurityError",
+    "cn_date",
+]
+
+WEEKDAYS_CN = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+
+MAX_OUTPUT_CHARS = 20_000  # 5x the longest WeCom text (4000 bytes); anything above is a bug
+MAX_RANGE = 1_000  # Jinja's sandbox allows 100,000; no message needs more than a few dozen
+MAX_EXPONENT = 64
+_STRING_TEMPLATE = "<template>"  # Jinja's filename for templates compiled from strings
+_FORMAT_WIDTH = re.compile(r"%[-+ #0]*(\d+)")
+
+
+def cn_date(value: date) -> str:
+    """``date(2025, 3, 4)`` -> ``3月4日``, the way a Chinese shop writes a date in a message."""
+    return f"{value.month}月{value.day}日"
+
+
+def cn_weekday(value: date) -> str:
+    """``date(2025, 3, 4)`` -> ``周二``."""
+    return WEEKDAYS_CN[value.weekday()]
+
+
+class TemplateError(Exception):
+    """A template could not be loaded or rendered; `line` is the template's own line."""
+
+    def __init__(self, name: str, line: int | None, reason: str) -> None:
+        super().__init__(name, line, reason)
+        self.name = name
+        self.line = line
+        self.reason = reason
+
+    def __str__(self) -> str:
+        where = f"{self.name}:{self.line}" if self.line else self.name
+        return f"{where}: {self.reason}"
+
+
+class TemplateLoadError(TemplateError):
+    """The template file is missing or is not valid Jinja."""
+
+
+class TemplateRenderError(TemplateError):
+    """Rendering failed: an undefined value, a runtime error, or output that is too long."""
+
+
+class TemplateSecurityError(TemplateRenderError):
+    """The sandbox refused something (``''.__class__``, a huge string, ...)."""
+
+
+class _GuardedEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox plus size checks on the operators that can allocate gigabytes at once."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, *, max_output_chars: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.max_output_chars = max_output_chars
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(count, int)
+                    and len(seq) * count > self.max_output_chars
+                ):
+                    raise SecurityError("repeating a value that many times is not allowed")
+        elif operator == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponents above {MAX_EXPONENT} are not allowed")
+        elif operator == "%" and isinstance(left, str):
+            widths = (int(w) for w in _FORMAT_WIDTH.findall(left))
+            if any(w > self.max_output_chars for w in widths):
+                raise SecurityError("format width too large")
+        return super().call_binop(context, operator, left, right)
+
+
+def _capped_range(*args: int) -> range:
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise SecurityError(f"range() is limited to {MAX_RANGE} items in templates")
+    return rng
+
+
+class TemplateLibrary:
+    """All templates under one folder, compiled at most once each.
+
+    `get` and `render` are safe to call from concurrent tasks: the worst a race can do is
+    compile the same template twice and keep one.
+    """
+
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        max_output_chars: int = MAX_OUTPUT_CHARS,
+        filters: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.max_output_chars = max_output_chars
+        self.env = _GuardedEnvironment(
+            max_output_chars=max_output_chars,
+            loader=FileSystemLoader(self.root, encoding="utf-8"),
+            undefined=StrictUndefined,
+            autoescape=False,  # WeCom text is plain text, not HTML
+            keep_trailing_newline=False,
+            trim_blocks=True,  # {% if %} lines leave no blank line behind
+            lstrip_blocks=True,
+            auto_reload=False,  # no stat() per render; reload = build a new library
+        )
+        self.env.globals["range"] = _capped_range
+        self.env.filters["cn_date"] = cn_date
+        self.env.filters["cn_weekday"] = cn_weekday
+        if filters:
+            self.env.filters.update(filters)
+        self._files: dict[str, Template] = {}
+        self._strings: dict[str, Template] = {}
+
+    # ------------------------------------------------------------------ compiling
+
+    def get(self, name: str) -> Template:
+        """The compiled template `name` (a path relative to the root, with ``/``)."""
+        template = self._files.get(name)
+        if template is None:
+            try:
+                template = self.env.get_template(name)
+            except TemplateNotFound as exc:
+                missing = exc.name if exc.name and exc.name != name else None
+                reason = (
+                    f"includes '{missing}', which does not exist"
+                    if missing
+                    else f"template not found under {self.root}"
+                )
+                raise TemplateLoadError(name, None, reason) from None
+            except TemplateSyntaxError as exc:
+                raise TemplateLoadError(
+                    self._name_of(exc.filename) or name, exc.lineno, f"syntax error: {exc.message}"
+                ) from None
+            self._files[name] = template
+        return template
+
+    def compile_string(self, source: str) -> Template:
+        """A compiled inline template (e.g. an attachment title), cached by its source."""
+        template = self._strings.get(source)
+        if template is None:
+            try:
+                template = self.env.from_string(source)
+            except TemplateSyntaxError as exc:
+                raise TemplateLoadError(
+                    _STRING_TEMPLATE, exc.lineno, f"syntax error: {exc.message}"
+                ) from None
+            if len(self._strings) >= 4096:  # inline strings come from files; this is a backstop
+                self._strings.clear()
+            self._strings[source] = template
+        return template
+
+    def exists(self, name: str) -> bool:
+        """Whether `name` is a template file under the root (without compiling it)."""
+        try:
+            self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+        except TemplateNotFound:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ rendering
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        """Render a template file; every failure is a `TemplateError` naming file and line."""
+        return self._render(self.get(name), name, context)
+
+    def render_string(self, source: str, context: Mapping[str, Any]) -> str:
+        """Render an inline template; plain text without ``{{``/``{%`` skips Jinja entirely."""
+        if "{" not in source:
+            return source
+        return self._render(self.compile_string(source), _STRING_TEMPLATE, context)
+
+    def _render(self, template: Template, name: str, context: Mapping[str, Any]) -> str:
+        parts: list[str] = []
+        size = 0
+        try:
+            chunks: Iterator[str] = template.generate(context)
+            for chunk in chunks:
+                size += len(chunk)
+                if size > self.max_output_chars:
+                    raise TemplateSecurityError(
+                        name, None, f"output longer than {self.max_output_chars} characters"
+                    )
+                parts.append(chunk)
+        except TemplateError:
+            raise
+        except SecurityError as exc:
+            raise TemplateSecurityError(
+                name, self._line_of(exc, template), f"refused by the template sandbox: {exc}"
+            ) from exc
+        except UndefinedError as exc:
+            raise TemplateRenderError(
+                name, self._line_of(exc, template), f"undefined value: {exc}"
+            ) from exc
+        except TemplateSyntaxError as exc:  # from an {% include %} compiled at render time
+            raise TemplateRenderError(
+                self._name_of(exc.filename) or name, exc.lineno, f"syntax error: {exc.message}"
+            ) from exc
+        except TemplateNotFound as exc:
+            raise TemplateRenderError(
+                name, self._line_of(exc, template), f"included template '{exc.name}' not found"
+            ) from exc
+        except Exception as exc:  # a template bug must not surface as a bare TypeError
+            raise TemplateRenderError(
+                name, self._line_of(exc, template), f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return "".join(parts)
+
+    # ------------------------------------------------------------------ checking
+
+    def check(self, name: str, sample_context: Mapping[str, Any]) -> list[str]:
+        """Problems with a template, as ``name:line: reason`` lines (empty = fine).
+
+        Finds syntax errors, names used anywhere in the template (even in a branch the sample
+        does not take) that the context does not provide, and anything that fails when
+        rendered against the sample context (misspelt attributes, sandbox refusals).
+        """
+        try:
+            template = self.get(name)
+            source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+        except TemplateError as exc:
+            return [str(exc)]
+        return [str(p) for p in self._check(template, source, name, sample_context)]
+
+    def check_string(
+        self, source: str, sample_context: Mapping[str, Any], *, label: str = _STRING_TEMPLATE
+    ) -> list[str]:
+        """Like `check`, for an inline template; `label` names it in the messages.
+
+        Inline strings are one line as a rule, so the line number is given only past line 1.
+        """
+        if "{" not in source:
+            return []  # render_string passes it through untouched
+        try:
+            problems = self._check(self.compile_string(source), source, label, sample_context)
+        except TemplateError as exc:
+            problems = [exc]
+        return [
+            f"{label}:{p.line}: {p.reason}" if p.line and p.line > 1 else f"{label}: {p.reason}"
+            for p in problems
+        ]
+
+    def _check(
+        self, template: Template, source: str, name: str, sample_context: Mapping[str, Any]
+    ) -> list[TemplateError]:
+        problems: list[TemplateError] = []
+        ast = self.env.parse(source)
+        known = set(sample_context) | set(self.env.globals)
+        for variable in sorted(meta.find_undeclared_variables(ast) - known):
+            line = next((n.lineno for n in ast.find_all(nodes.Name) if n.name == variable), None)
+            problems.append(TemplateRenderError(name, line, f"undefined variable '{variable}'"))
+        if problems:
+            return problems  # rendering would only repeat the first of them
+        try:
+            self._render(template, name, sample_context)
+        except TemplateError as exc:
+            exc.name = name
+            problems.append(exc)
+        return problems
+
+    # ------------------------------------------------------------------ helpers
+
+    def _name_of(self, filename: str | None) -> str | None:
+        if not filename or filename == _STRING_TEMPLATE:
+            return None
+        try:
+            return Path(filename).resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return filename
+
+    def _line_of(self, exc: BaseException, template: Template) -> int | None:
+        """The template line being rendered when `exc` was raised.
+
+        Jinja rewrites tracebacks so that template frames carry the template's file name and
+        line; the deepest such frame is the one that failed.
+        """
+        wanted = {template.filename or _STRING_TEMPLATE}
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            if frame.filename in wanted:
+                return frame.lineno
+        return None

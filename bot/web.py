@@ -1,0 +1,106 @@
+"""The HTTP edge: `GET/POST /wecom/callback`, as WeCom calls it (reference §1.2, §1.3).
+
+Everything that can refuse a request happens before anything is written or called: size,
+query parameters, timestamp window, signature (constant time), decryption, parsing. Only a
+callback that passes all of them reaches `accept`, which records it; the 200 goes out after
+the record is durable and before any handler runs. Nothing here imports the domain beyond
+the typed event: the handler gets a parsed `Event` and returns nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import xmltodict
+from aiohttp import web
+
+from bot.events import Event, MalformedEvent, parse_event
+from bot.wecom.crypto import CallbackCrypto, CallbackRejected
+
+log = logging.getLogger("bot.web")
+CALLBACK_PATH = "/wecom/callback"
+Accept = Callable[[Event, float], Awaitable[None]]
+
+
+class CallbackEndpoint:
+    """Verifies, decrypts and parses callbacks; hands accepted events to `accept`.
+
+    With `accept=None` it only answers: the "bare handler" the benchmark compares against.
+    """
+
+    def __init__(self, crypto: CallbackCrypto, corp_id: str, accept: Accept | None, *,
+                 max_body_bytes: int, timestamp_window_s: int) -> None:
+        self._crypto = crypto
+        self._corp_id = corp_id
+        self._accept = accept
+        self._max_body = max_body_bytes
+        self._window = timestamp_window_s
+        self.refused = 0
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get(CALLBACK_PATH, self.verify_url), web.post(CALLBACK_PATH, self.receive)]
+
+    def _refuse(self, status: int, reason: str, request: web.Request) -> web.Response:
+        self.refused += 1
+        log.warning("refused callback from %s: %s", request.remote, reason)
+        return web.Response(status=status, text=reason)
+
+    def _signed_query(self, request: web.Request) -> tuple[str, str, str]:
+        query = request.query  # aiohttp has already URL-decoded the values (echostr has +/=)
+        try:
+            signature, timestamp, nonce = (query["msg_signature"], query["timestamp"],
+                                           query["nonce"])
+            stamp = int(timestamp)
+        except (KeyError, ValueError) as exc:
+            raise CallbackRejected("missing or malformed msg_signature/timestamp/nonce") from exc
+        if abs(time.time() - stamp) > self._window:
+            raise CallbackRejected(f"timestamp outside the {self._window}s window")
+        return signature, timestamp, nonce
+
+    async def verify_url(self, request: web.Request) -> web.Response:
+        """URL verification when the callback URL is saved in the admin console (1 s budget)."""
+        try:
+            signature, timestamp, nonce = self._signed_query(request)
+            echostr = request.query.get("echostr", "")
+            if not echostr:
+                raise CallbackRejected("missing echostr")
+            plain = self._crypto.verify_and_decrypt(signature, timestamp, nonce, echostr)
+        except CallbackRejected as exc:
+            return self._refuse(exc.status, exc.reason, request)
+        return web.Response(text=plain)  # the bare plaintext: no quotes, BOM or newline
+
+    async def receive(self, request: web.Request) -> web.Response:
+        received_at = time.time()
+        if request.content_length is not None and request.content_length > self._max_body:
+            return self._refuse(413, "body too large", request)
+        try:
+            signature, timestamp, nonce = self._signed_query(request)
+            body = await request.content.read(self._max_body + 1)
+            if len(body) > self._max_body:
+                return self._refuse(413, "body too large", request)
+            encrypted = _envelope_encrypt(body)
+            xml = self._crypto.verify_and_decrypt(signature, timestamp, nonce, encrypted)
+            event = parse_event(xml)
+        except CallbackRejected as exc:
+            return self._refuse(exc.status, exc.reason, request)
+        except MalformedEvent as exc:
+            return self._refuse(400, f"malformed event: {exc}", request)
+        if event.corp_id and event.corp_id != self._corp_id:
+            return self._refuse(400, "event for another corp", request)
+        if self._accept is not None:
+            await self._accept(event, received_at)
+        return web.Response()  # 200, empty body: "received" (§1.3)
+
+
+def _envelope_encrypt(body: bytes) -> str:
+    """The <Encrypt> value of the POST envelope (never expands entities)."""
+    try:
+        doc = xmltodict.parse(body, disable_entities=True)
+        value = doc["xml"]["Encrypt"]
+    except Exception as exc:  # expat errors, wrong shape, missing element
+        raise CallbackRejected("body is not a WeCom callback envelope") from exc
+    if not isinstance(value, str) or not value:
+        raise CallbackRejected("empty Encrypt")
+    return value

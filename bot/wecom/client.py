@@ -1,0 +1,248 @@
+"""Async WeCom server-API client on aiohttp (reference §4, §5).
+
+What it takes care of, so that callers only see results or typed errors:
+- the access token: fetched once, cached until shortly before `expires_in`, refetched once
+  when WeCom says it is invalid or expired (40014 / 42001 / 41001), one fetch at a time;
+- errcode -1 and network failures: retried with exponential backoff (at most `max_retries`);
+- 45009 / 45033 (frequency / concurrency limits): waited out, never surfaced as a failure
+  unless the caller's deadline or `max_wait_s` runs out first;
+- our own per-API quota (`RateLimits`) so that WeCom's limit is rarely reached at all.
+
+`[wecom] api_base_url` is the only thing that differs between the real service and the
+local simulator. The token never appears in logs or exception messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from bot.wecom import errors
+from bot.wecom.errors import WeComError, WeComTransientError, classify
+from bot.wecom.ratelimit import RateLimits
+
+log = logging.getLogger("bot.wecom")
+
+OFFLINE_ENV = "WECOM_BOT_OFFLINE"  # set by the test suite: refuse any non-loopback API host
+
+
+class WeComClient:
+    def __init__(
+        self,
+        base_url: str,
+        corp_id: str,
+        secret: str,
+        *,
+        limits: RateLimits | None = None,
+        request_timeout_s: float = 10.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.2,
+        max_wait_s: float = 180.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        _refuse_real_host_when_offline(self.base_url)
+        self._corp_id = corp_id
+        self._secret = secret
+        self._limits = limits or RateLimits(per_minute=10_000, per_hour=150_000)
+        self._timeout = request_timeout_s
+        self._max_retries = max_retries
+        self._backoff_s = backoff_s
+        self._max_wait_s = max_wait_s
+        self._session = session
+        self._own_session = session is None
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> WeComClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # One keep-alive pool for every call: a new TCP (and TLS) handshake per call
+            # would cost more than the call itself at fan-out rates.
+            connector = aiohttp.TCPConnector(limit=200, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- token -----------------------------------------------------------------------
+
+    async def _access_token(self) -> str:
+        if self._token and time.monotonic() < self._token_expires:
+            return self._token
+        async with self._token_lock:
+            if self._token and time.monotonic() < self._token_expires:
+                return self._token
+            data = await self._request(
+                "GET", "gettoken", params={"corpid": self._corp_id, "corpsecret": self._secret},
+                json=None, deadline=time.monotonic() + self._max_wait_s, with_token=False,
+            )
+            expires_in = int(data.get("expires_in", 7200))
+            self._token = str(data["access_token"])
+            # Refresh a little early (WeCom may also invalidate it early: see 40014 below).
+            self._token_expires = time.monotonic() + max(expires_in - 300, expires_in / 2)
+            return self._token
+
+    def _drop_token(self, token: str | None) -> None:
+        if token is not None and self._token == token:
+            self._token = None
+
+    # -- calls -----------------------------------------------------------------------
+
+    async def call(self, api: str, json: dict[str, Any] | None = None, *,
+                   params: dict[str, str] | None = None, method: str = "POST",
+                   deadline: float | None = None) -> dict[str, Any]:
+        """Call `api` (path below cgi-bin/) and return its JSON; raise WeComError on failure.
+
+        `deadline` is a `time.monotonic()` instant after which the call gives up (e.g. the
+        20-second life of a WelcomeCode); without one, waits are bounded by `max_wait_s`.
+        """
+        deadline = deadline if deadline is not None else time.monotonic() + self._max_wait_s
+        return await self._request(method, api, params=params, json=json, deadline=deadline,
+                                   with_token=True)
+
+    async def _request(self, method: str, api: str, *, params: dict[str, str] | None,
+                       json: dict[str, Any] | None, deadline: float,
+                       with_token: bool) -> dict[str, Any]:
+        busy_retries = 0
+        token_refreshes = 0
+        limit_wait = 1.0
+        quota = self._limits.for_api(api)
+        while True:
+            await _before(quota.acquire(), deadline, api)
+            token = await self._access_token() if with_token else None
+            query = dict(params or {})
+            if token is not None:
+                query["access_token"] = token
+            try:
+                data = await self._send(method, api, query, json, deadline)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                # Reached WeCom or not, we cannot tell: retry like "busy" (callers of
+                # non-idempotent APIs handle the "already done" answer, e.g. 41051).
+                data = {"errcode": errors.SYSTEM_BUSY, "errmsg": f"transport: {type(exc).__name__}"}
+            code = int(data.get("errcode", 0) or 0)
+            if code == 0:
+                return data
+            errmsg = str(data.get("errmsg", ""))
+            if code in errors.TOKEN_ERRORS and with_token and token_refreshes < 2:
+                token_refreshes += 1
+                self._drop_token(token)
+                log.info("wecom %s: token rejected (%s), fetching a new one", api, code)
+                continue
+            if code == errors.SYSTEM_BUSY and busy_retries < self._max_retries:
+                delay = self._backoff_s * (2**busy_retries)
+                busy_retries += 1
+                if time.monotonic() + delay < deadline:
+                    log.info("wecom %s: busy (%s), retry %d in %.1fs", api, errmsg, busy_retries,
+                             delay)
+                    await asyncio.sleep(delay)
+                    continue
+            # The block lasts the rest of WeCom's window: wait, doubling up to 30 s.
+            if (code in (errors.FREQUENCY_LIMITED, errors.CONCURRENCY_LIMITED)
+                    and time.monotonic() + limit_wait < deadline):
+                log.warning("wecom %s: rate limited (%s), waiting %.1fs", api, code, limit_wait)
+                await asyncio.sleep(limit_wait)
+                limit_wait = min(limit_wait * 2, 30.0)
+                continue
+            raise classify(api, code, errmsg, data)
+
+    async def _send(self, method: str, api: str, query: dict[str, str],
+                    json: dict[str, Any] | None, deadline: float) -> dict[str, Any]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        timeout = aiohttp.ClientTimeout(total=min(self._timeout, remaining))
+        async with self._http().request(method, self.base_url + api, params=query, json=json,
+                                        timeout=timeout) as resp:
+            if resp.status != 200:
+                return {"errcode": errors.SYSTEM_BUSY, "errmsg": f"HTTP {resp.status}"}
+            body = await resp.json(content_type=None)
+            if not isinstance(body, dict):
+                return {"errcode": errors.SYSTEM_BUSY, "errmsg": "non-object JSON"}
+            return body
+
+    # -- the APIs the bot uses (one wrapper each; names follow the API paths) ----------
+
+    async def get_external_contact(self, external_userid: str) -> dict[str, Any]:
+        """externalcontact/get: the customer and the staff who follow them (with tags)."""
+        return await self.call("externalcontact/get", None, method="GET",
+                               params={"external_userid": external_userid})
+
+    async def send_welcome_msg(self, welcome_code: str, text: str,
+                               attachments: list[dict[str, Any]], deadline: float) -> None:
+        """externalcontact/send_welcome_msg: must land within the WelcomeCode's 20 s."""
+        body: dict[str, Any] = {"welcome_code": welcome_code}
+        if text:
+            body["text"] = {"content": text}
+        if attachments:
+            body["attachments"] = attachments
+        await self.call("externalcontact/send_welcome_msg", body, deadline=deadline)
+
+    async def get_corp_tag_list(self) -> list[dict[str, Any]]:
+        """externalcontact/get_corp_tag_list: every corp tag group with its tags."""
+        data = await self.call("externalcontact/get_corp_tag_list", {})
+        return list(data.get("tag_group", []))
+
+    async def add_corp_tag(self, group_name: str, names: list[str]) -> dict[str, Any]:
+        """externalcontact/add_corp_tag: an existing group_name reuses that group."""
+        body = {"group_name": group_name, "tag": [{"name": name} for name in names]}
+        data = await self.call("externalcontact/add_corp_tag", body)
+        return dict(data.get("tag_group", {}))
+
+    async def mark_tag(self, userid: str, external_userid: str, add: list[str],
+                       remove: list[str] | None = None) -> None:
+        """externalcontact/mark_tag: tags as seen by this staff member's follow record."""
+        body = {"userid": userid, "external_userid": external_userid, "add_tag": add,
+                "remove_tag": remove or []}
+        await self.call("externalcontact/mark_tag", body)
+
+    async def get_group_chat(self, chat_id: str) -> dict[str, Any]:
+        """externalcontact/groupchat/get: members with join_scene 1 invite / 2 link / 3 QR."""
+        data = await self.call("externalcontact/groupchat/get",
+                               {"chat_id": chat_id, "need_name": 1})
+        return dict(data.get("group_chat", {}))
+
+    async def send_app_text(self, agent_id: int, touser: list[str], content: str) -> dict[str, Any]:
+        """message/send: a text from the bot app to staff members."""
+        body = {"touser": "|".join(touser), "msgtype": "text", "agentid": agent_id,
+                "text": {"content": content}}
+        return await self.call("message/send", body)
+
+
+async def _before(awaitable: Any, deadline: float, api: str) -> None:
+    """Await our own quota, but not past the caller's deadline."""
+    remaining = deadline - time.monotonic()
+    try:
+        await asyncio.wait_for(awaitable, timeout=max(remaining, 0.001))
+    except TimeoutError as exc:
+        raise WeComTransientError(api, errors.FREQUENCY_LIMITED,
+                                  "local quota: no slot before the deadline") from exc
+
+
+def _refuse_real_host_when_offline(base_url: str) -> None:
+    """The guard that keeps tests from reaching the real WeCom (design note 8)."""
+    if not os.environ.get(OFFLINE_ENV):
+        return
+    host = urlsplit(base_url).hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise WeComError("config", -1, f"{OFFLINE_ENV} is set: refusing API host {host!r}")

@@ -1,0 +1,117 @@
+"""WeCom callback crypto: signature check, AES decrypt and encrypt (reference §1.4-1.6).
+
+wechatpy does the SHA-1 signing (`WeChatSigner`) and the AES-256-CBC work (`PrpCrypto`,
+32-byte PKCS#7 blocks). Around it we add what it lacks: a constant-time signature compare,
+a check of the padding byte, and one exception type for every way a forged or corrupt
+ciphertext can fail (a wrong key surfaces as `UnicodeDecodeError` or `struct.error`, not
+as a wechatpy exception). The simulator uses `encrypt` to play WeCom's side.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import secrets
+import struct
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from wechatpy.enterprise.crypto import PrpCrypto
+from wechatpy.utils import WeChatSigner
+
+
+class CallbackRejected(Exception):
+    """A callback that must be refused; `reason` is safe to log (holds no secret).
+
+    `status` is the HTTP answer: 403 when the sender could not prove it is WeCom (bad
+    signature), 400 for anything else that cannot be a valid callback.
+    """
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def sign(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
+    """msg_signature = sha1 of the sorted concatenation of the four strings (§1.4)."""
+    signer = WeChatSigner()
+    signer.add_data(token, timestamp, nonce, encrypted)
+    return signer.signature
+
+
+class CallbackCrypto:
+    """The three callback settings of one app: Token, EncodingAESKey and the receive id."""
+
+    def __init__(self, token: str, encoding_aes_key: str, receive_id: str) -> None:
+        if len(encoding_aes_key) != 43:
+            raise ValueError("EncodingAESKey must be 43 characters")
+        self._token = token
+        self._key = base64.b64decode(encoding_aes_key + "=")
+        self._receive_id = receive_id
+        self._prp = PrpCrypto(self._key)
+
+    def verify(self, signature: str, timestamp: str, nonce: str, encrypted: str) -> None:
+        expected = sign(self._token, timestamp, nonce, encrypted)
+        if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
+            raise CallbackRejected("bad signature", status=403)
+
+    def decrypt(self, encrypted: str) -> str:
+        """Plaintext of a verified `Encrypt` value; raises CallbackRejected on any corruption."""
+        try:
+            raw = base64.b64decode(encrypted, validate=True)
+            if not raw or len(raw) % 32:
+                raise CallbackRejected("ciphertext is not a whole number of 32-byte blocks")
+            self._check_padding(raw)
+            return self._prp.decrypt(encrypted, self._receive_id)
+        except CallbackRejected:
+            raise
+        except (binascii.Error, ValueError) as exc:  # base64, cipher length, bad UTF-8
+            raise CallbackRejected("undecryptable body") from exc
+        except struct.error as exc:  # length prefix missing: wrong key
+            raise CallbackRejected("undecryptable body") from exc
+        except Exception as exc:  # wechatpy's InvalidCorpIdException and friends
+            raise CallbackRejected("receive id does not match this corp") from exc
+
+    def _check_padding(self, raw: bytes) -> None:
+        # Decrypt only the last block to read the pad byte: WeCom pads to 32 bytes, 1..32.
+        iv, last = raw[-32:-16], raw[-16:]
+        if len(raw) == 16:  # pragma: no cover - excluded by the 32-byte check above
+            iv = self._key[:16]
+        decryptor = Cipher(algorithms.AES(self._key), modes.CBC(iv)).decryptor()
+        pad = (decryptor.update(last) + decryptor.finalize())[-1]
+        if not 1 <= pad <= 32:
+            raise CallbackRejected("bad padding")
+
+    def verify_and_decrypt(self, signature: str, timestamp: str, nonce: str, encrypted: str) -> str:
+        self.verify(signature, timestamp, nonce, encrypted)
+        return self.decrypt(encrypted)
+
+    def encrypt(self, plaintext: str, timestamp: str, nonce: str | None = None) -> EncryptedMessage:
+        """Encrypt and sign as WeCom does: used by the simulator and by passive replies."""
+        nonce = nonce or secrets.token_hex(5)
+        encrypted = self._prp.encrypt(plaintext, self._receive_id).decode()
+        return EncryptedMessage(encrypted, sign(self._token, timestamp, nonce, encrypted),
+                                timestamp, nonce)
+
+
+class EncryptedMessage:
+    """One encrypted callback: the `Encrypt` value and the query parameters that sign it."""
+
+    __slots__ = ("encrypted", "nonce", "signature", "timestamp")
+
+    def __init__(self, encrypted: str, signature: str, timestamp: str, nonce: str) -> None:
+        self.encrypted = encrypted
+        self.signature = signature
+        self.timestamp = timestamp
+        self.nonce = nonce
+
+    def query(self) -> dict[str, str]:
+        return {"msg_signature": self.signature, "timestamp": self.timestamp, "nonce": self.nonce}
+
+    def post_body(self, corp_id: str, agent_id: int | None = None) -> bytes:
+        agent = f"<AgentID><![CDATA[{agent_id}]]></AgentID>" if agent_id is not None else ""
+        return (
+            f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName>"
+            f"<Encrypt><![CDATA[{self.encrypted}]]></Encrypt>{agent}</xml>"
+        ).encode()

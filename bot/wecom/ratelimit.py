@@ -1,0 +1,78 @@
+"""Per-API call quotas, enforced on our side so WeCom never has to block us (reference §5.2).
+
+WeCom counts calls per corp per API in fixed windows (10,000 a minute, 150,000 an hour) and
+a block lasts the rest of the window, so hitting 45009 costs up to a minute of silence. A
+sliding-window limiter that waits for a free slot keeps the bot just under the quota.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class SlidingWindow:
+    """At most `limit` acquisitions in any `window_s` seconds; `acquire` waits for a slot."""
+
+    def __init__(self, limit: int, window_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("limit and window must be positive")
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._stamps: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    def _expire(self, now: float) -> None:
+        edge = now - self.window_s
+        stamps = self._stamps
+        while stamps and stamps[0] <= edge:
+            stamps.popleft()
+
+    async def acquire(self) -> None:
+        now = self._clock()
+        self._expire(now)
+        if len(self._stamps) < self.limit and not self._lock.locked():
+            self._stamps.append(now)  # fast path: no await, no lock
+            return
+        async with self._lock:  # waiters queue in arrival order
+            while True:
+                now = self._clock()
+                self._expire(now)
+                if len(self._stamps) < self.limit:
+                    self._stamps.append(now)
+                    return
+                await asyncio.sleep(self._stamps[0] + self.window_s - now)
+
+
+class ApiQuota:
+    """The quotas of one API: every window must have room before a call goes out."""
+
+    def __init__(self, windows: list[SlidingWindow]) -> None:
+        self._windows = windows
+
+    async def acquire(self) -> None:
+        for window in self._windows:
+            await window.acquire()
+
+
+class RateLimits:
+    """One `ApiQuota` per API path, created on first use from the configured numbers."""
+
+    def __init__(self, per_minute: int, per_hour: int,
+                 overrides: dict[str, list[tuple[int, float]]] | None = None) -> None:
+        self._per_minute = per_minute
+        self._per_hour = per_hour
+        self._overrides = overrides or {}
+        self._quotas: dict[str, ApiQuota] = {}
+
+    def for_api(self, api: str) -> ApiQuota:
+        quota = self._quotas.get(api)
+        if quota is None:
+            spec = self._overrides.get(api, [(self._per_minute, 60.0), (self._per_hour, 3600.0)])
+            quota = ApiQuota([SlidingWindow(limit, window) for limit, window in spec])
+            self._quotas[api] = quota
+        return quota

@@ -1,0 +1,152 @@
+"""The test world: the real bot on a real port, the simulator on another, a SQLite file.
+
+Callbacks travel as WeCom sends them: the simulator encrypts and POSTs them to the bot's
+`/wecom/callback`; the bot calls the simulator's `/cgi-bin/` API over HTTP. Tests assert on
+what the simulator received and on what the bot wrote to its database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import string
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.app import RUNTIME, BotRuntime, build_app
+from bot.config import Secrets, Settings
+from bot.simulator import SimOptions, Simulator
+from bot.wecom.client import OFFLINE_ENV
+from bot.wecom.crypto import CallbackCrypto
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ[OFFLINE_ENV] = "1"  # the client refuses any API host but loopback
+
+
+def make_secrets() -> Secrets:
+    alphabet = string.ascii_letters + string.digits
+    return Secrets(
+        corp_id="wwtestcorp" + secrets.token_hex(4),
+        secret=secrets.token_urlsafe(32),
+        token="".join(secrets.choice(alphabet) for _ in range(16)),
+        aes_key="".join(secrets.choice(alphabet) for _ in range(43)),
+        agent_id=1000002,
+    )
+
+
+@dataclass
+class World:
+    sim: Simulator
+    bot_url: str
+    runtime: BotRuntime
+    db_path: Path
+    secrets: Secrets
+    http: aiohttp.ClientSession
+
+    @property
+    def callback_url(self) -> str:
+        return f"{self.bot_url}/wecom/callback"
+
+    async def settle(self, within_s: float = 15.0) -> None:
+        """Until every callback is delivered and every handler has finished."""
+        deadline = time.monotonic() + within_s
+        while True:
+            await self.sim.wait_callbacks_delivered(timeout=max(deadline - time.monotonic(), 0.1))
+            assert self.runtime.dispatcher is not None
+            await self.runtime.dispatcher.drain(max(deadline - time.monotonic(), 0.1))
+            if self.sim.pending_callbacks == 0 and self.runtime.dispatcher.busy == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("world did not settle")
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Read the bot's database through a separate connection, as an operator would."""
+        with sqlite3.connect(self.db_path) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def count(self, table: str) -> int:
+        return int(self.rows(f"SELECT count(*) FROM {table}")[0][0])
+
+    async def api(self, path: str, json: dict[str, Any] | None = None,
+                  params: dict[str, str] | None = None) -> dict[str, Any]:
+        """Call the simulated WeCom API directly, as an admin tool would."""
+        base = self.sim.base_url
+        async with self.http.get(base + "gettoken", params={
+                "corpid": self.secrets.corp_id, "corpsecret": self.secrets.secret}) as resp:
+            token = (await resp.json())["access_token"]
+        query = {"access_token": token, **(params or {})}
+        method = "POST" if json is not None else "GET"
+        async with self.http.request(method, base + path, params=query, json=json) as resp:
+            data: dict[str, Any] = await resp.json()
+        assert data["errcode"] == 0, data
+        return data
+
+    def crypto(self) -> CallbackCrypto:
+        return CallbackCrypto(self.secrets.token, self.secrets.aes_key, self.secrets.corp_id)
+
+    async def post_callback(self, plaintext: str, *, timestamp: int | None = None,
+                            crypto: CallbackCrypto | None = None) -> aiohttp.ClientResponse:
+        """Encrypt and POST a callback ourselves (the redelivery and forgery tests)."""
+        stamp = str(timestamp if timestamp is not None else int(time.time()))
+        message = (crypto or self.crypto()).encrypt(plaintext, stamp)
+        async with self.http.post(self.callback_url, params=message.query(),
+                                  data=message.post_body(self.secrets.corp_id)) as resp:
+            await resp.read()
+            return resp
+
+
+def make_settings(tmp_path: Path, api_base_url: str) -> Settings:
+    return Settings().with_overrides(
+        database={"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+        wecom={"api_base_url": api_base_url},
+        paths={"sop_dir": REPO / "sop", "templates_dir": REPO / "templates"},
+    )
+
+
+async def start_bot(settings: Settings, secrets_: Secrets) -> tuple[web.AppRunner, str]:
+    app = build_app(settings, secrets_)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
+
+
+@pytest.fixture
+def sim_options() -> SimOptions:
+    """Real WeCom's numbers, but quick retries so redelivery tests don't wait seconds."""
+    return SimOptions(callback_retry_interval_s=0.05, callback_timeout_s=2.0)
+
+
+@pytest.fixture
+async def world(tmp_path: Path, sim_options: SimOptions) -> AsyncIterator[World]:
+    secrets_ = make_secrets()
+    sim = Simulator(secrets_.corp_id, secrets_.secret, secrets_.token, secrets_.aes_key,
+                    agent_id=1000002, options=sim_options)
+    await sim.start()
+    add_demo_staff(sim)
+    settings = make_settings(tmp_path, sim.base_url)
+    runner, url = await start_bot(settings, secrets_)
+    sim.callback_url = f"{url}/wecom/callback"
+    async with aiohttp.ClientSession() as http:
+        try:
+            yield World(sim, url, runner.app[RUNTIME], tmp_path / "bot.db", secrets_, http)
+        finally:
+            await runner.cleanup()
+            await sim.stop()
+
+
+def add_demo_staff(sim: Simulator) -> None:
+    """The store managers named in sop/stores.yaml, as WeCom members."""
+    from bot.stores import StoreDirectory
+
+    for store in StoreDirectory.load(REPO / "sop" / "stores.yaml").all():
+        sim.add_staff(store.manager_userid, store.manager_name)
