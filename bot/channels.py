@@ -46,6 +46,7 @@ __all__ = [
     "ChannelMatch",
     "Perk",
     "Person",
+    "StatePattern",
     "Tag",
     "WelcomeError",
     "WelcomeMessage",
@@ -184,13 +185,15 @@ class WelcomeError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class _Pattern:
+class StatePattern:
+    """One compiled ``match`` entry."""
+
     source: str
     regex: re.Pattern[str] | None  # None: an exact state
     captures: tuple[str, ...]
 
 
-def compile_pattern(source: str) -> _Pattern:
+def compile_pattern(source: str) -> StatePattern:
     """Compile a ``match`` entry; raises ValueError with an operator-readable reason.
 
     ``{name}`` captures one dash-separated segment (``[^-]+``); ``*`` matches anything,
@@ -242,7 +245,7 @@ def compile_pattern(source: str) -> _Pattern:
             previous_wild = False
         i += 1
     is_pattern = bool(captures) or "*" in source
-    return _Pattern(source, re.compile(regex) if is_pattern else None, tuple(captures))
+    return StatePattern(source, re.compile(regex) if is_pattern else None, tuple(captures))
 
 
 def _check_pattern(value: str) -> str:
@@ -365,7 +368,7 @@ class _Attachment:
 @dataclass(frozen=True, slots=True)
 class _Channel:
     name: str
-    patterns: tuple[_Pattern, ...]
+    patterns: tuple[StatePattern, ...]
     store: _Subst | None
     tags: tuple[tuple[str, _Subst], ...]
     template: str
@@ -505,7 +508,7 @@ class ChannelBook:
     def _sample_match(self, channel: _Channel) -> ChannelMatch | None:
         captures: dict[str, str] = {}
         store: Store | None = None
-        pattern = channel.patterns[0] if channel.patterns else _Pattern("", None, ())
+        pattern = channel.patterns[0] if channel.patterns else StatePattern("", None, ())
         if channel.store is not None:
             if channel.store.names:
                 store = next(iter(self.stores.all()), None)
@@ -706,7 +709,7 @@ def _compile_channel(
     where = ("channels", name)
     before = len(errors)
     is_default = name == DEFAULT_CHANNEL
-    patterns: list[_Pattern] = []
+    patterns: list[StatePattern] = []
     if is_default:
         if spec.match is not None:
             errors.append(

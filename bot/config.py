@@ -127,7 +127,7 @@ def _build_section(path: Path, name: str, cls: type, values: Any, base: Path) ->
         if key not in known:
             raise ConfigError(f"{path}: unknown key [{name}] {key} (known: {', '.join(known)})")
         expected = type(getattr(defaults, key))
-        if expected is Path:
+        if issubclass(expected, Path):
             if not isinstance(value, str):
                 raise ConfigError(f"{path}: [{name}] {key} must be a path string")
             value = Path(value) if Path(value).is_absolute() else base / value

@@ -11,15 +11,23 @@ import json
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import text
 from sqlmodel import Session
 
 from bot.events import Event, from_fields
 from bot.store.db import Database
-from bot.store.models import InboxEvent
 
-TABLE = InboxEvent.__table__  # type: ignore[attr-defined]
+# Hand-written, like bot.store.repo: compiled once, and the same on SQLite and PostgreSQL.
+_RECORD = text(
+    "INSERT INTO inbox_event (dedupe_key, kind, lane, payload, create_time, received_at, "
+    "status, attempts) VALUES (:dedupe_key, :kind, :lane, :payload, :create_time, "
+    ":received_at, :status, :attempts) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+_DONE = text("UPDATE inbox_event SET status = 'done', handled_at = :at, attempts = attempts + 1 "
+             "WHERE id = :id")
+_FAILED = text("UPDATE inbox_event SET status = :status, error = :error, "
+               "attempts = attempts + 1 WHERE id = :id")
+_PENDING = text("SELECT id, payload, received_at FROM inbox_event WHERE status = 'pending' "
+                "ORDER BY id LIMIT :limit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +49,9 @@ async def record(db: Database, event: Event, received_at: float) -> Recorded | N
         "status": "pending",
         "attempts": 0,
     }
-    insert = sqlite.insert if db.is_sqlite else postgresql.insert
-    stmt = (
-        insert(TABLE).values(row)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(TABLE.c.id)
-    )
 
     def _insert(session: Session) -> int | None:
-        return session.connection().execute(stmt).scalar()
+        return session.connection().execute(_RECORD, row).scalar()
 
     event_id = await db.write(_insert)
     return Recorded(event_id, event, received_at) if event_id is not None else None
@@ -57,25 +59,16 @@ async def record(db: Database, event: Event, received_at: float) -> Recorded | N
 
 def mark_done(session: Session, event_id: int) -> None:
     """Call inside the handler's last write, so its effects and this mark commit together."""
-    session.connection().execute(
-        update(TABLE).where(TABLE.c.id == event_id)
-        .values(status="done", handled_at=time.time(), attempts=TABLE.c.attempts + 1)
-    )
+    session.connection().execute(_DONE, {"id": event_id, "at": time.time()})
 
 
 def mark_failed(session: Session, event_id: int, error: str, final: bool) -> None:
-    session.connection().execute(
-        update(TABLE).where(TABLE.c.id == event_id)
-        .values(status="failed" if final else "pending", error=error[:500],
-                attempts=TABLE.c.attempts + 1)
-    )
+    session.connection().execute(_FAILED, {"id": event_id, "error": error[:500],
+                                           "status": "failed" if final else "pending"})
 
 
 def pending(session: Session, limit: int = 10_000) -> list[Recorded]:
     """Events recorded but not handled (the bot stopped in between), oldest first."""
-    rows = session.connection().execute(
-        select(TABLE.c.id, TABLE.c.payload, TABLE.c.received_at)
-        .where(TABLE.c.status == "pending").order_by(TABLE.c.id).limit(limit)
-    ).all()
+    rows = session.connection().execute(_PENDING, {"limit": limit}).all()
     return [Recorded(row.id, from_fields(json.loads(row.payload)), row.received_at)
             for row in rows]

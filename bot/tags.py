@@ -13,8 +13,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, text
 from sqlmodel import Session
 
 from bot.store.db import Database
@@ -53,7 +52,7 @@ class TagBook:
                 for group in groups if not group.get("deleted")
                 for tag in group.get("tag", []) if not tag.get("deleted")
             ]
-            await self._db.write(lambda s: _replace_tags(s, rows, self._db.is_sqlite))
+            await self._db.write(lambda s: _replace_tags(s, rows))
             log.info("corp tags synced: %d tags in %d groups", len(rows), len(groups))
 
     def _load(self, groups: list[dict[str, Any]]) -> None:
@@ -96,29 +95,27 @@ class TagBook:
                 self._names[tag["id"]] = name
                 rows.append({"id": tag["id"], "name": tag["name"], "group_id": created["group_id"],
                              "group_name": created["group_name"], "deleted": False})
-            await self._db.write(lambda s: _upsert_tags(s, rows, self._db.is_sqlite))
+            await self._db.write(lambda s: _upsert_tags(s, rows))
             log.info("created corp tags %s in group %s", [r["name"] for r in rows], group)
 
 
-def _upsert_tags(session: Session, rows: list[dict[str, Any]], is_sqlite: bool) -> None:
-    if not rows:
-        return
-    table = Tag.__table__  # type: ignore[attr-defined]
-    insert = sqlite.insert if is_sqlite else postgresql.insert
-    stmt = insert(table).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["id"],
-        set_={"name": stmt.excluded.name, "group_id": stmt.excluded.group_id,
-              "group_name": stmt.excluded.group_name, "deleted": False},
-    )
-    session.connection().execute(stmt)
+_TAG_UPSERT = text(
+    "INSERT INTO tag (id, name, group_id, group_name, deleted) "
+    "VALUES (:id, :name, :group_id, :group_name, :deleted) ON CONFLICT (id) DO UPDATE SET "
+    "name = excluded.name, group_id = excluded.group_id, group_name = excluded.group_name, "
+    "deleted = excluded.deleted")
 
 
-def _replace_tags(session: Session, rows: list[dict[str, Any]], is_sqlite: bool) -> None:
-    table = Tag.__table__  # type: ignore[attr-defined]
-    member_tag = MemberTag.__table__  # type: ignore[attr-defined]
-    keep = {row["id"] for row in rows}
-    # A tag deleted in WeCom is gone from every customer too.
-    session.connection().execute(delete(member_tag).where(member_tag.c.tag_id.not_in(keep)))
-    session.connection().execute(delete(table).where(table.c.id.not_in(keep)))
-    _upsert_tags(session, rows, is_sqlite)
+def _upsert_tags(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.connection().execute(_TAG_UPSERT, rows)
+
+
+def _replace_tags(session: Session, rows: list[dict[str, Any]]) -> None:
+    """The whole list as WeCom has it; a tag deleted there is gone from every customer too."""
+    keep = [row["id"] for row in rows]
+    table, member_tag = Tag.__table__, MemberTag.__table__  # type: ignore[attr-defined]
+    conn = session.connection()
+    conn.execute(delete(member_tag).where(member_tag.c.tag_id.not_in(keep)))
+    conn.execute(delete(table).where(table.c.id.not_in(keep)))
+    _upsert_tags(session, rows)

@@ -205,6 +205,10 @@ async def bench(n: int, concurrency: int, redeliver: float, workdir: Path) -> di
             '[logging]\nlevel = "WARNING"\n')
         bot = _spawn(["-m", "bot", "run", "--config", str(config)], env, workdir / "bot.log")
         procs.append(bot)
+        if os.environ.get("BENCH_PROFILE"):  # e.g. BENCH_PROFILE=/tmp/bot.svg: py-spy the bot
+            procs.append(subprocess.Popen(  # noqa: S603
+                ["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-p", str(bot.pid),
+                 "-d", "15", "-r", "200", "-f", "raw"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         await _wait_up(f"http://127.0.0.1:{bot_port}/healthz")
         bot_url = f"http://127.0.0.1:{bot_port}/wecom/callback"
         # Fresh customers: a WelcomeCode lives 20 s from the scan, so scan just before sending.
