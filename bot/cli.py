@@ -45,10 +45,12 @@ def _run(args: argparse.Namespace) -> int:
     setup_logging(settings.logging.level, settings.logging.json,
                   secrets=(secrets.secret, secrets.token, secrets.aes_key))
     from bot.app import build_app
+    from bot.loop import new_event_loop
 
     try:
         web.run_app(build_app(settings, secrets), host=settings.server.host,
-                    port=settings.server.port, print=None, access_log=None)
+                    port=settings.server.port, print=None, access_log=None,
+                    loop=new_event_loop())
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

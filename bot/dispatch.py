@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 from bot import inbox
 from bot.events import Event
@@ -47,14 +47,14 @@ class Context:
     def received_at(self) -> float:
         return self.recorded.received_at
 
-    async def finish(self, effects: Callable[[Session], None] | None = None) -> None:
+    async def finish(self, effects: Callable[[Connection], None] | None = None) -> None:
         """Write the handler's effects and mark the event done, in one transaction."""
         event_id = self.event_id
 
-        def _write(session: Session) -> None:
+        def _write(conn: Connection) -> None:
             if effects is not None:
-                effects(session)
-            inbox.mark_done(session, event_id)
+                effects(conn)
+            inbox.mark_done(conn, event_id)
 
         await self.services.db.write(_write)
         self.finished = True

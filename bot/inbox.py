@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 from bot.events import Event, from_fields
-from bot.store.db import Database
+from bot.store.db import Database, driver_execute
 
 # Hand-written, like bot.store.repo: compiled once, and the same on SQLite and PostgreSQL.
-_RECORD = text(
+_RECORD = (
     "INSERT INTO inbox_event (dedupe_key, kind, lane, payload, create_time, received_at, "
     "status, attempts) VALUES (:dedupe_key, :kind, :lane, :payload, :create_time, "
     ":received_at, :status, :attempts) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
@@ -50,25 +50,26 @@ async def record(db: Database, event: Event, received_at: float) -> Recorded | N
         "attempts": 0,
     }
 
-    def _insert(session: Session) -> int | None:
-        return session.connection().execute(_RECORD, row).scalar()
+    def _insert(conn: Connection) -> int | None:
+        found = driver_execute(conn, _RECORD, row).fetchone()
+        return int(found[0]) if found else None
 
     event_id = await db.write(_insert)
     return Recorded(event_id, event, received_at) if event_id is not None else None
 
 
-def mark_done(session: Session, event_id: int) -> None:
+def mark_done(conn: Connection, event_id: int) -> None:
     """Call inside the handler's last write, so its effects and this mark commit together."""
-    session.connection().execute(_DONE, {"id": event_id, "at": time.time()})
+    conn.execute(_DONE, {"id": event_id, "at": time.time()})
 
 
-def mark_failed(session: Session, event_id: int, error: str, final: bool) -> None:
-    session.connection().execute(_FAILED, {"id": event_id, "error": error[:500],
+def mark_failed(conn: Connection, event_id: int, error: str, final: bool) -> None:
+    conn.execute(_FAILED, {"id": event_id, "error": error[:500],
                                            "status": "failed" if final else "pending"})
 
 
-def pending(session: Session, limit: int = 10_000) -> list[Recorded]:
+def pending(conn: Connection, limit: int = 10_000) -> list[Recorded]:
     """Events recorded but not handled (the bot stopped in between), oldest first."""
-    rows = session.connection().execute(_PENDING, {"limit": limit}).all()
+    rows = conn.execute(_PENDING, {"limit": limit}).all()
     return [Recorded(row.id, from_fields(json.loads(row.payload)), row.received_at)
             for row in rows]

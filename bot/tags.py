@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import delete, text
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 from bot.store.db import Database
 from bot.store.models import MemberTag, Tag
@@ -106,16 +106,15 @@ _TAG_UPSERT = text(
     "deleted = excluded.deleted")
 
 
-def _upsert_tags(session: Session, rows: list[dict[str, Any]]) -> None:
+def _upsert_tags(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.connection().execute(_TAG_UPSERT, rows)
+        conn.execute(_TAG_UPSERT, rows)
 
 
-def _replace_tags(session: Session, rows: list[dict[str, Any]]) -> None:
+def _replace_tags(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """The whole list as WeCom has it; a tag deleted there is gone from every customer too."""
     keep = [row["id"] for row in rows]
     table, member_tag = Tag.__table__, MemberTag.__table__  # type: ignore[attr-defined]
-    conn = session.connection()
     conn.execute(delete(member_tag).where(member_tag.c.tag_id.not_in(keep)))
     conn.execute(delete(table).where(table.c.id.not_in(keep)))
-    _upsert_tags(session, rows)
+    _upsert_tags(conn, rows)

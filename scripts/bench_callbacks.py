@@ -101,16 +101,19 @@ def _encrypt_all(env: dict[str, str], plaintexts: list[str]) -> list[tuple[dict[
 
 
 async def _drive(url: str, payloads: list[tuple[dict[str, str], bytes]],
-                 concurrency: int) -> tuple[float, list[float], int]:
-    """Closed loop: `concurrency` clients, each sends its next callback when answered."""
+                 concurrency: int, rate: float | None = None) -> tuple[float, list[float], int]:
+    """`concurrency` clients, each sends its next callback when answered (closed loop); with
+    `rate`, callbacks are also paced to that many a second overall (open loop, like WeCom)."""
     latencies: list[float] = []
     failures = 0
-    queue = iter(payloads)
+    queue = iter(enumerate(payloads))
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
         async def client() -> None:
             nonlocal failures
-            for params, body in queue:
+            for index, (params, body) in queue:
+                if rate:
+                    await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
                 start = time.perf_counter()
                 async with http.post(url, params=params, data=body) as resp:
                     await resp.read()
@@ -158,6 +161,16 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _spawn_tool(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT)  # noqa: S603
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -166,7 +179,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-async def bench(n: int, concurrency: int, redeliver: float, workdir: Path) -> dict[str, Any]:
+async def bench(n: int, concurrency: int, redeliver: float, workdir: Path,
+                rate: float | None) -> dict[str, Any]:
     env = _secrets_env()
     sim_port, bare_port, bot_port = _free_port(), _free_port(), _free_port()
     sim = _spawn(["-m", "bot.simulator", "--port", str(sim_port)], env, workdir / "sim.log")
@@ -191,8 +205,10 @@ async def bench(n: int, concurrency: int, redeliver: float, workdir: Path) -> di
         await _wait_up(f"http://127.0.0.1:{bare_port}/healthz")
         bare_url = f"http://127.0.0.1:{bare_port}/wecom/callback"
         await _drive(bare_url, _encrypt_all(env, bare_plain[:500]), concurrency)  # warm-up
-        bare_elapsed, bare_lat, bare_fail = await _drive(bare_url, _encrypt_all(env, bare_plain),
-                                                         concurrency)
+        bare_payloads = _encrypt_all(env, bare_plain)
+        cpu0 = _cpu_seconds(bare.pid)
+        bare_elapsed, bare_lat, bare_fail = await _drive(bare_url, bare_payloads, concurrency)
+        bare_cpu = _cpu_seconds(bare.pid) - cpu0
         _stop(bare)
 
         # 2. The bot: record durably, answer, then welcome and tag.
@@ -205,17 +221,20 @@ async def bench(n: int, concurrency: int, redeliver: float, workdir: Path) -> di
             '[logging]\nlevel = "WARNING"\n')
         bot = _spawn(["-m", "bot", "run", "--config", str(config)], env, workdir / "bot.log")
         procs.append(bot)
-        if os.environ.get("BENCH_PROFILE"):  # e.g. BENCH_PROFILE=/tmp/bot.svg: py-spy the bot
-            procs.append(subprocess.Popen(  # noqa: S603
-                ["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-p", str(bot.pid),
-                 "-d", "15", "-r", "200", "-f", "raw"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        if os.environ.get("BENCH_PROFILE"):  # BENCH_PROFILE=/tmp/bot.raw: py-spy the bot
+            py_spy = str(Path(sys.executable).with_name("py-spy"))
+            procs.append(_spawn_tool([py_spy, "record", "-o", os.environ["BENCH_PROFILE"],
+                                 "-p", str(bot.pid), "-d", "15", "-r", "200", "-f", "raw"],
+                                workdir / "py-spy.log"))
         await _wait_up(f"http://127.0.0.1:{bot_port}/healthz")
         bot_url = f"http://127.0.0.1:{bot_port}/wecom/callback"
         # Fresh customers: a WelcomeCode lives 20 s from the scan, so scan just before sending.
         contacts, plaintexts = await _new_customers(sim_url, env, managers, n, redeliver, seed=2)
         unique_count = len(contacts)
-        bot_elapsed, bot_lat, bot_fail = await _drive(bot_url, _encrypt_all(env, plaintexts),
-                                                      concurrency)
+        bot_payloads = _encrypt_all(env, plaintexts)
+        cpu0 = _cpu_seconds(bot.pid)
+        bot_elapsed, bot_lat, bot_fail = await _drive(bot_url, bot_payloads, concurrency, rate)
+        bot_cpu_burst = _cpu_seconds(bot.pid) - cpu0
 
         # 3. Wait for the welcomes, then count.
         deadline = time.monotonic() + 60
@@ -226,6 +245,7 @@ async def bench(n: int, concurrency: int, redeliver: float, workdir: Path) -> di
                 if len(welcomes) >= unique_count or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.25)
+        bot_cpu_total = _cpu_seconds(bot.pid) - cpu0
         _stop(bot)
         with sqlite3.connect(workdir / "bench.db") as conn:
             inbox_rows = conn.execute("SELECT count(*) FROM inbox_event").fetchone()[0]
@@ -246,7 +266,11 @@ async def bench(n: int, concurrency: int, redeliver: float, workdir: Path) -> di
             "bare_ack_p50": _pct(bare_lat, 50), "bare_ack_p99": _pct(bare_lat, 99),
             "bot_ack_p50": _pct(bot_lat, 50), "bot_ack_p99": _pct(bot_lat, 99),
             "welcome_p50": _pct(welcome_lat, 50), "welcome_p99": _pct(welcome_lat, 99),
-            "non_200": bare_fail + bot_fail, "inbox_rows": inbox_rows,
+            "non_200": bare_fail + bot_fail,
+            "bare_cpu_ms": bare_cpu * 1000 / len(bare_plain),
+            "bot_cpu_burst_ms": bot_cpu_burst * 1000 / len(plaintexts),
+            "bot_cpu_total_ms": bot_cpu_total * 1000 / len(plaintexts),
+            "bot_burst_util": bot_cpu_burst / bot_elapsed, "inbox_rows": inbox_rows,
             "lost": len(expected - set(per_customer)),
             "doubled": sum(1 for v in per_customer.values() if v > 1),
             "welcome_statuses": statuses,
@@ -262,6 +286,7 @@ def serve_bare(port: int) -> None:
     from aiohttp import web
 
     from bot.config import load_secrets
+    from bot.loop import new_event_loop
     from bot.web import CallbackEndpoint
 
     secrets_ = load_secrets()
@@ -271,7 +296,8 @@ def serve_bare(port: int) -> None:
     app = web.Application()
     app.router.add_routes(endpoint.routes())
     app.router.add_get("/healthz", lambda _r: web.Response(text="ok"))
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None,
+                loop=new_event_loop())
 
 
 def main() -> int:
@@ -281,6 +307,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--redeliver", type=float, default=0.1,
                         help="share of callbacks sent again, as WeCom's retries")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="pace the bot's callbacks to this many a second (open loop) "
+                             "instead of as fast as answers come back")
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -288,14 +317,18 @@ def main() -> int:
         serve_bare(args.port)
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-callbacks-") as tmp:
-        r = asyncio.run(bench(args.n, args.concurrency, args.redeliver, Path(tmp)))
+        r = asyncio.run(bench(args.n, args.concurrency, args.redeliver, Path(tmp), args.rate))
     ms = 1000.0
+    pace = f", bot paced at {args.rate:.0f}/s" if args.rate else " (closed loop, saturating)"
     print(f"callbacks: {r['n_unique']} new customers, {r['n_sent']} POSTs "
-          f"(incl. redeliveries), concurrency {r['concurrency']}")
+          f"(incl. redeliveries), concurrency {r['concurrency']}{pace}")
     for label, key in (("bare handler ", "bare"), ("bot (durable)", "bot")):
         print(f"{label}: {r[key + '_rps']:8.0f} callbacks/s   "
               f"ack p50 {r[key + '_ack_p50'] * ms:6.1f} ms   "
               f"p99 {r[key + '_ack_p99'] * ms:6.1f} ms")
+    print(f"CPU per callback: bare {r['bare_cpu_ms']:.2f} ms; bot {r['bot_cpu_burst_ms']:.2f} ms "
+          f"during the burst ({r['bot_burst_util']:.0%} of a core), "
+          f"{r['bot_cpu_total_ms']:.2f} ms with the welcomes done")
     print(f"ratio bot/bare: {r['bot_rps'] / r['bare_rps']:.2f}   (target >= 0.70)")
     print(f"receipt-to-welcome-call: p50 {r['welcome_p50'] * ms:6.1f} ms   "
           f"p99 {r['welcome_p99'] * ms:6.1f} ms   (target p99 < 1000 ms)")

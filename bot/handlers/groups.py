@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 from bot.dispatch import Context, Router
 from bot.events import ChatCreated, ChatDismissed, ChatEvent, ChatUpdated
@@ -47,10 +47,10 @@ async def on_chat_created(ctx: Context, ev: ChatCreated) -> None:
     members = [m for m in group.get("member_list", [])
                if float(m.get("join_time") or 0) <= ev.create_time]
 
-    def effects(session: Session) -> None:
-        repo.group_seen(session, chat_id=ev.chat_id, **_group_fields(group))
+    def effects(conn: Connection) -> None:
+        repo.group_seen(conn, chat_id=ev.chat_id, **_group_fields(group))
         for member in members:
-            repo.group_joined(session, event_id=ctx.event_id, chat_id=ev.chat_id,
+            repo.group_joined(conn, event_id=ctx.event_id, chat_id=ev.chat_id,
                               member_id=member["userid"], member_type=int(member.get("type", 2)),
                               how=JOIN_HOW.get(int(member.get("join_scene", 1)), "invite"),
                               at=float(member.get("join_time") or ev.create_time),
@@ -84,9 +84,9 @@ async def _members_joined(ctx: Context, ev: ChatUpdated) -> None:
         joined = [uid for uid in listed if uid not in known]
     fallback_how = CALLBACK_JOIN_HOW.get(ev.join_scene, "invite")
 
-    def effects(session: Session) -> None:
+    def effects(conn: Connection) -> None:
         if group is not None:
-            repo.group_seen(session, chat_id=ev.chat_id, **_group_fields(group))
+            repo.group_seen(conn, chat_id=ev.chat_id, **_group_fields(group))
         for member_id in joined:
             info = listed.get(member_id, {})
             how = JOIN_HOW.get(int(info.get("join_scene", 0)), fallback_how)
@@ -94,7 +94,7 @@ async def _members_joined(ctx: Context, ev: ChatUpdated) -> None:
                 # The read reflects a later re-join (it happens within seconds): trust the
                 # callback's coarser answer for this one.
                 how, info = fallback_how, {}
-            repo.group_joined(session, event_id=ctx.event_id, chat_id=ev.chat_id,
+            repo.group_joined(conn, event_id=ctx.event_id, chat_id=ev.chat_id,
                               member_id=member_id, member_type=int(info.get("type", 2)),
                               how=how, at=float(info.get("join_time") or ev.create_time),
                               invitor=info.get("invitor", {}).get("userid", ""))
@@ -113,12 +113,12 @@ async def _members_left(ctx: Context, ev: ChatUpdated) -> None:
             left = sorted(known - current)
     how = QUIT_HOW.get(ev.quit_scene, "left")
 
-    def effects(session: Session) -> None:
+    def effects(conn: Connection) -> None:
         for member_id in left:
-            repo.group_left(session, event_id=ctx.event_id, chat_id=ev.chat_id,
+            repo.group_left(conn, event_id=ctx.event_id, chat_id=ev.chat_id,
                             member_id=member_id, how=how, at=float(ev.create_time))
         if ev.cur_mem_ver:
-            repo.group_seen(session, chat_id=ev.chat_id, member_version=ev.cur_mem_ver)
+            repo.group_seen(conn, chat_id=ev.chat_id, member_version=ev.cur_mem_ver)
 
     await ctx.finish(effects)
     log.info("group %s: %d %s (%s)", ev.chat_id, len(left), how, ", ".join(left))
@@ -128,11 +128,11 @@ async def _members_left(ctx: Context, ev: ChatUpdated) -> None:
 async def on_chat_dismissed(ctx: Context, ev: ChatEvent) -> None:
     at = float(ev.create_time)
 
-    def effects(session: Session) -> None:
-        for member_id in repo.group_members(session, ev.chat_id):
-            repo.group_left(session, event_id=ctx.event_id, chat_id=ev.chat_id,
+    def effects(conn: Connection) -> None:
+        for member_id in repo.group_members(conn, ev.chat_id):
+            repo.group_left(conn, event_id=ctx.event_id, chat_id=ev.chat_id,
                             member_id=member_id, how="dismissed", at=at)
-        repo.group_seen(session, chat_id=ev.chat_id, dismissed_at=at)
+        repo.group_seen(conn, chat_id=ev.chat_id, dismissed_at=at)
 
     await ctx.finish(effects)
     log.info("group %s dismissed", ev.chat_id)

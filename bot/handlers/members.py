@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 from bot.dispatch import Context, Router
 from bot.events import (
@@ -37,9 +37,9 @@ async def on_contact_edited(ctx: Context, ev: ContactEdited) -> None:
                        if int(tag.get("type", CORP_TAG)) == CORP_TAG)
     now = time.time()
 
-    def effects(session: Session) -> None:
-        repo.member_seen(session, external_userid=ev.external_user_id, name=name, at=now)
-        repo.set_member_tags(session, ev.external_user_id, tag_ids, now)
+    def effects(conn: Connection) -> None:
+        repo.member_seen(conn, external_userid=ev.external_user_id, name=name, at=now)
+        repo.set_member_tags(conn, ev.external_user_id, tag_ids, now)
 
     await ctx.finish(effects)
     log.info("customer %s edited by %s: %d corp tags now", ev.external_user_id, ev.user_id,
@@ -52,8 +52,8 @@ async def on_contact_deleted(ctx: Context, ev: ContactEvent) -> None:
               else "deleted_by_staff")
     at = float(ev.create_time)
 
-    def effects(session: Session) -> None:
-        repo.follow_removed(session, external_userid=ev.external_user_id, userid=ev.user_id,
+    def effects(conn: Connection) -> None:
+        repo.follow_removed(conn, external_userid=ev.external_user_id, userid=ev.user_id,
                             status=status, at=at)
 
     await ctx.finish(effects)

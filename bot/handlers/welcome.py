@@ -13,7 +13,7 @@ import logging
 import time
 from datetime import date
 
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 from bot.dispatch import Context, Router
 from bot.events import ContactAdded
@@ -63,12 +63,12 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
     now = time.time()
     store_id = match.store.id if match.store is not None else None
 
-    def effects(session: Session) -> None:
-        repo.member_added(session, external_userid=ev.external_user_id, userid=ev.user_id,
+    def effects(conn: Connection) -> None:
+        repo.member_added(conn, external_userid=ev.external_user_id, userid=ev.user_id,
                           name=name, store_id=store_id, channel=match.name, state=ev.state,
                           at=ctx.received_at)
-        repo.add_member_tags(session, ev.external_user_id, tag_ids, now)
-        repo.record_welcome(session, event_id=ctx.event_id, external_userid=ev.external_user_id,
+        repo.add_member_tags(conn, ev.external_user_id, tag_ids, now)
+        repo.record_welcome(conn, event_id=ctx.event_id, external_userid=ev.external_user_id,
                             userid=ev.user_id, channel=match.name, status=status,
                             attempts=attempts, latency_ms=latency_ms, text=text, error=error,
                             at=now)

@@ -15,6 +15,8 @@ import sys
 
 from dotenv import load_dotenv
 
+from bot.loop import run
+
 from .facade import Simulator
 from .options import SimOptions
 
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                     os.environ["WECOM_TOKEN"], os.environ["WECOM_AES_KEY"],
                     agent_id=int(os.environ.get("WECOM_AGENT_ID") or 1000002),
                     callback_url=args.callback_url, options=options)
-    asyncio.run(_serve(sim, args.host, args.port))
+    run(_serve(sim, args.host, args.port))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Writes the handlers make, as plain functions of a session (they run in the writer thread).
+"""Writes the handlers make, as plain functions of a connection (run by the group commit).
 
 Hand-written SQL, on purpose: SQLAlchemy does not cache the compiled form of its dialect
 `insert().on_conflict_do_update()` constructs, and compiling costs about 0.7 ms a statement,
@@ -13,15 +13,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, text
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 
 def _sql(statement: str) -> Any:
     return text(" ".join(statement.split()))
 
 
-def _run(session: Session, statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> Any:
-    return session.connection().execute(statement, params)
+def _run(conn: Connection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> Any:
+    return conn.execute(statement, params)
 
 
 # -- members ---------------------------------------------------------------------------
@@ -72,41 +72,41 @@ _TAGS_DROP = _sql("""
 """).bindparams(bindparam("tag_ids", expanding=True))
 
 
-def member_added(session: Session, *, external_userid: str, userid: str, name: str,
+def member_added(conn: Connection, *, external_userid: str, userid: str, name: str,
                  store_id: str | None, channel: str, state: str, at: float) -> None:
     """A customer added a staff member: new member, or a returning one made active again."""
     params = {"external_userid": external_userid, "userid": userid, "name": name,
               "store_id": store_id, "channel": channel, "state": state, "at": at}
-    _run(session, _MEMBER_NEW, params)
-    _run(session, _FOLLOW_ACTIVE, params)
+    _run(conn, _MEMBER_NEW, params)
+    _run(conn, _FOLLOW_ACTIVE, params)
 
 
-def follow_removed(session: Session, *, external_userid: str, userid: str, status: str,
+def follow_removed(conn: Connection, *, external_userid: str, userid: str, status: str,
                    at: float) -> None:
     """A relation ended (`status` says who ended it); the member is active while any remains."""
     params = {"external_userid": external_userid, "userid": userid, "status": status, "at": at}
-    _run(session, _FOLLOW_ENDED, params)
-    _run(session, _MEMBER_STATUS, params)
+    _run(conn, _FOLLOW_ENDED, params)
+    _run(conn, _MEMBER_STATUS, params)
 
 
-def member_seen(session: Session, *, external_userid: str, name: str, at: float) -> None:
-    _run(session, _MEMBER_SEEN, {"external_userid": external_userid, "name": name, "at": at})
+def member_seen(conn: Connection, *, external_userid: str, name: str, at: float) -> None:
+    _run(conn, _MEMBER_SEEN, {"external_userid": external_userid, "name": name, "at": at})
 
 
-def add_member_tags(session: Session, external_userid: str, tag_ids: Iterable[str],
+def add_member_tags(conn: Connection, external_userid: str, tag_ids: Iterable[str],
                     at: float) -> None:
     rows = [{"external_userid": external_userid, "tag_id": t, "at": at} for t in tag_ids]
     if rows:
-        _run(session, _TAG_ADD, rows)
+        _run(conn, _TAG_ADD, rows)
 
 
-def set_member_tags(session: Session, external_userid: str, tag_ids: set[str],
+def set_member_tags(conn: Connection, external_userid: str, tag_ids: set[str],
                     at: float) -> None:
     """Make our copy equal to WeCom's: add what is new, drop what was removed."""
-    current = set(_run(session, _TAGS_OF, {"external_userid": external_userid}).scalars())
+    current = set(_run(conn, _TAGS_OF, {"external_userid": external_userid}).scalars())
     if gone := current - tag_ids:
-        _run(session, _TAGS_DROP, {"external_userid": external_userid, "tag_ids": sorted(gone)})
-    add_member_tags(session, external_userid, tag_ids - current, at)
+        _run(conn, _TAGS_DROP, {"external_userid": external_userid, "tag_ids": sorted(gone)})
+    add_member_tags(conn, external_userid, tag_ids - current, at)
 
 
 _WELCOME = _sql("""
@@ -120,8 +120,8 @@ _WELCOME = _sql("""
 """)
 
 
-def record_welcome(session: Session, **row: Any) -> None:
-    _run(session, _WELCOME, row)
+def record_welcome(conn: Connection, **row: Any) -> None:
+    _run(conn, _WELCOME, row)
 
 
 # -- groups ----------------------------------------------------------------------------
@@ -159,35 +159,35 @@ _GROUP_LOG = _sql("""
 _GROUP_MEMBERS = _sql("SELECT member_id FROM group_member WHERE chat_id = :chat_id")
 
 
-def group_seen(session: Session, *, chat_id: str, name: str | None = None,
+def group_seen(conn: Connection, *, chat_id: str, name: str | None = None,
                owner: str | None = None, created_at: float | None = None,
                member_version: str | None = None, dismissed_at: float | None = None) -> None:
-    _run(session, _GROUP_SEEN, {"chat_id": chat_id, "name": name, "owner": owner,
+    _run(conn, _GROUP_SEEN, {"chat_id": chat_id, "name": name, "owner": owner,
                                 "created_at": created_at, "member_version": member_version,
                                 "dismissed_at": dismissed_at})
 
 
-def group_joined(session: Session, *, event_id: int, chat_id: str, member_id: str,
+def group_joined(conn: Connection, *, event_id: int, chat_id: str, member_id: str,
                  member_type: int, how: str, at: float, invitor: str = "") -> None:
     """Log a join, unless they are in the group already (a late or repeated notification)."""
     key = {"chat_id": chat_id, "member_id": member_id}
-    if _run(session, _IN_GROUP, key).first() is not None:
+    if _run(conn, _IN_GROUP, key).first() is not None:
         return
-    _run(session, _GROUP_MEMBER_IN, {**key, "member_type": member_type, "at": at, "how": how})
-    _run(session, _GROUP_LOG, {**key, "event_id": event_id, "action": "join", "how": how,
+    _run(conn, _GROUP_MEMBER_IN, {**key, "member_type": member_type, "at": at, "how": how})
+    _run(conn, _GROUP_LOG, {**key, "event_id": event_id, "action": "join", "how": how,
                                "at": at, "invitor": invitor})
 
 
-def group_left(session: Session, *, event_id: int, chat_id: str, member_id: str, how: str,
+def group_left(conn: Connection, *, event_id: int, chat_id: str, member_id: str, how: str,
                at: float) -> None:
     key = {"chat_id": chat_id, "member_id": member_id}
-    _run(session, _GROUP_MEMBER_OUT, key)
-    _run(session, _GROUP_LOG, {**key, "event_id": event_id, "action": "leave", "how": how,
+    _run(conn, _GROUP_MEMBER_OUT, key)
+    _run(conn, _GROUP_LOG, {**key, "event_id": event_id, "action": "leave", "how": how,
                                "at": at, "invitor": ""})
 
 
-def group_members(session: Session, chat_id: str) -> set[str]:
-    return set(_run(session, _GROUP_MEMBERS, {"chat_id": chat_id}).scalars())
+def group_members(conn: Connection, chat_id: str) -> set[str]:
+    return set(_run(conn, _GROUP_MEMBERS, {"chat_id": chat_id}).scalars())
 
 
 # -- directory -------------------------------------------------------------------------
@@ -203,10 +203,10 @@ _STAFF = _sql("""
 """)
 
 
-def sync_directory(session: Session, stores: list[dict[str, Any]],
+def sync_directory(conn: Connection, stores: list[dict[str, Any]],
                    staff: list[dict[str, Any]]) -> None:
     """Stores and their managers from the operators' store file."""
     if stores:
-        _run(session, _STORE, stores)
+        _run(conn, _STORE, stores)
     if staff:
-        _run(session, _STAFF, staff)
+        _run(conn, _STAFF, staff)

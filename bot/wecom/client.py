@@ -125,7 +125,8 @@ class WeComClient:
         limit_wait = 1.0
         quota = self._limits.for_api(api)
         while True:
-            await _before(quota.acquire(), deadline, api)
+            if not quota.try_acquire():
+                await _before(quota.acquire(), deadline, api)
             token = await self._access_token() if with_token else None
             query = dict(params or {})
             if token is not None:

@@ -32,11 +32,17 @@ class SlidingWindow:
         while stamps and stamps[0] <= edge:
             stamps.popleft()
 
-    async def acquire(self) -> None:
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free right now (and nobody is queued before us)."""
         now = self._clock()
         self._expire(now)
         if len(self._stamps) < self.limit and not self._lock.locked():
-            self._stamps.append(now)  # fast path: no await, no lock
+            self._stamps.append(now)
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
             return
         async with self._lock:  # waiters queue in arrival order
             while True:
@@ -53,6 +59,12 @@ class ApiQuota:
 
     def __init__(self, windows: list[SlidingWindow]) -> None:
         self._windows = windows
+
+    def try_acquire(self) -> bool:
+        """All windows at once, or none: the common case costs no await at all."""
+        if all(len(w._stamps) < w.limit and not w._lock.locked() for w in self._windows):
+            return all(w.try_acquire() for w in self._windows)
+        return False
 
     async def acquire(self) -> None:
         for window in self._windows:
