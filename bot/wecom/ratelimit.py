@@ -32,12 +32,14 @@ class SlidingWindow:
         while stamps and stamps[0] <= edge:
             stamps.popleft()
 
+    def has_room(self) -> bool:
+        """A slot is free right now and nobody is queued before us."""
+        self._expire(self._clock())
+        return len(self._stamps) < self.limit and not self._lock.locked()
+
     def try_acquire(self) -> bool:
-        """Take a slot if one is free right now (and nobody is queued before us)."""
-        now = self._clock()
-        self._expire(now)
-        if len(self._stamps) < self.limit and not self._lock.locked():
-            self._stamps.append(now)
+        if self.has_room():
+            self._stamps.append(self._clock())
             return True
         return False
 
@@ -62,7 +64,7 @@ class ApiQuota:
 
     def try_acquire(self) -> bool:
         """All windows at once, or none: the common case costs no await at all."""
-        if all(len(w._stamps) < w.limit and not w._lock.locked() for w in self._windows):
+        if all(w.has_room() for w in self._windows):
             return all(w.try_acquire() for w in self._windows)
         return False
 
