@@ -20,6 +20,10 @@ from bot.dispatch import Dispatcher
 from bot.events import Event
 from bot.handlers import build_router
 from bot.services import Services
+from bot.sop.book import SopBook
+from bot.sop.delivery import DeliveryWorker
+from bot.sop.robots import RobotKeyMissing
+from bot.sop.scheduler import SopScheduler
 from bot.store import repo
 from bot.store.db import Database
 from bot.stores import StoreDirectory
@@ -43,6 +47,13 @@ def load_operator_files(settings: Settings) -> tuple[StoreDirectory, ChannelBook
     return stores, channels
 
 
+def load_sop_book(settings: Settings) -> SopBook:
+    """The SOP schedules of `sop/` with their templates (read fresh: also used to reload)."""
+    paths = settings.paths
+    stores = StoreDirectory.load(paths.sop_dir / "stores.yaml")
+    return SopBook.load(paths.sop_dir, TemplateLibrary(paths.templates_dir), stores)
+
+
 @dataclass
 class BotRuntime:
     """Everything the running bot holds; built by `startup`, released by `cleanup`."""
@@ -51,6 +62,8 @@ class BotRuntime:
     secrets: Secrets
     services: Services | None = None
     dispatcher: Dispatcher | None = None
+    outbox: DeliveryWorker | None = None
+    sop: SopScheduler | None = None
     endpoint: CallbackEndpoint = field(init=False)
     recorded: int = 0
     duplicates: int = 0
@@ -93,10 +106,39 @@ class BotRuntime:
         except WeComError as exc:  # not fatal: tags are created on demand and re-read later
             log.error("could not read the corp tag list at start: %s", exc)
         await self.dispatcher.replay_pending()
+        await self._start_sops()
         log.info("bot ready: %d stores, %d channels, API %s", len(stores.all()),
                  len(channels.names()), settings.wecom.api_base_url)
 
+    async def _start_sops(self) -> None:
+        """The outbox always runs (it finishes what was planned); the scheduler if enabled."""
+        assert self.services is not None
+        settings = self.settings
+        self.outbox = DeliveryWorker(
+            self.services.db, self.services.wecom, settings.sop, self._robot_key,
+            request_timeout_s=settings.wecom.request_timeout_s)
+        self.outbox.start()
+        if settings.sop.scheduler:
+            self.sop = SopScheduler(self.services.db, settings, lambda: load_sop_book(settings),
+                                    self.outbox)
+            await self.sop.start()
+
+    def _robot_key(self, name: str) -> str | None:
+        """A robot's webhook key, from the environment variable robots.yaml names."""
+        robot = self.sop.book.robots.get(name) if self.sop is not None else None
+        if robot is None:
+            return None
+        try:
+            return robot.key()
+        except RobotKeyMissing as exc:
+            log.error("%s", exc)
+            return None
+
     async def cleanup(self, _app: web.Application | None = None, drain_s: float = 10.0) -> None:
+        if self.sop is not None:
+            await self.sop.stop()
+        if self.outbox is not None:
+            await self.outbox.stop()
         if self.dispatcher is not None:
             if not await self.dispatcher.drain(drain_s):
                 log.warning("%d events still in progress at stop: they replay at next start",

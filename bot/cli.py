@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run|demo` (and `wecom-bot` when installed)."""
+"""Command line: `python -m bot run|demo|sop` (and `wecom-bot` when installed)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.config import ConfigError, load_secrets, load_settings
 from bot.logs import setup_logging
+from bot.sop.cli import add_sop_commands, run_sop_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="play a scripted day against the local simulator")
     demo.add_argument("--keep", action="store_true", help="keep the demo database afterwards")
 
+    add_sop_commands(commands)
+
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args)
+    if args.command == "sop":
+        return run_sop_command(args)
     from bot.demo import run_demo
 
     return run_demo(keep=args.keep)

@@ -17,6 +17,7 @@ from typing import Any
 from dotenv import load_dotenv
 
 REAL_WECOM_API = "https://qyapi.weixin.qq.com/cgi-bin/"
+GROUP_SEND_QUOTAS = ("month", "week7", "day1")
 
 
 class ConfigError(Exception):
@@ -53,6 +54,23 @@ class PathSettings:
 
 
 @dataclass(frozen=True)
+class SopSettings:
+    """How SOP slots are scheduled and delivered (docs/sop.md)."""
+
+    scheduler: bool = True  # fire SOP slots from this process
+    # the admin's 群发 limit per customer group (群发助手 setting, reference §6):
+    # "month" = days in the month, "week7" = 7 a natural week, "day1" = 1 a day
+    group_send_quota: str = "month"
+    send_per_minute: int = 10_000  # pace of add_msg_template calls (WeCom: 10,000/min/API)
+    send_concurrency: int = 32  # calls in flight at once
+    check_after_minutes: float = 5.0  # first look at a 群发 task after creating it
+    remind_after_minutes: float = 60.0  # remind an owner who has not sent the task by then
+    max_reminders: int = 3  # WeCom allows 3 reminders per task per 24 h
+    follow_for_hours: float = 24.0  # after this, an unsent task's groups count as unsent
+    reload_poll_s: float = 2.0  # how often sop/ and templates/ are checked for edits
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = False
@@ -78,6 +96,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     wecom: WeComSettings = field(default_factory=WeComSettings)
     paths: PathSettings = field(default_factory=PathSettings)
+    sop: SopSettings = field(default_factory=SopSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Settings:
@@ -92,6 +111,7 @@ _SECTIONS = {
     "database": DatabaseSettings,
     "wecom": WeComSettings,
     "paths": PathSettings,
+    "sop": SopSettings,
     "logging": LoggingSettings,
 }
 _SECRET_NAMES = ("WECOM_CORP_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
@@ -138,6 +158,9 @@ def _build_section(path: Path, name: str, cls: type, values: Any, base: Path) ->
                 f"{path}: [{name}] {key} must be {expected.__name__}, got {type(value).__name__}"
             )
         kwargs[key] = value
+    if name == "sop" and kwargs.get("group_send_quota", "month") not in GROUP_SEND_QUOTAS:
+        raise ConfigError(f"{path}: [sop] group_send_quota must be one of "
+                          + ", ".join(GROUP_SEND_QUOTAS))
     if name == "database" and "url" in kwargs:
         kwargs["url"] = _resolve_sqlite_url(kwargs["url"], base)
     return cls(**kwargs)

@@ -47,6 +47,7 @@ __all__ = [
     "TemplateRenderError",
     "TemplateSecurityError",
     "cn_date",
+    "yuan",
 ]
 
 WEEKDAYS_CN = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
@@ -66,6 +67,20 @@ def cn_date(value: date) -> str:
 def cn_weekday(value: date) -> str:
     """``date(2025, 3, 4)`` -> ``周二``."""
     return WEEKDAYS_CN[value.weekday()]
+
+
+def yuan(value: float | int | str) -> str:
+    """``19.9`` -> ``¥19.9``, ``29`` / ``29.0`` -> ``¥29``, ``12.5`` -> ``¥12.5``.
+
+    Prices come from YAML data files as numbers; shops write them without trailing zeros.
+    Text that is not a number (``时价``) is printed as it is.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    text = f"{number:.2f}".rstrip("0").rstrip(".")
+    return f"¥{text}"
 
 
 class TemplateError(Exception):
@@ -158,6 +173,7 @@ class TemplateLibrary:
         self.env.globals["range"] = _capped_range
         self.env.filters["cn_date"] = cn_date
         self.env.filters["cn_weekday"] = cn_weekday
+        self.env.filters["yuan"] = yuan
         if filters:
             self.env.filters.update(filters)
         self._files: dict[str, Template] = {}

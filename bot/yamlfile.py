@@ -18,6 +18,7 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +38,7 @@ __all__ = [
     "load_model",
     "load_yaml",
     "validate",
+    "validate_part",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -127,6 +129,8 @@ def load_yaml(path: Path | str) -> Any:
         raise _from_marked(path, exc, _syntax_reason(exc)) from None
     except YAMLError as exc:  # unmarked errors are rare (e.g. reader errors); keep the text
         raise OperatorFileError(path, 1, 1, f"YAML error: {exc}") from None
+    except ValueError as exc:  # a date that does not exist (2026-13-01): no mark attached
+        raise _bad_date(path, text, exc) from None
     errors: list[OperatorFileError] = []
     data = _normalise(path, data, None, None, errors)
     if errors:
@@ -138,6 +142,38 @@ def _from_marked(path: Path, exc: MarkedYAMLError, reason: str) -> OperatorFileE
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     return OperatorFileError(path, line, column, reason)
+
+
+_DATE_RE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+
+
+def _bad_date(path: Path, text: str, exc: ValueError) -> OperatorFileError:
+    """Locate the unquoted date that ruamel could not build (it raises without a position)."""
+    try:
+        root = _yaml().compose(text)
+    except YAMLError:
+        root = None
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop(0)
+        value = node.value
+        if isinstance(value, list):
+            for item in value:
+                stack.extend(item if isinstance(item, tuple) else (item,))
+        elif isinstance(value, str) and str(getattr(node.tag, "value", node.tag)).endswith(
+            ":timestamp"
+        ):
+            found = _DATE_RE.match(value)
+            try:
+                if found is not None:
+                    date(*(int(part) for part in found.groups()))
+            except ValueError:
+                mark = node.start_mark
+                return OperatorFileError(
+                    path, mark.line + 1, mark.column + 1,
+                    f"'{value}' is not a date ({exc}); write dates as YYYY-MM-DD",
+                )
+    return OperatorFileError(path, 1, 1, f"a value could not be read: {exc}")
 
 
 def _duplicate_reason(exc: DuplicateKeyError) -> str:
@@ -320,6 +356,27 @@ def validate(path: Path | str, data: Any, model: type[M]) -> M:
         raise OperatorFileErrors(errors) from None
 
 
+def validate_part(path: Path | str, data: Any, loc: Loc, model: type[M]) -> M:
+    """Validate the node at `loc` (e.g. ``("sops", "goodnight")``) of loaded data on its own.
+
+    Files holding many independent entries (SOPs, channels) validate each entry separately,
+    so one entry's schema error does not stop the later checks (templates, schedules) of the
+    others: the operator still sees every problem in one run. Errors point into `data` and
+    their reasons carry the full location (``sops.goodnight.at[1]: ...``).
+    """
+    node = data
+    for part in loc:
+        node = _child(node, part)
+    try:
+        return model.model_validate(node)
+    except ValidationError as exc:
+        errors = [
+            error_at(path, data, (*loc, *_error_loc(err)), _reason(model, err, data, prefix=loc))
+            for err in exc.errors(include_url=False)
+        ]
+        raise OperatorFileErrors(errors) from None
+
+
 def load_model(path: Path | str, model: type[M]) -> tuple[Any, M]:
     """`load_yaml` then `validate`, with every failure raised as `OperatorFileErrors`.
 
@@ -340,7 +397,8 @@ def _error_loc(err: ErrorDetails) -> tuple[str | int, ...]:
     return loc
 
 
-def _reason(model: type[BaseModel], err: ErrorDetails, data: Any) -> str:
+def _reason(model: type[BaseModel], err: ErrorDetails, data: Any, prefix: Loc = ()) -> str:
+    """The operator-readable reason; `prefix` is where in `data` the model's node sits."""
     loc = tuple(err["loc"])
     kind = err["type"]
     ctx: dict[str, Any] = dict(err.get("ctx") or {})
@@ -356,10 +414,10 @@ def _reason(model: type[BaseModel], err: ErrorDetails, data: Any) -> str:
                 if close
                 else f" (allowed: {', '.join(sorted(known))})"
             )
-        return _prefixed(where, f"unknown key '{name}'{hint}", data)
+        return _prefixed((*prefix, *where), f"unknown key '{name}'{hint}", data)
     if kind == "missing":
-        return _prefixed(loc[:-1], f"missing required key '{loc[-1]}'", data)
-    return _prefixed(loc, _type_message(kind, ctx, value, err["msg"]), data)
+        return _prefixed((*prefix, *loc[:-1]), f"missing required key '{loc[-1]}'", data)
+    return _prefixed((*prefix, *loc), _type_message(kind, ctx, value, err["msg"]), data)
 
 
 def _prefixed(loc: Loc, message: str, data: Any) -> str:

@@ -108,6 +108,7 @@ def make_settings(tmp_path: Path, api_base_url: str) -> Settings:
         database={"url": f"sqlite:///{tmp_path / 'bot.db'}"},
         wecom={"api_base_url": api_base_url},
         paths={"sop_dir": REPO / "sop", "templates_dir": REPO / "templates"},
+        sop={"scheduler": False},  # SOP tests start it themselves, on a clock they control
     )
 
 

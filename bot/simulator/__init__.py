@@ -11,7 +11,9 @@ from .api import CallRecord
 from .callbacks import Attempt, DeliveryRecord
 from .facade import Simulator
 from .faults import FaultPlan, FaultRates
+from .groupsend import GroupSend, MemberTask, SendResult
 from .options import SimOptions
+from .records import GroupMessage
 from .state import AppMessage, WelcomeRecord
 
 __all__ = [
@@ -21,6 +23,10 @@ __all__ = [
     "DeliveryRecord",
     "FaultPlan",
     "FaultRates",
+    "GroupMessage",
+    "GroupSend",
+    "MemberTask",
+    "SendResult",
     "SimOptions",
     "Simulator",
     "WelcomeRecord",

@@ -1,9 +1,11 @@
 """The /cgi-bin/ routes: WeCom's server API as far as the bot uses it (reference §4).
 
 Every call goes through one pipeline, in the order a real front end would apply it:
-rate limit (45009) -> injected faults (delay, reset, errcode) -> access_token check ->
-handler. Faults are decided before the handler runs, so a failed call never changes state.
-Answers are always HTTP 200 with `errcode`/`errmsg`, and every call is logged.
+rate limit (45009) -> injected faults (delay, reset, errcode) -> access_token check (not
+for gettoken and the robot webhook) -> handler. Faults are decided before the handler
+runs, so a failed call never changes state. Answers are always HTTP 200 with
+`errcode`/`errmsg`, and every call is logged. Other modules put their routes through the
+same pipeline with `add_routes` (groupsend_api.py, robots.py).
 """
 
 from __future__ import annotations
@@ -105,6 +107,14 @@ class CgiBin:
             "externalcontact/send_welcome_msg": ("POST", self.send_welcome_msg),
             "message/send": ("POST", self.message_send),
         }
+        self.tokenless = {"gettoken"}  # paths served without an access_token
+
+    def add_routes(self, routes: Mapping[str, tuple[str, Handler]], *,
+                   tokenless: bool = False) -> None:
+        """More APIs through the same pipeline (group sends, robots); before `register`."""
+        self.routes.update(routes)
+        if tokenless:
+            self.tokenless.update(routes)
 
     def register(self, app: web.Application) -> None:
         for path, (method, handler) in self.routes.items():
@@ -117,7 +127,11 @@ class CgiBin:
         token = request.query.get("access_token")
         if not self.limiter.allow(path):
             return self._answer(path, arrived, ApiError(codes.FREQUENCY_LIMITED).body())
-        decision = self.injector.decide(path, has_token=path != "gettoken")
+        needs_token = path not in self.tokenless
+        # The whole request is in before the (possibly delayed) answer: a client that gives
+        # up waiting must not stop a slow call from running, as with the real WeCom.
+        raw = await request.read() if request.method == "POST" else b""
+        decision = self.injector.decide(path, has_token=needs_token)
         if decision.delay_s:
             await asyncio.sleep(decision.delay_s)
         if decision.reset:
@@ -130,9 +144,9 @@ class CgiBin:
                 self.tokens.invalidate(token, decision.errcode)
             return self._answer(path, arrived, ApiError(decision.errcode, "injected").body())
         try:
-            if path != "gettoken":
+            if needs_token:
                 self.tokens.check(token)
-            body = await self._json_body(request)
+            body = self._json_body(raw)
             result = handler(ApiRequest(path, request.query, body))
             data: dict[str, Any] = {"errcode": 0, "errmsg": "ok", **result}
         except ApiError as exc:
@@ -144,10 +158,7 @@ class CgiBin:
         return web.json_response(data, dumps=_dumps)
 
     @staticmethod
-    async def _json_body(request: web.Request) -> dict[str, Any]:
-        if request.method != "POST":
-            return {}
-        raw = await request.read()
+    def _json_body(raw: bytes) -> dict[str, Any]:
         if not raw.strip():
             return {}
         try:

@@ -11,6 +11,7 @@ OK = 0
 SYSTEM_BUSY = -1
 INVALID_SECRET = 40001
 INVALID_USERID = 40003
+INVALID_MEDIA_TYPE = 40004  # robot image neither JPG nor PNG
 INVALID_MSGTYPE = 40008
 INVALID_CORP_ID = 40013
 INVALID_TOKEN = 40014
@@ -26,25 +27,38 @@ TOO_MANY_CORP_TAGS = 40126  # (sim) "企业标签个数达到上限，最多为3
 MISSING_TOKEN = 41001
 MISSING_CORP_ID = 41002
 MISSING_SECRET = 41004
+MSGID_MISSING = 41046
+MSGID_INVALID = 41047
+NOTHING_SENDABLE = 41048  # add_msg_template: every recipient in fail_list
 WELCOME_CODE_MISSING = 41049
 WELCOME_CODE_INVALID = 41050
 WELCOME_ALREADY_SENT = 41051
+GROUPSEND_DISPATCHING = 41063
 TOO_MANY_ATTACHMENTS = 41064
 INVALID_ATTACHMENT = 41065
+GROUPSEND_CANCELLED = 41093  # "群发任务已取消", doc 90455 (not in the reference summary)
+REMIND_LIMITED = 41094  # "群发提醒超过频率限制", doc 90455 (not in the reference summary)
 TOKEN_EXPIRED = 42001
+EMPTY_CONTENT = 44004  # "文本消息 content 参数为空", doc 90455
+MEDIA_TOO_LARGE = 45001  # "多媒体文件大小超过限制", doc 90455; robot image over 2 MB
 CONTENT_TOO_LONG = 45002
+TOO_MANY_ARTICLES = 45008  # "图文消息的文章数量不能超过 8 条", doc 90455
 FREQUENCY_LIMITED = 45009
 CONCURRENCY_LIMITED = 45033
 BAD_JSON = 47001  # (sim) "data format error", doc 90455
+INVALID_CURSOR = 50100  # "分页查询的游标无效", doc 90455
 ALL_RECIPIENTS_INVALID = 81013
 TOO_MANY_USERS_WITHOUT_FILTER = 81017
 NO_RELATION = 84061
+ROBOT_INVALID = 93000  # webhook key unknown, or the robot was removed from the group
+MD5_MISMATCH = 301019  # "文件的 md5 不合法", doc 90455; robot image md5 check
 
 MESSAGES: dict[int, str] = {
     OK: "ok",
     SYSTEM_BUSY: "system busy",
     INVALID_SECRET: "invalid credential",
     INVALID_USERID: "invalid userid",
+    INVALID_MEDIA_TYPE: "invalid media type",
     INVALID_MSGTYPE: "invalid message type",
     INVALID_CORP_ID: "invalid corpid",
     INVALID_TOKEN: "invalid access_token",
@@ -60,19 +74,31 @@ MESSAGES: dict[int, str] = {
     MISSING_TOKEN: "access_token missing",
     MISSING_CORP_ID: "corpid missing",
     MISSING_SECRET: "corpsecret missing",
+    MSGID_MISSING: "msgid missing",
+    MSGID_INVALID: "invalid msgid",
+    NOTHING_SENDABLE: "no customer or group to send to",
     WELCOME_CODE_MISSING: "welcome_code missing",
     WELCOME_CODE_INVALID: "invalid welcome_code",
     WELCOME_ALREADY_SENT: "welcome message already sent or customer is chatting",
+    GROUPSEND_DISPATCHING: "group message is being dispatched, try again later",
     TOO_MANY_ATTACHMENTS: "too many attachments",
     INVALID_ATTACHMENT: "invalid attachments",
+    GROUPSEND_CANCELLED: "group message task has been cancelled",
+    REMIND_LIMITED: "remind frequency out of limit",
     TOKEN_EXPIRED: "access_token expired",
+    EMPTY_CONTENT: "empty content",
+    MEDIA_TOO_LARGE: "media size out of limit",
     CONTENT_TOO_LONG: "content size out of limit",
+    TOO_MANY_ARTICLES: "article count out of limit",
     FREQUENCY_LIMITED: "api freq out of limit",
     CONCURRENCY_LIMITED: "api concurrent out of limit",
     BAD_JSON: "data format error",
+    INVALID_CURSOR: "invalid cursor",
     ALL_RECIPIENTS_INVALID: "all touser/toparty/totag invalid",
     TOO_MANY_USERS_WITHOUT_FILTER: "owner_filter required: too many visible users",
     NO_RELATION: "no privilege to access/modify contact/party/agent: no external contact relation",
+    ROBOT_INVALID: "invalid webhook url, or the robot was removed from the group",
+    MD5_MISMATCH: "media md5 not match",
 }
 
 

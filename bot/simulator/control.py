@@ -97,6 +97,20 @@ async def _faults(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
     return sim.faults.to_json()
 
 
+async def _options(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
+    """Set SimOptions fields (not `faults`: see /sim/faults); answers all of them."""
+    names = {f.name for f in dataclasses.fields(sim.options)} - {"faults"}
+    unknown = set(b) - names
+    if unknown:
+        raise ValueError(f"unknown options {sorted(unknown)}")
+    if b.get("groupsend_quota", "month") not in ("month", "week7", "day1"):
+        raise ValueError("groupsend_quota must be month, week7 or day1")
+    for name, value in b.items():
+        current = getattr(sim.options, name)
+        setattr(sim.options, name, type(current)(value))
+    return {name: getattr(sim.options, name) for name in sorted(names)}
+
+
 async def _prepare(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
     return sim.prepare_contacts(b["userid"], int(b["count"]), b.get("state", ""))
 
@@ -104,6 +118,60 @@ async def _prepare(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
 async def _welcomes(sim: Simulator, _: dict[str, Any], request: web.Request) -> Any:
     ext = request.query.get("external_userid")
     records = sim.welcomes_for(ext) if ext else sim.welcomes
+    return [dataclasses.asdict(r) for r in records]
+
+
+async def _groups_bulk(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
+    rows = [(str(r[0]), str(r[1]), str(r[2])) for r in b["rows"]]
+    return {"created": sim.bulk_create_groups(rows)}
+
+
+async def _robot_add(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
+    key = sim.add_robot(b["chat_id"], b.get("key"), b.get("name", ""))
+    return {"key": key, "webhook_url": sim.robot_webhook_url(key)}
+
+
+async def _robot_remove(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
+    sim.remove_robot(b["key"])
+    return {"ok": True}
+
+
+async def _gs_confirm(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
+    return {"reached": sim.confirm_groupsend(b["msgid"], b["userid"])}
+
+
+async def _gs_refuse(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
+    sim.refuse_groupsend(b["msgid"], b["userid"])
+    return {"ok": True}
+
+
+async def _gs_confirm_pending(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
+    return {"sent": sim.confirm_pending_groupsends(bool(b.get("everyone", False)))}
+
+
+async def _gs_personal(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
+    msgid = sim.staff_sends_personal_groupsend(
+        b["userid"], b.get("text", ""), b.get("chat_ids", ()), b.get("external_userids", ()),
+        b.get("attachments", ()))
+    return {"msgid": msgid}
+
+
+async def _gs_tasks(sim: Simulator, _: dict[str, Any], request: web.Request) -> Any:
+    msgid = request.query.get("msgid")
+    sends = [sim.groupsend(msgid)] if msgid else sim.groupsend_tasks()
+    return [s.to_json() for s in sends]
+
+
+async def _gs_counts(sim: Simulator, _: dict[str, Any], __: web.Request) -> Any:
+    return {"counts": sim.groupsend_counts(), "doubles": sim.groupsend_doubles()}
+
+
+async def _group_messages(sim: Simulator, _: dict[str, Any], request: web.Request) -> Any:
+    chat_id = request.query.get("chat_id")
+    if chat_id:
+        records = sim.group_messages(chat_id)
+    else:
+        records = sim.customer_messages(request.query["external_userid"])
     return [dataclasses.asdict(r) for r in records]
 
 
@@ -134,9 +202,20 @@ _ROUTES: tuple[tuple[str, str, Route], ...] = (
     ("POST", "/sim/tags/edit", _tags_edit),
     ("POST", "/sim/app_text", _app_text),
     ("POST", "/sim/faults", _faults),
+    ("POST", "/sim/options", _options),
     ("POST", "/sim/prepare_contacts", _prepare),
     ("GET", "/sim/welcomes", _welcomes),
     ("GET", "/sim/stats", _stats),
+    ("POST", "/sim/groups/bulk", _groups_bulk),
+    ("POST", "/sim/robots", _robot_add),
+    ("POST", "/sim/robots/remove", _robot_remove),
+    ("POST", "/sim/groupsend/confirm", _gs_confirm),
+    ("POST", "/sim/groupsend/refuse", _gs_refuse),
+    ("POST", "/sim/groupsend/confirm_pending", _gs_confirm_pending),
+    ("POST", "/sim/groupsend/personal", _gs_personal),
+    ("GET", "/sim/groupsend/tasks", _gs_tasks),
+    ("GET", "/sim/groupsend/counts", _gs_counts),
+    ("GET", "/sim/group_messages", _group_messages),
     ("POST", "/sim/callback_url", _callback_url),
     ("POST", "/sim/wait_delivered", _wait_delivered),
 )

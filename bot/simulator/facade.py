@@ -1,9 +1,10 @@
 """`Simulator`: one object that is the simulated WeCom for tests, the demo and benchmarks.
 
-It wires the pieces together — `World` (state), `CgiBin` (the API), `CallbackPusher`,
-rate limits and faults, the /sim/ control routes — and re-exposes the world actions as
-methods, so a test reads like a story: a customer scans, the bot gets a callback, the
-bot calls the API, the test checks what the customer received.
+It wires the pieces together — `World` (state), `CgiBin` (the API), `GroupSends` and
+`Robots` (群发 and group robots, both writing to one `Inbox` of what groups saw),
+`CallbackPusher`, rate limits and faults, the /sim/ control routes — and re-exposes the
+world actions as methods, so a test reads like a story: a customer scans, the bot gets a
+callback, the bot calls the API, the test checks what the customer received.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from .auth import TokenStore
 from .callbacks import CallbackPusher, DeliveryRecord
 from .control import register_control
 from .faults import FaultInjector, FaultPlan, RateLimiter, normalise_path
+from .groupsend import GroupSend, GroupSends
+from .groupsend_api import GroupSendApi
 from .options import SimOptions
+from .records import GroupMessage, Inbox
+from .robots import Robots
 from .state import AppMessage, Scene, WelcomeRecord, World
 
 
@@ -44,6 +49,11 @@ class Simulator:
                                     lambda: self.options.rate_window_s)
         self._api = CgiBin(self.world, self.tokens, self.options, self._injector,
                            self._limiter)
+        self.inbox = Inbox()  # what every group (and customer) received from 群发 and robots
+        self._groupsends = GroupSends(self.world, self.inbox, self.options)
+        self._robots = Robots(self.world, self.inbox, self.options, self._groupsends.advance)
+        self._api.add_routes(GroupSendApi(self.world, self._groupsends).routes())
+        self._api.add_routes(self._robots.routes(), tokenless=True)
         self.app = web.Application()
         self._api.register(self.app)
         register_control(self.app, self)
@@ -167,6 +177,47 @@ class Simulator:
     def staff_enters_app(self, userid: str) -> None:
         self.world.staff_enters_app(userid)
 
+    def bulk_create_groups(self, rows: Iterable[tuple[str, str, str]]) -> int:
+        """(chat_id, owner, name) rows, no callbacks: benchmark set-up. Owners must exist."""
+        return self.world.bulk_create_groups(rows)
+
+    # -- 群发: what the members do in the client ---------------------------------------------
+
+    def confirm_groupsend(self, msgid: str, userid: str) -> int:
+        """`userid` sends their part of `msgid` now; returns how many recipients got it
+        (0 when cancelled or already sent). ValueError for an unknown msgid or member."""
+        return self._groupsends.confirm(msgid, userid)
+
+    def refuse_groupsend(self, msgid: str, userid: str) -> None:
+        """`userid` will not send `msgid`: not by themselves and not when reminded."""
+        self._groupsends.refuse(msgid, userid)
+
+    def confirm_pending_groupsends(self, everyone: bool = False) -> int:
+        """Clock-free: every owner due to confirm does so now; `everyone` adds the owners
+        outside `groupsend_confirm_share` (not those who refused). Returns tasks sent."""
+        return self._groupsends.confirm_pending(everyone)
+
+    def staff_sends_personal_groupsend(self, userid: str, text: str,
+                                       chat_ids: Sequence[str] = (),
+                                       external_userids: Sequence[str] = (),
+                                       attachments: Sequence[dict[str, Any]] = ()) -> str:
+        """A member's own 群发 (个人发表, create_type 1), sent at once; uses the quota."""
+        return self._groupsends.personal(userid, text, attachments, chat_ids,
+                                         external_userids).msgid
+
+    # -- group robots ---------------------------------------------------------------------
+
+    def add_robot(self, chat_id: str, key: str | None = None, name: str = "") -> str:
+        """A robot joins `chat_id`; returns its webhook key (see `robot_webhook_url`)."""
+        return self._robots.add(chat_id, key, name)
+
+    def remove_robot(self, key: str) -> None:
+        """The robot leaves its group: webhook/send with its key answers 93000."""
+        self._robots.remove(key)
+
+    def robot_webhook_url(self, key: str) -> str:
+        return f"{self.base_url}webhook/send?key={key}"
+
     # -- what the customers and staff received -------------------------------------------
 
     @property
@@ -179,6 +230,36 @@ class Simulator:
     def app_messages_for(self, userid: str, include_dropped: bool = False) -> list[AppMessage]:
         return [m for m in self.world.app_messages
                 if m.userid == userid and (include_dropped or not m.dropped)]
+
+    def group_messages(self, chat_id: str) -> list[GroupMessage]:
+        """What the customer group saw, in order: confirmed group sends and robot messages."""
+        self._groupsends.advance()
+        return self.inbox.for_chat(chat_id)
+
+    def customer_messages(self, external_userid: str) -> list[GroupMessage]:
+        """Group sends (chat_type single) the customer received, in order."""
+        self._groupsends.advance()
+        return self.inbox.for_customer(external_userid)
+
+    def groupsend_tasks(self) -> list[GroupSend]:
+        """Every group send (corp and personal) with its member tasks and send results."""
+        self._groupsends.advance()
+        return self._groupsends.all()
+
+    def groupsend(self, msgid: str) -> GroupSend:
+        self._groupsends.advance()
+        return self._groupsends.find(msgid)
+
+    def groupsend_counts(self) -> dict[str, dict[str, int]]:
+        """recipient (chat_id or external_userid) -> {msgid: messages received from it}."""
+        self._groupsends.advance()
+        return self.inbox.counts()
+
+    def groupsend_doubles(self) -> dict[str, list[list[str]]]:
+        """recipient -> groups of msgids that each delivered the same text and attachments
+        there. Empty for a bot that never sends one message twice."""
+        self._groupsends.advance()
+        return self.inbox.doubled()
 
     # -- API call log ----------------------------------------------------------------------
 
@@ -253,6 +334,8 @@ class Simulator:
             "welcomes": len(self.world.welcomes),
             "app_messages": sum(1 for m in self.world.app_messages if not m.dropped),
             "app_messages_dropped": sum(1 for m in self.world.app_messages if m.dropped),
+            "groupsend": self._groupsends.stats(),
+            "robots": self._robots.stats(),
             "deliveries": {
                 "total": len(self.deliveries),
                 "queued": by_status["queued"],

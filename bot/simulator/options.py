@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from .faults import FaultPlan
+
+QuotaMode = Literal["month", "week7", "day1"]
 
 
 @dataclass
@@ -21,5 +24,15 @@ class SimOptions:
     callback_retries: int = 3  # retries after the first attempt ("总共重试三次")
     callback_retry_interval_s: float = 1.0  # UNCONFIRMED in the docs; chosen
     callback_concurrency: int = 16  # callback POSTs in flight at once
-    seed: int = 0  # ids and random faults are reproducible for one seed
+    seed: int = 0  # ids, random faults and who confirms group sends are reproducible per seed
+    # -- 群发 (add_msg_template and friends, see groupsend.py) --
+    groupsend_dispatch_s: float = 0.0  # task/result/list_v2 answer 41063 this long after create
+    groupsend_confirm_share: float = 1.0  # share of owners who ever confirm unprompted (0..1)
+    groupsend_confirm_delay_s: float = 0.0  # an owner who confirms does so this long after
+    groupsend_remind_confirm_share: float = 1.0  # chance a reminded, silent owner then confirms
+    groupsend_remind_limit: int = 3  # remind_groupmsg_send per msgid per window; 41094 past it
+    groupsend_remind_window_s: float = 86_400.0  # the "24 h" above
+    groupsend_quota: QuotaMode = "month"  # per customer / group: days-in-month, 7/week, 1/day
+    # -- group robots (webhook/send, see robots.py) --
+    robot_per_minute: int = 20  # per robot per rate_window_s; 45009 past it, nothing delivered
     faults: FaultPlan = field(default_factory=FaultPlan)

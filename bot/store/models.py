@@ -7,6 +7,7 @@ between "acknowledged" and "acted" is repaired by replaying pending rows at star
 
 from __future__ import annotations
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
 
@@ -148,3 +149,81 @@ class Welcome(SQLModel, table=True):
     text: str = ""
     error: str | None = None
     at: float
+
+
+# -- SOP delivery (issue 3): slot -> sends (one API call each) -> deliveries (one per group) --
+
+
+class SopSlot(SQLModel, table=True):
+    """One firing of one SOP at one scheduled time; its existence makes planning idempotent."""
+
+    __tablename__ = "sop_slot"
+    __table_args__ = (UniqueConstraint("sop", "slot_at", name="uq_sop_slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sop: str = Field(max_length=64)
+    slot_at: float  # the scheduled local time, as UTC epoch seconds
+    slot_local: str = Field(max_length=32)  # "2026-11-24 08:30" in the SOP's timezone
+    status: str = Field(max_length=16)  # planned | missed | empty
+    fired_at: float
+    late_s: float = 0.0  # how long after slot_at it was planned (misfire within grace)
+    groups: int = 0  # deliveries queued
+    held: int = 0  # deliveries held back by the group-send quota
+    note: str = ""
+
+
+class OutboxSend(SQLModel, table=True):
+    """One call to WeCom to make: an add_msg_template per owner and store, or a robot post.
+
+    `key` is the idempotency key: written before anything is sent, so a crash, a restart or
+    a second scheduler firing can never make the same call twice.
+    """
+
+    __tablename__ = "outbox_send"
+    __table_args__ = (Index("ix_outbox_send_status_next", "status", "next_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=192)
+    slot_id: int = Field(index=True)
+    via: str = Field(max_length=16)  # group_send | robot
+    sender: str = Field(default="", max_length=64)  # group owner (group_send)
+    robot: str = Field(default="", max_length=64)  # robot name (robot)
+    store_id: str | None = Field(default=None, max_length=16)
+    payload: str  # the request body as JSON
+    # queued -> sending -> created (group_send, following the task) -> done
+    #                   -> failed (final error) | uncertain (robot post whose answer was lost)
+    status: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    next_at: float  # when the worker should look at it next
+    created_at: float
+    sent_at: float | None = None  # WeCom accepted the call
+    msgid: str = Field(default="", max_length=64)
+    reminders: int = 0
+    error: str | None = None
+
+
+class OutboxDelivery(SQLModel, table=True):
+    """What one group got from one SOP slot: exactly one row per (slot, group)."""
+
+    __tablename__ = "outbox_delivery"
+    __table_args__ = (UniqueConstraint("slot_id", "chat_id", name="uq_delivery_slot_chat"),
+                      Index("ix_outbox_delivery_chat_slot", "chat_id", "slot_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    slot_id: int
+    chat_id: str = Field(max_length=64)
+    send_id: int | None = Field(default=None, index=True)
+    via: str = Field(max_length=16)
+    slot_at: float  # copied from the slot: the quota is counted per chat over a period
+    # queued | submitted | sent | unsent | quota_exceeded | failed | held_quota | uncertain
+    status: str = Field(max_length=16)
+    updated_at: float
+
+
+class BotState(SQLModel, table=True):
+    """Small named values the bot keeps across restarts (e.g. how far the SOP clock got)."""
+
+    __tablename__ = "bot_state"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str

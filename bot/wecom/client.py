@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bot.wecom import errors
-from bot.wecom.errors import WeComError, WeComTransientError, classify
+from bot.wecom.errors import WeComError, WeComTransientError, WeComUnanswered, classify
 from bot.wecom.ratelimit import RateLimits
 
 log = logging.getLogger("bot.wecom")
@@ -107,19 +107,23 @@ class WeComClient:
 
     async def call(self, api: str, json: dict[str, Any] | None = None, *,
                    params: dict[str, str] | None = None, method: str = "POST",
-                   deadline: float | None = None) -> dict[str, Any]:
+                   deadline: float | None = None, with_token: bool = True,
+                   retry_unanswered: bool = True) -> dict[str, Any]:
         """Call `api` (path below cgi-bin/) and return its JSON; raise WeComError on failure.
 
         `deadline` is a `time.monotonic()` instant after which the call gives up (e.g. the
         20-second life of a WelcomeCode); without one, waits are bounded by `max_wait_s`.
+        `retry_unanswered=False` is for calls that must never be made twice (a 群发, a robot
+        post): a call whose answer was lost raises `WeComUnanswered` instead of being
+        repeated, and the caller finds out what happened before trying again.
         """
         deadline = deadline if deadline is not None else time.monotonic() + self._max_wait_s
         return await self._request(method, api, params=params, json=json, deadline=deadline,
-                                   with_token=True)
+                                   with_token=with_token, retry_unanswered=retry_unanswered)
 
     async def _request(self, method: str, api: str, *, params: dict[str, str] | None,
                        json: dict[str, Any] | None, deadline: float,
-                       with_token: bool) -> dict[str, Any]:
+                       with_token: bool, retry_unanswered: bool = True) -> dict[str, Any]:
         busy_retries = 0
         token_refreshes = 0
         limit_wait = 1.0
@@ -134,6 +138,9 @@ class WeComClient:
             try:
                 data = await self._send(method, api, query, json, deadline)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                if not retry_unanswered:
+                    raise WeComUnanswered(api, errors.SYSTEM_BUSY,
+                                          f"transport: {type(exc).__name__}") from exc
                 # Reached WeCom or not, we cannot tell: retry like "busy" (callers of
                 # non-idempotent APIs handle the "already done" answer, e.g. 41051).
                 data = {"errcode": errors.SYSTEM_BUSY, "errmsg": f"transport: {type(exc).__name__}"}
@@ -224,6 +231,65 @@ class WeComClient:
         body = {"touser": "|".join(touser), "msgtype": "text", "agentid": agent_id,
                 "text": {"content": content}}
         return await self.call("message/send", body)
+
+    # -- 群发 (group send) and group robots: used by the SOP outbox (bot.sop.delivery) ----
+
+    async def add_msg_template(self, body: dict[str, Any]) -> dict[str, Any]:
+        """externalcontact/add_msg_template: creates a 群发 task for `sender` to confirm.
+
+        Never repeated on a lost answer (WeComUnanswered): a second call would be a second
+        task, and a group would get the message twice.
+        """
+        return await self.call("externalcontact/add_msg_template", body, retry_unanswered=False)
+
+    async def get_groupmsg_list_v2(self, start_time: int, end_time: int, *,
+                                   chat_type: str = "group") -> list[dict[str, Any]]:
+        """externalcontact/get_groupmsg_list_v2: the corp's 群发 created in a time window.
+
+        Messages created through the API carry no `creator` (doc: "API接口创建的群发消息不返回
+        该字段"), so callers look for theirs by time and content, then ask get_groupmsg_task
+        whose task it is.
+        """
+        found: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            body = {"chat_type": chat_type, "start_time": start_time, "end_time": end_time,
+                    "filter_type": 0, "limit": 100, "cursor": cursor}
+            data = await self.call("externalcontact/get_groupmsg_list_v2", body)
+            found.extend(data.get("group_msg_list", []))
+            cursor = str(data.get("next_cursor") or "")
+            if not cursor:
+                return found
+
+    async def get_groupmsg_task(self, msgid: str) -> list[dict[str, Any]]:
+        """externalcontact/get_groupmsg_task: per member, has the task been sent (status 2)."""
+        return await self._all_pages("externalcontact/get_groupmsg_task", {"msgid": msgid},
+                                     "task_list")
+
+    async def get_groupmsg_send_result(self, msgid: str, userid: str) -> list[dict[str, Any]]:
+        """externalcontact/get_groupmsg_send_result: per group, 1 sent / 3 over its quota."""
+        return await self._all_pages("externalcontact/get_groupmsg_send_result",
+                                     {"msgid": msgid, "userid": userid}, "send_list")
+
+    async def remind_groupmsg_send(self, msgid: str) -> None:
+        """externalcontact/remind_groupmsg_send: at most 3 times per 群发 per 24 h."""
+        await self.call("externalcontact/remind_groupmsg_send", {"msgid": msgid})
+
+    async def robot_send(self, key: str, body: dict[str, Any]) -> None:
+        """webhook/send?key=: a group robot's message (20 a minute per robot; no token)."""
+        await self.call("webhook/send", body, params={"key": key}, with_token=False,
+                        retry_unanswered=False)
+
+    async def _all_pages(self, api: str, body: dict[str, Any], field: str
+                         ) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            data = await self.call(api, {**body, "limit": 1000, "cursor": cursor})
+            items.extend(data.get(field, []))
+            cursor = str(data.get("next_cursor") or "")
+            if not cursor:
+                return items
 
 
 async def _before(awaitable: Any, deadline: float, api: str) -> None:

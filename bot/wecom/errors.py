@@ -17,6 +17,7 @@ TOKEN_EXPIRED = 42001
 FREQUENCY_LIMITED = 45009
 CONCURRENCY_LIMITED = 45033
 NO_RELATION = 84061
+GROUPMSG_DISPATCHING = 41063  # 群发 just created, its task list is not ready yet
 
 TOKEN_ERRORS = frozenset({INVALID_TOKEN, TOKEN_EXPIRED, MISSING_TOKEN})
 
@@ -35,6 +36,10 @@ class WeComError(Exception):
 
 class WeComTransientError(WeComError):
     """Busy, rate-limited or unreachable after the client's own retries: try again later."""
+
+
+class WeComUnanswered(WeComTransientError):
+    """The call went out but no answer came back (timeout, reset): it may have taken effect."""
 
 
 class WeComAuthError(WeComError):

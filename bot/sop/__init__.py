@@ -1,0 +1,48 @@
+"""Daily group SOPs (issue 3): what goes out to which customer groups, when, and in what words.
+
+Operators describe SOPs in YAML under `sop/` (daily.yaml, weekly.yaml, ...; robots.yaml,
+groups.yaml, data/*.yaml) with Jinja templates under `templates/sop/`; docs/sop.md is their
+guide. This package loads and checks those files (`SopBook.load`), says when each SOP fires
+(`Schedule`, with APScheduler triggers), which groups it reaches (`SopBook.select_groups`
+over `GroupRow`s from `load_groups`) and what it says (`SopBook.render`). Sending, quotas and
+records are the outbox's business; this package never talks to WeCom.
+
+Modules: `model` (file schemas), `schedule` (times and triggers), `groups` (group rows and
+group tags), `robots` (webhook robots), `datafiles` (per-store data), `book` (the whole),
+`preview` and `cli` (``python -m bot sop check|preview``).
+"""
+
+from bot.sop.book import (
+    GroupSelect,
+    MemberSelect,
+    Sop,
+    SopBook,
+    SopError,
+    SopMessage,
+    TagRef,
+    sop_files,
+)
+from bot.sop.groups import GroupRow, GroupTags, load_groups, nominal_groups, read_groups
+from bot.sop.robots import Robot, RobotKeyMissing
+from bot.sop.schedule import Schedule, SopTrigger, parse_cron
+
+__all__ = [
+    "GroupRow",
+    "GroupSelect",
+    "GroupTags",
+    "MemberSelect",
+    "Robot",
+    "RobotKeyMissing",
+    "Schedule",
+    "Sop",
+    "SopBook",
+    "SopError",
+    "SopMessage",
+    "SopTrigger",
+    "TagRef",
+    "load_groups",
+    "nominal_groups",
+    "parse_cron",
+    "read_groups",
+    "sop_files",
+]

@@ -1,0 +1,303 @@
+"""``python -m bot sop check|preview``: the two commands operators run after editing sop/.
+
+``check`` loads everything operators edit (stores.yaml, channels.yaml, the SOP files,
+robots.yaml, groups.yaml, the data files and the templates), prints one line per file when
+all is well and exits 0, or prints every problem as ``file:line:col: reason`` and exits 1.
+
+``preview --date D`` prints what the SOPs will send on that date, to which groups, at what
+time, rendered exactly as they will go out. Groups come from the bot's database when it
+exists and has groups (opened read-only: a preview never changes anything); otherwise one
+stand-in group per store, named as in stores.yaml, and the output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import create_engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.channels import ChannelBook
+from bot.config import ConfigError, Settings, load_settings
+from bot.sop.book import SopBook
+from bot.sop.groups import GroupRow, GroupTags, nominal_groups, read_groups
+from bot.sop.preview import as_json, build_preview, format_text, group_send_counts
+from bot.stores import StoreDirectory
+from bot.templating import TemplateLibrary
+from bot.yamlfile import OperatorFileError, OperatorFileErrors
+
+__all__ = ["add_sop_commands", "check", "main", "preview", "run_sop_command"]
+
+_QUOTA_SOURCE = "wecom-reference §6"
+
+
+def add_sop_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``sop check`` and ``sop preview`` to a CLI's subcommands (see bot/cli.py)."""
+    sop = commands.add_parser("sop", help="check and preview the SOP files in sop/")
+    sub = sop.add_subparsers(dest="sop_command", required=True)
+
+    check_cmd = sub.add_parser(
+        "check", help="check every operator file; exit 1 listing all problems as file:line:col"
+    )
+    check_cmd.add_argument("dir", nargs="?", type=Path,
+                           help="the sop/ folder (default: [paths] sop_dir, or ./sop)")
+    check_cmd.add_argument("--config", type=Path, help="TOML settings file")
+
+    preview_cmd = sub.add_parser("preview", help="show what the SOPs send on a date")
+    preview_cmd.add_argument("--date", required=True, type=_date,
+                             help="local date, e.g. 2026-11-24")
+    preview_cmd.add_argument("--store", help="only this store id, e.g. 0012")
+    preview_cmd.add_argument("--json", action="store_true", help="machine-readable output")
+    preview_cmd.add_argument("--config", type=Path, help="TOML settings file")
+
+
+def run_sop_command(args: argparse.Namespace) -> int:
+    """Run the ``sop`` subcommand parsed by a parser built with `add_sop_commands`."""
+    if args.sop_command == "check":
+        return check(args.dir, args.config)
+    return preview(args.date, store_id=args.store, as_json_output=args.json, config=args.config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bot.sop check|preview ...`` (the same as ``python -m bot sop ...``)."""
+    parser = argparse.ArgumentParser(prog="python -m bot")
+    add_sop_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sop", *(sys.argv[1:] if argv is None else argv)])
+    return run_sop_command(args)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-11-24, got {text!r}") from None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Loaded:
+    """Everything `check` and `preview` load, and every problem met on the way."""
+
+    def __init__(self) -> None:
+        self.settings = Settings()
+        self.sop_dir = Path("sop")
+        self.stores: StoreDirectory | None = None
+        self.channels: ChannelBook | None = None
+        self.book: SopBook | None = None
+        self.errors: list[OperatorFileError] = []
+        self.notes: list[str] = []  # problems that are not in a file (config, folders)
+
+
+def _load(sop_dir: Path | None, config: Path | None, *, channels: bool) -> _Loaded:
+    loaded = _Loaded()
+    if config is not None:
+        try:
+            loaded.settings = load_settings(config)
+        except ConfigError as exc:
+            loaded.notes.append(str(exc))
+            return loaded
+    paths = loaded.settings.paths
+    templates_dir = paths.templates_dir
+    if sop_dir is not None and config is None:
+        templates_dir = sop_dir.parent / "templates"  # the repository's layout
+    sop_dir = sop_dir if sop_dir is not None else paths.sop_dir
+    loaded.sop_dir = sop_dir
+    if not sop_dir.is_dir():
+        loaded.notes.append(f"{sop_dir}: folder not found")
+        return loaded
+    if not templates_dir.is_dir():
+        loaded.notes.append(f"{templates_dir}: templates folder not found")
+        return loaded
+    try:
+        loaded.stores = StoreDirectory.load(sop_dir / "stores.yaml")
+    except OperatorFileErrors as exc:
+        loaded.errors.extend(exc.errors)
+        loaded.notes.append("the SOP files and channels.yaml are checked once stores.yaml loads")
+        return loaded
+    templates = TemplateLibrary(templates_dir)
+    channels_path = sop_dir / "channels.yaml"
+    if channels and channels_path.exists():
+        try:
+            loaded.channels = ChannelBook.load(channels_path, templates, loaded.stores)
+        except OperatorFileErrors as exc:
+            loaded.errors.extend(exc.errors)
+    try:
+        loaded.book = SopBook.load(sop_dir, templates, loaded.stores)
+    except OperatorFileErrors as exc:
+        loaded.errors.extend(exc.errors)
+    return loaded
+
+
+# --------------------------------------------------------------------------- check
+
+
+def check(sop_dir: Path | None = None, config: Path | None = None, *,
+          out: TextIO | None = None) -> int:
+    """``sop check``: 0 and a summary per file, or 1 and every problem as file:line:col."""
+    out = out or sys.stdout
+    loaded = _load(sop_dir, config, channels=True)
+    if loaded.errors or loaded.notes:
+        for error in OperatorFileErrors(loaded.errors):
+            print(error, file=out)
+        for note in loaded.notes:
+            print(f"error: {note}", file=out)
+        count = len(OperatorFileErrors(loaded.errors)) + len(loaded.notes)
+        print(f"{count} problem{'s' if count != 1 else ''}; fix them and run the check again",
+              file=out)
+        return 1
+    assert loaded.stores is not None and loaded.book is not None
+    for line in _summary(loaded):
+        print(line, file=out)
+    for warning in loaded.book.warnings:
+        print(f"warning: {warning}", file=out)
+    for warning in _quota_warnings(loaded.book, loaded.stores, loaded.settings):
+        print(f"warning: {warning}", file=out)
+    return 0
+
+
+def _summary(loaded: _Loaded) -> list[str]:
+    stores, book, sop_dir = loaded.stores, loaded.book, loaded.sop_dir
+    assert stores is not None and book is not None
+    lines: list[str] = []
+    others = len(stores.staff_rows()) - len({s.manager_userid for s in stores.all()})
+    lines.append(f"{sop_dir / 'stores.yaml'}: ok, {len(stores)} stores, {others} other staff")
+    if loaded.channels is not None:
+        lines.append(f"{sop_dir / 'channels.yaml'}: ok, {len(loaded.channels.names())} channels")
+    if (sop_dir / "robots.yaml").exists():
+        lines.append(f"{sop_dir / 'robots.yaml'}: ok, {len(book.robots)} robots")
+    if book.group_tags.path is not None:
+        lines.append(f"{book.group_tags.path}: ok, {len(book.group_tags)} group tags: "
+                     + ", ".join(book.group_tags.names()))
+    for path, names in book.files.items():
+        parts = []
+        for name in names:
+            sop = book.get(name)
+            off = ", disabled" if not sop.enabled else ""
+            parts.append(f"{name} ({sop.schedule.describe()}, {sop.via}{off})")
+        lines.append(f"{path}: ok, {len(names)} SOPs: " + "; ".join(parts))
+    for data in book.data_files:
+        own = len(data.stores)
+        base = "default + " if data.default is not None else ""
+        plural = "s" if own != 1 else ""
+        lines.append(f"{sop_dir / data.name}: ok, {base}{own} store{plural}")
+    for path in book.skipped_files:
+        lines.append(f"{path}: skipped, no 'sops:' in it")
+    return lines
+
+
+def _quota_warnings(book: SopBook, stores: StoreDirectory, settings: Settings) -> list[str]:
+    """Compare each store group's 群发 count with WeCom's per-group limit (reference §6).
+
+    Counted on one stand-in group per store (group tags applied), for the next calendar
+    month, the next week, or the next 7 days, as the configured quota reads.
+    """
+    quota = getattr(getattr(settings, "sop", None), "group_send_quota", "month")
+    groups = nominal_groups(stores, book.group_tags)
+    today = date.today()
+    if quota == "day1":
+        days = [today + timedelta(days=i) for i in range(1, 8)]
+        worst: dict[str, int] = {}
+        for day in days:
+            for chat, n in group_send_counts(book, groups, [day]).items():
+                worst[chat] = max(worst.get(chat, 0), n)
+        over = {c: n for c, n in worst.items() if n > 1}
+        period, limit = "one day", 1
+    elif quota == "week7":
+        monday = today + timedelta(days=7 - today.weekday())
+        days = [monday + timedelta(days=i) for i in range(7)]
+        counts = group_send_counts(book, groups, days)
+        period, limit = f"the week of {monday.isoformat()}", 7
+        over = {c: n for c, n in counts.items() if n > limit}
+    else:
+        first = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+        limit = calendar.monthrange(first.year, first.month)[1]
+        days = [first + timedelta(days=i) for i in range(limit)]
+        counts = group_send_counts(book, groups, days)
+        period = f"{first:%Y-%m}"
+        over = {c: n for c, n in counts.items() if n > limit}
+    if not over:
+        return []
+    by_count: dict[int, list[str]] = {}
+    for group in groups:
+        if group.chat_id in over:
+            by_count.setdefault(over[group.chat_id], []).append(group.store_id or "?")
+    parts = "; ".join(f"stores {', '.join(ids)}: {n}" for n, ids in sorted(by_count.items()))
+    return [
+        f"群发 quota: the SOPs give each store group more 群发 in {period} than WeCom delivers "
+        f"(at most {limit} per group with group_send_quota = {quota}, {_QUOTA_SOURCE}): "
+        f"{parts}. The outbox holds the rest back; fewer group_send SOPs or days avoid that"
+    ]
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def preview(day: date, *, store_id: str | None = None, as_json_output: bool = False,
+            config: Path | None = None, out: TextIO | None = None) -> int:
+    """``sop preview``: what is sent on `day`; exit 1 if files fail to load or a render fails."""
+    out = out or sys.stdout
+    loaded = _load(None, config, channels=False)
+    if loaded.errors or loaded.notes:
+        for error in OperatorFileErrors(loaded.errors):
+            print(error, file=out)
+        for note in loaded.notes:
+            print(f"error: {note}", file=out)
+        print("the preview needs the files to load; `python -m bot sop check` lists the "
+              "problems", file=out)
+        return 1
+    assert loaded.stores is not None and loaded.book is not None
+    if store_id is not None and store_id not in loaded.stores:
+        print(f"error: store '{store_id}' is not in stores.yaml", file=out)
+        return 1
+    groups, kind, detail = _groups(loaded.settings, loaded.stores, loaded.book.group_tags)
+    result = build_preview(loaded.book, day, groups, groups_kind=kind, groups_detail=detail,
+                           store_id=store_id)
+    if as_json_output:
+        json.dump(as_json(result), out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        print(format_text(result), file=out)
+    return 1 if result.errors else 0
+
+
+def _groups(settings: Settings, stores: StoreDirectory,
+            tags: GroupTags) -> tuple[list[GroupRow], str, str]:
+    """Live groups from the configured database, or one stand-in group per store."""
+    url = settings.database.url
+    read_url = url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if ":memory:" in url or not path.is_file():
+            return nominal_groups(stores, tags), "nominal", f"{path} does not exist"
+        read_url = f"sqlite:///file:{path}?mode=ro&uri=true"  # read-only: never creates
+    try:
+        engine = create_engine(read_url)
+        try:
+            with engine.connect() as conn:
+                rows = read_groups(conn, tags)
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        reason = str(exc.orig) if getattr(exc, "orig", None) is not None else type(exc).__name__
+        return nominal_groups(stores, tags), "nominal", f"the database could not be read ({reason})"
+    if not rows:
+        return nominal_groups(stores, tags), "nominal", f"{_safe_url(url)} has no groups yet"
+    return rows, "database", _safe_url(url)
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for printing."""
+    head, at, tail = url.rpartition("@")
+    if not at or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{tail}"

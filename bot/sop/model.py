@@ -1,0 +1,350 @@
+"""Pydantic models of the operator files behind SOPs: ``sops:`` files, robots.yaml, groups.yaml.
+
+These models only say what each key may hold, with messages an operator understands; what
+the values mean together (the schedule, a template that exists, a store that exists, a
+robot that is defined) is checked by `bot.sop.book.SopBook.load`, which knows the other
+files. Every model forbids unknown keys (`OperatorModel`), so ``tempalte:`` is an error
+rather than a silently ignored line.
+
+Each SOP is validated on its own (`bot.yamlfile.validate_part`), so a typo in one SOP does
+not hide the template errors of the next one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+
+from bot.channels import MAX_ATTACHMENTS, _AttachmentSpec
+from bot.sop.schedule import (
+    DEFAULT_TIMEZONE,
+    parse_clock,
+    parse_cron,
+    parse_days,
+    parse_timezone,
+)
+from bot.stores import check_store_id
+from bot.yamlfile import OperatorModel
+
+__all__ = [
+    "SOP_NAME_RE",
+    "GroupTagRule",
+    "GroupTarget",
+    "GroupsFile",
+    "MemberTarget",
+    "RobotSpec",
+    "RobotsFile",
+    "SopAttachmentSpec",
+    "SopFile",
+    "SopSpec",
+    "TargetSpec",
+    "ViaSpec",
+    "check_sop_name",
+    "parse_duration",
+]
+
+# SOP names end up in job ids, idempotency keys and the sop_slot table (64 chars)
+SOP_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_DURATION_RE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]*")
+DEFAULT_GRACE = timedelta(minutes=10)
+MAX_GRACE = timedelta(hours=12)
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+StoreId = Annotated[str, AfterValidator(check_store_id)]
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``"15m"``, ``"1h"``, ``"1h30m"``, ``"90s"`` -> timedelta; a bare number means minutes."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError('expected a duration such as "15m" or "1h"')
+    if isinstance(value, int):
+        return timedelta(minutes=value)
+    text = str(value).strip().lower().replace(" ", "")
+    found = _DURATION_RE.fullmatch(text)
+    if not text or found is None or not any(found.groups()):
+        raise ValueError(f'expected a duration such as "15m", "1h" or "1h30m" (found {value!r})')
+    hours, minutes, seconds = (int(g or 0) for g in found.groups())
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _check_grace(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("grace must be longer than 0 (e.g. \"10m\")")
+    if value > MAX_GRACE:
+        raise ValueError(
+            "grace may be at most 12h: a message that is later than that has lost its point"
+        )
+    return value
+
+
+def check_sop_name(value: str) -> str:
+    if not SOP_NAME_RE.fullmatch(value):
+        raise ValueError(
+            f"name '{value}': use letters a-z, A-Z, digits, '-' and '_' (at most 64 "
+            "characters), e.g. morning-new-arrivals"
+        )
+    return value
+
+
+def _skip_date(value: Any) -> Any:
+    """Dates as written: ``2026-12-25`` (YAML reads it as a date) or the same in quotes."""
+    if isinstance(value, datetime):
+        raise ValueError(f"expected a date such as 2026-12-25 without a time (found {value})")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a date such as 2026-12-25 (found {value!r})")
+
+
+def _check_time(value: str) -> str:
+    parse_clock(value)
+    return value
+
+
+def _check_cron(value: str) -> str:
+    parse_cron(value)
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    parse_timezone(value)
+    return value
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _days(value: Any) -> Any:
+    """Normalise and check ``days`` before pydantic's types (one clear message, not three)."""
+    if isinstance(value, str):
+        parse_days(value)
+        return value
+    if isinstance(value, list):
+        parse_days([str(v) if isinstance(v, str) else v for v in value])
+        return [str(v) for v in value]
+    raise ValueError("days: expected daily, weekdays, weekends or a list such as [mon, thu]")
+
+
+Clock = Annotated[str, AfterValidator(_check_time)]
+Grace = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_check_grace)]
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+
+
+def _all_or_stores(value: Any) -> Any:
+    if value == "all":
+        return value
+    return _one_or_many(value)
+
+
+StoreSelection = Annotated[
+    Literal["all"] | list[StoreId], BeforeValidator(_all_or_stores)
+]
+NameList = Annotated[list[NonEmpty], BeforeValidator(_one_or_many), Field(min_length=1)]
+
+
+# --------------------------------------------------------------------------- targets
+
+
+class GroupTarget(OperatorModel):
+    """``to: {groups: ...}``: customer groups, by store, city and group tag (all must hold)."""
+
+    stores: StoreSelection | None = None
+    cities: NameList | None = None
+    tags: NameList | None = None  # group tags from groups.yaml; any of them
+    exclude_tags: list[NonEmpty] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _says_which(self) -> GroupTarget:
+        if self.stores is None and self.cities is None and self.tags is None:
+            raise ValueError(
+                "say which groups: stores: all, stores: [\"0012\"], cities: [上海] or "
+                "tags: [宝妈] (they combine: all given must hold)"
+            )
+        return self
+
+
+class MemberTarget(OperatorModel):
+    """``to: {members: ...}``: customers (one-to-one 群发) carrying corp tags.
+
+    Tags are ``标签组/标签名`` or a bare ``标签名`` (any group); they are resolved against the
+    database's tag table when the SOP runs. Only customers whose store is selected get it,
+    so every message can name its store.
+    """
+
+    tags: NameList
+    match: Literal["any", "all"] = "any"
+    stores: StoreSelection = "all"
+
+
+class TargetSpec(OperatorModel):
+    groups: GroupTarget | None = None
+    members: MemberTarget | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TargetSpec:
+        if (self.groups is None) == (self.members is None):
+            raise ValueError("'to' takes exactly one of groups: or members:")
+        return self
+
+
+# --------------------------------------------------------------------------- via
+
+
+def _via(value: Any) -> Any:
+    if value == "group_send":
+        return {}
+    if isinstance(value, str):
+        raise ValueError(
+            f"via: expected group_send or {{robot: <name in robots.yaml>}} (found {value!r})"
+        )
+    return value
+
+
+class ViaSpec(OperatorModel):
+    """``via: group_send`` (stored as no robot) or ``via: {robot: <name>}``."""
+
+    robot: NonEmpty | None = None
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+class SopAttachmentSpec(_AttachmentSpec):
+    """An attachment as in channels.yaml, optionally repeated over a list in the context.
+
+    ``each: data.items`` renders the attachment once per entry of that list, with the entry
+    as ``item`` (``pic_url: "{{ item.photo }}"``): one photo per product. Attachments are
+    kept in file order and cut at WeCom's 9.
+    """
+
+    each: NonEmpty | None = None
+
+
+# --------------------------------------------------------------------------- one SOP
+
+
+class SopSpec(OperatorModel):
+    note: str = ""
+    enabled: bool = True
+    at: Annotated[list[Clock], BeforeValidator(_one_or_many), Field(min_length=1)] | None = None
+    days: Annotated[str | list[str], BeforeValidator(_days)] | None = None
+    cron: Annotated[str, AfterValidator(_check_cron)] | None = None
+    timezone: TimeZoneName | None = None  # overrides the file's
+    skip_dates: list[Annotated[date, BeforeValidator(_skip_date)]] = Field(default_factory=list)
+    grace: Grace = DEFAULT_GRACE
+    to: TargetSpec | None = None
+    template: NonEmpty
+    data: NonEmpty | None = None
+    via: Annotated[ViaSpec, BeforeValidator(_via)] = Field(default_factory=ViaSpec)
+    attachments: list[SopAttachmentSpec] = Field(
+        default_factory=list, max_length=MAX_ATTACHMENTS
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _unique_times(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            seen: set[time] = set()
+            for item in value:
+                clock = parse_clock(item)
+                if clock in seen:
+                    raise ValueError(f"time {item!r} is listed twice")
+                seen.add(clock)
+        return value
+
+    @model_validator(mode="after")
+    def _when(self) -> SopSpec:
+        if self.at is not None and self.cron is not None:
+            raise ValueError(
+                "give either at: (with days:) or cron:, not both; they would disagree"
+            )
+        if self.at is None and self.cron is None:
+            raise ValueError('say when: at: "08:30" (and days:), or cron: "30 8 * * *"')
+        if self.cron is not None and self.days is not None:
+            raise ValueError("days: goes with at:; with cron: put the days in the cron line")
+        return self
+
+
+class SopFile(OperatorModel):
+    """The shell of a ``sops:`` file; each SOP is validated separately as `SopSpec`."""
+
+    timezone: TimeZoneName = DEFAULT_TIMEZONE
+    sops: dict[str, Any] = Field(min_length=1)  # names are checked one by one
+
+
+# --------------------------------------------------------------------------- robots.yaml
+
+
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME_RE.fullmatch(value):
+        raise ValueError(
+            f"key_env names an environment variable (e.g. WECOM_ROBOT_MANAGERS), found "
+            f"{value!r}; never put the webhook key itself in this file"
+        )
+    return value
+
+
+def _mention(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class RobotSpec(OperatorModel):
+    note: str = ""
+    key_env: Annotated[str, AfterValidator(_check_env_name)]
+    chat: NonEmpty  # the chat the robot sits in: for records and the preview
+    format: Literal["text", "markdown"] = "text"
+    mention: Annotated[list[NonEmpty], BeforeValidator(_mention)] = Field(default_factory=list)
+    store: StoreId | None = None  # a store's own staff group: its SOPs render with that store
+
+    @model_validator(mode="after")
+    def _markdown_mentions(self) -> RobotSpec:
+        if self.format == "markdown" and "@all" in self.mention:
+            raise ValueError(
+                "a markdown robot message cannot @all (WeCom only supports <@userid> in "
+                "markdown); use format: text, or list userids"
+            )
+        if "@all" in self.mention and len(self.mention) > 1:
+            raise ValueError('mention: "@all" already includes everyone; list nobody else')
+        return self
+
+
+class RobotsFile(OperatorModel):
+    robots: dict[Annotated[str, AfterValidator(check_sop_name)], RobotSpec] = Field(
+        default_factory=dict
+    )
+
+
+# --------------------------------------------------------------------------- groups.yaml
+
+
+class GroupTagRule(OperatorModel):
+    """One group tag: a group gets it when ANY of the given criteria holds."""
+
+    note: str = ""
+    name_contains: list[NonEmpty] = Field(default_factory=list)
+    stores: list[StoreId] = Field(default_factory=list)
+    owners: list[NonEmpty] = Field(default_factory=list)
+    chats: list[NonEmpty] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> GroupTagRule:
+        if not (self.name_contains or self.stores or self.owners or self.chats):
+            raise ValueError(
+                "a group tag needs at least one of name_contains, stores, owners or chats"
+            )
+        return self
+
+
+class GroupsFile(OperatorModel):
+    tags: dict[NonEmpty, GroupTagRule] = Field(default_factory=dict)

@@ -1,0 +1,281 @@
+"""The SOP outbox in SQL: slots, sends (one WeCom call each) and deliveries (one per group).
+
+Why three tables: the issue's unit of "exactly once" is (SOP, slot, group), but WeCom's
+unit of work is one add_msg_template per owner covering up to 2000 of their groups. A
+*delivery* row per group exists before anything is sent and says what that group got; a
+*send* row per call carries the idempotency key, the request body and the call's progress.
+Everything here is a plain function of a connection, run by `Database.write` / `read`.
+Hand-written SQL for the same reason as `bot.store.repo`: it compiles once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection
+
+# Delivery statuses that use up a group's 群发 quota (or may still): counted before queuing.
+QUOTA_COUNTED = ("queued", "submitted", "sent", "uncertain")
+
+
+def _sql(statement: str) -> Any:
+    return text(" ".join(statement.split()))
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSend:
+    key: str
+    via: str
+    sender: str
+    robot: str
+    store_id: str | None
+    body: dict[str, Any]
+    chat_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendRow:
+    id: int
+    key: str
+    via: str
+    sender: str
+    robot: str
+    store_id: str | None
+    payload: str
+    status: str
+    attempts: int
+    next_at: float
+    created_at: float
+    sent_at: float | None
+    msgid: str
+    reminders: int
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return dict(json.loads(self.payload))
+
+
+
+# -- planning --------------------------------------------------------------------------
+
+_SLOT_NEW = _sql("""
+    INSERT INTO sop_slot (sop, slot_at, slot_local, status, fired_at, late_s, groups, held, note)
+    VALUES (:sop, :slot_at, :slot_local, :status, :fired_at, :late_s, :groups, :held, :note)
+    ON CONFLICT (sop, slot_at) DO NOTHING
+    RETURNING id
+""")
+_SEND_NEW = _sql("""
+    INSERT INTO outbox_send (key, slot_id, via, sender, robot, store_id, payload, status,
+                             attempts, next_at, created_at, msgid, reminders)
+    VALUES (:key, :slot_id, :via, :sender, :robot, :store_id, :payload, 'queued', 0, :at, :at,
+            '', 0)
+    ON CONFLICT (key) DO NOTHING
+""")
+_SEND_IDS = _sql("SELECT key, id FROM outbox_send WHERE slot_id = :slot_id")
+_DELIVERY_NEW = _sql("""
+    INSERT INTO outbox_delivery (slot_id, chat_id, send_id, via, slot_at, status, updated_at)
+    VALUES (:slot_id, :chat_id, :send_id, :via, :slot_at, :status, :at)
+    ON CONFLICT (slot_id, chat_id) DO NOTHING
+""")
+
+
+def record_slot(conn: Connection, *, sop: str, slot_at: float, slot_local: str, status: str,
+                fired_at: float, late_s: float = 0.0, note: str = "",
+                sends: Sequence[PlannedSend] = (), held: Sequence[str] = (),
+                via: str = "") -> int | None:
+    """Write a slot with all its sends and deliveries in one transaction.
+
+    Returns the slot's id, or None when the slot was already recorded (a second firing, a
+    catch-up racing the scheduler, a restart): then nothing at all is written.
+    """
+    groups = sum(len(s.chat_ids) for s in sends)
+    row = conn.execute(_SLOT_NEW, {
+        "sop": sop, "slot_at": slot_at, "slot_local": slot_local, "status": status,
+        "fired_at": fired_at, "late_s": late_s, "groups": groups, "held": len(held),
+        "note": note}).first()
+    if row is None:
+        return None
+    slot_id = int(row[0])
+    if sends:
+        conn.execute(_SEND_NEW, [{
+            "key": s.key, "slot_id": slot_id, "via": s.via, "sender": s.sender, "robot": s.robot,
+            "store_id": s.store_id, "payload": json.dumps(s.body, ensure_ascii=False),
+            "at": fired_at} for s in sends])
+        ids = dict(conn.execute(_SEND_IDS, {"slot_id": slot_id}).tuples().all())
+        conn.execute(_DELIVERY_NEW, [{
+            "slot_id": slot_id, "chat_id": chat_id, "send_id": ids[s.key], "via": s.via,
+            "slot_at": slot_at, "status": "queued", "at": fired_at}
+            for s in sends for chat_id in s.chat_ids])
+    if held:
+        conn.execute(_DELIVERY_NEW, [{
+            "slot_id": slot_id, "chat_id": chat_id, "send_id": None, "via": via,
+            "slot_at": slot_at, "status": "held_quota", "at": fired_at} for chat_id in held])
+    return slot_id
+
+
+_QUOTA_USED = _sql("""
+    SELECT chat_id, COUNT(*) FROM outbox_delivery
+    WHERE via = 'group_send' AND slot_at >= :start AND slot_at < :end
+      AND status IN ('queued', 'submitted', 'sent', 'uncertain')
+    GROUP BY chat_id
+""")
+
+
+def quota_used(conn: Connection, start: float, end: float) -> dict[str, int]:
+    """Group sends per chat in [start, end) that reached, or may still reach, the group."""
+    return {chat: int(n) for chat, n in conn.execute(_QUOTA_USED, {"start": start, "end": end})}
+
+
+_SLOTS_IN = _sql("SELECT slot_at FROM sop_slot WHERE sop = :sop AND slot_at >= :start"
+                 " AND slot_at <= :end")
+
+
+def recorded_slots(conn: Connection, sop: str, start: float, end: float) -> set[float]:
+    return {float(v) for (v,) in conn.execute(_SLOTS_IN, {"sop": sop, "start": start, "end": end})}
+
+
+# -- the worker's queue ----------------------------------------------------------------
+
+_DUE = _sql("""
+    SELECT id, key, via, sender, robot, store_id, payload, status, attempts, next_at,
+           created_at, sent_at, msgid, reminders FROM outbox_send
+    WHERE status IN ('queued', 'created', 'unknown') AND next_at <= :now
+    ORDER BY next_at LIMIT :limit
+""")
+_NEXT_DUE = _sql("SELECT MIN(next_at) FROM outbox_send"
+                 " WHERE status IN ('queued', 'created', 'unknown')")
+_STATUS_SET = _sql("UPDATE outbox_send SET status = :status WHERE id = :id")
+_KNOWN_MSGIDS = _sql("SELECT msgid FROM outbox_send WHERE msgid IN :ids").bindparams(
+    bindparam("ids", expanding=True))
+_BY_STATUS = _sql("""
+    SELECT id, key, via, sender, robot, store_id, payload, status, attempts, next_at,
+           created_at, sent_at, msgid, reminders FROM outbox_send WHERE status = :status
+""")
+
+
+def due_sends(conn: Connection, now: float, limit: int) -> list[SendRow]:
+    return [SendRow(*row) for row in conn.execute(_DUE, {"now": now, "limit": limit})]
+
+
+def next_due(conn: Connection) -> float | None:
+    value = conn.execute(_NEXT_DUE).scalar()
+    return None if value is None else float(value)
+
+
+def set_send_status(conn: Connection, send_id: int, status: str) -> None:
+    conn.execute(_STATUS_SET, {"id": send_id, "status": status})
+
+
+def known_msgids(conn: Connection, msgids: Sequence[str]) -> set[str]:
+    """Which of these 群发 msgids some send of ours already owns."""
+    if not msgids:
+        return set()
+    return {str(m) for (m,) in conn.execute(_KNOWN_MSGIDS, {"ids": list(msgids)})}
+
+
+def sends_with_status(conn: Connection, status: str) -> list[SendRow]:
+    return [SendRow(*row) for row in conn.execute(_BY_STATUS, {"status": status})]
+
+
+_SEND_UPDATE = {
+    # Committed before the call goes out: a crash after this leaves a row that says
+    # "the call may have reached WeCom", and recovery checks before calling again.
+    "sending": _sql("""UPDATE outbox_send SET status = 'sending', attempts = attempts + 1,
+                       next_at = :at WHERE id = :id AND status = 'queued'"""),
+    "queued": _sql("""UPDATE outbox_send SET status = 'queued', next_at = :next_at,
+                      error = :error WHERE id = :id"""),
+    "created": _sql("""UPDATE outbox_send SET status = 'created', msgid = :msgid,
+                       sent_at = :at, next_at = :next_at, error = NULL WHERE id = :id"""),
+    "follow": _sql("""UPDATE outbox_send SET next_at = :next_at, reminders = :reminders,
+                      error = :error WHERE id = :id"""),
+    "final": _sql("""UPDATE outbox_send SET status = :status, error = :error,
+                     sent_at = COALESCE(sent_at, :sent_at) WHERE id = :id"""),
+}
+_DELIVERIES_OF_SEND = _sql("""UPDATE outbox_delivery SET status = :status, updated_at = :at
+                              WHERE send_id = :send_id AND status IN :from_status""").bindparams(
+    bindparam("from_status", expanding=True))
+_DELIVERY_ONE = _sql("""UPDATE outbox_delivery SET status = :status, updated_at = :at
+                        WHERE send_id = :send_id AND chat_id = :chat_id""")
+
+
+def mark_sending(conn: Connection, send_id: int, at: float) -> bool:
+    """Claim a queued send for one attempt; False if someone else already has it."""
+    return bool(conn.execute(_SEND_UPDATE["sending"], {"id": send_id, "at": at}).rowcount)
+
+
+def mark_retry(conn: Connection, send_id: int, next_at: float, error: str) -> None:
+    conn.execute(_SEND_UPDATE["queued"], {"id": send_id, "next_at": next_at, "error": error})
+
+
+def mark_created(conn: Connection, send_id: int, msgid: str, at: float, next_at: float,
+                 failed_chats: Iterable[str] = ()) -> None:
+    """add_msg_template accepted: its groups are submitted (those in fail_list failed)."""
+    conn.execute(_SEND_UPDATE["created"],
+                 {"id": send_id, "msgid": msgid, "at": at, "next_at": next_at})
+    set_deliveries(conn, send_id, "submitted", at, from_status=("queued",))
+    failed = list(failed_chats)
+    if failed:
+        conn.execute(_DELIVERY_ONE, [{"status": "failed", "at": at, "send_id": send_id,
+                                      "chat_id": chat} for chat in failed])
+
+
+def mark_follow(conn: Connection, send_id: int, next_at: float, reminders: int,
+                note: str | None = None) -> None:
+    conn.execute(_SEND_UPDATE["follow"], {"id": send_id, "next_at": next_at,
+                                          "reminders": reminders, "error": note})
+
+
+def mark_final(conn: Connection, send_id: int, status: str, at: float, *,
+               deliveries: str | None, error: str | None = None,
+               per_chat: dict[str, str] | None = None) -> None:
+    """End a send: `done`, `failed` or `uncertain`; its groups get `deliveries` status
+    (or their own from `per_chat`, e.g. sent / quota_exceeded from the send result)."""
+    conn.execute(_SEND_UPDATE["final"], {"id": send_id, "status": status, "error": error,
+                                         "sent_at": at if status == "done" else None})
+    if per_chat:
+        conn.execute(_DELIVERY_ONE, [{"status": s, "at": at, "send_id": send_id,
+                                      "chat_id": chat} for chat, s in per_chat.items()])
+    if deliveries is not None:
+        set_deliveries(conn, send_id, deliveries, at,
+                       from_status=("queued", "submitted"))
+
+
+def set_deliveries(conn: Connection, send_id: int, status: str, at: float, *,
+                   from_status: Sequence[str]) -> None:
+    conn.execute(_DELIVERIES_OF_SEND, {"status": status, "at": at, "send_id": send_id,
+                                       "from_status": list(from_status)})
+
+
+# -- small named values ----------------------------------------------------------------
+
+_STATE_GET = _sql("SELECT value FROM bot_state WHERE key = :key")
+_STATE_SET = _sql("""INSERT INTO bot_state (key, value) VALUES (:key, :value)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value""")
+
+
+def get_state(conn: Connection, key: str) -> str | None:
+    value = conn.execute(_STATE_GET, {"key": key}).scalar()
+    return None if value is None else str(value)
+
+
+def set_state(conn: Connection, key: str, value: str) -> None:
+    conn.execute(_STATE_SET, {"key": key, "value": value})
+
+
+# -- reports ---------------------------------------------------------------------------
+
+_DELIVERY_REPORT = _sql("""
+    SELECT s.sop, s.slot_local, d.chat_id, d.via, d.status
+    FROM outbox_delivery d JOIN sop_slot s ON s.id = d.slot_id
+    WHERE s.slot_at >= :start AND s.slot_at < :end
+    ORDER BY s.slot_at, s.sop, d.chat_id
+""")
+
+
+def delivery_report(conn: Connection, start: float, end: float) -> list[tuple[str, ...]]:
+    """(sop, slot_local, chat_id, via, status) for slots in [start, end): what operators see."""
+    return [tuple(r) for r in conn.execute(_DELIVERY_REPORT, {"start": start, "end": end})]

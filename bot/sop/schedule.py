@@ -1,0 +1,480 @@
+"""What an SOP's schedule means: the local times it fires, and the APScheduler triggers for them.
+
+Operators write either ``at`` + ``days`` (``at: "08:30"``, ``days: weekdays``) or a crontab
+line (``cron: "30 8 * * 1-5"``), plus ``skip_dates``. Both become one `Schedule`, which
+answers the questions the rest of the bot asks:
+
+* `Schedule.slots_on` / `slots_between`: the exact aware datetimes of the slots, for the
+  preview, for catching up missed slots after a restart, and for tests;
+* `Schedule.triggers`: APScheduler 3 ``CronTrigger`` objects that fire at exactly those
+  datetimes (the scheduler's timezone never matters: each trigger carries the SOP's own).
+
+Why the crontab is parsed here rather than handed to ``CronTrigger.from_crontab``:
+APScheduler numbers weekdays from Monday (``0 = mon``), crontab from Sunday (``0`` and
+``7 = Sunday``), so ``from_crontab("0 9 * * 0")`` would fire on Mondays. Every field is
+parsed into explicit sets here, and the trigger is built from those sets with weekday
+*names*, so the trigger and `slots_on` cannot disagree.
+
+Crontab's "day-of-month OR day-of-week" rule (``0 9 1 * 1`` = the 1st *and* every Monday)
+surprises nearly everyone and APScheduler does not implement it (it requires both), so a
+line restricting both fields is refused with an explanation; see docs/sop.md.
+"""
+
+from __future__ import annotations
+
+import calendar
+import difflib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from apscheduler.triggers.cron import CronTrigger
+
+__all__ = [
+    "ALL_DAYS",
+    "DEFAULT_TIMEZONE",
+    "MAX_SLOTS_PER_DAY",
+    "WEEKDAY_KEYS",
+    "CronSpec",
+    "Schedule",
+    "SopTrigger",
+    "parse_clock",
+    "parse_cron",
+    "parse_days",
+    "parse_timezone",
+]
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+# Python's date.weekday() order; also APScheduler's day_of_week names
+WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ALL_DAYS = frozenset(range(7))
+# more slots than this in one day is a typo (``* 8 * * *`` = every minute from 8 to 9),
+# and would run into WeCom's per-group 群发 limits long before it helped anyone
+MAX_SLOTS_PER_DAY = 24
+
+_DAY_WORDS: dict[str, frozenset[int]] = {
+    "daily": ALL_DAYS,
+    "everyday": ALL_DAYS,
+    "weekdays": frozenset(range(5)),
+    "weekends": frozenset({5, 6}),
+}
+_DAY_NAMES: dict[str, int] = {}
+for _i, _key in enumerate(WEEKDAY_KEYS):
+    _DAY_NAMES[_key] = _i
+    _DAY_NAMES[calendar.day_name[_i].lower()] = _i  # monday ... sunday
+for _i, _cn in enumerate("一二三四五六日"):
+    _DAY_NAMES[f"周{_cn}"] = _i
+    _DAY_NAMES[f"星期{_cn}"] = _i
+_DAY_NAMES["周天"] = _DAY_NAMES["星期天"] = 6
+
+_ALL_MONTHS = frozenset(range(1, 13))
+_CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2})")
+_MONTH_NAMES = {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}
+# crontab day-of-week names: Sunday is 0 (and 7)
+_CRON_DOW_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_clock(value: str) -> time:
+    """``"08:30"`` -> ``time(8, 30)``; ValueError with an operator-readable reason otherwise.
+
+    One-digit hours (``"8:30"``) are accepted, minutes always have two digits, and the time
+    must exist on a clock: ``"8:75"`` and ``"24:00"`` are refused.
+    """
+    found = _CLOCK_RE.fullmatch(value.strip())
+    if found is None:
+        raise ValueError(f'expected a time like "08:30" (found {value!r})')
+    hour, minute = int(found.group(1)), int(found.group(2))
+    if hour > 23 or minute > 59:
+        raise ValueError(
+            f"{value!r} is not a time of day: hours are 00-23 and minutes 00-59"
+        )
+    return time(hour, minute)
+
+
+def parse_days(value: str | Iterable[str]) -> frozenset[int]:
+    """``daily`` / ``weekdays`` / ``weekends`` / a day name / a list of day names.
+
+    Returns Python weekday numbers (Monday = 0). Day names are ``mon`` … ``sun``, full
+    English names, or ``周一`` … ``周日``; case does not matter.
+    """
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _DAY_WORDS:
+            return _DAY_WORDS[word]
+        items: list[str] = [value]
+    else:
+        items = list(value)
+    if not items:
+        raise ValueError("days: name at least one day, or write daily")
+    days: set[int] = set()
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"days: expected day names such as mon, tue (found {item!r})")
+        key = item.strip().lower()
+        if key not in _DAY_NAMES:
+            known = [*WEEKDAY_KEYS, *_DAY_WORDS]
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (use {', '.join(known)})"
+            raise ValueError(f"unknown day '{item}'{hint}")
+        if _DAY_NAMES[key] in days:
+            raise ValueError(f"day '{item}' is listed twice")
+        days.add(_DAY_NAMES[key])
+    return frozenset(days)
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    """An IANA zone (``Asia/Shanghai``, ``Europe/Berlin``); ValueError with a hint otherwise."""
+    try:
+        if not name or name.startswith(("/", ".")) or ".." in name:
+            raise ZoneInfoNotFoundError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(name, sorted(available_timezones()), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else " (e.g. Asia/Shanghai)"
+        raise ValueError(f"unknown time zone '{name}'{hint}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CronSpec:
+    """A crontab line as explicit sets. Weekdays use Python's numbers (Monday = 0)."""
+
+    source: str
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int] | None  # None: every day of the month (``*``)
+    months: frozenset[int]
+    weekdays: frozenset[int] | None  # None: every day of the week (``*``)
+
+    def matches(self, day: date) -> bool:
+        """Whether the line fires at all on `day` (its hours and minutes aside)."""
+        if day.month not in self.months:
+            return False
+        if self.days is not None and day.day not in self.days:
+            return False
+        return self.weekdays is None or day.weekday() in self.weekdays
+
+    def times(self) -> list[time]:
+        return [time(h, m) for h in sorted(self.hours) for m in sorted(self.minutes)]
+
+
+def parse_cron(source: str) -> CronSpec:
+    """Parse ``minute hour day-of-month month day-of-week`` with crontab's meaning.
+
+    Each field takes ``*``, numbers, ``a-b`` ranges, ``,`` lists and ``/step`` (``*/15``,
+    ``8-18/2``); months and weekdays also take names (``jan``, ``mon-fri``). Day-of-week
+    ``0`` and ``7`` are both Sunday. Raises ValueError naming the field at fault.
+    """
+    fields = source.split()
+    if source.strip().startswith("@"):
+        raise ValueError(
+            f"cron: '{source.strip()}' shortcuts are not supported; write five fields "
+            '(e.g. "30 8 * * *") or use at: and days:'
+        )
+    if len(fields) != 5:
+        raise ValueError(
+            f"cron: expected 5 fields (minute hour day-of-month month day-of-week), "
+            f"found {len(fields)} in '{source}'"
+        )
+    minute, hour, dom, month, dow = fields
+    minutes = _cron_field(minute, "minute", 0, 59, {})
+    hours = _cron_field(hour, "hour", 0, 23, {})
+    days = _cron_field(dom, "day-of-month", 1, 31, {})
+    months = _cron_field(month, "month", 1, 12, _MONTH_NAMES)
+    raw_dow = _cron_field(dow, "day-of-week", 0, 7, _CRON_DOW_NAMES)
+    weekdays = frozenset((d - 1) % 7 for d in raw_dow)  # crontab 1 = Monday, 0/7 = Sunday
+    dom_any, dow_any = dom == "*", dow == "*"
+    if not dom_any and not dow_any:
+        raise ValueError(
+            f"cron: '{source}' restricts both day-of-month ({dom}) and day-of-week ({dow}); "
+            "crontab would fire when EITHER matches, which is rarely meant. Restrict only "
+            "one of them, or write two SOPs"
+        )
+    if not dom_any and not any(
+        d <= calendar.monthrange(2024, m)[1] for m in months for d in days
+    ):
+        raise ValueError(f"cron: '{source}' names days that none of its months has")
+    spec = CronSpec(
+        source=" ".join(fields),
+        minutes=minutes,
+        hours=hours,
+        days=None if dom_any else days,
+        months=months,
+        weekdays=None if dow_any else weekdays,
+    )
+    per_day = len(minutes) * len(hours)
+    if per_day > MAX_SLOTS_PER_DAY:
+        raise ValueError(
+            f"cron: '{source}' fires {per_day} times a day; an SOP may fire at most "
+            f"{MAX_SLOTS_PER_DAY} times a day (check the minute and hour fields)"
+        )
+    return spec
+
+
+def _cron_field(
+    text: str, name: str, low: int, high: int, names: dict[str, int]
+) -> frozenset[int]:
+    values: set[int] = set()
+    for item in text.split(","):
+        if not item:
+            raise ValueError(f"cron {name}: empty item in '{text}'")
+        base, _, step_text = item.partition("/")
+        step = 1
+        if step_text:
+            if not step_text.isdigit() or int(step_text) == 0:
+                raise ValueError(f"cron {name}: bad step '/{step_text}' in '{text}'")
+            step = int(step_text)
+        if base == "*":
+            start, end = low, high
+        elif "-" in base:
+            first, _, last = base.partition("-")
+            start = _cron_value(first, name, low, high, names)
+            end = _cron_value(last, name, low, high, names)
+            if start > end:
+                raise ValueError(
+                    f"cron {name}: range '{base}' runs backwards; write it from low to high "
+                    "or as a list"
+                )
+        else:
+            if step_text:
+                raise ValueError(
+                    f"cron {name}: '{item}' needs a range before the step (e.g. '{base}-{high}/"
+                    f"{step_text}' or '*/{step_text}')"
+                )
+            start = end = _cron_value(base, name, low, high, names)
+        values.update(range(start, end + 1, step))
+    return frozenset(values)
+
+
+def _cron_value(text: str, name: str, low: int, high: int, names: dict[str, int]) -> int:
+    key = text.lower()
+    if key in names:
+        return names[key]
+    if not text.isdigit():
+        allowed = f" or a name ({', '.join(names)})" if names else ""
+        raise ValueError(f"cron {name}: '{text}' is not a number {low}-{high}{allowed}")
+    value = int(text)
+    if not low <= value <= high:
+        raise ValueError(f"cron {name}: {value} is outside {low}-{high}")
+    return value
+
+
+# --------------------------------------------------------------------------- the schedule
+
+
+class SopTrigger(CronTrigger):
+    """A ``CronTrigger`` that fires exactly at `Schedule.slots_on`'s datetimes.
+
+    Two differences from a plain CronTrigger: it does not fire on the SOP's ``skip_dates``
+    (local dates), and it fires once, not twice, when a daylight-saving change makes a wall
+    time happen twice (02:30 on the last Sunday of October in Berlin): an operator who wrote
+    "02:30" means one message. Still a CronTrigger, so APScheduler treats it as one (misfire
+    grace, coalescing, job stores); pickles with its skip dates.
+    """
+
+    __slots__ = ("skip_dates",)
+
+    def __init__(self, *, skip_dates: Iterable[date] = (), **fields: Any) -> None:
+        super().__init__(**fields)
+        self.skip_dates: frozenset[date] = frozenset(skip_dates)
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        fire = super().get_next_fire_time(previous_fire_time, now)
+        while fire is not None:
+            # a wall time skipped by DST comes back as written (02:30 that never happens);
+            # as a real instant it is 03:30, which is what `Schedule.slots_on` says too
+            fire = local = datetime.fromtimestamp(fire.timestamp(), self.timezone)
+            if local.date() in self.skip_dates:
+                # skip the whole local day: look again from the next day's midnight
+                midnight = _local(local.date() + timedelta(days=1), time(0, 0), self.timezone)
+                fire = super().get_next_fire_time(None, midnight)
+            elif local.fold == 1:  # the repeated hour of a DST change: fired the first time
+                fire = super().get_next_fire_time(fire, fire)
+            else:
+                return fire
+        return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().__getstate__()
+        state["skip_dates"] = sorted(self.skip_dates)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        skip = state.pop("skip_dates", ())
+        super().__setstate__(state)
+        self.skip_dates = frozenset(skip)
+
+    def __repr__(self) -> str:
+        base = super().__repr__()
+        if not self.skip_dates:
+            return base
+        return base[:-1] + f", skip_dates={len(self.skip_dates)}>"
+
+
+def _local(day: date, at: time, tz: tzinfo) -> datetime:
+    """`at` on `day` in `tz`, as a real instant.
+
+    A time that does not exist (skipped by a daylight-saving jump) moves forward by the
+    jump, as the clock on the wall does (02:30 -> 03:30); a time that happens twice means
+    its first occurrence. APScheduler's CronTrigger resolves times the same way.
+    """
+    naive = datetime.combine(day, at, tzinfo=tz)
+    return datetime.fromtimestamp(naive.timestamp(), tz)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When one SOP fires: local times on chosen days, or a crontab line; minus skip dates."""
+
+    timezone: ZoneInfo
+    times: tuple[time, ...] = ()  # with `weekdays`; empty when `cron` is set
+    weekdays: frozenset[int] = ALL_DAYS  # Python numbering, Monday = 0
+    cron: CronSpec | None = None
+    skip_dates: frozenset[date] = frozenset()
+
+    def __post_init__(self) -> None:
+        if (self.cron is None) == (not self.times):
+            raise ValueError("a schedule has either times or a cron line")
+
+    # ------------------------------------------------------------------ days and slots
+
+    def fires_on(self, day: date) -> bool:
+        """Whether the SOP has any slot on the local date `day`."""
+        if day in self.skip_dates:
+            return False
+        if self.cron is not None:
+            return self.cron.matches(day)
+        return day.weekday() in self.weekdays
+
+    def local_times(self) -> list[time]:
+        """The wall-clock times of a firing day, in order."""
+        return self.cron.times() if self.cron is not None else sorted(self.times)
+
+    def slots_on(self, day: date) -> list[datetime]:
+        """Every slot on the local date `day`: aware datetimes in the SOP's timezone."""
+        if not self.fires_on(day):
+            return []
+        slots = {_local(day, at, self.timezone) for at in self.local_times()}
+        return sorted(s for s in slots if s.date() == day)
+
+    def slots_between(self, start: datetime, end: datetime) -> list[datetime]:
+        """Slots in ``[start, end)``; both bounds must be aware (any timezone, UTC usual)."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("slots_between needs aware datetimes (e.g. in UTC)")
+        first = start.astimezone(self.timezone).date() - timedelta(days=1)
+        last = end.astimezone(self.timezone).date() + timedelta(days=1)
+        return [
+            slot
+            for day in _days(first, last)
+            for slot in self.slots_on(day)
+            if start <= slot < end
+        ]
+
+    def next_slot(self, after: datetime, *, within_days: int = 400) -> datetime | None:
+        """The first slot strictly after `after` (aware), looking at most `within_days` ahead."""
+        if after.tzinfo is None:
+            raise ValueError("next_slot needs an aware datetime")
+        day = after.astimezone(self.timezone).date()
+        for offset in range(within_days + 1):
+            for slot in self.slots_on(day + timedelta(days=offset)):
+                if slot > after:
+                    return slot
+        return None
+
+    def sample_days(self, start: date, *, within_days: int = 400) -> list[date]:
+        """One firing day per weekday the SOP fires on, from `start`: what `check` renders."""
+        found: dict[int, date] = {}
+        for offset in range(within_days):
+            day = start + timedelta(days=offset)
+            if day.weekday() not in found and self.fires_on(day):
+                found[day.weekday()] = day
+                if len(found) == 7:
+                    break
+        return sorted(found.values())
+
+    # ------------------------------------------------------------------ APScheduler
+
+    def triggers(self) -> list[CronTrigger]:
+        """APScheduler triggers that together fire at exactly `slots_between`'s datetimes.
+
+        One trigger per time of day for ``at``/``days``, one for a cron line; each carries
+        the SOP's timezone explicitly and skips ``skip_dates``. Weekdays are passed by name
+        (``mon,tue``), never by number, because APScheduler numbers them from Monday.
+        """
+        if self.cron is not None:
+            spec = self.cron
+            fields: dict[str, str] = {
+                "minute": _join(spec.minutes),
+                "hour": _join(spec.hours),
+                "month": "*" if spec.months == _ALL_MONTHS else _join(spec.months),
+                "day": "*" if spec.days is None else _join(spec.days),
+                "day_of_week": _weekday_names(spec.weekdays),
+            }
+            return [self._trigger(fields)]
+        return [
+            self._trigger(
+                {
+                    "hour": str(at.hour),
+                    "minute": str(at.minute),
+                    "day_of_week": _weekday_names(self.weekdays),
+                }
+            )
+            for at in sorted(self.times)
+        ]
+
+    def _trigger(self, fields: dict[str, str]) -> CronTrigger:
+        return SopTrigger(skip_dates=self.skip_dates, second="0", timezone=self.timezone, **fields)
+
+    # ------------------------------------------------------------------ words
+
+    def describe(self) -> str:
+        """For people: ``每天 08:30``, ``周二 10:10``, ``cron 30 8 * * 1-5 (周一至周五…)``."""
+        clock = "、".join(t.strftime("%H:%M") for t in self.local_times()[:4])
+        if len(self.local_times()) > 4:
+            clock += f" …（每天 {len(self.local_times())} 次）"
+        if self.cron is None:
+            return f"{describe_days(self.weekdays)} {clock}"
+        spec = self.cron
+        if spec.days is None and spec.months == _ALL_MONTHS:
+            return f"cron {spec.source} = {describe_days(spec.weekdays or ALL_DAYS)} {clock}"
+        return f"cron {spec.source}"
+
+
+def describe_days(days: frozenset[int]) -> str:
+    """``{0..6}`` -> 每天, ``{0..4}`` -> 工作日, ``{1}`` -> 周二, ``{0, 2}`` -> 周一、周三."""
+    if days == ALL_DAYS:
+        return "每天"
+    if days == _DAY_WORDS["weekdays"]:
+        return "工作日"
+    if days == _DAY_WORDS["weekends"]:
+        return "周末"
+    return "、".join("周" + "一二三四五六日"[d] for d in sorted(days))
+
+
+def _weekday_names(days: frozenset[int] | None) -> str:
+    if days is None or days == ALL_DAYS:
+        return "*"
+    return ",".join(WEEKDAY_KEYS[d] for d in sorted(days))
+
+
+def _join(values: frozenset[int]) -> str:
+    return ",".join(str(v) for v in sorted(values))
+
+
+def _days(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def utc_now() -> datetime:
+    """Now, aware, in UTC (one place to look when reading how "now" is taken)."""
+    return datetime.now(UTC)
