@@ -50,6 +50,7 @@ class World:
     db_path: Path
     secrets: Secrets
     http: aiohttp.ClientSession
+    settings: Settings
 
     @property
     def callback_url(self) -> str:
@@ -128,18 +129,26 @@ def sim_options() -> SimOptions:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, sim_options: SimOptions) -> AsyncIterator[World]:
+def bot_overrides() -> dict[str, dict[str, Any]]:
+    """Settings sections to change for one test module, e.g. {"sop": {...}}."""
+    return {}
+
+
+@pytest.fixture
+async def world(tmp_path: Path, sim_options: SimOptions,
+                bot_overrides: dict[str, dict[str, Any]]) -> AsyncIterator[World]:
     secrets_ = make_secrets()
     sim = Simulator(secrets_.corp_id, secrets_.secret, secrets_.token, secrets_.aes_key,
                     agent_id=1000002, options=sim_options)
     await sim.start()
     add_demo_staff(sim)
-    settings = make_settings(tmp_path, sim.base_url)
+    settings = make_settings(tmp_path, sim.base_url).with_overrides(**bot_overrides)
     runner, url = await start_bot(settings, secrets_)
     sim.callback_url = f"{url}/wecom/callback"
     async with aiohttp.ClientSession() as http:
         try:
-            yield World(sim, url, runner.app[RUNTIME], tmp_path / "bot.db", secrets_, http)
+            yield World(sim, url, runner.app[RUNTIME], tmp_path / "bot.db", secrets_, http,
+                        settings)
         finally:
             await runner.cleanup()
             await sim.stop()

@@ -71,14 +71,15 @@ class DeliveryWorker:
 
     def __init__(self, db: Database, wecom: WeComClient, settings: SopSettings,
                  robot_key: Callable[[str], str | None], *, request_timeout_s: float = 10.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 robot_window_s: float = 60.0, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.wecom = wecom
         self.settings = settings
         self.robot_key = robot_key
         self.clock = clock
         self.stats = DeliveryStats()
-        self._settle_s = max(2 * request_timeout_s, 5.0)  # an unanswered call has ended by then
+        self._settle_s = max(2 * request_timeout_s, 1.0)  # an unanswered call has ended by then
+        self._robot_window_s = robot_window_s
         self._pacer = Pacer(settings.send_per_minute)
         self._slots = asyncio.Semaphore(settings.send_concurrency)
         self._robots: dict[str, SlidingWindow] = {}
@@ -301,7 +302,9 @@ class DeliveryWorker:
             return
         window = self._robots.get(row.robot)
         if window is None:
-            window = self._robots[row.robot] = SlidingWindow(ROBOT_PER_MINUTE, 60.0)
+            # a little longer than WeCom's minute: its clock starts when our post arrives
+            window = self._robots[row.robot] = SlidingWindow(
+                ROBOT_PER_MINUTE, self._robot_window_s * 1.02 + 0.05)
         await window.acquire()  # wait for the robot's minute to have room: never fail for it
         at = self.clock()
         if not await self.db.write(lambda c: outbox.mark_sending(c, row.id, at)):

@@ -105,7 +105,7 @@ def record_slot(conn: Connection, *, sop: str, slot_at: float, slot_local: str, 
             "key": s.key, "slot_id": slot_id, "via": s.via, "sender": s.sender, "robot": s.robot,
             "store_id": s.store_id, "payload": json.dumps(s.body, ensure_ascii=False),
             "at": fired_at} for s in sends])
-        ids = dict(conn.execute(_SEND_IDS, {"slot_id": slot_id}).tuples().all())
+        ids = {key: id_ for key, id_ in conn.execute(_SEND_IDS, {"slot_id": slot_id})}
         conn.execute(_DELIVERY_NEW, [{
             "slot_id": slot_id, "chat_id": chat_id, "send_id": ids[s.key], "via": s.via,
             "slot_at": slot_at, "status": "queued", "at": fired_at}
