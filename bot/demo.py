@@ -2,32 +2,54 @@
 
 Nothing is mocked: the bot serves its real callback endpoint on a loopback port with a fresh
 SQLite file, the simulator plays WeCom (encrypted callbacks in, API calls out), and the
-script drives customers through QR codes, groups and tag edits. At the end it prints what
-each customer received and what the bot recorded. It needs no credentials: it makes up a
-corp id, secret, Token and EncodingAESKey for the run.
+script drives customers through QR codes, groups and tag edits. It prints what each customer
+received and what the bot recorded. Then it plays a member-day Tuesday of group SOPs in
+accelerated time: every store has a customer group, each slot of sop/*.yaml is planned by
+the bot's own scheduler and sent by its outbox worker, owners confirm in the simulator, and
+the demo prints what each group and staff robot chat saw and the bot's delivery records.
+It needs no credentials: it makes up a corp id, secret, Token, EncodingAESKey and robot
+webhook keys for the run.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import math
+import os
 import secrets
 import shutil
 import sqlite3
 import string
 import tempfile
 import textwrap
+import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
+from sqlalchemy import text
 
-from bot.app import RUNTIME, BotRuntime, build_app
+from bot.app import RUNTIME, BotRuntime, build_app, load_sop_book
 from bot.config import Secrets, Settings
 from bot.logs import setup_logging
 from bot.loop import run
 from bot.simulator import SimOptions, Simulator
-from bot.stores import StoreDirectory
+from bot.simulator.groupsend import UNSENT
+from bot.simulator.records import GroupMessage
+from bot.sop import outbox
+from bot.sop.book import SopBook, SopError
+from bot.sop.groups import load_groups
+from bot.sop.planner import SlotPlan
+from bot.sop.quota import quota_period
+from bot.sop.scheduler import SopScheduler, day_slots
+from bot.store.db import Database
+from bot.stores import Store, StoreDirectory
 
 
 def run_demo(keep: bool = False) -> int:
@@ -51,14 +73,22 @@ def _made_up_secrets() -> Secrets:
 
 async def _demo(keep: bool) -> int:
     setup_logging("WARNING")
+    # The planner warns for every slot the quota holds back; the demo prints those itself.
+    logging.getLogger("bot.sop.planner").setLevel(logging.ERROR)
     workdir = Path(tempfile.mkdtemp(prefix="wecom-bot-demo-"))
     secrets_ = _made_up_secrets()
-    settings = Settings().with_overrides(database={"url": f"sqlite:///{workdir / 'demo.db'}"},
-                                         paths={"sop_dir": Path("sop"),
-                                                "templates_dir": Path("templates")})
+    settings = Settings().with_overrides(
+        database={"url": f"sqlite:///{workdir / 'demo.db'}"},
+        paths={"sop_dir": Path("sop"), "templates_dir": Path("templates")},
+        # No clock-driven scheduler: the demo plans the SOP day's slots itself (see
+        # _play_sop_day). Tasks are followed, and silent owners reminded, within a second.
+        sop={"scheduler": False, "check_after_minutes": 0.002, "remind_after_minutes": 0.01})
     stores = StoreDirectory.load(settings.paths.sop_dir / "stores.yaml")
+    # Owners confirm a 群发 only when the demo makes them (or when the bot reminds them),
+    # so that one manager can forget.
     sim = Simulator(secrets_.corp_id, secrets_.secret, secrets_.token, secrets_.aes_key,
-                    options=SimOptions(callback_retry_interval_s=0.2))
+                    options=SimOptions(callback_retry_interval_s=0.2,
+                                       groupsend_confirm_share=0.0))
     await sim.start()
     for person in stores.staff_rows():
         sim.add_staff(str(person["userid"]), str(person["name"]))
@@ -74,6 +104,8 @@ async def _demo(keep: bool) -> int:
     try:
         customers = await _play_day(sim, runtime, stores)
         _report(sim, workdir / "demo.db", customers, stores)
+        await _play_sop_day(sim, runtime, settings, stores)
+        _callback_summary(workdir / "demo.db")
     finally:
         await runner.cleanup()
         await sim.stop()
@@ -156,8 +188,7 @@ async def _play_day(sim: Simulator, runtime: BotRuntime,
 
 def _pad(text: str, width: int) -> str:
     """Left-align in a terminal: CJK characters take two columns."""
-    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    return text + " " * max(width - used, 0)
+    return text + " " * max(width - _columns(text), 0)
 
 
 def _report(sim: Simulator, db_path: Path, customers: dict[str, str],
@@ -204,7 +235,315 @@ def _report(sim: Simulator, db_path: Path, customers: dict[str, str],
                 "SELECT external_userid, status, latency_ms FROM welcome ORDER BY at"):
             took = f"{latency:.0f} ms after the callback" if latency is not None else ""
             print(f"  {_pad(customers.get(ext, ext), 8)}{_pad(status, 11)}{took}")
+
+
+def _callback_summary(db_path: Path) -> None:
+    """Last line: every callback of the run (welcome day and SOP day) was handled."""
+    with sqlite3.connect(db_path) as db:
         pending = db.execute(
             "SELECT count(*) FROM inbox_event WHERE status != 'done'").fetchone()[0]
         total = db.execute("SELECT count(*) FROM inbox_event").fetchone()[0]
-        print(f"\n  {total} callbacks recorded, {pending} not handled.")
+    print(f"\n  {total} callbacks recorded, {pending} not handled.")
+
+
+# -- the SOP day --------------------------------------------------------------------------
+
+# A Tuesday, so the member day fires, and the first of a month: on a fresh database the
+# quota then allows what it allows on any day of a month the bot has been running through,
+# one 群发 a group a day. (Mid-month, a fresh database would look as if 23 days had gone
+# unused: on 2026-11-24 the spread allows ceil(30 / 7) = 5 a day, and nothing is held.)
+SOP_DAY = date(2026, 12, 1)
+SHOWN_IN_FULL = "0012"  # the store whose messages are printed in full; others get one line
+FORGETFUL = ("0201", "morning-new-arrivals")  # this store's manager forgets this SOP's 群发
+TEXT_COLUMNS = 68
+_NO_LINE_START = frozenset("，。、；：！？）」』》…～,.;:!?)")
+_OPEN_SENDS = text("SELECT count(*) FROM outbox_send WHERE slot_id = :slot_id"
+                   " AND status IN ('queued', 'sending', 'created', 'unknown')")
+
+
+@dataclass(frozen=True)
+class Chat:
+    """A chat the SOP day can reach: a store's customer group, or a robot's staff group."""
+
+    chat_id: str
+    label: str  # short, for tables: the WeCom group name without the chain's prefix
+    store: Store | None = None
+    owner_name: str = ""
+
+
+async def _play_sop_day(sim: Simulator, runtime: BotRuntime, settings: Settings,
+                        stores: StoreDirectory) -> None:
+    """Every SOP slot of SOP_DAY, in time order, planned and delivered by the bot itself.
+
+    The scheduler is the bot's own `SopScheduler`, but not started: started, it would also
+    fire on the real clock (APScheduler jobs, and a catch-up sweep at start that plans any
+    real slot still within its grace period), mixing today's real slots into the story.
+    It is handed to the runtime so the outbox finds robot keys in its book, as in `run`.
+    """
+    assert runtime.services is not None and runtime.outbox is not None
+    db = runtime.services.db
+    scheduler = SopScheduler(db, settings, lambda: load_sop_book(settings), runtime.outbox)
+    runtime.sop = scheduler
+    book = scheduler.book
+    weekday = "一二三四五六日"[SOP_DAY.weekday()]
+    print(f"\n== {SOP_DAY.isoformat()} 周{weekday}：群 SOP 的一天 (sop/*.yaml, played in seconds)")
+    print("  The bot plans each slot (SopScheduler.plan); its outbox worker creates one 群发 per\n"
+          "  store and owner, the owner confirms it in 企业微信, and the worker follows the task\n"
+          "  to its end. Robot SOPs post straight into the staff groups of sop/robots.yaml.")
+    await _open_store_groups(sim, runtime, stores)
+    keys = {robot.key_env: sim.add_robot(robot.chat, name=robot.name)
+            for robot in book.robots.values()}
+    chats = await _sop_chats(db, book, stores)
+    slots = day_slots(book, SOP_DAY)
+    with _environment(keys):  # robot webhook keys, for this process and this day only
+        for slot, name in slots:
+            await _play_slot(sim, db, scheduler, chats, stores, slot, name)
+    await _delivery_table(db, book, settings, chats, slots)
+
+
+async def _open_store_groups(sim: Simulator, runtime: BotRuntime,
+                             stores: StoreDirectory) -> None:
+    """A customer group for every store that has none yet, and a second one for the store
+    shown in full: two groups of one owner share one 群发, which the output points out."""
+    assert runtime.services is not None
+    have = {group.store_id for group in await load_groups(runtime.services.db)}
+    opened: list[str] = []
+    for store in stores.all():
+        if store.id not in have:
+            sim.create_group(store.manager_userid, store.group_name)
+            opened.append(store.name)
+    shown = stores.get(SHOWN_IN_FULL)
+    assert shown is not None
+    sim.create_group(shown.manager_userid, shown.group_name.replace("福利群", "宝妈群"))
+    await _settle(sim, runtime)
+    print(f"  前几天  {'、'.join(opened)}的店长也建好了福利群；{shown.name}又建了一个宝妈群")
+
+
+async def _sop_chats(db: Database, book: SopBook, stores: StoreDirectory) -> list[Chat]:
+    """The groups as the bot knows them (its database), in stores.yaml order, then robots."""
+    order = {store.id: i for i, store in enumerate(stores.all())}
+    groups = sorted((g for g in await load_groups(db, book.group_tags) if g.store_id),
+                    key=lambda g: (order.get(g.store_id or "", len(order)),
+                                   g.name != _store_group_name(stores, g.store_id), g.name))
+    chats: list[Chat] = []
+    for group in groups:
+        store = stores.get(group.store_id or "")
+        owner = store.manager_name if store and store.manager_userid == group.owner else ""
+        chats.append(Chat(group.chat_id, group.name.removeprefix("果田鲜生·"), store,
+                          owner or group.owner))
+    chats.extend(Chat(robot.chat, f"robot {robot.name}") for robot in book.robots.values())
+    return chats
+
+
+async def _play_slot(sim: Simulator, db: Database, scheduler: SopScheduler, chats: list[Chat],
+                     stores: StoreDirectory, slot: datetime, name: str) -> None:
+    """Plan one slot, let it be delivered, and print what each chat saw."""
+    before = {chat.chat_id: len(sim.group_messages(chat.chat_id)) for chat in chats}
+    # `now` is the real clock, not the slot: the outbox worker runs on the real clock, and a
+    # send is due at its `now`, so a slot in the future planned "at its time" would wait.
+    plan = await scheduler.plan(name, slot, now=time.time())
+    forgetful = None
+    if name == FORGETFUL[1] and (store := stores.get(FORGETFUL[0])) is not None:
+        forgetful = store.manager_userid
+    await _deliver(sim, db, plan, forgetful)
+    seen = {chat.chat_id: sim.group_messages(chat.chat_id)[before[chat.chat_id]:]
+            for chat in chats}
+    sop = scheduler.book.get(name)
+    if sop.robot is not None:
+        robot = sop.robot
+        print(f"\n  {slot:%H:%M}  {name} · 机器人 {robot.name}: posts into its staff group,"
+              " no confirmation")
+        for message in seen.get(robot.chat, []):
+            _print_text(message.text, "    │ ")
+            if message.mentions:
+                print(f"    @ {' '.join(message.mentions)}")
+        if not seen.get(robot.chat):
+            print("    (nothing posted: see the log above)")
+        return
+    reach = (f"{plan.groups} groups in {plan.sends} tasks (one per store and owner)"
+             if plan.sends else f"{len(plan.held)} groups")
+    print(f"\n  {slot:%H:%M}  {name} · 群发 to {reach}"
+          + (f", {len(plan.held)} held back" if plan.held and plan.sends else ""))
+    _print_group_messages(sim, scheduler.book, chats, seen, plan, slot)
+    for error in plan.errors:  # a store whose message did not render: the others still went
+        print(f"    not sent, could not render: {error}")
+
+
+async def _deliver(sim: Simulator, db: Database, plan: SlotPlan, forgetful: str | None,
+                   within_s: float = 20.0) -> None:
+    """Owners confirm each task as the worker creates it (except `forgetful`, who waits for
+    the bot's reminder), until the worker has followed every send of the slot to its end."""
+    if plan.slot_id is None:
+        return
+    slot_id = plan.slot_id
+    deadline = time.monotonic() + within_s
+    while await db.read(lambda c: c.execute(_OPEN_SENDS, {"slot_id": slot_id}).scalar()):
+        for send in sim.groupsend_tasks():
+            for task in send.tasks.values():
+                if task.status == UNSENT and task.userid != forgetful and not send.cancelled:
+                    sim.confirm_groupsend(send.msgid, task.userid)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"SOP {plan.sop} {plan.slot_local}: sends still open")
+        await asyncio.sleep(0.02)
+
+
+def _print_group_messages(sim: Simulator, book: SopBook, chats: list[Chat],
+                          seen: dict[str, list[GroupMessage]], plan: SlotPlan,
+                          slot: datetime) -> None:
+    """One store in full, one line for each other group; held-back groups said plainly."""
+    held = set(plan.held)
+    groups = [chat for chat in chats if chat.store is not None]
+    if held and held >= {chat.chat_id for chat in groups}:
+        print(f"    held back: 群发 quota — all {len(held)} groups already had today's 群发;"
+              " nothing was sent")
+        _print_would_have_said(book, plan.sop, slot)
+        return
+    shown_sources: set[str] = set()
+    for chat in groups:
+        messages = seen.get(chat.chat_id, [])
+        if chat.chat_id in held:
+            print(f"    {_pad(chat.label, 18)}held back: 群发 quota")
+            continue
+        if not messages:
+            print(f"    {_pad(chat.label, 18)}(nothing arrived)")
+            continue
+        for message in messages:
+            assert chat.store is not None
+            who = chat.owner_name
+            if chat.store.id == SHOWN_IN_FULL and message.source in shown_sources:
+                print(f"    {chat.label}: the same 群发 ({who} confirmed it once for both"
+                      " groups)")
+            elif chat.store.id == SHOWN_IN_FULL:
+                shown_sources.add(message.source)
+                print(f"    {chat.label} ({who} sent it):")
+                _print_text(message.text, "      │ ")
+                for item in message.attachments:
+                    print(f"      + {_attachment(item)}")
+            else:
+                extra = _attachment_count(message.attachments)
+                print(f"    {_pad(chat.label, 18)}✓ {_clip(message.text, 44)}{extra}")
+            reminded = sim.groupsend(message.source).remind_count
+            if reminded:
+                print(f"      {who} forgot to confirm; it went out after the bot's reminder"
+                      f" (remind_groupmsg_send ×{reminded})")
+
+
+def _store_group_name(stores: StoreDirectory, store_id: str | None) -> str:
+    store = stores.get(store_id or "")
+    return store.group_name if store else ""
+
+
+def _print_would_have_said(book: SopBook, name: str, slot: datetime) -> None:
+    try:
+        said = book.render(name, SHOWN_IN_FULL, slot).text
+    except SopError:
+        return
+    print(f"      (天钥桥路店 would have read: {_clip(said, 46)})")
+
+
+async def _delivery_table(db: Database, book: SopBook, settings: Settings, chats: list[Chat],
+                          slots: list[tuple[datetime, str]]) -> None:
+    """Per group and slot, the delivery status the bot recorded (outbox.delivery_report)."""
+    if not slots:
+        return
+    start, end = slots[0][0].timestamp(), slots[-1][0].timestamp() + 1
+    rows = await db.read(lambda c: outbox.delivery_report(c, start, end))
+    status = {(sop, chat_id): state for sop, _, chat_id, _, state in rows}
+    print(f"\n== SOP 投递记录 (outbox_delivery in the bot's database, {SOP_DAY.isoformat()})")
+    print(f"  {_pad('group', 22)}" + "".join(_pad(f"{s:%H:%M}", 12) for s, _ in slots).rstrip())
+    for chat in chats:
+        cells = [status.get((name, chat.chat_id), "-") for _, name in slots]
+        if all(cell == "-" for cell in cells):
+            continue
+        print(f"  {_pad(chat.label, 22)}" + "".join(_pad(cell, 12) for cell in cells).rstrip())
+    legend = [f"{s:%H:%M} {name}" for s, name in slots]
+    for start_at in range(0, len(legend), 3):
+        print("  " + " · ".join(legend[start_at:start_at + 3]))
+
+    group_sends = [(sop, state) for sop, _, _, via, state in rows if via == "group_send"]
+    groups = len({chat_id for _, _, chat_id, via, _ in rows if via == "group_send"})
+    sent = sum(1 for _, state in group_sends if state == "sent")
+    held = sum(1 for _, state in group_sends if state == "held_quota")
+    first = slots[0][0]
+    rule = settings.sop.group_send_quota
+    period = quota_period(rule, first, book.get(slots[0][1]).timezone)
+    day_start = first.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    days_left = max(round((period.end - day_start) / 86400), 1)
+    today = math.ceil(period.limit / days_left)
+    print(f"\n  {groups} customer groups: {sent} 群发 sent, {held} held back (held_quota).\n"
+          f"  WeCom lets a customer group receive {period.limit} 群发 in {period.label}"
+          f" ([sop] group_send_quota = {rule}).\n"
+          f"  The bot spreads them: on this fresh database ceil({period.limit} left /"
+          f" {days_left} days left) = {today} a group today,")
+    first_ones = "群发" if today == 1 else f"{today} 群发"
+    print(f"  so the first {first_ones} of the day went out and later ones were held back and"
+          " recorded." if held else "  so nothing had to be held back today.")
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables in this process only, and put back what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _columns(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    """Break a line at `width` terminal columns (textwrap counts a CJK character as one);
+    closing punctuation stays on its line, as Chinese typesetting does."""
+    lines: list[str] = []
+    current, used = "", 0
+    for ch in line:
+        cols = _columns(ch)
+        if current and used + cols > width and ch not in _NO_LINE_START:
+            lines.append(current.rstrip())
+            current, used = "", 0
+            if ch == " ":
+                continue
+        current += ch
+        used += cols
+    lines.append(current)
+    return lines
+
+
+def _clip(text: str, width: int) -> str:
+    """The first line, cut to `width` columns with an ellipsis."""
+    first = text.splitlines()[0] if text else ""
+    parts = _wrap(first, width - 1)
+    return parts[0] + ("…" if len(parts) > 1 or "\n" in text else "")
+
+
+def _print_text(text: str, prefix: str) -> None:
+    for line in text.splitlines():
+        for part in _wrap(line, TEXT_COLUMNS):
+            print(prefix + part)
+
+
+def _attachment_count(items: tuple[dict[str, Any], ...]) -> str:
+    """` (+4 images)`: what came with a message that is shown on one line."""
+    if not items:
+        return ""
+    kinds = {str(item.get("msgtype")) for item in items}
+    noun = f"{kinds.pop()}s" if len(kinds) == 1 else "attachments"
+    return f" (+{len(items)} {noun})"
+
+
+def _attachment(item: dict[str, Any]) -> str:
+    """`[image] url`, `[link] 《title》 url`, `[miniprogram] title`."""
+    kind = str(item.get("msgtype", "?"))
+    body = item.get(kind) or {}
+    if kind == "link":
+        return f"[link] 《{body.get('title', '')}》 {body.get('url', '')}"
+    return f"[{kind}] {body.get('pic_url') or body.get('title') or body.get('media_id', '')}"

@@ -1,19 +1,70 @@
 """The README's main job: `python -m bot demo` on a fresh checkout, as a newcomer runs it."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
+STORES = ("天钥桥路店", "长寿路店", "金桥店", "文三路店", "滨江星光店", "观前街店")
 
 
-def test_demo_runs_by_itself_and_shows_welcomes_and_records():
-    done = subprocess.run([sys.executable, "-m", "bot", "demo"], cwd=REPO, capture_output=True,
+@pytest.fixture(scope="module")
+def demo() -> subprocess.CompletedProcess[str]:
+    """One run of the demo for every test here: it is the slow part (a few seconds)."""
+    return subprocess.run([sys.executable, "-m", "bot", "demo"], cwd=REPO, capture_output=True,
                           text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+
+
+def squeezed(text: str) -> str:
+    """Runs of spaces as one, so table padding does not matter."""
+    return re.sub(r" +", " ", text)
+
+
+def test_demo_runs_by_itself_and_shows_welcomes_and_records(demo):
+    assert demo.returncode == 0, demo.stderr
+    out = demo.stdout
     assert "王丽，你好呀！我是天钥桥路店的店长林晓雨" in out  # the store-counter welcome
     assert "周二水果日" in out and "小鲜" in out
     assert "孙阿姨: (no welcome)" in out
-    assert "推销号 退群 (removed)" in out.replace("  ", " ").replace("  ", " ")
-    assert ", 0 not handled." in out
+    assert "推销号 退群 (removed)" in squeezed(out)
+    # the last line covers the welcome day and the SOP day's group creations
+    assert re.search(r"\d+ callbacks recorded, 0 not handled\.$", out.strip())
+    assert "Traceback" not in demo.stderr and "ERROR" not in demo.stderr, demo.stderr
+
+
+def test_demo_plays_the_sop_day_in_time_order(demo):
+    assert demo.returncode == 0, demo.stderr
+    out = demo.stdout
+    sop_day = out[out.index("== 2026-12-01 周二"):]
+    slots = ["08:30  morning-new-arrivals", "08:40  manager-reminder", "10:10  member-day",
+             "14:40  flash-sale", "21:50  goodnight"]
+    at = [sop_day.index(slot) for slot in slots]
+    assert at == sorted(at)
+    morning = sop_day[at[0]:at[1]]
+    # one store in full, with its product photos; the other stores' groups on one line each
+    assert "天钥桥路店的家人们早上好！12月1日 周二 · 今日新鲜到店：" in morning
+    assert "+ [image] https://img.guotian.example/products/qicheng-gannan.jpg" in morning
+    assert "天钥桥路店宝妈群: the same 群发" in morning
+    for store in STORES[1:]:
+        assert f"{store}福利群 ✓ {store}的家人们早上好！" in squeezed(morning), store
+    assert "孙丽 forgot to confirm; it went out after the bot's reminder" in morning
+    # the robot posts into the managers' staff group, mentioning everyone
+    reminder = sop_day[at[1]:at[2]]
+    assert "各位店长早上好！" in reminder and "@ @all" in reminder
+    # later 群发 of the day are held back by the quota, and the output says so
+    for start, end in zip(at[2:], [*at[3:], len(sop_day)], strict=True):
+        assert "held back: 群发 quota" in sop_day[start:end]
+
+
+def test_demo_prints_the_bots_delivery_records_per_group_and_slot(demo):
+    assert demo.returncode == 0, demo.stderr
+    table = squeezed(demo.stdout[demo.stdout.index("== SOP 投递记录"):])
+    assert "group 08:30 08:40 10:10 14:40 21:50" in table
+    rows = [f"{store}福利群" for store in STORES] + ["天钥桥路店宝妈群"]
+    for row in rows:  # every store has a group: sent in the morning, held back after
+        assert f"{row} sent - held_quota held_quota held_quota\n" in table, row
+    assert "robot store-managers - sent - - -\n" in table
+    assert "7 customer groups: 7 群发 sent, 21 held back (held_quota)." in table
