@@ -31,6 +31,7 @@ from bot.wecom.ratelimit import SlidingWindow
 
 log = logging.getLogger("bot.sop.delivery")
 
+LEASE_S = 120.0  # a claimed row is not looked at again for this long (unless updated)
 MAX_ATTEMPTS = 8  # transient failures (busy, rate-limited, unreachable) before giving up
 ROBOT_PER_MINUTE = 20  # reference §5.2: 20 messages a minute per robot
 # WeCom's send_result status per group → our delivery status
@@ -159,6 +160,9 @@ class DeliveryWorker:
 
     async def _handle(self, row: SendRow) -> None:
         try:
+            lease = self.clock() + LEASE_S
+            if not await self.db.write(lambda c: outbox.claim(c, row, lease)):
+                return  # read before another round changed it: that round has it
             if row.status == "created":
                 await self._follow(row)
             elif row.status == "unknown":

@@ -202,6 +202,20 @@ _DELIVERY_ONE = _sql("""UPDATE outbox_delivery SET status = :status, updated_at 
                         WHERE send_id = :send_id AND chat_id = :chat_id""")
 
 
+_CLAIM = _sql("""UPDATE outbox_send SET next_at = :lease WHERE id = :id AND status = :status
+                  AND next_at = :seen""")
+
+
+def claim(conn: Connection, row: SendRow, lease_until: float) -> bool:
+    """Take a due row for one round of work, if nobody changed it since it was read.
+
+    The row's `next_at` moves to `lease_until`, so the worker's next look at the queue (or
+    another worker's) skips it; a row read before someone else's update is not claimed.
+    """
+    return bool(conn.execute(_CLAIM, {"id": row.id, "status": row.status,
+                                      "seen": row.next_at, "lease": lease_until}).rowcount)
+
+
 def mark_sending(conn: Connection, send_id: int, at: float) -> bool:
     """Claim a queued send for one attempt; False if someone else already has it."""
     return bool(conn.execute(_SEND_UPDATE["sending"], {"id": send_id, "at": at}).rowcount)
