@@ -160,8 +160,11 @@ class DeliveryWorker:
 
     async def _handle(self, row: SendRow) -> None:
         try:
+            # A queued row is claimed by mark_sending itself (status must still be queued);
+            # others take a lease, so a stale read cannot work on them twice.
             lease = self.clock() + LEASE_S
-            if not await self.db.write(lambda c: outbox.claim(c, row, lease)):
+            if row.status != "queued" and not await self.db.write(
+                    lambda c: outbox.claim(c, row, lease)):
                 return  # read before another round changed it: that round has it
             if row.status == "created":
                 await self._follow(row)
@@ -224,7 +227,9 @@ class DeliveryWorker:
         ours owns, and whose task belongs to this send's owner.
         """
         body = row.body
-        since = int(row.next_at - self._settle_s) - 120  # the attempt started about then
+        # The call went out after the send was planned; a restart long after the crash must
+        # still look back that far (a window from "now" would miss it and send it again).
+        since = int(row.created_at) - 60
         try:
             listed = await self.wecom.get_groupmsg_list_v2(since, int(self.clock()) + 60)
             candidates = [str(m["msgid"]) for m in listed
