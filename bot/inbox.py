@@ -22,10 +22,10 @@ _RECORD = (
     "INSERT INTO inbox_event (dedupe_key, kind, lane, payload, create_time, received_at, "
     "status, attempts) VALUES (:dedupe_key, :kind, :lane, :payload, :create_time, "
     ":received_at, :status, :attempts) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
-_DONE = text("UPDATE inbox_event SET status = 'done', handled_at = :at, attempts = attempts + 1 "
-             "WHERE id = :id")
-_FAILED = text("UPDATE inbox_event SET status = :status, error = :error, "
-               "attempts = attempts + 1 WHERE id = :id")
+_DONE = ("UPDATE inbox_event SET status = 'done', handled_at = :at, attempts = attempts + 1 "
+         "WHERE id = :id")
+_FAILED = ("UPDATE inbox_event SET status = :status, error = :error, "
+           "attempts = attempts + 1 WHERE id = :id")
 _PENDING = text("SELECT id, payload, received_at FROM inbox_event WHERE status = 'pending' "
                 "ORDER BY id LIMIT :limit")
 
@@ -60,12 +60,12 @@ async def record(db: Database, event: Event, received_at: float) -> Recorded | N
 
 def mark_done(conn: Connection, event_id: int) -> None:
     """Call inside the handler's last write, so its effects and this mark commit together."""
-    conn.execute(_DONE, {"id": event_id, "at": time.time()})
+    driver_execute(conn, _DONE, {"id": event_id, "at": time.time()})
 
 
 def mark_failed(conn: Connection, event_id: int, error: str, final: bool) -> None:
-    conn.execute(_FAILED, {"id": event_id, "error": error[:500],
-                                           "status": "failed" if final else "pending"})
+    driver_execute(conn, _FAILED, {"id": event_id, "error": error[:500],
+                                   "status": "failed" if final else "pending"})
 
 
 def pending(conn: Connection, limit: int = 10_000) -> list[Recorded]:

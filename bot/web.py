@@ -13,10 +13,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-import xmltodict
 from aiohttp import web
 
-from bot.events import Event, MalformedEvent, parse_event
+from bot.events import Event, MalformedEvent, parse_event, parse_xml
 from bot.wecom.crypto import CallbackCrypto, CallbackRejected
 
 log = logging.getLogger("bot.web")
@@ -95,11 +94,11 @@ class CallbackEndpoint:
 
 
 def _envelope_encrypt(body: bytes) -> str:
-    """The <Encrypt> value of the POST envelope (never expands entities)."""
+    """The <Encrypt> value of the POST envelope (the same expat reader as the event itself:
+    a DOCTYPE is refused, so entities are never declared, let alone expanded)."""
     try:
-        doc = xmltodict.parse(body, disable_entities=True)
-        value = doc["xml"]["Encrypt"]
-    except Exception as exc:  # expat errors, wrong shape, missing element
+        value = parse_xml(body).get("Encrypt")
+    except MalformedEvent as exc:  # expat errors, DOCTYPE, wrong shape
         raise CallbackRejected("body is not a WeCom callback envelope") from exc
     if not isinstance(value, str) or not value:
         raise CallbackRejected("empty Encrypt")

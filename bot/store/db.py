@@ -16,6 +16,7 @@ network, so there the batch runs on a writer thread and the loop stays free.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -62,23 +63,37 @@ def _sqlite_tuning(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_SMALL_BATCH = 64  # writes; below this a group commit waits one more loop iteration (once)
 _NAMED_PARAM = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
 
-def driver_execute(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
+def driver_execute(conn: Connection, sql: str,
+                   params: dict[str, Any] | list[dict[str, Any]]) -> Any:
     """Run `sql` (with `:name` parameters) on the DBAPI cursor itself, skipping SQLAlchemy.
 
-    For the one statement on the acknowledgement path (recording a callback), SQLAlchemy's
-    per-execution bookkeeping is the largest cost left; the driver call is a fraction of it.
-    Returns the driver's cursor.
+    For the statements run for every callback (recording it, a welcome's upserts, marking
+    it done), SQLAlchemy's per-execution bookkeeping is the largest cost left; the driver
+    call is a fraction of it. A list of parameter dicts runs as one `executemany`. Returns
+    the driver's cursor.
     """
     raw = conn.connection.driver_connection
     assert raw is not None
     if conn.dialect.name == "sqlite":  # sqlite3 takes :name as is
+        if isinstance(params, list):
+            return raw.executemany(sql, params)
         return raw.execute(sql, params)
     cursor = raw.cursor()
-    cursor.execute(_NAMED_PARAM.sub(r"%(\1)s", sql), params)
+    if isinstance(params, list):
+        cursor.executemany(_pyformat(sql), params)
+    else:
+        cursor.execute(_pyformat(sql), params)
     return cursor
+
+
+@functools.lru_cache(maxsize=256)
+def _pyformat(sql: str) -> str:
+    """`:name` -> `%(name)s` for psycopg, once per statement text."""
+    return _NAMED_PARAM.sub(r"%(\1)s", sql)
 
 
 def migrate(engine: Engine) -> None:
@@ -104,7 +119,12 @@ class Database:
         self._flusher: asyncio.Task[None] | None = None
         self._inline = self.is_sqlite
         self._inline_scheduled = False
+        self._inline_deferred = False
+        # The inline writer's own connection, kept open: checking one out of the pool and
+        # back in for every group commit cost as much as the commit (measured).
+        self._inline_conn: Connection | None = None
         self.commits = 0  # group commits done, for the benchmark's report
+        self.writes = 0  # writes committed (or failed) in them
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -134,14 +154,36 @@ class Database:
         return await future
 
     def _flush_inline(self) -> None:
+        # A small batch waits one more loop iteration, once: under load an iteration handles
+        # many requests, so the batch grows (one commit for all of them: a commit costs more
+        # than several inserts); when idle an iteration takes microseconds, so nobody waits.
+        if not self._queue:  # pragma: no cover - every write schedules at most one flush
+            self._inline_scheduled = self._inline_deferred = False
+            return
+        if len(self._queue) < _SMALL_BATCH and not self._inline_deferred:
+            self._inline_deferred = True
+            asyncio.get_running_loop().call_soon(self._flush_inline)
+            return
         self._inline_scheduled = False
+        self._inline_deferred = False
         batch, self._queue = self._queue, []
         try:
-            results = self._run_batch([fn for fn, _ in batch])
+            if self._inline_conn is None:
+                self._inline_conn = self.engine.connect()
+            results = self._run_batch([fn for fn, _ in batch], self._inline_conn)
         except Exception as exc:
             log.exception("group commit of %d writes failed", len(batch))
             results = [(False, exc)] * len(batch)
+            self._drop_inline_conn()  # it may be broken: the next batch opens a new one
         self._settle(batch, results)
+
+    def _drop_inline_conn(self) -> None:
+        conn, self._inline_conn = self._inline_conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # pragma: no cover - closing a broken connection
+                log.exception("closing the writer connection failed")
 
     @staticmethod
     def _settle(batch: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]],
@@ -170,7 +212,8 @@ class Database:
         finally:
             self._flusher = None
 
-    def _run_batch(self, fns: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+    def _run_batch(self, fns: list[Callable[[Connection], Any]],
+                   conn: Connection | None = None) -> list[tuple[bool, Any]]:
         """Run a batch in one transaction; a failing `fn` must not take the others down.
 
         First try the batch plainly. Only if something fails, roll back and run it again with
@@ -178,13 +221,16 @@ class Database:
         when they are needed. A Core connection, because the ORM session's bookkeeping costs
         more than the inserts themselves (about 0.4 ms a write, measured).
         """
-        with self.engine.connect() as conn:
-            try:
-                with conn.begin():
-                    results: list[tuple[bool, Any]] = [(True, fn(conn)) for fn in fns]
-            except Exception as exc:
-                results = [(False, exc)] if len(fns) == 1 else self._run_isolated(conn, fns)
+        if conn is None:
+            with self.engine.connect() as own:
+                return self._run_batch(fns, own)
+        try:
+            with conn.begin():
+                results: list[tuple[bool, Any]] = [(True, fn(conn)) for fn in fns]
+        except Exception as exc:
+            results = [(False, exc)] if len(fns) == 1 else self._run_isolated(conn, fns)
         self.commits += 1
+        self.writes += len(fns)
         return results
 
     @staticmethod
@@ -205,6 +251,9 @@ class Database:
     async def close(self) -> None:
         while self._flusher is not None:
             await asyncio.shield(self._flusher)
+        if self._queue:  # a group commit is scheduled: let it run
+            await asyncio.gather(*(f for _, f in self._queue), return_exceptions=True)
+        self._drop_inline_conn()
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self.engine.dispose()
