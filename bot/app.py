@@ -47,10 +47,12 @@ def load_operator_files(settings: Settings) -> tuple[StoreDirectory, ChannelBook
     return stores, channels
 
 
-def load_sop_book(settings: Settings) -> SopBook:
-    """The SOP schedules of `sop/` with their templates (read fresh: also used to reload)."""
+def load_sop_book(settings: Settings, stores: StoreDirectory | None = None) -> SopBook:
+    """The SOP schedules of `sop/` with their templates; stores.yaml is read again unless
+    given (a reload must see an edited store list; the start already has it)."""
     paths = settings.paths
-    stores = StoreDirectory.load(paths.sop_dir / "stores.yaml")
+    if stores is None:
+        stores = StoreDirectory.load(paths.sop_dir / "stores.yaml")
     return SopBook.load(paths.sop_dir, TemplateLibrary(paths.templates_dir), stores)
 
 
@@ -120,7 +122,8 @@ class BotRuntime:
         self.outbox.start()
         if settings.sop.scheduler:
             self.sop = SopScheduler(self.services.db, settings, lambda: load_sop_book(settings),
-                                    self.outbox)
+                                    self.outbox,
+                                    book=load_sop_book(settings, self.services.stores))
             await self.sop.start()
 
     def _robot_key(self, name: str) -> str | None:

@@ -18,10 +18,8 @@ import contextlib
 import logging
 import math
 import os
-import secrets
 import shutil
 import sqlite3
-import string
 import tempfile
 import textwrap
 import time
@@ -36,11 +34,12 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.app import RUNTIME, BotRuntime, build_app, load_sop_book
-from bot.config import Secrets, Settings
+from bot.config import Settings
 from bot.logs import setup_logging
 from bot.loop import run
 from bot.simulator import SimOptions, Simulator
 from bot.simulator.groupsend import UNSENT
+from bot.simulator.local import throwaway_secrets
 from bot.simulator.records import GroupMessage
 from bot.sop import outbox
 from bot.sop.book import SopBook, SopError
@@ -63,20 +62,12 @@ class Scene:
     act: Callable[[], object]
 
 
-def _made_up_secrets() -> Secrets:
-    alphabet = string.ascii_letters + string.digits
-    return Secrets(corp_id="wwdemo" + secrets.token_hex(5), secret=secrets.token_urlsafe(24),
-                   token="".join(secrets.choice(alphabet) for _ in range(16)),
-                   aes_key="".join(secrets.choice(alphabet) for _ in range(43)),
-                   agent_id=1000002)
-
-
 async def _demo(keep: bool) -> int:
     setup_logging("WARNING")
     # The planner warns for every slot the quota holds back; the demo prints those itself.
     logging.getLogger("bot.sop.planner").setLevel(logging.ERROR)
     workdir = Path(tempfile.mkdtemp(prefix="wecom-bot-demo-"))
-    secrets_ = _made_up_secrets()
+    secrets_ = throwaway_secrets("wwdemo")
     settings = Settings().with_overrides(
         database={"url": f"sqlite:///{workdir / 'demo.db'}"},
         paths={"sop_dir": Path("sop"), "templates_dir": Path("templates")},

@@ -22,10 +22,8 @@ import argparse
 import asyncio
 import os
 import random
-import secrets
 import sqlite3
 import statistics
-import string
 import subprocess
 import sys
 import tempfile
@@ -38,29 +36,11 @@ import aiohttp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bot.simulator.local import free_port, secrets_env, throwaway_secrets  # noqa: E402
 from bot.wecom.crypto import CallbackCrypto  # noqa: E402
 
 STATES = ["store-0012-counter", "takeout-card", "tuesday-fruit-day", "store-0215-counter",
           "persona-xiaoxian", "poster-unknown"]
-
-
-def _secrets_env() -> dict[str, str]:
-    alphabet = string.ascii_letters + string.digits
-    return {
-        "WECOM_CORP_ID": "wwbench" + secrets.token_hex(4),
-        "WECOM_SECRET": secrets.token_urlsafe(32),
-        "WECOM_TOKEN": "".join(secrets.choice(alphabet) for _ in range(16)),
-        "WECOM_AES_KEY": "".join(secrets.choice(alphabet) for _ in range(43)),
-        "WECOM_AGENT_ID": "1000002",
-    }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _wait_up(url: str, within_s: float = 30.0) -> None:
@@ -183,8 +163,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 async def bench(n: int, concurrency: int, redeliver: float, workdir: Path,
                 rate: float | None) -> dict[str, Any]:
-    env = _secrets_env()
-    sim_port, bare_port, bot_port = _free_port(), _free_port(), _free_port()
+    env = secrets_env(throwaway_secrets("wwbench"))
+    sim_port, bare_port, bot_port = free_port(), free_port(), free_port()
     sim = _spawn(["-m", "bot.simulator", "--port", str(sim_port)], env, workdir / "sim.log")
     procs = [sim]
     try:

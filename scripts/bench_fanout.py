@@ -38,12 +38,9 @@ import asyncio
 import os
 import random
 import re
-import secrets
 import shutil
 import signal
-import socket
 import sqlite3
-import string
 import subprocess
 import sys
 import tempfile
@@ -59,6 +56,8 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bot.simulator.local import free_port, secrets_env, throwaway_secrets  # noqa: E402
 
 SOP_NAME = "morning-new-arrivals"
 ADD_MSG = "externalcontact/add_msg_template"
@@ -179,23 +178,6 @@ def insert_groups(db_path: Path, chain: Chain) -> None:
 
 
 # -- processes ---------------------------------------------------------------------------
-
-
-def _secrets_env() -> dict[str, str]:
-    alphabet = string.ascii_letters + string.digits
-    return {
-        "WECOM_CORP_ID": "wwbench" + secrets.token_hex(4),
-        "WECOM_SECRET": secrets.token_urlsafe(32),
-        "WECOM_TOKEN": "".join(secrets.choice(alphabet) for _ in range(16)),
-        "WECOM_AES_KEY": "".join(secrets.choice(alphabet) for _ in range(43)),
-        "WECOM_AGENT_ID": "1000002",
-    }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -394,8 +376,8 @@ def read_recovery(log: Path) -> tuple[dict[str, int], dict[str, list[str]]]:
 async def run_phase(name: str, args: argparse.Namespace, chain: Chain, sop_dir: Path,
                     workdir: Path) -> Phase:
     result = Phase(name)
-    env = _secrets_env()
-    sim_port, bot_port = _free_port(), _free_port()
+    env = secrets_env(throwaway_secrets("wwbench"))
+    sim_port, bot_port = free_port(), free_port()
     db_path = workdir / "bot.db"
     config = workdir / "config.toml"
     config.write_text(

@@ -8,9 +8,7 @@ what the simulator received and on what the bot wrote to its database.
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
-import string
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from aiohttp import web
 from bot.app import RUNTIME, BotRuntime, build_app
 from bot.config import Secrets, Settings
 from bot.simulator import SimOptions, Simulator
+from bot.simulator.local import throwaway_secrets
 from bot.wecom.client import OFFLINE_ENV
 from bot.wecom.crypto import CallbackCrypto
 
@@ -32,14 +31,7 @@ os.environ[OFFLINE_ENV] = "1"  # the client refuses any API host but loopback
 
 
 def make_secrets() -> Secrets:
-    alphabet = string.ascii_letters + string.digits
-    return Secrets(
-        corp_id="wwtestcorp" + secrets.token_hex(4),
-        secret=secrets.token_urlsafe(32),
-        token="".join(secrets.choice(alphabet) for _ in range(16)),
-        aes_key="".join(secrets.choice(alphabet) for _ in range(43)),
-        agent_id=1000002,
-    )
+    return throwaway_secrets("wwtestcorp")
 
 
 @dataclass

@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import time
@@ -36,18 +35,13 @@ from conftest import REPO, add_demo_staff, make_secrets, make_settings, start_bo
 from bot.app import RUNTIME, BotRuntime
 from bot.config import Secrets
 from bot.simulator import SimOptions, Simulator
+from bot.simulator.local import free_port
 from bot.wecom.crypto import CallbackCrypto
 
 MANAGER = "linxiaoyu"  # 天钥桥路店, see sop/stores.yaml
 DEADLINE_S = 5.0  # the WelcomeCode life for these tests (WeCom: 20 s), bot and simulator alike
 MARGIN_S = 0.5  # bot.handlers.welcome.SAFETY_MARGIN_S
 WELCOME = "externalcontact/send_welcome_msg"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -66,7 +60,7 @@ class Crashable:
 
     async def start_process(self) -> None:
         """The bot as it runs in production: its own process, config file, env secrets."""
-        port = _free_port()
+        port = free_port()
         config = self.tmp_path / "bot.toml"
         config.write_text(
             f'[server]\nhost = "127.0.0.1"\nport = {port}\n'

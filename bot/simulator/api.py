@@ -424,21 +424,7 @@ class CgiBin:
         code = req.body.get("welcome_code")
         if not isinstance(code, str) or not code:
             raise ApiError(codes.WELCOME_CODE_MISSING)
-        text_obj = req.body.get("text") or {}
-        content = text_obj.get("content", "") if isinstance(text_obj, dict) else None
-        if not isinstance(content, str):
-            raise ApiError(codes.INVALID_PARAM, "text.content must be a string")
-        attachments = req.body.get("attachments") or []
-        if not isinstance(attachments, list):
-            raise ApiError(codes.INVALID_ATTACHMENT, "attachments must be a list")
-        if len(attachments) > MAX_ATTACHMENTS:
-            raise ApiError(codes.TOO_MANY_ATTACHMENTS)
-        for attachment in attachments:
-            check_attachment(attachment)
-        if not content and not attachments:
-            raise ApiError(codes.INVALID_ATTACHMENT, "text and attachments are both empty")
-        if _bytes(content) > WELCOME_TEXT_MAX_BYTES:
-            raise ApiError(codes.CONTENT_TOO_LONG, f"text.content over {WELCOME_TEXT_MAX_BYTES} B")
+        content, attachments = parse_content(req.body)
         welcome = self.world.use_welcome_code(code)  # the last check: spends the code
         self.world.record_welcome(welcome, content, attachments)
         return {}
@@ -485,6 +471,26 @@ _ATTACHMENT_FIELDS: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {
     "video": (("media_id",), {}),
     "file": (("media_id",), {}),
 }
+
+
+def parse_content(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """text.content and attachments, checked as for send_welcome_msg (same shapes, limits)."""
+    text_obj = body.get("text") or {}
+    content = text_obj.get("content", "") if isinstance(text_obj, dict) else None
+    if not isinstance(content, str):
+        raise ApiError(codes.INVALID_PARAM, "text.content must be a string")
+    attachments = body.get("attachments") or []
+    if not isinstance(attachments, list):
+        raise ApiError(codes.INVALID_ATTACHMENT, "attachments must be a list")
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise ApiError(codes.TOO_MANY_ATTACHMENTS)
+    for attachment in attachments:
+        check_attachment(attachment)
+    if not content and not attachments:
+        raise ApiError(codes.INVALID_ATTACHMENT, "text and attachments are both empty")
+    if _bytes(content) > WELCOME_TEXT_MAX_BYTES:
+        raise ApiError(codes.CONTENT_TOO_LONG, f"text.content over {WELCOME_TEXT_MAX_BYTES} B")
+    return content, attachments
 
 
 def check_attachment(attachment: Any) -> None:

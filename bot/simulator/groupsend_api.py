@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import codes
-from .api import MAX_ATTACHMENTS, WELCOME_TEXT_MAX_BYTES, ApiRequest, Handler, check_attachment
+from .api import ApiRequest, Handler, parse_content
 from .codes import ApiError
 from .groupsend import PERSONAL, ChatType, GroupSend, GroupSends
 from .state import World
@@ -67,26 +67,6 @@ def _chat_type(value: Any) -> ChatType:
     if value == "group":
         return "group"
     raise ApiError(codes.INVALID_PARAM, "chat_type must be single or group")
-
-
-def parse_content(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """text.content and attachments, checked as for send_welcome_msg (same shapes, limits)."""
-    text_obj = body.get("text") or {}
-    content = text_obj.get("content", "") if isinstance(text_obj, dict) else None
-    if not isinstance(content, str):
-        raise ApiError(codes.INVALID_PARAM, "text.content must be a string")
-    attachments = body.get("attachments") or []
-    if not isinstance(attachments, list):
-        raise ApiError(codes.INVALID_ATTACHMENT, "attachments must be a list")
-    if len(attachments) > MAX_ATTACHMENTS:
-        raise ApiError(codes.TOO_MANY_ATTACHMENTS)
-    for attachment in attachments:
-        check_attachment(attachment)
-    if not content and not attachments:
-        raise ApiError(codes.INVALID_ATTACHMENT, "text and attachments are both empty")
-    if len(content.encode()) > WELCOME_TEXT_MAX_BYTES:
-        raise ApiError(codes.CONTENT_TOO_LONG, f"text.content over {WELCOME_TEXT_MAX_BYTES} B")
-    return content, attachments
 
 
 def _tag_groups(value: Any) -> list[list[str]]:

@@ -193,26 +193,18 @@ class SopMessage:
 
     def group_send_payload(self, sender: str, chat_ids: Sequence[str]) -> dict[str, Any]:
         """The body of ``externalcontact/add_msg_template`` for one owner's groups."""
-        body: dict[str, Any] = {
-            "chat_type": "group",
-            "sender": sender,
-            "chat_id_list": list(chat_ids),
-        }
-        if self.text:
-            body["text"] = {"content": self.text}
-        if self.attachments:
-            body["attachments"] = self.attachments
-        return body
+        return self._template_body("group", sender, "chat_id_list", chat_ids)
 
     def member_send_payload(
         self, sender: str, external_userids: Sequence[str]
     ) -> dict[str, Any]:
         """The body of ``externalcontact/add_msg_template`` for one member's customers."""
-        body: dict[str, Any] = {
-            "chat_type": "single",
-            "sender": sender,
-            "external_userid": list(external_userids),
-        }
+        return self._template_body("single", sender, "external_userid", external_userids)
+
+    def _template_body(self, chat_type: str, sender: str, field_name: str,
+                       recipients: Sequence[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {"chat_type": chat_type, "sender": sender,
+                                field_name: list(recipients)}
         if self.text:
             body["text"] = {"content": self.text}
         if self.attachments:
@@ -299,6 +291,7 @@ class SopBook:
     ) -> None:
         self.templates = templates
         self.stores = stores
+        self._store_list = tuple(stores.all())  # `stores` in every render: built once
         self.robots: dict[str, Robot] = dict(robots or {})
         self.group_tags = group_tags or GroupTags()
         self.warnings = list(warnings)
@@ -582,7 +575,7 @@ class SopBook:
             "sop": sop.name,
             "store": store,
             "staff": Person(store.manager_name if store is not None else ""),
-            "stores": tuple(self.stores.all()),
+            "stores": self._store_list,
             "data": data if data is not None else {},
             "today": today,
             "date": today,

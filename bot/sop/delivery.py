@@ -97,10 +97,6 @@ class DeliveryWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    @property
-    def busy(self) -> int:
-        return len(self._in_flight)
-
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop taking work; let calls in flight finish for `grace_s`, then cancel them.
 

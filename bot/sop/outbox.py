@@ -118,16 +118,21 @@ def record_slot(conn: Connection, *, sop: str, slot_at: float, slot_local: str, 
 
 
 _QUOTA_USED = _sql("""
-    SELECT chat_id, COUNT(*) FROM outbox_delivery
+    SELECT chat_id, COUNT(*),
+           SUM(CASE WHEN slot_at >= :day_start AND slot_at < :day_end THEN 1 ELSE 0 END)
+    FROM outbox_delivery
     WHERE via = 'group_send' AND slot_at >= :start AND slot_at < :end
       AND status IN ('queued', 'submitted', 'sent', 'uncertain')
     GROUP BY chat_id
 """)
 
 
-def quota_used(conn: Connection, start: float, end: float) -> dict[str, int]:
-    """Group sends per chat in [start, end) that reached, or may still reach, the group."""
-    return {chat: int(n) for chat, n in conn.execute(_QUOTA_USED, {"start": start, "end": end})}
+def quota_used(conn: Connection, start: float, end: float, day_start: float,
+               day_end: float) -> dict[str, tuple[int, int]]:
+    """Per chat, group sends that reached (or may still reach) it in [start, end), and how
+    many of those fall in [day_start, day_end): one scan for the period and its day."""
+    params = {"start": start, "end": end, "day_start": day_start, "day_end": day_end}
+    return {chat: (int(n), int(today)) for chat, n, today in conn.execute(_QUOTA_USED, params)}
 
 
 _SLOTS_IN = _sql("SELECT slot_at FROM sop_slot WHERE sop = :sop AND slot_at >= :start"

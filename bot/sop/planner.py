@@ -86,15 +86,15 @@ async def _within_quota(db: Database, targets: list[GroupRow], slot: datetime, r
     """
     period = quota_period(rule, slot, tz)
     day = quota_period("day1", slot, tz)
-    used = await db.read(lambda c: outbox.quota_used(c, period.start, period.end))
-    today = await db.read(lambda c: outbox.quota_used(c, day.start, day.end))
+    used = await db.read(lambda c: outbox.quota_used(c, period.start, period.end, day.start,
+                                                     day.end))
     days_left = max(round((period.end - day.start) / 86400), 1)
     kept: list[GroupRow] = []
     held: list[str] = []
     for group in targets:
-        before_today = used.get(group.chat_id, 0) - today.get(group.chat_id, 0)
-        allowed_today = math.ceil(max(period.limit - before_today, 0) / days_left)
-        if today.get(group.chat_id, 0) < allowed_today:
+        in_period, today = used.get(group.chat_id, (0, 0))
+        allowed_today = math.ceil(max(period.limit - (in_period - today), 0) / days_left)
+        if today < allowed_today:
             kept.append(group)
         else:
             held.append(group.chat_id)

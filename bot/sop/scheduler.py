@@ -50,13 +50,15 @@ async def run_sop_job(scheduler_id: int, sop: str) -> None:
 
 class SopScheduler:
     def __init__(self, db: Database, settings: Settings, load_book: Callable[[], SopBook],
-                 worker: DeliveryWorker, *, clock: Callable[[], float] = time.time) -> None:
+                 worker: DeliveryWorker, *, book: SopBook | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.settings = settings
         self.load_book = load_book
         self.worker = worker
         self.clock = clock
-        self.book = load_book()  # at start an invalid SOP stops the bot: there is no last good
+        # at start an invalid SOP stops the bot: there is no last good one to keep running
+        self.book = book if book is not None else load_book()
         self.last_error: str | None = None
         self.reloads = 0
         self._aps: AsyncIOScheduler | None = None
