@@ -273,3 +273,49 @@ async def test_broken_edit_is_refused_and_the_last_good_sops_keep_firing(
 
     daily.write_text(source, encoding="utf-8")  # fixed: the next reload takes it
     assert await scheduler.reload() is True and scheduler.last_error is None
+
+
+async def test_member_sop_goes_one_to_one_to_tagged_customers_of_each_store(
+        world: World, tmp_path: Path) -> None:
+    """The gold-member reminder reaches gold members only, each from their own staff member,
+    in one 群发 per (store, staff member); a second firing of the slot sends nothing more."""
+    sim = world.sim
+    customers = {}
+    for userid, store, name in [("linxiaoyu", "0012", "王阿姨"), ("linxiaoyu", "0012", "小陈"),
+                                ("linxiaoyu", "0012", "李先生"),
+                                ("zhoujianguo", "0015", "赵女士")]:
+        ext, _ = sim.scan_contact_qr(userid, f"store-{store}-counter", name)
+        customers[name] = (userid, ext)
+    await world.settle()
+    gold = sim.admin_add_tag("会员等级", "金卡会员")
+    silver = sim.admin_add_tag("会员等级", "银卡会员")
+    for name, tag in [("王阿姨", gold), ("小陈", silver), ("赵女士", gold)]:
+        sim.edit_contact_tags(*customers[name], add_tag_ids=[tag])
+    sim.edit_contact_tags(*customers["李先生"], add_tag_ids=[gold])
+    await world.settle()
+    sim.customer_deletes_staff(*customers["李先生"])  # gone: never sent to
+    await world.settle()
+
+    sop_dir = tmp_path / "sop"
+    shutil.copytree(REPO / "sop", sop_dir)
+    weekly = sop_dir / "weekly.yaml"
+    weekly.write_text(weekly.read_text(encoding="utf-8").replace(
+        "    enabled: false\n", "", 1), encoding="utf-8")
+    settings = world.settings.with_overrides(paths={"sop_dir": sop_dir})
+    scheduler = scheduler_for(world, lambda: load_sop_book(settings))
+    evening = TUESDAY.replace(hour=18, minute=10)
+    assert await scheduler.reload() is True
+
+    plan = await scheduler.plan("member-day-gold", evening, now=evening.timestamp())
+    assert (plan.groups, plan.sends) == (2, 2)
+    await deliver(world, 2)
+    again = await scheduler.plan("member-day-gold", evening, now=evening.timestamp() + 5)
+    assert again.slot_id is None
+
+    assert sim.call_count(ADD) == 2
+    by_customer = {name: sim.customer_messages(ext) for name, (_, ext) in customers.items()}
+    assert [len(by_customer[n]) for n in ("王阿姨", "小陈", "李先生", "赵女士")] == [1, 0, 0, 1]
+    assert "天钥桥路店" in by_customer["王阿姨"][0].text
+    assert "长寿路店" in by_customer["赵女士"][0].text
+    assert {task.chat_type for task in sim.groupsend_tasks()} == {"single"}
+    assert sorted(deliveries(world).values()) == ["sent", "sent"]

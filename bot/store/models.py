@@ -88,6 +88,7 @@ class Tag(SQLModel, table=True):
 
 class MemberTag(SQLModel, table=True):
     __tablename__ = "member_tag"
+    __table_args__ = (Index("ix_member_tag_tag_id", "tag_id"),)  # who carries a tag (SOPs)
 
     external_userid: str = Field(primary_key=True, max_length=64)
     tag_id: str = Field(primary_key=True, max_length=64)
