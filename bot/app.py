@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from bot import inbox
+from bot import group_sync, inbox
 from bot.channels import ChannelBook
 from bot.config import Secrets, Settings
 from bot.dispatch import Dispatcher
@@ -66,6 +67,7 @@ class BotRuntime:
     dispatcher: Dispatcher | None = None
     outbox: DeliveryWorker | None = None
     sop: SopScheduler | None = None
+    group_sync: asyncio.Task[None] | None = None
     endpoint: CallbackEndpoint = field(init=False)
     recorded: int = 0
     duplicates: int = 0
@@ -109,6 +111,10 @@ class BotRuntime:
             log.error("could not read the corp tag list at start: %s", exc)
         await self.dispatcher.replay_pending()
         await self._start_sops()
+        if settings.wecom.group_sync_hours > 0:
+            self.group_sync = asyncio.get_running_loop().create_task(
+                self._sync_groups_when_due(settings.wecom.group_sync_hours * 3600),
+                name="group-sync")
         log.info("bot ready: %d stores, %d channels, API %s", len(stores.all()),
                  len(channels.names()), settings.wecom.api_base_url)
 
@@ -126,6 +132,24 @@ class BotRuntime:
                                     book=load_sop_book(settings, self.services.stores))
             await self.sop.start()
 
+    async def _sync_groups_when_due(self, every_s: float) -> None:
+        """Read every customer group back from WeCom at start (unless a sync is recent),
+        then every `every_s`: what callbacks missed while the bot was away."""
+        assert self.services is not None
+        services = self.services
+        owners = [str(row["userid"]) for row in services.stores.staff_rows()]
+        while True:
+            last = await group_sync.last_sync(services.db)
+            wait = 0.0 if last is None else last + every_s - time.time()
+            if wait > 0:
+                await asyncio.sleep(min(wait, 3600.0))
+                continue
+            try:
+                await group_sync.sync_groups(services.db, services.wecom, owners)
+            except Exception:  # never let the sync take the bot down; try again later
+                log.exception("group sync failed")
+                await asyncio.sleep(min(every_s, 600.0))
+
     def _robot_key(self, name: str) -> str | None:
         """A robot's webhook key, from the environment variable robots.yaml names."""
         robot = self.sop.book.robots.get(name) if self.sop is not None else None
@@ -138,6 +162,9 @@ class BotRuntime:
             return None
 
     async def cleanup(self, _app: web.Application | None = None, drain_s: float = 10.0) -> None:
+        if self.group_sync is not None:
+            self.group_sync.cancel()
+            await asyncio.gather(self.group_sync, return_exceptions=True)
         if self.sop is not None:
             await self.sop.stop()
         if self.outbox is not None:

@@ -45,6 +45,7 @@ class WeComSettings:
     per_api_per_hour: int = 150_000
     welcome_deadline_s: float = 20.0  # life of a WelcomeCode
     max_retries: int = 3  # on errcode -1 ("system busy, retry at most 3 times")
+    group_sync_hours: float = 24.0  # re-read every customer group this often; 0 = never
 
 
 @dataclass(frozen=True)

@@ -599,6 +599,13 @@ class WeComClient:
                                {"chat_id": chat_id, "need_name": 1})
         return dict(data.get("group_chat", {}))
 
+    async def list_group_chats(self, owners: list[str]) -> list[str]:
+        """externalcontact/groupchat/list: the chat ids of these owners' groups (≤100 owners;
+        WeCom refuses an unfiltered list when more than 1000 staff are visible)."""
+        body = {"status_filter": 0, "owner_filter": {"userid_list": owners}}
+        found = await self._all_pages("externalcontact/groupchat/list", body, "group_chat_list")
+        return [str(g["chat_id"]) for g in found if g.get("chat_id")]
+
     async def send_app_text(self, agent_id: int, touser: list[str], content: str) -> dict[str, Any]:
         """message/send: a text from the bot app to staff members."""
         body = {"touser": "|".join(touser), "msgtype": "text", "agentid": agent_id,
