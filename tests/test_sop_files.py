@@ -76,7 +76,10 @@ def test_real_files_load_with_every_sop(book: SopBook) -> None:
     assert book.warnings == []  # robot keys set, nothing over 9 attachments
     assert [s.name for s in book.enabled()] == book.names()[:-1]  # member-day-gold is off
     morning = book.get("morning-new-arrivals")
-    assert morning.schedule.slots_on(TUESDAY) == [at(TUESDAY, 8, 30)]
+    assert morning.schedule.slots_on(MONDAY) == [at(MONDAY, 8, 30)]
+    # Tuesday's one 群发 a group may get is the member day's, at the morning's time
+    assert morning.schedule.slots_on(TUESDAY) == []
+    assert book.get("member-day").schedule.slots_on(TUESDAY) == [at(TUESDAY, 8, 30)]
     assert morning.grace == timedelta(minutes=30)
     assert book.get("goodnight").grace == timedelta(minutes=20)
     assert book.get("manager-reminder").grace == timedelta(minutes=10)  # the default
@@ -179,7 +182,7 @@ def test_robot_payloads(book: SopBook) -> None:
     payload = reminder.robot_payload()
     assert payload["msgtype"] == "text"
     assert payload["text"]["mentioned_list"] == ["@all"]
-    assert "上午还有一条会员券群发" in payload["text"]["content"]
+    assert "是会员日，「会员日」群发" in payload["text"]["content"]
     prep = book.render("member-day-prep", None, at(MONDAY, 17, 10)).robot_payload()
     assert prep["msgtype"] == "markdown"
     content = prep["markdown"]["content"]
