@@ -19,7 +19,11 @@ from bot.config import Secrets, Settings
 from bot.dispatch import Dispatcher
 from bot.events import Event
 from bot.handlers import build_router
+from bot.replies.library import LiveLibrary
+from bot.replies.messenger import AppMessenger
+from bot.replies.service import RepliesService
 from bot.services import Services
+from bot.sidebar.routes import Sidebar
 from bot.sop.book import SopBook
 from bot.sop.delivery import DeliveryWorker
 from bot.sop.robots import RobotKeyMissing
@@ -66,6 +70,8 @@ class BotRuntime:
     dispatcher: Dispatcher | None = None
     outbox: DeliveryWorker | None = None
     sop: SopScheduler | None = None
+    sidebar: Sidebar | None = None
+    replies: LiveLibrary | None = None
     endpoint: CallbackEndpoint = field(init=False)
     recorded: int = 0
     duplicates: int = 0
@@ -107,6 +113,7 @@ class BotRuntime:
             await tags.sync()
         except WeComError as exc:  # not fatal: tags are created on demand and re-read later
             log.error("could not read the corp tag list at start: %s", exc)
+        self._start_replies()
         await self.dispatcher.replay_pending()
         await self._start_sops()
         log.info("bot ready: %d stores, %d channels, API %s", len(stores.all()),
@@ -126,6 +133,21 @@ class BotRuntime:
                                     book=load_sop_book(settings, self.services.stores))
             await self.sop.start()
 
+    def _start_replies(self) -> None:
+        """The 话术 library (a broken one stops the start, like channels.yaml), the staff
+        commands' messenger, and the sidebar's access to both (bot.replies, bot.sidebar)."""
+        assert self.services is not None
+        services, settings = self.services, self.settings
+        self.replies = LiveLibrary(settings.paths.templates_dir / "replies", services.stores,
+                                   settings.replies.reload_poll_s)
+        services.replies = RepliesService(services.db, self.replies, services.stores,
+                                          settings.replies)
+        services.app_messenger = AppMessenger(services.wecom, self.secrets.agent_id,
+                                              per_minute=settings.replies.app_msg_per_minute)
+        self.replies.start()
+        if self.sidebar is not None:
+            self.sidebar.attach(services)
+
     def _robot_key(self, name: str) -> str | None:
         """A robot's webhook key, from the environment variable robots.yaml names."""
         robot = self.sop.book.robots.get(name) if self.sop is not None else None
@@ -140,6 +162,8 @@ class BotRuntime:
     async def cleanup(self, _app: web.Application | None = None, drain_s: float = 10.0) -> None:
         if self.sop is not None:
             await self.sop.stop()
+        if self.replies is not None:
+            await self.replies.stop()
         if self.outbox is not None:
             await self.outbox.stop()
         if self.dispatcher is not None:
@@ -161,6 +185,9 @@ def build_app(settings: Settings, secrets: Secrets) -> web.Application:
     app[RUNTIME] = runtime
     app.router.add_routes(runtime.endpoint.routes())
     app.router.add_get("/healthz", _healthz)
+    if settings.sidebar.enabled:
+        runtime.sidebar = Sidebar(settings, secrets)
+        app.router.add_routes(runtime.sidebar.routes())
     app.on_startup.append(runtime.startup)
     app.on_cleanup.append(runtime.cleanup)
     return app

@@ -49,7 +49,8 @@ async def answer(service: RepliesService, userid: str, text: str, *, top: int = 
     command = parse(text)
     if command.kind == "replies":
         if not command.arg:
-            return "想找哪类话术？例如：话术 痘痘、话术 坏果、话术 会员日\n\n" + _categories(service)
+            example = "想找哪类话术？例如：话术 痘痘、话术 坏果、话术 会员日"
+            return example + "\n\n" + _categories(service)
         found = await service.for_word(userid, command.arg)
         if not found:
             return (f"没有找到和「{command.arg}」有关的话术。\n换个词试试，例如：话术 售后、"
@@ -85,7 +86,8 @@ def format_replies(word: str, replies: list[Suggestion], total: int) -> str:
 
 def format_card(card: CustomerCard, tops: list[Suggestion]) -> str:
     tags = "、".join(f"{g}/{n}" for g, n in card.tags) or "无"
-    groups = "；".join(f"{name}（{joined}，{how}）" for name, joined, how in card.groups) or "未进群"
+    groups = "；".join(f"{name}（{joined}，{how}）"
+                      for name, joined, how in card.groups) or "未进群"
     lines = [
         f"客户：{card.name}",
         f"门店：{card.store_name or '未知'}",

@@ -90,7 +90,7 @@ class _LinkSpec(OperatorModel):
     title: Annotated[str, Field(min_length=1), _max_bytes(128)]
     url: Url
     desc: Annotated[str, _max_bytes(512)] = ""
-    imgUrl: Annotated[str, AfterValidator(_https)] = ""  # noqa: N815 (the JS-SDK's own name)
+    imgUrl: Annotated[str, AfterValidator(_https)] = ""
 
 
 class _MiniProgramSpec(OperatorModel):
@@ -99,7 +99,7 @@ class _MiniProgramSpec(OperatorModel):
     appid: NonEmpty
     title: Annotated[str, Field(min_length=1), _max_bytes(64)]
     page: NonEmpty
-    imgUrl: Url  # noqa: N815 (the JS-SDK's own name)
+    imgUrl: Url
 
 
 class _AttachmentSpec(OperatorModel):
@@ -377,8 +377,11 @@ def _load_file(path: Path, categories: list[str], aliases: Mapping[str, str],
 
 def _attachment(spec: _AttachmentSpec) -> Attachment:
     if spec.link is not None:
-        fields = {k: v for k, v in spec.link.model_dump().items() if v}
-        return Attachment("news", fields)  # sendChatMessage calls a link card "news"
+        # sendChatMessage calls a link card "news" and its address "link"
+        link = spec.link
+        fields = {"link": link.url, "title": link.title, "desc": link.desc,
+                  "imgUrl": link.imgUrl}
+        return Attachment("news", {k: v for k, v in fields.items() if v})
     assert spec.miniprogram is not None
     return Attachment("miniprogram", spec.miniprogram.model_dump())
 

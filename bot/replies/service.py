@@ -140,8 +140,9 @@ class RepliesService:
         library = self.library
         ranked = rank(library, set(), await self._send_counts(), await self._tag_stats(library),
                       query=query)
-        context = reply_context(CustomerView(placeholder), StaffView(self.stores.staff_name(userid)),
-                                self._store_for(None, userid), today or date.today())
+        staff = StaffView(self.stores.staff_name(userid))
+        context = reply_context(CustomerView(placeholder), staff, self._store_for(None, userid),
+                                today or date.today())
         return [self._render(library, r, context) for r in ranked]
 
     async def find_customers(self, userid: str, name: str) -> list[CustomerCard]:
