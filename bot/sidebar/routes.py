@@ -101,7 +101,7 @@ class Sidebar:
         redirect_uri = self._public_base(request) + "/sidebar/oauth"
         url = wecom_web.authorize_url(self.settings.wecom.api_base_url, self.secrets.corp_id,
                                       self.secrets.agent_id, redirect_uri, state)
-        response = web.HTTPFound(url, headers=_NO_STORE)
+        response = _redirect(url)
         response.set_cookie(STATE_COOKIE, cookie, max_age=STATE_TTL_S, httponly=True,
                             samesite="Lax", secure=self._secure(request), path="/sidebar")
         return response
@@ -125,7 +125,7 @@ class Sidebar:
         cookie, _ = self.signer.issue(userid)
         if not return_to.startswith("/sidebar"):  # never an open redirect
             return_to = "/sidebar"
-        response = web.HTTPFound(return_to, headers=_NO_STORE)
+        response = _redirect(return_to)
         response.set_cookie(COOKIE, cookie, max_age=self.settings.sidebar.session_ttl_s,
                             httponly=True, samesite="Lax", secure=self._secure(request),
                             path="/")
@@ -261,6 +261,10 @@ def _origin(url: str) -> str:
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, headers=_NO_STORE,
                              dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=302, headers={**_NO_STORE, "Location": location})
 
 
 def _page_error(status: int, message: str) -> web.Response:
