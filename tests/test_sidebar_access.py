@@ -134,3 +134,38 @@ async def test_jssdk_config_signatures_verify_against_wecoms_tickets(world: Worl
         assert world.sim.call_count("ticket/get") == 1
         status, _ = await browser.get("/api/jssdk-config", url="https://evil.example/sidebar")
         assert status == 400
+
+
+def test_simulator_mode_only_for_a_loopback_api():
+    from conftest import make_secrets
+
+    from bot.config import REAL_WECOM_API, Settings
+    from bot.sidebar import wecom_web
+    from bot.sidebar.routes import Sidebar
+
+    assert not wecom_web.is_simulated(REAL_WECOM_API)
+    assert not wecom_web.is_simulated("http://10.1.2.3:9100/cgi-bin/")
+    assert wecom_web.is_simulated("http://127.0.0.1:9100/cgi-bin/")
+    url = wecom_web.authorize_url(REAL_WECOM_API, "ww1", 1000002, "https://bot.example/sidebar/oauth",
+                                  "abc123")
+    assert url == ("https://open.weixin.qq.com/connect/oauth2/authorize?appid=ww1&redirect_uri="
+                   "https%3A%2F%2Fbot.example%2Fsidebar%2Foauth&response_type=code"
+                   "&scope=snsapi_base&state=abc123&agentid=1000002#wechat_redirect")
+    assert wecom_web.jssdk_scripts(REAL_WECOM_API) == wecom_web.REAL_JSSDK_SCRIPTS
+    assert not Sidebar(Settings(), make_secrets()).simulated  # ?customer= is ignored
+
+
+def test_sessions_expire_and_cannot_be_altered():
+    from bot.sidebar.session import SessionSigner
+
+    now = [1000.0]
+    signer = SessionSigner("k" * 32, ttl_s=60, clock=lambda: now[0])
+    cookie, session = signer.issue("linxiaoyu")
+    assert signer.verify(cookie) == session
+    _, mac = cookie.split(".")
+    other, _ = SessionSigner("k" * 32, ttl_s=60, clock=lambda: now[0]).issue("zhoujianguo")
+    assert signer.verify(other.split(".")[0] + "." + mac) is None  # someone else's payload
+    assert SessionSigner("another-key", ttl_s=60).verify(cookie) is None
+    assert signer.check_csrf(session, signer.csrf_token(session))
+    now[0] += 61
+    assert signer.verify(cookie) is None
