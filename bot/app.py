@@ -20,7 +20,11 @@ from bot.config import Secrets, Settings
 from bot.dispatch import Dispatcher
 from bot.events import Event
 from bot.handlers import build_router
+from bot.replies.library import LiveLibrary
+from bot.replies.messenger import AppMessenger
+from bot.replies.service import RepliesService
 from bot.services import Services
+from bot.sidebar.routes import Sidebar
 from bot.sop.book import SopBook
 from bot.sop.delivery import DeliveryWorker
 from bot.sop.robots import RobotKeyMissing
@@ -68,6 +72,8 @@ class BotRuntime:
     outbox: DeliveryWorker | None = None
     sop: SopScheduler | None = None
     group_sync: asyncio.Task[None] | None = None
+    sidebar: Sidebar | None = None
+    replies: LiveLibrary | None = None
     endpoint: CallbackEndpoint = field(init=False)
     recorded: int = 0
     duplicates: int = 0
@@ -109,6 +115,7 @@ class BotRuntime:
             await tags.sync()
         except WeComError as exc:  # not fatal: tags are created on demand and re-read later
             log.error("could not read the corp tag list at start: %s", exc)
+        self._start_replies()
         await self.dispatcher.replay_pending()
         await self._start_sops()
         if settings.wecom.group_sync_hours > 0:
@@ -150,6 +157,21 @@ class BotRuntime:
                 log.exception("group sync failed")
                 await asyncio.sleep(min(every_s, 600.0))
 
+    def _start_replies(self) -> None:
+        """The 话术 library (a broken one stops the start, like channels.yaml), the staff
+        commands' messenger, and the sidebar's access to both (bot.replies, bot.sidebar)."""
+        assert self.services is not None
+        services, settings = self.services, self.settings
+        self.replies = LiveLibrary(settings.paths.templates_dir / "replies", services.stores,
+                                   settings.replies.reload_poll_s)
+        services.replies = RepliesService(services.db, self.replies, services.stores,
+                                          settings.replies)
+        services.app_messenger = AppMessenger(services.wecom, self.secrets.agent_id,
+                                              per_minute=settings.replies.app_msg_per_minute)
+        self.replies.start()
+        if self.sidebar is not None:
+            self.sidebar.attach(services)
+
     def _robot_key(self, name: str) -> str | None:
         """A robot's webhook key, from the environment variable robots.yaml names."""
         robot = self.sop.book.robots.get(name) if self.sop is not None else None
@@ -167,6 +189,8 @@ class BotRuntime:
             await asyncio.gather(self.group_sync, return_exceptions=True)
         if self.sop is not None:
             await self.sop.stop()
+        if self.replies is not None:
+            await self.replies.stop()
         if self.outbox is not None:
             await self.outbox.stop()
         if self.dispatcher is not None:
@@ -188,6 +212,9 @@ def build_app(settings: Settings, secrets: Secrets) -> web.Application:
     app[RUNTIME] = runtime
     app.router.add_routes(runtime.endpoint.routes())
     app.router.add_get("/healthz", _healthz)
+    if settings.sidebar.enabled:
+        runtime.sidebar = Sidebar(settings, secrets)
+        app.router.add_routes(runtime.sidebar.routes())
     app.on_startup.append(runtime.startup)
     app.on_cleanup.append(runtime.cleanup)
     return app

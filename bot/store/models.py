@@ -228,3 +228,19 @@ class BotState(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str
+
+
+# -- customer service (issue 4): which 话术 staff sent, to learn the ranking order ----------
+
+
+class ReplySend(SQLModel, table=True):
+    """One canned reply sent (or copied) by a staff member to a customer."""
+
+    __tablename__ = "reply_send"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reply_id: str = Field(max_length=64, index=True)
+    userid: str = Field(max_length=64)
+    external_userid: str = Field(max_length=64)
+    via: str = Field(max_length=16)  # sidebar (sendChatMessage) | clipboard
+    at: float

@@ -612,6 +612,24 @@ class WeComClient:
                 "text": {"content": content}}
         return await self.call("message/send", body)
 
+    # -- the chat sidebar (bot.sidebar): who is looking, and the JS-SDK tickets -----------
+
+    async def get_user_info(self, code: str) -> dict[str, Any]:
+        """auth/getuserinfo: the member (`userid`) behind an OAuth2 code. A code is single-use
+        and lives 5 minutes (40029 after); a non-member gets `openid` and no `userid`."""
+        return await self.call("auth/getuserinfo", None, method="GET", params={"code": code},
+                               retry_unanswered=False)
+
+    async def get_jsapi_ticket(self) -> dict[str, Any]:
+        """get_jsapi_ticket: the corp's JS-SDK ticket for wx.config (`ticket`, `expires_in`
+        7200); WeCom allows a few hundred fetches an hour, so callers cache it."""
+        return await self.call("get_jsapi_ticket", None, method="GET")
+
+    async def get_agent_ticket(self) -> dict[str, Any]:
+        """ticket/get?type=agent_config: the app's JS-SDK ticket for wx.agentConfig."""
+        return await self.call("ticket/get", None, method="GET",
+                               params={"type": "agent_config"})
+
     # -- 群发 (group send) and group robots: used by the SOP outbox (bot.sop.delivery) ----
 
     async def add_msg_template(self, body: dict[str, Any]) -> dict[str, Any]:
