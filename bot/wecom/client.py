@@ -56,6 +56,15 @@ class _TransportError(aiohttp.ClientConnectionError):
     """The connection failed, closed early, or the answer was not HTTP we understand."""
 
 
+class _HttpStatusError(aiohttp.ClientError):
+    """An answer that is not WeCom's (HTTP 502 from a front end): the call may have run.
+
+    It used to become errcode -1 and be retried like "busy", also for add_msg_template: a
+    gateway error after WeCom had created the 群发 sent every group the message twice
+    (tests/test_hostile_faults.py). Now it is "no answer", like a reset.
+    """
+
+
 class _Answer:
     """An HTTP answer, framed; only what the client needs of it."""
 
@@ -536,7 +545,7 @@ class WeComClient:
             json, ensure_ascii=False, separators=(",", ":")).encode()
         answer = await transport.request(method, target, body, min(self._timeout, remaining))
         if answer.status != 200:
-            return {"errcode": errors.SYSTEM_BUSY, "errmsg": f"HTTP {answer.status}"}
+            raise _HttpStatusError(f"HTTP {answer.status}")
         try:
             data = jsonlib.loads(answer.body)
         except ValueError:  # also UnicodeDecodeError: a proxy's error page, a cut answer
@@ -552,7 +561,7 @@ class WeComClient:
         async with self._http().request(method, self.base_url + api, params=query, json=json,
                                         timeout=timeout) as resp:
             if resp.status != 200:
-                return {"errcode": errors.SYSTEM_BUSY, "errmsg": f"HTTP {resp.status}"}
+                raise _HttpStatusError(f"HTTP {resp.status}")
             body = await resp.json(content_type=None)
             if not isinstance(body, dict):
                 return {"errcode": errors.SYSTEM_BUSY, "errmsg": "non-object JSON"}
