@@ -106,6 +106,18 @@ async def test_faults_while_following_a_group_send_never_resend_it(
         {"sent"}
 
 
+async def test_the_token_dying_again_and_again_does_not_lose_a_welcome(world: World) -> None:
+    """Found by the soak: the client fetched a new token at most twice per call, then gave
+    up; the welcome was recorded as failed (42001) and never sent. The shared token dies
+    for every call in flight at once, so under load one call can meet it several times."""
+    world.sim.fail_next(WELCOME, 42001, times=2)
+    world.sim.fail_next(WELCOME, 40014, times=2)
+    external, _ = world.sim.scan_contact_qr(MANAGER, "takeout-card", "令牌风暴")
+    await world.settle(within_s=30)
+    assert len(world.sim.welcomes_for(external)) == 1
+    assert world.rows("SELECT status FROM welcome") == [("sent",)]
+
+
 async def test_a_storm_of_random_faults_on_every_api(world: World) -> None:
     """Random faults of every kind on every API while customers arrive and a slot goes out:
     nobody is welcomed twice, no group gets the slot twice, no event is lost."""

@@ -32,6 +32,7 @@ from bot.wecom.ratelimit import RateLimits
 
 log = logging.getLogger("bot.wecom")
 
+MAX_TOKEN_RETRIES = 6  # per call; each one is bounded by the call's deadline too
 OFFLINE_ENV = "WECOM_BOT_OFFLINE"  # set by the test suite: refuse any non-loopback API host
 
 
@@ -508,7 +509,12 @@ class WeComClient:
             if code == 0:
                 return data
             errmsg = str(data.get("errmsg", ""))
-            if code in errors.TOKEN_ERRORS and with_token and token_refreshes < 2:
+            if (code in errors.TOKEN_ERRORS and with_token
+                    and token_refreshes < MAX_TOKEN_RETRIES and time.monotonic() < deadline):
+                # Why more than one or two: the token is shared by every call in flight, so
+                # one invalidation fails them all at once, and under load a call can meet
+                # several in a row. The soak lost welcomes to "refresh twice, then give up"
+                # (status failed with 42001) while WeCom would have taken a fresh token.
                 token_refreshes += 1
                 self._drop_token(token)
                 log.info("wecom %s: token rejected (%s), fetching a new one", api, code)
