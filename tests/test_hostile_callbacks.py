@@ -73,6 +73,15 @@ def chat_update_xml(corp_id: str, chat_id: str, members: list[str]) -> str:
     )
 
 
+def genuine_contact_xml(world: World) -> str:
+    """An add event for a customer the simulator knows, without a WelcomeCode: accepted
+    and handled at once (an unknown customer would make the handler retry for seconds)."""
+    manager = _manager()
+    contact = world.sim.prepare_contacts(manager, 1, "takeout-card")[0]
+    return contact_xml(world.secrets.corp_id, contact["external_userid"], code="",
+                       userid=manager)
+
+
 def raw_encrypt(world: World, payload: bytes, *, pad: Callable[[bytes], bytes] | None = None,
                 key: bytes | None = None) -> str:
     """AES-256-CBC as WeCom does it, with the padding and key left to the test.
@@ -365,7 +374,7 @@ async def test_bad_ciphertext_corpus_is_refused(world: World, name: str) -> None
 
 async def test_control_the_raw_encryptor_makes_callbacks_the_bot_accepts(world: World) -> None:
     """The corpus above is only meaningful if the same encryptor, used honestly, passes."""
-    xml = contact_xml(world.secrets.corp_id, code="", userid=_manager())
+    xml = genuine_contact_xml(world)
     encrypted = raw_encrypt(world, layout(xml, world.secrets.corp_id))
     assert await post_signed(world, encrypted) == 200
     await world.settle()
@@ -397,7 +406,7 @@ async def test_forged_signatures_are_refused(world: World, case: str) -> None:
 async def test_upper_case_signature_of_the_right_digest_is_accepted(world: World) -> None:
     """Hex case is not part of the secret: WeCom sends lower case, upper case is the same."""
     stamp = str(int(time.time()))
-    encrypted = world.crypto().encrypt(contact_xml(world.secrets.corp_id, code=""),
+    encrypted = world.crypto().encrypt(genuine_contact_xml(world),
                                        stamp).encrypted
     params = {"msg_signature": sign(world.secrets.token, stamp, "n", encrypted).upper(),
               "timestamp": stamp, "nonce": "n"}
@@ -534,7 +543,7 @@ async def test_a_valid_callback_sent_slowly_in_pieces_is_accepted(world: World) 
     `content.read(n)`, which returns whatever has arrived so far. A legitimate callback whose
     body came in several TCP segments was cut short and refused with a 400."""
     stamp = str(int(time.time()))
-    message = world.crypto().encrypt(contact_xml(world.secrets.corp_id, code=""), stamp)
+    message = world.crypto().encrypt(genuine_contact_xml(world), stamp)
     body = message.post_body(world.secrets.corp_id)
 
     async def trickle():
