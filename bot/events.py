@@ -45,6 +45,10 @@ def parse_xml(xml: str | bytes) -> Fields:
         parser.Parse(xml, True)
     except expat.ExpatError as exc:
         raise MalformedEvent(f"invalid XML: {exc}") from exc
+    except (LookupError, ValueError) as exc:
+        # An XML declaration naming an encoding Python does not know ("x-klingon") raises
+        # LookupError out of expat; it used to escape as a 500.
+        raise MalformedEvent(f"invalid XML: {exc}") from exc
     if reader.depth != 0 or not reader.seen_root:  # pragma: no cover - expat refuses these
         raise MalformedEvent("missing <xml> root element")
     return reader.fields
@@ -107,16 +111,28 @@ def _member_list(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+_INT64 = 2**63
+
+
 def _int(fields: Fields, name: str, default: int | None = None) -> int:
+    """An integer field, as WeCom writes them: ASCII digits, optional sign, within 64 bits.
+
+    Python's `int()` also takes "１２３", "1_000" and 4,000-digit numbers; a CreateTime past
+    64 bits reached the inbox INSERT and came back as a 500 (tests/test_hostile_callbacks).
+    """
     raw = fields.get(name)
     if raw in (None, ""):
         if default is None:
             raise MalformedEvent(f"missing {name}")
         return default
-    try:
-        return int(raw)
-    except (TypeError, ValueError) as exc:
-        raise MalformedEvent(f"{name} must be an integer") from exc
+    text = str(raw)
+    digits = text[1:] if text[:1] in "+-" else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
+        raise MalformedEvent(f"{name} must be an integer")
+    value = int(text)
+    if not -_INT64 <= value < _INT64:
+        raise MalformedEvent(f"{name} must be a 64-bit integer")
+    return value
 
 
 def _text(fields: Fields, name: str) -> str:

@@ -134,7 +134,9 @@ class CgiBin:
         decision = self.injector.decide(path, has_token=needs_token)
         if decision.delay_s:
             await asyncio.sleep(decision.delay_s)
-        if decision.reset:
+        if decision.reset or decision.transport == "timeout":
+            if decision.transport == "timeout":
+                await asyncio.sleep(decision.hang_s)  # the client gives up first
             self.calls.append(CallRecord(path, None, arrived))
             if request.transport is not None:
                 request.transport.abort()
@@ -151,6 +153,15 @@ class CgiBin:
             data: dict[str, Any] = {"errcode": 0, "errmsg": "ok", **result}
         except ApiError as exc:
             data = exc.body()
+        if decision.transport == "lost_answer":  # it ran; the answer never arrives
+            self.calls.append(CallRecord(path, int(data["errcode"]), arrived))
+            if request.transport is not None:
+                request.transport.abort()
+            raise web.HTTPServiceUnavailable
+        if decision.transport == "gateway_error":  # it ran; a front end says 502
+            self.calls.append(CallRecord(path, int(data["errcode"]), arrived))
+            return web.Response(status=502, text="<html>502 Bad Gateway</html>",
+                                content_type="text/html")
         return self._answer(path, arrived, data)
 
     def _answer(self, path: str, arrived: float, data: dict[str, Any]) -> web.Response:

@@ -93,6 +93,8 @@ async def _faults(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
         sim.clear_faults()
     for shot in b.pop("fail_next", []):
         sim.fail_next(shot["path"], int(shot["errcode"]), int(shot.get("times", 1)))
+    for shot in b.pop("transport_next", []):
+        sim.transport_next(shot["path"], str(shot["kind"]), int(shot.get("times", 1)))
     sim.faults.update(b)
     return sim.faults.to_json()
 

@@ -332,6 +332,22 @@ class Simulator:
         """The next `times` calls of `path` get their connection aborted, changing nothing."""
         self._injector.reset_next(path, times)
 
+    def transport_next(self, path: str, kind: str, times: int = 1) -> None:
+        """`kind` "timeout", "lost_answer" or "gateway_error" for the next `times` calls."""
+        self._injector.transport_next(path, kind, times)
+
+    def hang_next(self, path: str, times: int = 1) -> None:
+        """The next `times` calls of `path` get no answer for `hang_ms` and never run."""
+        self._injector.transport_next(path, "timeout", times)
+
+    def lose_next_answer(self, path: str, times: int = 1) -> None:
+        """The next `times` calls of `path` run, then their connection is aborted."""
+        self._injector.transport_next(path, "lost_answer", times)
+
+    def gateway_error_next(self, path: str, times: int = 1) -> None:
+        """The next `times` calls of `path` run, then are answered HTTP 502."""
+        self._injector.transport_next(path, "gateway_error", times)
+
     def clear_faults(self) -> None:
         """No random faults, no pending one-shots."""
         self.faults = FaultPlan()

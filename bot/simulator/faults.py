@@ -6,8 +6,13 @@ changes state (an injected -1 on send_welcome_msg must leave the WelcomeCode usa
 * `RateLimiter`: per API path, a fixed window of `rate_window_s`; past the limit every call
   gets 45009 until the window ends ("blocks last the window", reference §5.2).
 * `FaultInjector`: random faults from a seeded `random.Random` (reproducible runs), global
-  or per path, plus deterministic one-shots (`fail_next`, `delay_next`, `reset_next`) that
-  tests use to hit one exact call.
+  or per path, plus deterministic one-shots (`fail_next`, `delay_next`, `reset_next`,
+  `transport_next`) that tests use to hit one exact call.
+
+Three transport faults differ in whether the call took effect, which is what decides if a
+client may simply retry: `timeout` (never answered, never run: retrying is safe),
+`lost_answer` (run, then the connection dropped) and `gateway_error` (run, then HTTP 502
+from a front end): retrying those blindly sends a second welcome attempt or a second 群发.
 
 Paths are written as below /cgi-bin/ ("externalcontact/get"); "*" in a one-shot means any.
 """
@@ -22,6 +27,7 @@ from typing import Any
 
 from . import codes
 
+TRANSPORT_FAULTS = ("timeout", "lost_answer", "gateway_error")
 
 def normalise_path(path: str) -> str:
     """'/cgi-bin/gettoken', 'cgi-bin/gettoken' and 'gettoken' all name the same API."""
@@ -39,13 +45,21 @@ class FaultRates:
     token_expired: float = 0.0  # errcode 42001, and the presented token stops working
     token_invalid: float = 0.0  # errcode 40014, and the presented token stops working
     reset: float = 0.0  # the TCP connection is aborted without an answer
+    timeout: float = 0.0  # no answer for `hang_ms`, then aborted; the call never runs
+    lost_answer: float = 0.0  # the call runs, then the connection is aborted: answer lost
+    gateway_error: float = 0.0  # the call runs, then a front end answers HTTP 502
     slow: float = 0.0  # probability of answering `delay_ms` late (the call still runs)
     delay_ms: int = 0
+    hang_ms: int = 15_000  # how long a `timeout` holds the connection (past client timeouts)
 
-    def error_table(self) -> tuple[tuple[float, int | None], ...]:
-        """(probability, errcode) pairs; errcode None stands for a connection reset."""
+    def error_table(self) -> tuple[tuple[float, int | str | None], ...]:
+        """(probability, errcode) pairs; None stands for a connection reset, a string for
+        one of the transport faults (`timeout`, `lost_answer`, `gateway_error`)."""
         return (
             (self.reset, None),
+            (self.timeout, "timeout"),
+            (self.lost_answer, "lost_answer"),
+            (self.gateway_error, "gateway_error"),
             (self.busy, codes.SYSTEM_BUSY),
             (self.rate_limited, codes.FREQUENCY_LIMITED),
             (self.concurrency_limited, codes.CONCURRENCY_LIMITED),
@@ -72,7 +86,7 @@ class FaultPlan(FaultRates):
                     normalise_path(path): _rates_from(rates) for path, rates in value.items()
                 }
             elif key in names:
-                setattr(self, key, int(value) if key == "delay_ms" else float(value))
+                setattr(self, key, int(value) if key in _INT_FIELDS else float(value))
             else:
                 raise ValueError(f"unknown fault setting {key!r}")
 
@@ -83,6 +97,9 @@ class FaultPlan(FaultRates):
             for path, rates in self.per_path.items()
         }
         return data
+
+
+_INT_FIELDS = frozenset({"delay_ms", "hang_ms"})
 
 
 def _rates_from(data: dict[str, Any]) -> FaultRates:
@@ -100,6 +117,8 @@ class Decision:
     delay_s: float = 0.0
     errcode: int | None = None
     reset: bool = False
+    transport: str = ""  # "timeout", "lost_answer" or "gateway_error"
+    hang_s: float = 0.0
 
 
 @dataclass
@@ -109,6 +128,7 @@ class _OneShot:
     errcode: int | None = None  # None together with reset=False means "delay only"
     delay_s: float = 0.0
     reset: bool = False
+    transport: str = ""
 
 
 class FaultInjector:
@@ -129,6 +149,12 @@ class FaultInjector:
     def reset_next(self, path: str, times: int = 1) -> None:
         self._shots.append(_OneShot(normalise_path(path), times, reset=True))
 
+    def transport_next(self, path: str, kind: str, times: int = 1) -> None:
+        """`kind`: "timeout", "lost_answer" or "gateway_error" (see FaultRates)."""
+        if kind not in TRANSPORT_FAULTS:
+            raise ValueError(f"unknown transport fault {kind!r}")
+        self._shots.append(_OneShot(normalise_path(path), times, transport=kind))
+
     def clear(self) -> None:
         """Forget pending one-shots (random rates stay as set in `plan`)."""
         self._shots.clear()
@@ -137,14 +163,16 @@ class FaultInjector:
         delay = 0.0
         errcode: int | None = None
         reset = False
+        transport = ""
         # One-shots first, in the order they were queued; a delay and a failure may combine.
         for shot in list(self._shots):
             if shot.path not in (path, "*"):
                 continue
+            failed = errcode is not None or reset or transport
             if shot.delay_s and not delay:
                 delay = shot.delay_s
-            elif (shot.errcode is not None or shot.reset) and errcode is None and not reset:
-                errcode, reset = shot.errcode, shot.reset
+            elif (shot.errcode is not None or shot.reset or shot.transport) and not failed:
+                errcode, reset, transport = shot.errcode, shot.reset, shot.transport
             else:
                 continue
             shot.remaining -= 1
@@ -153,16 +181,20 @@ class FaultInjector:
         rates = self.plan.rates_for(path)
         if rates.slow and rates.delay_ms and not delay and self._rng.random() < rates.slow:
             delay = rates.delay_ms / 1000
-        if errcode is None and not reset:
+        if errcode is None and not reset and not transport:
             draw = self._rng.random()
             for probability, code in rates.error_table():
                 if code in (codes.TOKEN_EXPIRED, codes.INVALID_TOKEN) and not has_token:
                     continue  # gettoken has no token to invalidate
                 if draw < probability:
-                    errcode, reset = code, code is None
+                    if isinstance(code, str):
+                        transport = code
+                    else:
+                        errcode, reset = code, code is None
                     break
                 draw -= probability
-        return Decision(delay_s=delay, errcode=errcode, reset=reset)
+        return Decision(delay_s=delay, errcode=errcode, reset=reset, transport=transport,
+                        hang_s=rates.hang_ms / 1000)
 
 
 class RateLimiter:

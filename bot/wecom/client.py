@@ -32,6 +32,7 @@ from bot.wecom.ratelimit import RateLimits
 
 log = logging.getLogger("bot.wecom")
 
+MAX_TOKEN_RETRIES = 6  # per call; each one is bounded by the call's deadline too
 OFFLINE_ENV = "WECOM_BOT_OFFLINE"  # set by the test suite: refuse any non-loopback API host
 
 
@@ -54,6 +55,15 @@ _NO_BODY_STATUS = frozenset({204, 304})
 
 class _TransportError(aiohttp.ClientConnectionError):
     """The connection failed, closed early, or the answer was not HTTP we understand."""
+
+
+class _HttpStatusError(aiohttp.ClientError):
+    """An answer that is not WeCom's (HTTP 502 from a front end): the call may have run.
+
+    It used to become errcode -1 and be retried like "busy", also for add_msg_template: a
+    gateway error after WeCom had created the 群发 sent every group the message twice
+    (tests/test_hostile_faults.py). Now it is "no answer", like a reset.
+    """
 
 
 class _Answer:
@@ -499,7 +509,12 @@ class WeComClient:
             if code == 0:
                 return data
             errmsg = str(data.get("errmsg", ""))
-            if code in errors.TOKEN_ERRORS and with_token and token_refreshes < 2:
+            if (code in errors.TOKEN_ERRORS and with_token
+                    and token_refreshes < MAX_TOKEN_RETRIES and time.monotonic() < deadline):
+                # Why more than one or two: the token is shared by every call in flight, so
+                # one invalidation fails them all at once, and under load a call can meet
+                # several in a row. The soak lost welcomes to "refresh twice, then give up"
+                # (status failed with 42001) while WeCom would have taken a fresh token.
                 token_refreshes += 1
                 self._drop_token(token)
                 log.info("wecom %s: token rejected (%s), fetching a new one", api, code)
@@ -536,7 +551,7 @@ class WeComClient:
             json, ensure_ascii=False, separators=(",", ":")).encode()
         answer = await transport.request(method, target, body, min(self._timeout, remaining))
         if answer.status != 200:
-            return {"errcode": errors.SYSTEM_BUSY, "errmsg": f"HTTP {answer.status}"}
+            raise _HttpStatusError(f"HTTP {answer.status}")
         try:
             data = jsonlib.loads(answer.body)
         except ValueError:  # also UnicodeDecodeError: a proxy's error page, a cut answer
@@ -552,7 +567,7 @@ class WeComClient:
         async with self._http().request(method, self.base_url + api, params=query, json=json,
                                         timeout=timeout) as resp:
             if resp.status != 200:
-                return {"errcode": errors.SYSTEM_BUSY, "errmsg": f"HTTP {resp.status}"}
+                raise _HttpStatusError(f"HTTP {resp.status}")
             body = await resp.json(content_type=None)
             if not isinstance(body, dict):
                 return {"errcode": errors.SYSTEM_BUSY, "errmsg": "non-object JSON"}

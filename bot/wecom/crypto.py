@@ -74,7 +74,9 @@ class CallbackCrypto:
         decryptor = Cipher(algorithms.AES(self._key), modes.CBC(self._iv)).decryptor()
         plain = decryptor.update(raw) + decryptor.finalize()
         pad = plain[-1]
-        if not 1 <= pad <= 32:
+        # PKCS#7 to 32-byte blocks: every pad byte carries the pad length. Only the last
+        # used to be looked at, so inconsistent padding was accepted.
+        if not 1 <= pad <= 32 or plain[-pad:] != bytes((pad,)) * pad:
             raise CallbackRejected("bad padding")
         content = plain[16:-pad]
         length = int.from_bytes(content[:4], "big")
