@@ -77,6 +77,16 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class ReplicaSettings:
+    """Several bot processes on one PostgreSQL database (docs/deployment.md)."""
+
+    id: str = ""  # this replica's name in logs and bot_replica; "" = host:pid
+    leader_retry_s: float = 1.0  # how often a follower tries to become the SOP scheduler
+    shared_quota: bool = True  # PostgreSQL: per-API quotas counted for the whole deployment
+    quota_block: int = 20  # calls reserved from the shared quota per database round trip
+
+
+@dataclass(frozen=True)
 class Secrets:
     """Credentials of the self-built app placed in 客户联系 → 可调用接口的应用."""
 
@@ -98,6 +108,7 @@ class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     sop: SopSettings = field(default_factory=SopSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    replicas: ReplicaSettings = field(default_factory=ReplicaSettings)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some keys replaced, e.g. `with_overrides(server={"port": 0})`."""
@@ -113,6 +124,7 @@ _SECTIONS = {
     "paths": PathSettings,
     "sop": SopSettings,
     "logging": LoggingSettings,
+    "replicas": ReplicaSettings,
 }
 _SECRET_NAMES = ("WECOM_CORP_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
 

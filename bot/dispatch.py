@@ -252,13 +252,15 @@ class Dispatcher:
                 return None
             return self._retry_delay_s * job.attempt
 
-    async def replay_pending(self) -> int:
-        """Submit what an earlier run recorded but did not finish. Returns how many."""
-        pending = await self._services.db.read(inbox.pending)
+    async def replay_pending(self, me: str) -> int:
+        """Take over and submit what was recorded but not finished by a process that is
+        gone: an earlier run of this bot, or a replica that died. Returns how many."""
+        pending = await self._services.db.write(lambda c: inbox.take_over(c, me))
         for recorded in pending:
             self.submit(recorded)
         if pending:
-            log.info("replaying %d events recorded before the last stop", len(pending))
+            log.info("replaying %d events recorded but not handled by a stopped process",
+                     len(pending))
         return len(pending)
 
     @property
