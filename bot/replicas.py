@@ -68,6 +68,7 @@ class Replica:
         self._conn: Connection | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="replica-lock")
         self._task: asyncio.Task[None] | None = None
+        self.backend_pid: int | None = None  # of the lock session, in pg_stat_activity
 
     @property
     def is_leader(self) -> bool:
@@ -152,6 +153,7 @@ class Replica:
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             conn.exec_driver_sql("SET statement_timeout = '5s'")  # never hang on the lock line
+            self.backend_pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
             conn.execute(_TAKE_LIVENESS, {"num": self.number})
             conn.execute(_REGISTER, self._row("follower"))
         except Exception:
