@@ -27,6 +27,7 @@ from bot.config import Secrets, Settings
 from bot.dispatch import Dispatcher
 from bot.events import Event
 from bot.handlers import build_router
+from bot.logs import set_context as set_log_context
 from bot.metrics import CONTENT_TYPE, BotMetrics, read_snapshot
 from bot.replicas import Replica
 from bot.services import Services
@@ -132,6 +133,7 @@ class BotRuntime:
             await tags.sync()
         except WeComError as exc:  # not fatal: tags are created on demand and re-read later
             log.error("could not read the corp tag list at start: %s", exc)
+        set_log_context(replica=self.replica.id)
         await self.replica.start()  # liveness first: what this replica claims is its own
         await self.dispatcher.replay_pending(self.replica.id)
         if db.is_postgres:

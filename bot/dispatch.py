@@ -228,7 +228,7 @@ class Dispatcher:
         try:
             if handler is None:
                 log.warning("no handler for %s (%s); recorded only", event.kind,
-                            event.dedupe_key)
+                            event.dedupe_key, extra=_fields(recorded))
             else:
                 await handler(ctx, event)
             if not ctx.finished:
@@ -240,7 +240,8 @@ class Dispatcher:
         except Exception as exc:
             final = job.attempt >= MAX_ATTEMPTS
             log.warning("handler for %s (event %d) failed, attempt %d/%d: %s", event.kind,
-                        recorded.event_id, job.attempt, MAX_ATTEMPTS, exc, exc_info=final)
+                        recorded.event_id, job.attempt, MAX_ATTEMPTS, exc, exc_info=final,
+                        extra=_fields(recorded))
             message = f"{type(exc).__name__}: {exc}"
             try:
                 await self._services.db.write(
@@ -289,3 +290,8 @@ class Dispatcher:
         await asyncio.gather(*workers, return_exceptions=True)
         self._outstanding = 0  # nothing is in progress any more; the inbox still has it all
         self._all_done.set()
+
+
+def _fields(recorded: Recorded) -> dict[str, Any]:
+    """The event's keys for structured log lines (bot.logs.EVENT_FIELDS)."""
+    return {"dedupe_key": recorded.event.dedupe_key, "event_id": recorded.event_id}

@@ -51,7 +51,8 @@ class ScratchDb:
             with sqlite3.connect(self.sqlite_path) as conn:
                 return conn.execute(sql, params).fetchall()
         with _pg_connect(self.base_url or "", self.schema) as conn:
-            return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params).fetchall()]
+            cursor = conn.execute(sql.replace("?", "%s"), params)
+            return [tuple(r) for r in cursor.fetchall()] if cursor.description else []
 
     def drop(self) -> None:
         if self.schema is not None:
