@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from bot import inbox
 from bot.events import Event
 from bot.inbox import Recorded
+from bot.logs import event_fields
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -226,13 +227,14 @@ class Dispatcher:
         job.attempt += 1
         ctx = Context(self._services, recorded)
         try:
-            if handler is None:
-                log.warning("no handler for %s (%s); recorded only", event.kind,
-                            event.dedupe_key, extra=_fields(recorded))
-            else:
-                await handler(ctx, event)
-            if not ctx.finished:
-                await ctx.finish()
+            with event_fields(**_fields(recorded)):  # on every line the handler logs
+                if handler is None:
+                    log.warning("no handler for %s (%s); recorded only", event.kind,
+                                event.dedupe_key)
+                else:
+                    await handler(ctx, event)
+                if not ctx.finished:
+                    await ctx.finish()
             self.handled += 1
             return None
         except asyncio.CancelledError:

@@ -15,7 +15,9 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 _TOKEN_IN_URL = re.compile(r"(access_token|corpsecret|key)=[^&\s'\"]+")
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]+):[^@\s]+@")  # postgresql://user:pass@host
@@ -24,9 +26,23 @@ EVENT_FIELDS = ("dedupe_key", "event_id", "send_key")
 _context: dict[str, str] = {}
 
 
+_event: ContextVar[dict[str, object] | None] = ContextVar("bot_log_event", default=None)
+
+
 def set_context(**values: str) -> None:
     """Fields every line of this process carries from now on (e.g. replica=...)."""
     _context.update(values)
+
+
+@contextmanager
+def event_fields(**fields: object) -> Iterator[None]:
+    """Every line logged inside (this task only) carries these fields, e.g. the dedupe key
+    of the event a handler is working on, also from code that knows nothing of events."""
+    token = _event.set(fields)
+    try:
+        yield
+    finally:
+        _event.reset(token)
 
 
 class RedactingFormatter(logging.Formatter):
@@ -42,8 +58,9 @@ class RedactingFormatter(logging.Formatter):
         return _TOKEN_IN_URL.sub(r"\1=***", text)
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = {name: getattr(record, name) for name in EVENT_FIELDS
-                  if getattr(record, name, None) is not None}
+        fields = dict(_event.get() or {})
+        fields.update({name: getattr(record, name) for name in EVENT_FIELDS
+                       if getattr(record, name, None) is not None})
         if not self._json:
             line = super().format(record)
             if fields:
