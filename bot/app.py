@@ -179,10 +179,10 @@ class BotRuntime:
             return  # still starting: startup calls this again once the outbox runs
         settings = self.settings
         if settings.sop.scheduler and self.sop is None:
-            self.sop = SopScheduler(self.services.db, settings, lambda: load_sop_book(settings),
-                                    self.outbox,
-                                    book=load_sop_book(settings, self.services.stores))
-            await self.sop.start()
+            sop = SopScheduler(self.services.db, settings, lambda: load_sop_book(settings),
+                               self.outbox, book=load_sop_book(settings, self.services.stores))
+            await sop.start()  # its first sweep done: then it counts as running
+            self.sop = sop
 
     async def _follow(self) -> None:
         """Leadership lost (or stopping): stop firing slots; sends keep going."""
