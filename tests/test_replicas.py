@@ -276,3 +276,33 @@ async def test_leader_failover_continues_the_schedule(tmp_path: Path,
         assert b.replica.is_leader
     finally:
         await stop_pair(pair)
+
+
+async def test_shared_quota_holds_for_all_replicas_together(scratch_db: ScratchDb) -> None:
+    """Two replicas reserving at the same moment never get more than the window allows."""
+    from bot.store import api_quota
+    from bot.store.db import Database
+
+    replicas = [Database(scratch_db.url), Database(scratch_db.url)]
+    replicas[0].migrate()
+    now = 1_800_000_030.0  # half a minute into a minute window
+    windows = [(95, 60.0), (130, 3600.0)]
+
+    async def reserve(db: Database, at: float) -> int:
+        grant = await db.write(lambda c: api_quota.reserve(c, "externalcontact/get", windows,
+                                                           10, at))
+        return grant.calls
+
+    try:
+        grants = await asyncio.gather(*(reserve(replicas[i % 2], now) for i in range(24)))
+        assert sum(grants) == 95  # the minute's limit, split over both, never exceeded
+        assert sorted(grants, reverse=True)[:9] == [10] * 9 and 0 in grants
+        # the next minute opens a new minute window; the hour's limit still counts
+        later = await asyncio.gather(*(reserve(replicas[i % 2], now + 60) for i in range(8)))
+        assert sum(later) == 130 - 95
+        [(used,)] = scratch_db.rows(
+            "SELECT SUM(used) FROM api_quota WHERE window_s = 3600")
+        assert used == 130
+    finally:
+        for db in replicas:
+            await db.close()
