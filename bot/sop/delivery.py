@@ -150,7 +150,7 @@ class DeliveryWorker:
         # delays its rows by this much
         lease = max(30.0, 2 * limit * self._pacer.interval)
         now = self.clock()
-        return outbox.lease_due(conn, now, limit, now + lease)
+        return outbox.lease_due(conn, now, limit, now + lease, self.replica_id)
 
     async def _idle(self) -> None:
         """Sleep until woken, or until the next row falls due (at most 5 s: a safety net)."""
@@ -165,8 +165,14 @@ class DeliveryWorker:
         """Calls that were going out when their process died (an earlier run of this bot,
         or another replica): never the calls a live replica has in flight."""
         me = self.replica_id
-        rows = await self.db.read(lambda c: outbox.orphaned_sends(c, me))
         now = self.clock()
+        if self.db.is_postgres:
+            released = await self.db.write(
+                lambda c: outbox.release_orphaned_leases(c, me, now))
+            if released:
+                log.info("outbox: %d queued calls leased by a stopped replica are due again",
+                         released)
+        rows = await self.db.read(lambda c: outbox.orphaned_sends(c, me))
         taken = 0
         for row in rows:
             if row.via == "group_send":  # look it up once anything in flight has ended

@@ -164,7 +164,7 @@ _BY_STATUS = _sql(f"SELECT {_COLUMNS} FROM outbox_send WHERE status = :status") 
 # PostgreSQL, several replicas: take a batch of due rows and lease it in one statement;
 # SKIP LOCKED hands replicas asking at the same moment disjoint batches.
 _LEASE_DUE = _sql(f"""
-    UPDATE outbox_send SET next_at = :lease WHERE id IN (
+    UPDATE outbox_send SET next_at = :lease, claimed_by = :me WHERE id IN (
         SELECT id FROM outbox_send
         WHERE status IN ('queued', 'created', 'unknown') AND next_at <= :now
         ORDER BY next_at LIMIT :limit FOR UPDATE SKIP LOCKED)
@@ -176,7 +176,8 @@ def due_sends(conn: Connection, now: float, limit: int) -> list[SendRow]:
     return [SendRow(*row) for row in conn.execute(_DUE, {"now": now, "limit": limit})]
 
 
-def lease_due(conn: Connection, now: float, limit: int, lease_until: float) -> list[SendRow]:
+def lease_due(conn: Connection, now: float, limit: int, lease_until: float,
+              me: str | None = None) -> list[SendRow]:
     """Due rows, leased to the caller until `lease_until` (PostgreSQL only).
 
     Queued rows are still claimed by `mark_sending` before any call and the others by
@@ -184,8 +185,22 @@ def lease_due(conn: Connection, now: float, limit: int, lease_until: float) -> l
     compete for it, never work on it twice. A replica that dies holding a lease delays
     those rows by the lease, nothing more.
     """
-    rows = conn.execute(_LEASE_DUE, {"now": now, "limit": limit, "lease": lease_until})
+    rows = conn.execute(_LEASE_DUE, {"now": now, "limit": limit, "lease": lease_until,
+                                     "me": me})
     return sorted((SendRow(*row) for row in rows), key=lambda r: r.id)
+
+
+def release_orphaned_leases(conn: Connection, me: str, now: float) -> int:
+    """Queued rows leased by a replica that died: due again now, not when the lease ends.
+
+    Only `queued` rows: a created task's `next_at` is when to look at it next, a schedule
+    rather than a lease. A queued row waiting out a retry delay is tried a little early,
+    which costs at most one more error answer.
+    """
+    sql = text("UPDATE outbox_send SET next_at = :now, claimed_by = NULL "  # noqa: S608
+               "WHERE status = 'queued' AND next_at > :now AND claimed_by IS NOT NULL AND "
+               f"{claims.orphaned(conn)}")
+    return int(conn.execute(sql, {"now": now, "me": me}).rowcount or 0)
 
 
 def next_due(conn: Connection) -> float | None:
