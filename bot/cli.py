@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -12,8 +11,6 @@ from aiohttp import web
 from bot.config import ConfigError, load_secrets, load_settings
 from bot.logs import setup_logging
 from bot.sop.cli import add_sop_commands, run_sop_command
-
-DATABASE_URL_ENV = "BOT_DATABASE_URL"  # overrides [database] url (docs/deployment.md)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,16 +41,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        secrets = load_secrets()  # first: it reads .env, which may set BOT_DATABASE_URL
         settings = load_settings(args.config)
-        secrets = load_secrets()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     server = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     if server:
         settings = settings.with_overrides(server=server)
-    if url := os.environ.get(DATABASE_URL_ENV):  # a password stays out of the TOML file
-        settings = settings.with_overrides(database={"url": url})
     setup_logging(settings.logging.level, settings.logging.json or args.log_json,
                   secrets=(secrets.secret, secrets.token, secrets.aes_key))
     from bot.app import build_app

@@ -129,8 +129,19 @@ _SECTIONS = {
 _SECRET_NAMES = ("WECOM_CORP_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
 
 
+DATABASE_URL_ENV = "BOT_DATABASE_URL"  # replaces [database] url: a password stays out of TOML
+
+
 def load_settings(path: Path | None) -> Settings:
-    """Read a TOML config file; unknown sections or keys are errors, not silently ignored."""
+    """Read a TOML config file; unknown sections or keys are errors, not silently ignored.
+    `BOT_DATABASE_URL` in the environment, if set, replaces `[database] url`."""
+    settings = _load_file(path)
+    if url := os.environ.get(DATABASE_URL_ENV):
+        settings = settings.with_overrides(database={"url": url})
+    return settings
+
+
+def _load_file(path: Path | None) -> Settings:
     if path is None:
         return Settings()
     try:

@@ -53,3 +53,9 @@ def test_example_config_documents_every_key():
     for section, cls in _SECTIONS.items():
         for f in fields(cls):
             assert f.name in documented.get(section, {}), f"[{section}] {f.name}"
+
+
+def test_database_url_from_the_environment_replaces_the_file(monkeypatch):
+    url = "postgresql+psycopg://bot:pw@db:5432/bot"
+    monkeypatch.setenv("BOT_DATABASE_URL", url)
+    assert load_settings(REPO / "config.example.toml").database.url == url
