@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -105,9 +105,10 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily("wecom_bot_scheduler_leader",
                                 "1 if this replica runs the SOP scheduler",
                                 value=1.0 if state["leader"] else 0.0)
-        yield GaugeMetricFamily("wecom_bot_callbacks_refused",
-                                "Callbacks refused before anything was written (4xx)",
-                                value=state["refused"])
+        yield CounterMetricFamily("wecom_bot_callbacks_refused",
+                                  "Callbacks refused before anything was written (4xx: "
+                                  "signature, timestamp, size, parse)",
+                                  value=state["refused"])
         yield GaugeMetricFamily("wecom_bot_handlers_in_progress",
                                 "Events submitted to handlers and not finished",
                                 value=state["busy"])

@@ -9,6 +9,7 @@ from conftest import World
 
 from bot.logs import RedactingFormatter, set_context
 from bot.store.db import head_revision
+from bot.wecom.crypto import CallbackCrypto
 
 
 async def test_readyz_reports_database_migration_and_scheduler_role(world: World) -> None:
@@ -54,6 +55,7 @@ async def test_metrics_count_callbacks_acks_calls_and_outbox(world: World) -> No
     assert samples["wecom_bot_outbox_oldest_queued_age_seconds"] == 0
     assert samples["wecom_bot_inbox_pending"] == 0
     assert samples["wecom_bot_scheduler_leader"] == 1
+    assert samples["wecom_bot_callbacks_refused_total"] == 0
 
     # a redelivery is counted as a duplicate, not acted on
     [(payload,)] = world.rows("SELECT payload FROM inbox_event")
@@ -65,6 +67,15 @@ async def test_metrics_count_callbacks_acks_calls_and_outbox(world: World) -> No
         samples = _samples(await resp.text())
     assert samples['wecom_bot_callbacks_total{outcome="duplicate",type="contact.added"}'] == 1
     assert len(world.sim.welcomes_for(ext)) == 1
+
+    # a forgery (wrong Token) is refused and counted, nothing else
+    forger = CallbackCrypto("not-the-token", world.secrets.aes_key, world.secrets.corp_id)
+    resp = await world.post_callback(xml, crypto=forger)
+    assert 400 <= resp.status < 500
+    async with world.http.get(f"{world.bot_url}/metrics") as resp:
+        samples = _samples(await resp.text())
+    assert samples["wecom_bot_callbacks_refused_total"] == 1
+    assert samples['wecom_bot_callbacks_total{outcome="recorded",type="contact.added"}'] == 1
 
 
 def test_json_log_lines_carry_the_dedupe_key_and_hide_secrets() -> None:
