@@ -26,5 +26,5 @@ EXPOSE 8080
 # Liveness only: /readyz (database, migrations) is for the load balancer, not for restarts.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
-# Secrets (WECOM_*) and BOT_DATABASE_URL come from the environment.
+# Secrets (WECOM_*, BOT_SESSION_KEY) and BOT_DATABASE_URL come from the environment.
 CMD ["python", "-m", "bot", "run", "--config", "/app/config.toml", "--log-json"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import inbox
+from bot import group_sync, inbox
 from bot.channels import ChannelBook
 from bot.config import Secrets, Settings
 from bot.dispatch import Dispatcher
@@ -30,7 +30,11 @@ from bot.handlers import build_router
 from bot.logs import set_context as set_log_context
 from bot.metrics import CONTENT_TYPE, BotMetrics, read_snapshot
 from bot.replicas import Replica
+from bot.replies.library import LiveLibrary
+from bot.replies.messenger import AppMessenger
+from bot.replies.service import RepliesService
 from bot.services import Services
+from bot.sidebar.routes import Sidebar
 from bot.sop.book import SopBook
 from bot.sop.delivery import DeliveryWorker
 from bot.sop.robots import RobotKeyMissing
@@ -80,6 +84,9 @@ class BotRuntime:
     outbox: DeliveryWorker | None = None
     sop: SopScheduler | None = None
     replica: Replica | None = None
+    group_sync: asyncio.Task[None] | None = None
+    sidebar: Sidebar | None = None
+    replies: LiveLibrary | None = None
     endpoint: CallbackEndpoint = field(init=False)
     metrics: BotMetrics = field(init=False)
     recorded: int = 0
@@ -133,6 +140,7 @@ class BotRuntime:
             await tags.sync()
         except WeComError as exc:  # not fatal: tags are created on demand and re-read later
             log.error("could not read the corp tag list at start: %s", exc)
+        self._start_replies()
         set_log_context(replica=self.replica.id)
         await self.replica.start()  # liveness first: what this replica claims is its own
         await self.dispatcher.replay_pending(self.replica.id)
@@ -174,10 +182,15 @@ class BotRuntime:
                 log.exception("looking for events left by a stopped replica failed")
 
     async def _lead(self) -> None:
-        """This replica was elected (or is alone): run the SOP scheduler, if enabled."""
+        """This replica was elected (or is alone): run the SOP scheduler, if enabled, and
+        the periodic group sync (one replica reading every group back is enough)."""
         if self.outbox is None or self.services is None:
             return  # still starting: startup calls this again once the outbox runs
         settings = self.settings
+        if settings.wecom.group_sync_hours > 0 and self.group_sync is None:
+            self.group_sync = asyncio.get_running_loop().create_task(
+                self._sync_groups_when_due(settings.wecom.group_sync_hours * 3600),
+                name="group-sync")
         if settings.sop.scheduler and self.sop is None:
             sop = SopScheduler(self.services.db, settings, lambda: load_sop_book(settings),
                                self.outbox, book=load_sop_book(settings, self.services.stores))
@@ -185,11 +198,49 @@ class BotRuntime:
             self.sop = sop
 
     async def _follow(self) -> None:
-        """Leadership lost (or stopping): stop firing slots; sends keep going."""
+        """Leadership lost (or stopping): stop firing slots and syncing groups; sends and
+        callbacks keep going."""
+        sync, self.group_sync = self.group_sync, None
+        if sync is not None:
+            sync.cancel()
+            await asyncio.gather(sync, return_exceptions=True)
         sop, self.sop = self.sop, None
         if sop is not None:
             self._book = sop.book
             await sop.stop()
+
+    async def _sync_groups_when_due(self, every_s: float) -> None:
+        """Read every customer group back from WeCom at start (unless a sync is recent),
+        then every `every_s`: what callbacks missed while the bot was away."""
+        assert self.services is not None
+        services = self.services
+        owners = [str(row["userid"]) for row in services.stores.staff_rows()]
+        while True:
+            last = await group_sync.last_sync(services.db)
+            wait = 0.0 if last is None else last + every_s - time.time()
+            if wait > 0:
+                await asyncio.sleep(min(wait, 3600.0))
+                continue
+            try:
+                await group_sync.sync_groups(services.db, services.wecom, owners)
+            except Exception:  # never let the sync take the bot down; try again later
+                log.exception("group sync failed")
+                await asyncio.sleep(min(every_s, 600.0))
+
+    def _start_replies(self) -> None:
+        """The 话术 library (a broken one stops the start, like channels.yaml), the staff
+        commands' messenger, and the sidebar's access to both (bot.replies, bot.sidebar)."""
+        assert self.services is not None
+        services, settings = self.services, self.settings
+        self.replies = LiveLibrary(settings.paths.templates_dir / "replies", services.stores,
+                                   settings.replies.reload_poll_s)
+        services.replies = RepliesService(services.db, self.replies, services.stores,
+                                          settings.replies)
+        services.app_messenger = AppMessenger(services.wecom, self.secrets.agent_id,
+                                              per_minute=settings.replies.app_msg_per_minute)
+        self.replies.start()
+        if self.sidebar is not None:
+            self.sidebar.attach(services)
 
     def _robot_key(self, name: str) -> str | None:
         """A robot's webhook key, from the environment variable robots.yaml names."""
@@ -213,9 +264,9 @@ class BotRuntime:
         if self._take_over is not None:
             self._take_over.cancel()
             await asyncio.gather(self._take_over, return_exceptions=True)
-        if self.sop is not None:
-            await self.sop.stop()
-            self.sop = None
+        await self._follow()  # the scheduler and the group sync, if this replica leads
+        if self.replies is not None:
+            await self.replies.stop()
         if self.outbox is not None:
             await self.outbox.stop()
         if self.dispatcher is not None:
@@ -277,6 +328,9 @@ def build_app(settings: Settings, secrets: Secrets) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", runtime.readyz)
     app.router.add_get("/metrics", runtime.metrics_page)
+    if settings.sidebar.enabled:
+        runtime.sidebar = Sidebar(settings, secrets)
+        app.router.add_routes(runtime.sidebar.routes())
     app.on_startup.append(runtime.startup)
     app.on_cleanup.append(runtime.cleanup)
     return app

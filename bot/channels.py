@@ -623,6 +623,24 @@ class ChannelBook:
         context = self._context(match, customer_name, staff_name, today)
         return self._render(channel, match, context)
 
+    def fallback_welcome(
+        self, match: ChannelMatch, customer_name: str, staff_name: str, today: date
+    ) -> WelcomeMessage:
+        """What a customer gets when their channel's welcome fails to render: the
+        ``default`` channel's welcome for them, or if that fails too, a fixed plain greeting.
+        Never raises: a plain welcome inside the 20 s beats none."""
+        assert self._default is not None
+        if match.channel != self._default.name:
+            try:
+                return self._render(self._default, match,
+                                    self._context(match, customer_name, staff_name, today))
+            except WelcomeError:
+                pass
+        name = customer_name.strip() or "朋友"
+        where = f"{match.store.name}" if match.store is not None else "我们店"
+        me = f"我是{staff_name.strip()}，" if staff_name.strip() else ""
+        return WelcomeMessage(f"{name}您好，欢迎来到{where}！{me}买水果、问售后随时找我。", [])
+
     def _context(
         self, match: ChannelMatch, customer_name: str, staff_name: str, today: date
     ) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Settings: non-secret values from TOML, secrets from the environment or `.env`.
 
 Secrets never live in the TOML file (it is meant to be committed); they are read from
-`WECOM_CORP_ID`, `WECOM_SECRET`, `WECOM_TOKEN`, `WECOM_AES_KEY` and `WECOM_AGENT_ID`.
+`WECOM_CORP_ID`, `WECOM_SECRET`, `WECOM_TOKEN`, `WECOM_AES_KEY` and `WECOM_AGENT_ID` (and
+`BOT_SESSION_KEY`, which signs the chat-sidebar's session cookies).
 Relative paths in a config file are resolved against the file's own folder, so the bot
 behaves the same whatever directory it is started from.
 """
@@ -45,6 +46,7 @@ class WeComSettings:
     per_api_per_hour: int = 150_000
     welcome_deadline_s: float = 20.0  # life of a WelcomeCode
     max_retries: int = 3  # on errcode -1 ("system busy, retry at most 3 times")
+    group_sync_hours: float = 24.0  # re-read every customer group this often; 0 = never
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,25 @@ class SopSettings:
     max_reminders: int = 3  # WeCom allows 3 reminders per task per 24 h
     follow_for_hours: float = 24.0  # after this, an unsent task's groups count as unsent
     reload_poll_s: float = 2.0  # how often sop/ and templates/ are checked for edits
+
+
+@dataclass(frozen=True)
+class RepliesSettings:
+    """The 话术 library (templates/replies/ under [paths] templates_dir; docs/replies.md)."""
+
+    reload_poll_s: float = 2.0  # how often the library files are checked for edits
+    command_top: int = 3  # replies a staff member gets back for `话术 <词>` in the app
+    app_msg_per_minute: int = 30  # WeCom drops app messages past 30/min per member (§5.2)
+    counts_cache_s: float = 60.0  # how long tag frequencies and send counts are reused
+
+
+@dataclass(frozen=True)
+class SidebarSettings:
+    """The chat-sidebar page (聊天工具栏) staff open next to a customer chat."""
+
+    enabled: bool = True
+    public_url: str = ""  # https://bot.example.com as the WeCom client reaches it; "" = as asked
+    session_ttl_s: int = 8 * 3600  # a staff login lasts one shift
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,7 @@ class Secrets:
     token: str
     aes_key: str
     agent_id: int | None = None
+    session_key: str | None = None  # BOT_SESSION_KEY: signs sidebar session cookies
 
     def __repr__(self) -> str:  # keeps secrets out of tracebacks and debug logs
         return f"Secrets(corp_id={self.corp_id!r}, secret=***, token=***, aes_key=***)"
@@ -107,6 +129,8 @@ class Settings:
     wecom: WeComSettings = field(default_factory=WeComSettings)
     paths: PathSettings = field(default_factory=PathSettings)
     sop: SopSettings = field(default_factory=SopSettings)
+    replies: RepliesSettings = field(default_factory=RepliesSettings)
+    sidebar: SidebarSettings = field(default_factory=SidebarSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     replicas: ReplicaSettings = field(default_factory=ReplicaSettings)
 
@@ -123,6 +147,8 @@ _SECTIONS = {
     "wecom": WeComSettings,
     "paths": PathSettings,
     "sop": SopSettings,
+    "replies": RepliesSettings,
+    "sidebar": SidebarSettings,
     "logging": LoggingSettings,
     "replicas": ReplicaSettings,
 }
@@ -218,4 +244,5 @@ def load_secrets(env_file: Path | None = None) -> Secrets:
         token=os.environ["WECOM_TOKEN"],
         aes_key=aes_key,
         agent_id=agent_id,
+        session_key=os.environ.get("BOT_SESSION_KEY") or None,
     )

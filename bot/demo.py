@@ -245,7 +245,7 @@ def _callback_summary(db_path: Path) -> None:
 # unused: on 2026-11-24 the spread allows ceil(30 / 7) = 5 a day, and nothing is held.)
 SOP_DAY = date(2026, 12, 1)
 SHOWN_IN_FULL = "0012"  # the store whose messages are printed in full; others get one line
-FORGETFUL = ("0201", "morning-new-arrivals")  # this store's manager forgets this SOP's 群发
+FORGETFUL = ("0201", "member-day")  # this store's manager forgets this SOP's 群发
 TEXT_COLUMNS = 68
 _NO_LINE_START = frozenset("，。、；：！？）」』》…～,.;:!?)")
 _OPEN_SENDS = text("SELECT count(*) FROM outbox_send WHERE slot_id = :slot_id"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.channels import ChannelBook
 from bot.config import Secrets, Settings
@@ -10,6 +11,10 @@ from bot.store.db import Database
 from bot.stores import StoreDirectory
 from bot.tags import TagBook
 from bot.wecom.client import WeComClient
+
+if TYPE_CHECKING:
+    from bot.replies.messenger import AppMessenger
+    from bot.replies.service import RepliesService
 
 
 @dataclass
@@ -21,3 +26,5 @@ class Services:
     tags: TagBook
     stores: StoreDirectory
     channels: ChannelBook  # replaced whole on reload: handlers read it once per event
+    replies: RepliesService | None = None  # 话术 (issue 4), set at start
+    app_messenger: AppMessenger | None = None  # message/send to staff, per-member limit

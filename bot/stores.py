@@ -111,6 +111,9 @@ class StaffMember:
     store_id: str | None
 
 
+_LOADED: dict[Path, tuple[tuple[int, int, int], StoreDirectory]] = {}
+
+
 class StoreDirectory:
     """All stores of the chain, by id; loaded once and shared (read-only)."""
 
@@ -133,8 +136,24 @@ class StoreDirectory:
 
     @classmethod
     def load(cls, path: Path | str) -> StoreDirectory:
-        """Read and check `sop/stores.yaml`; raises `OperatorFileErrors` listing every problem."""
+        """Read and check `sop/stores.yaml`; raises `OperatorFileErrors` listing every problem.
+
+        The directory of an unchanged file (same size and modification time) is reused: a
+        10,000-store file takes seconds to parse, and every SOP reload asks for it again.
+        """
         path = Path(path)
+        stat = path.stat() if path.exists() else None
+        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino) if stat is not None else None
+        cached = _LOADED.get(path.resolve())
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        directory = cls._parse(path)
+        if key is not None:
+            _LOADED[path.resolve()] = (key, directory)
+        return directory
+
+    @classmethod
+    def _parse(cls, path: Path) -> StoreDirectory:
         data, spec = load_model(path, _StoresFile)
         stores = [Store(id=store_id, **item.model_dump()) for store_id, item in spec.stores.items()]
         managers = {s.manager_userid: s.id for s in stores}

@@ -307,6 +307,18 @@ class TemplateLibrary:
             for p in problems
         ]
 
+    def check_source(
+        self, source: str, sample_context: Mapping[str, Any]
+    ) -> list[TemplateError]:
+        """Like `check_string`, as `TemplateError`s whose `line` is the source's own line
+        (for callers that map it into the file the source came from, e.g. a YAML block)."""
+        try:
+            return self._check(
+                self.compile_string(source), source, _STRING_TEMPLATE, sample_context
+            )
+        except TemplateError as exc:
+            return [exc]
+
     def _check(
         self, template: Template, source: str, name: str, sample_context: Mapping[str, Any]
     ) -> list[TemplateError]:

@@ -39,21 +39,24 @@ def test_demo_plays_the_sop_day_in_time_order(demo):
     assert demo.returncode == 0, demo.stderr
     out = demo.stdout
     sop_day = out[out.index("== 2026-12-01 周二"):]
-    slots = ["08:30  morning-new-arrivals", "08:40  manager-reminder", "10:10  member-day",
-             "14:40  flash-sale", "21:50  goodnight"]
+    # Tuesday's one 群发 is the member day (it replaces the morning new arrivals)
+    slots = ["08:30  member-day", "08:40  manager-reminder", "14:40  flash-sale",
+             "21:50  goodnight"]
     at = [sop_day.index(slot) for slot in slots]
     assert at == sorted(at)
+    assert "morning-new-arrivals" not in sop_day
     morning = sop_day[at[0]:at[1]]
-    # one store in full, with its product photos; the other stores' groups on one line each
-    assert "天钥桥路店的家人们早上好！12月1日 周二 · 今日新鲜到店：" in morning
-    assert "+ [image] https://img.guotian.example/products/qicheng-gannan.jpg" in morning
+    # one store in full, with its coupon link; the other stores' groups on one line each
+    assert "【周二会员日】12月1日，天钥桥路店会员专享券：" in morning
+    assert "+ [link] 《周二会员日｜领本周会员券》" in morning
     assert "天钥桥路店宝妈群: the same 群发" in morning
     for store in STORES[1:]:
-        assert f"{store}福利群 ✓ {store}的家人们早上好！" in squeezed(morning), store
+        line = f"{store}福利群 ✓ 【周二会员日】12月1日，{store}会员专享券"
+        assert line in squeezed(morning), store
     assert "孙丽 forgot to confirm; it went out after the bot's reminder" in morning
     # the robot posts into the managers' staff group, mentioning everyone
     reminder = sop_day[at[1]:at[2]]
-    assert "各位店长早上好！" in reminder and "@ @all" in reminder
+    assert "各位店长早上好！" in reminder and "是会员日" in reminder and "@ @all" in reminder
     # later 群发 of the day are held back by the quota, and the output says so
     for start, end in zip(at[2:], [*at[3:], len(sop_day)], strict=True):
         assert "held back: 群发 quota" in sop_day[start:end]
@@ -62,9 +65,9 @@ def test_demo_plays_the_sop_day_in_time_order(demo):
 def test_demo_prints_the_bots_delivery_records_per_group_and_slot(demo):
     assert demo.returncode == 0, demo.stderr
     table = squeezed(demo.stdout[demo.stdout.index("== SOP 投递记录"):])
-    assert "group 08:30 08:40 10:10 14:40 21:50" in table
+    assert "group 08:30 08:40 14:40 21:50" in table
     rows = [f"{store}福利群" for store in STORES] + ["天钥桥路店宝妈群"]
     for row in rows:  # every store has a group: sent in the morning, held back after
-        assert f"{row} sent - held_quota held_quota held_quota\n" in table, row
-    assert "robot store-managers - sent - - -\n" in table
-    assert "7 customer groups: 7 群发 sent, 21 held back (held_quota)." in table
+        assert f"{row} sent - held_quota held_quota\n" in table, row
+    assert "robot store-managers - sent - -\n" in table
+    assert "7 customer groups: 7 群发 sent, 14 held back (held_quota)." in table

@@ -27,8 +27,8 @@ from aiohttp import web
 from bot.app import RUNTIME, BotRuntime
 from bot.config import Secrets, Settings
 from bot.simulator import SimOptions, Simulator
-from bot.sop import outbox
 from bot.sop.scheduler import WATERMARK
+from bot.store import repo
 from bot.store.claims import alive_replicas
 from tests.conftest import add_demo_staff, make_secrets, make_settings, start_bot
 from tests.databases import ScratchDb, requires_postgres
@@ -37,6 +37,7 @@ pytestmark = requires_postgres
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TUESDAY = datetime(2026, 11, 17, 8, 30, tzinfo=SHANGHAI)
+WEDNESDAY = datetime(2026, 11, 18, 8, 30, tzinfo=SHANGHAI)  # morning new arrivals only
 ADD = "externalcontact/add_msg_template"
 GET_CONTACT = "externalcontact/get"
 MANAGERS = ("linxiaoyu", "zhoujianguo", "chenmeng", "wangtingting", "liuyang", "sunli")
@@ -246,7 +247,7 @@ async def test_leader_failover_continues_the_schedule(tmp_path: Path,
         assert a.replica.is_leader and a.sop is not None
         assert not b.replica.is_leader and b.sop is None
         chats = await make_groups(pair, per_manager=1)
-        slot = TUESDAY.timestamp()
+        slot = WEDNESDAY.timestamp()
 
         await _terminate_lock_session(pair, a)  # the leader's session dies
         await until(lambda: b.replica is not None and b.replica.is_leader, "B to lead")
@@ -258,7 +259,7 @@ async def test_leader_failover_continues_the_schedule(tmp_path: Path,
         # The leaders had looked at everything up to 08:20 (the watermark they share), then
         # 08:30 comes while B leads: its sweep plans the slot, once.
         assert b.services is not None
-        await b.services.db.write(lambda c: outbox.set_state(c, WATERMARK, repr(slot - 600)))
+        await b.services.db.write(lambda c: repo.set_state(c, WATERMARK, repr(slot - 600)))
         plans = await b.sop.sweep(now=slot + 60)
         assert [p.sop for p in plans if p.slot_id is not None] == ["morning-new-arrivals"]
         assert await b.sop.sweep(now=slot + 90) == []

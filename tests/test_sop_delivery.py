@@ -26,7 +26,8 @@ from bot.sop.scheduler import SopScheduler
 from tests.conftest import REPO, World, start_bot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-TUESDAY = datetime(2026, 11, 17, 8, 30, tzinfo=SHANGHAI)  # a past Tuesday: rows fall due at once
+# a past Wednesday (rows fall due at once); on Tuesdays the member day replaces the morning
+MORNING = datetime(2026, 11, 18, 8, 30, tzinfo=SHANGHAI)
 ADD = "externalcontact/add_msg_template"
 
 
@@ -81,8 +82,8 @@ async def deliver(world: World, sends: int) -> None:
 
 async def test_morning_slot_reaches_each_group_once_with_its_store_text(world: World) -> None:
     chats = await make_groups(world)
-    plan = await scheduler_for(world).plan("morning-new-arrivals", TUESDAY,
-                                           now=TUESDAY.timestamp())
+    plan = await scheduler_for(world).plan("morning-new-arrivals", MORNING,
+                                           now=MORNING.timestamp())
     assert plan.slot_id is not None and plan.groups == 3 and plan.sends == 2
     await deliver(world, 2)
 
@@ -99,10 +100,10 @@ async def test_morning_slot_reaches_each_group_once_with_its_store_text(world: W
 async def test_a_slot_fired_twice_and_swept_is_sent_once(world: World) -> None:
     await make_groups(world)
     scheduler = scheduler_for(world)
-    now = TUESDAY.timestamp() + 30
-    first = await scheduler.plan("morning-new-arrivals", TUESDAY, now=now)
-    again = await scheduler.plan("morning-new-arrivals", TUESDAY, now=now + 1)
-    await scheduler.sweep(now=TUESDAY.timestamp() - 600)  # sets the watermark before the slot
+    now = MORNING.timestamp() + 30
+    first = await scheduler.plan("morning-new-arrivals", MORNING, now=now)
+    again = await scheduler.plan("morning-new-arrivals", MORNING, now=now + 1)
+    await scheduler.sweep(now=MORNING.timestamp() - 600)  # sets the watermark before the slot
     swept = await scheduler.sweep(now=now + 2)
     assert first.slot_id is not None and again.slot_id is None
     assert all(p.slot_id is None for p in swept)
@@ -112,9 +113,9 @@ async def test_a_slot_fired_twice_and_swept_is_sent_once(world: World) -> None:
 
 
 @pytest.mark.parametrize(("rule", "morning"), [
-    ("day1", TUESDAY),  # the admin's "1 a day" setting
+    ("day1", MORNING),  # the admin's "1 a day" setting
     # days in the month, spread: on the 1st a group may get ceil(30 / 30) = 1 today
-    ("month", TUESDAY.replace(day=1)),
+    ("month", MORNING.replace(day=1)),
 ])
 async def test_second_group_send_of_the_day_is_held_back_by_the_quota(
         world: World, rule: str, morning: datetime) -> None:
@@ -145,18 +146,18 @@ async def test_misfire_within_grace_is_sent_late_and_beyond_it_recorded_missed(
         world: World) -> None:
     await make_groups(world)
     scheduler = scheduler_for(world)
-    await scheduler.sweep(now=TUESDAY.timestamp() - 3600)  # the bot was up at 07:30
+    await scheduler.sweep(now=MORNING.timestamp() - 3600)  # the bot was up at 07:30
     # ... and down until 08:50: the morning slot (grace 30 min) is 20 min late
-    plans = await scheduler.sweep(now=TUESDAY.timestamp() + 20 * 60)
+    plans = await scheduler.sweep(now=MORNING.timestamp() + 20 * 60)
     # the 08:40 robot reminder (grace 10 min) is just inside too
     assert [p.sop for p in plans] == ["morning-new-arrivals", "manager-reminder"]
-    # ... then down again from 08:50 until 15:30: the member day (10:10, grace 30 min) and
-    # the flash sale (14:40, grace 15 min) are past their grace: recorded missed, not sent
-    late = TUESDAY.replace(hour=15, minute=30).timestamp()
+    # ... then down again from 08:50 until 15:30: the flash sale (14:40, grace 15 min) is
+    # past its grace: recorded missed, not sent
+    late = MORNING.replace(hour=15, minute=30).timestamp()
     await scheduler.sweep(now=late)
     rows = dict(world.rows("SELECT sop, status FROM sop_slot"))
     assert rows["morning-new-arrivals"] == "planned"
-    assert rows["flash-sale"] == "missed" and rows["member-day"] == "missed"
+    assert rows["flash-sale"] == "missed" and "member-day" not in rows  # not on a Wednesday
     late_s = world.rows("SELECT late_s FROM sop_slot WHERE sop = 'morning-new-arrivals'")
     assert late_s == [(20 * 60,)]
     await deliver(world, 2)
@@ -169,7 +170,7 @@ async def test_unanswered_group_send_is_looked_up_not_repeated(world: World) -> 
     assert runtime.outbox is not None
     # The simulator answers after the bot's 1 s timeout, but creates the task all the same.
     world.sim.delay_next(ADD, 1.5, times=2)
-    await scheduler_for(world).plan("morning-new-arrivals", TUESDAY, now=TUESDAY.timestamp())
+    await scheduler_for(world).plan("morning-new-arrivals", MORNING, now=MORNING.timestamp())
     await deliver(world, 2)
     assert world.sim.call_count(ADD) == 2  # not one call more
     assert runtime.outbox.stats.reconciled_found == 2
@@ -183,7 +184,7 @@ async def test_restart_in_the_middle_of_a_fanout_sends_nothing_twice(world: Worl
     runtime = world.runtime
     assert runtime.outbox is not None
     world.sim.delay_next(ADD, 0.5, times=2)  # both calls are in flight when the bot dies
-    await scheduler_for(world).plan("morning-new-arrivals", TUESDAY, now=TUESDAY.timestamp())
+    await scheduler_for(world).plan("morning-new-arrivals", MORNING, now=MORNING.timestamp())
     await until(lambda: send_statuses(world).count("sending") == 2)
     await until(lambda: world.sim.faults_pending(ADD) == 0)  # both calls reached WeCom
     await runtime.outbox.stop(grace_s=0)  # the process dies: no answer is ever recorded
@@ -211,7 +212,7 @@ async def test_a_refused_group_send_is_retried_and_sent_once(world: World) -> No
     assert runtime.outbox is not None
     # busy four times: the client's own three retries, then the outbox's retry later
     world.sim.fail_next(ADD, -1, times=8)
-    await scheduler_for(world).plan("morning-new-arrivals", TUESDAY, now=TUESDAY.timestamp())
+    await scheduler_for(world).plan("morning-new-arrivals", MORNING, now=MORNING.timestamp())
     await deliver(world, 2)
     assert runtime.outbox.stats.retries >= 1
     assert [c.errcode for c in world.sim.calls if c.path == ADD].count(0) == 2
@@ -240,7 +241,7 @@ async def test_robot_waits_for_its_minute_instead_of_failing(world: World) -> No
                          store_id=None, body={"msgtype": "text", "text": {"content": f"第{i}条"}},
                          chat_ids=(chat,)) for i in range(25)]
     await runtime.services.db.write(lambda c: outbox.record_slot(
-        c, sop="manager-reminder", slot_at=TUESDAY.timestamp(), slot_local="2026-11-17 08:40",
+        c, sop="manager-reminder", slot_at=MORNING.timestamp(), slot_local="2026-11-18 08:40",
         status="planned", fired_at=time.time(), sends=sends))
     worker.start()
     try:
@@ -270,9 +271,55 @@ async def test_broken_edit_is_refused_and_the_last_good_sops_keep_firing(
     assert await scheduler.reload() is False
     assert scheduler.last_error is not None and f"daily.yaml:{line}:" in scheduler.last_error
     assert "morning-new-arrivals" in scheduler.book  # the last good SOPs are kept
-    plan = await scheduler.plan("morning-new-arrivals", TUESDAY, now=TUESDAY.timestamp())
+    plan = await scheduler.plan("morning-new-arrivals", MORNING, now=MORNING.timestamp())
     assert plan.sends == 2
     await deliver(world, 2)
 
     daily.write_text(source, encoding="utf-8")  # fixed: the next reload takes it
     assert await scheduler.reload() is True and scheduler.last_error is None
+
+
+async def test_member_sop_goes_one_to_one_to_tagged_customers_of_each_store(
+        world: World, tmp_path: Path) -> None:
+    """The gold-member reminder reaches gold members only, each from their own staff member,
+    in one 群发 per (store, staff member); a second firing of the slot sends nothing more."""
+    sim = world.sim
+    customers = {}
+    for userid, store, name in [("linxiaoyu", "0012", "王阿姨"), ("linxiaoyu", "0012", "小陈"),
+                                ("linxiaoyu", "0012", "李先生"),
+                                ("zhoujianguo", "0015", "赵女士")]:
+        ext, _ = sim.scan_contact_qr(userid, f"store-{store}-counter", name)
+        customers[name] = (userid, ext)
+    await world.settle()
+    gold = sim.admin_add_tag("会员等级", "金卡会员")
+    silver = sim.admin_add_tag("会员等级", "银卡会员")
+    for name, tag in [("王阿姨", gold), ("小陈", silver), ("赵女士", gold)]:
+        sim.edit_contact_tags(*customers[name], add_tag_ids=[tag])
+    sim.edit_contact_tags(*customers["李先生"], add_tag_ids=[gold])
+    await world.settle()
+    sim.customer_deletes_staff(*customers["李先生"])  # gone: never sent to
+    await world.settle()
+
+    sop_dir = tmp_path / "sop"
+    shutil.copytree(REPO / "sop", sop_dir)
+    weekly = sop_dir / "weekly.yaml"
+    weekly.write_text(weekly.read_text(encoding="utf-8").replace(
+        "    enabled: false\n", "", 1), encoding="utf-8")
+    settings = world.settings.with_overrides(paths={"sop_dir": sop_dir})
+    scheduler = scheduler_for(world, lambda: load_sop_book(settings))
+    evening = datetime(2026, 11, 17, 18, 10, tzinfo=SHANGHAI)  # a Tuesday, the member day
+    assert await scheduler.reload() is True
+
+    plan = await scheduler.plan("member-day-gold", evening, now=evening.timestamp())
+    assert (plan.groups, plan.sends) == (2, 2)
+    await deliver(world, 2)
+    again = await scheduler.plan("member-day-gold", evening, now=evening.timestamp() + 5)
+    assert again.slot_id is None
+
+    assert sim.call_count(ADD) == 2
+    by_customer = {name: sim.customer_messages(ext) for name, (_, ext) in customers.items()}
+    assert [len(by_customer[n]) for n in ("王阿姨", "小陈", "李先生", "赵女士")] == [1, 0, 0, 1]
+    assert "天钥桥路店" in by_customer["王阿姨"][0].text
+    assert "长寿路店" in by_customer["赵女士"][0].text
+    assert {task.chat_type for task in sim.groupsend_tasks()} == {"single"}
+    assert sorted(deliveries(world).values()) == ["sent", "sent"]

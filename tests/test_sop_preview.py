@@ -60,23 +60,24 @@ def test_a_tuesday_with_nominal_groups(book: SopBook) -> None:
     preview = build_preview(book, TUESDAY, groups, groups_kind="nominal",
                             groups_detail="no database")
     order = [(f"{s.slot:%H:%M}", s.sop.name) for s in preview.sends]
-    assert order[:7] == [("08:30", "morning-new-arrivals")] * 6 + [("08:40", "manager-reminder")]
+    # Tuesday's 08:30 群发 is the member day: it replaces the morning new arrivals
+    assert order[:7] == [("08:30", "member-day")] * 6 + [("08:40", "manager-reminder")]
     assert {name for _, name in order} == {
-        "morning-new-arrivals", "manager-reminder", "member-day", "flash-sale", "goodnight",
+        "manager-reminder", "member-day", "flash-sale", "goodnight",
     }  # no weekend SOP on a Tuesday, no Monday robot post
     assert preview.errors == []
     assert ("member-day-gold", "enabled: false") in preview.skipped
-    assert set(preview.sends_per_group.values()) == {4}  # morning, member day, flash, night
+    assert set(preview.sends_per_group.values()) == {3}  # member day, flash sale, goodnight
     text = format_text(preview)
     assert text.startswith("果田鲜生 SOP 预览 · 2026-11-24 周二（会员日 member day）")
     assert "每店一个示意群" in text and "nominal groups" in text
-    assert "    │ 天钥桥路店的家人们早上好！11月24日 周二 · 今日新鲜到店：" in text
+    assert "    │ 【周二会员日】11月24日，天钥桥路店会员专享券：" in text
     assert "群主 林晓雨 (linxiaoyu) 确认发送 1 个群: 果田鲜生·天钥桥路店福利群" in text
 
 
 def test_one_add_msg_template_per_owner_and_store(book: SopBook) -> None:
     preview = build_preview(book, TUESDAY, real_groups(book), store_id="0012")
-    morning = [s for s in preview.sends if s.sop.name == "morning-new-arrivals"]
+    morning = [s for s in preview.sends if s.sop.name == "member-day"]
     assert len(morning) == 1  # rendered once for the store
     requests = morning[0].requests()
     assert [r["body"]["sender"] for r in requests] == ["linxiaoyu", "xiaoxian"]
@@ -110,7 +111,7 @@ def test_group_send_counts_over_a_week(book: SopBook) -> None:
     groups = nominal_groups(book.stores, book.group_tags)
     week = [date(2026, 11, 23 + i) for i in range(7)]
     counts = group_send_counts(book, groups, week)
-    assert counts["nominal-0012"] == 3 * 7 + 1  # three a day, plus the member day
+    assert counts["nominal-0012"] == 3 * 7  # three a day; Tuesday's first is the member day
 
 
 # --------------------------------------------------------------------------- command line
@@ -161,9 +162,10 @@ def test_preview_cli_with_nominal_groups(tmp_path: Path) -> None:
     out = result.stdout
     assert "果田鲜生 SOP 预览 · 2026-11-24 周二" in out
     assert f"{tmp_path / 'missing.db'} does not exist" in out
-    assert "08:30  morning-new-arrivals  [群发 group_send] · 1 家店 stores · 1 个群 groups" in out
+    assert "08:30  member-day  [群发 group_send] · 1 家店 stores · 1 个群 groups" in out
     assert "    │ 【限时秒杀】11月24日 周二 17:00-19:00" in out  # 0112's own window
-    assert "    + 图片 image https://img.guotian.example/products/cherry-chile-jj.jpg" in out
+    assert ("    + 链接 link 《周二会员日｜领本周会员券》 "
+            "https://m.guotian.example/member-day/coupons?store=0112") in out
     assert "08:40  manager-reminder  [机器人 robot store-managers" in out
     assert "天钥桥路店" not in out  # --store 0112 only
     assert not (tmp_path / "missing.db").exists()  # a preview never creates the database

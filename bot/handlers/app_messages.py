@@ -1,4 +1,8 @@
-"""Messages staff send to the bot app. Recorded now; the reply commands come with issue 4."""
+"""Messages staff send to the bot app: the 话术 commands (`bot.replies.commands`).
+
+The lane of an app message is the staff member, so one person's questions are answered in
+the order they were asked.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import logging
 
 from bot.dispatch import Context, Router
 from bot.events import EnterAgent, TextMessage, UnknownEvent
+from bot.replies import commands
 
 log = logging.getLogger("bot.app_messages")
 router = Router()
@@ -14,6 +19,12 @@ router = Router()
 @router.on(TextMessage)
 async def on_text(ctx: Context, ev: TextMessage) -> None:
     log.info("staff %s wrote to the app (%d chars)", ev.from_user, len(ev.content))
+    services = ctx.services
+    if services.replies is None or services.app_messenger is None:
+        return
+    text = await commands.answer(services.replies, ev.from_user, ev.content,
+                                 top=services.settings.replies.command_top)
+    await services.app_messenger.send_text(ev.from_user, text)
 
 
 @router.on(EnterAgent)

@@ -15,6 +15,7 @@ from datetime import date
 
 from sqlalchemy.engine import Connection
 
+from bot.channels import WelcomeError
 from bot.dispatch import Context, Router
 from bot.events import ContactAdded
 from bot.store import repo
@@ -49,9 +50,15 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
         log.warning("welcome for %s not sent: WelcomeCode expired before we got to it "
                     "(received %.1fs ago)", ev.external_user_id, time.time() - ctx.received_at)
     else:
-        message = services.channels.render_welcome(
-            match, customer_name=name, staff_name=services.stores.staff_name(ev.user_id),
-            today=date.today())
+        staff_name = services.stores.staff_name(ev.user_id)
+        try:
+            message = services.channels.render_welcome(
+                match, customer_name=name, staff_name=staff_name, today=date.today())
+        except WelcomeError as exc:  # an operator's template bug must not cost the welcome
+            log.error("welcome template of channel %s failed for %s, sending the fallback: "
+                      "%s", match.name, ev.external_user_id, exc)
+            message = services.channels.fallback_welcome(
+                match, customer_name=name, staff_name=staff_name, today=date.today())
         text = message.text
         deadline = time.monotonic() + (expires - SAFETY_MARGIN_S - time.time())
         status, attempts, error = await _send(ctx, ev, message.text, message.attachments,

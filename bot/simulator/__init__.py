@@ -9,6 +9,7 @@
 
 from .api import CallRecord
 from .callbacks import Attempt, DeliveryRecord
+from .client import ChatMessage
 from .facade import Simulator
 from .faults import FaultPlan, FaultRates
 from .groupsend import GroupSend, MemberTask, SendResult
@@ -20,6 +21,7 @@ __all__ = [
     "AppMessage",
     "Attempt",
     "CallRecord",
+    "ChatMessage",
     "DeliveryRecord",
     "FaultPlan",
     "FaultRates",

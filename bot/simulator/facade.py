@@ -20,6 +20,7 @@ from bot.wecom.crypto import CallbackCrypto
 from .api import CallRecord, CgiBin
 from .auth import TokenStore
 from .callbacks import CallbackPusher, DeliveryRecord
+from .client import ChatMessage, ClientSim
 from .control import register_control
 from .faults import FaultInjector, FaultPlan, RateLimiter, normalise_path
 from .groupsend import GroupSend, GroupSends
@@ -54,8 +55,12 @@ class Simulator:
         self._robots = Robots(self.world, self.inbox, self.options, self._groupsends.advance)
         self._api.add_routes(GroupSendApi(self.world, self._groupsends).routes())
         self._api.add_routes(self._robots.routes(), tokenless=True)
+        # the staff member's client: OAuth2 login, JS-SDK tickets, the sidebar's JS bridge
+        self.client = ClientSim(self.world, corp_id, agent_id)
+        self._api.add_routes(self.client.api_routes())
         self.app = web.Application()
         self._api.register(self.app)
+        self.client.register(self.app)
         register_control(self.app, self)
         self.app.on_startup.append(self._on_startup)
         self.app.on_cleanup.append(self._on_cleanup)
@@ -230,6 +235,22 @@ class Simulator:
     def app_messages_for(self, userid: str, include_dropped: bool = False) -> list[AppMessage]:
         return [m for m in self.world.app_messages
                 if m.userid == userid and (include_dropped or not m.dropped)]
+
+    def chat_messages_for(self, external_userid: str) -> list[ChatMessage]:
+        """What staff sent into the customer's chat from a sidebar (sendChatMessage)."""
+        return [m for m in self.client.chat_messages if m.external_userid == external_userid]
+
+    def oauth_code(self, userid: str, scope: str = "snsapi_base") -> str:
+        """An OAuth2 code for `userid`, as the client hands one to a redirect_uri."""
+        return self.client.issue_code(userid, scope)
+
+    def client_login_url(self, userid: str, external_userid: str = "", next_url: str = "") -> str:
+        """Open in a browser: the simulated client logs in as `userid` with the customer's
+        chat open, then goes to `next_url` (e.g. the bot's sidebar)."""
+        from urllib.parse import urlencode
+
+        query = {"userid": userid, "external_userid": external_userid, "next": next_url}
+        return f"{self.url}/sim/client/login?{urlencode(query)}"
 
     def group_messages(self, chat_id: str) -> list[GroupMessage]:
         """What the customer group saw, in order: confirmed group sends and robot messages."""

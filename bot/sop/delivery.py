@@ -268,7 +268,8 @@ class DeliveryWorker:
         # still look back that far (a window from "now" would miss it and send it again).
         since = int(row.created_at) - 60
         try:
-            listed = await self.wecom.get_groupmsg_list_v2(since, int(self.clock()) + 60)
+            listed = await self.wecom.get_groupmsg_list_v2(
+                since, int(self.clock()) + 60, chat_type=body.get("chat_type", "group"))
             candidates = [str(m["msgid"]) for m in listed
                           if m.get("msgid") and _same_content(m, body)]
             known = await self.db.read(lambda c: outbox.known_msgids(c, candidates))
@@ -303,9 +304,10 @@ class DeliveryWorker:
             mine = [t for t in tasks if t.get("userid") == row.sender]
             if any(int(t.get("status", 0)) == 2 for t in mine):
                 results = await self.wecom.get_groupmsg_send_result(row.msgid, row.sender)
-                per_chat = {str(r["chat_id"]): RESULT_STATUS.get(int(r.get("status", 0)),
-                                                                 "failed")
-                            for r in results if r.get("chat_id")}
+                # a group's result names its chat_id, a customer's their external_userid
+                per_chat = {str(r.get("chat_id") or r["external_userid"]):
+                            RESULT_STATUS.get(int(r.get("status", 0)), "failed")
+                            for r in results if r.get("chat_id") or r.get("external_userid")}
                 self.stats.followed += 1
                 await self.db.write(lambda c: outbox.mark_final(
                     c, row.id, "done", now, deliveries="unsent", per_chat=per_chat))

@@ -329,22 +329,6 @@ def set_deliveries(conn: Connection, send_id: int, status: str, at: float, *,
                                        "from_status": list(from_status)})
 
 
-# -- small named values ----------------------------------------------------------------
-
-_STATE_GET = _sql("SELECT value FROM bot_state WHERE key = :key")
-_STATE_SET = _sql("""INSERT INTO bot_state (key, value) VALUES (:key, :value)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value""")
-
-
-def get_state(conn: Connection, key: str) -> str | None:
-    value = conn.execute(_STATE_GET, {"key": key}).scalar()
-    return None if value is None else str(value)
-
-
-def set_state(conn: Connection, key: str, value: str) -> None:
-    conn.execute(_STATE_SET, {"key": key, "value": value})
-
-
 # -- reports ---------------------------------------------------------------------------
 
 _DELIVERY_REPORT = _sql("""

@@ -12,19 +12,24 @@ import logging
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.sop import outbox
-from bot.sop.book import SopBook, SopError
+from bot.sop.book import MemberSelect, SopBook, SopError, SopMessage
 from bot.sop.groups import GroupRow, load_groups
+from bot.sop.members import MemberRow, select_members
 from bot.sop.outbox import PlannedSend
 from bot.sop.quota import quota_period
 from bot.store.db import Database
 
 log = logging.getLogger("bot.sop.planner")
 MAX_CHATS_PER_SEND = 2000  # add_msg_template chat_id_list limit (reference §4)
+MAX_CUSTOMERS_PER_SEND = 10_000  # ... and its external_userid limit
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,15 +60,18 @@ async def plan_slot(db: Database, book: SopBook, name: str, slot: datetime, *,
     plan = SlotPlan(name, slot)
     if sop.robot is not None:
         sends = _robot_sends(book, name, slot, plan)
+    elif isinstance(sop.target, MemberSelect):
+        reach = {store.id for store in book.stores_for(name)}
+        target = sop.target
+        members = await db.read(lambda c: select_members(c, target, reach))
+        members = await _quota_filter(db, members, lambda m: m.external_userid, slot,
+                                      quota_rule, sop.timezone, plan)
+        sends = _member_sends(book, name, slot, members, plan)
     else:
         rows = groups if groups is not None else await load_groups(db, book.group_tags)
-        targets = book.select_groups(name, rows)
-        if targets:
-            targets, plan.held = await _within_quota(db, targets, slot, quota_rule,
-                                                     sop.timezone)
-            if plan.held:
-                log.warning("%s %s: %d groups held back: their 群发 quota is used up",
-                            name, slot_label(slot), len(plan.held))
+        targets = await _quota_filter(db, book.select_groups(name, rows),
+                                      lambda g: g.chat_id, slot, quota_rule, sop.timezone,
+                                      plan)
         sends = _group_sends(book, name, slot, targets, plan)
     plan.sends = len(sends)
     plan.groups = sum(len(s.chat_ids) for s in sends)
@@ -76,29 +84,35 @@ async def plan_slot(db: Database, book: SopBook, name: str, slot: datetime, *,
     return plan
 
 
-async def _within_quota(db: Database, targets: list[GroupRow], slot: datetime, rule: str,
-                        tz: ZoneInfo) -> tuple[list[GroupRow], list[str]]:
-    """Split groups into those that may still get a 群发 and those held back.
+async def _quota_filter(db: Database, targets: list[T], target_id: Callable[[T], str],
+                        slot: datetime, rule: str, tz: ZoneInfo, plan: SlotPlan) -> list[T]:
+    """The targets (groups or customers) that may still get a 群发; the rest go to
+    `plan.held`. WeCom counts the quota per group and per customer alike (reference §6).
 
-    The quota is spread over the period rather than spent first come: a group may get
+    The quota is spread over the period rather than spent first come: a target may get
     ceil(left / days left) today, so a month of three daily SOPs sends the first one of
     each day instead of everything until the 10th and nothing after.
     """
+    if not targets:
+        return targets
     period = quota_period(rule, slot, tz)
     day = quota_period("day1", slot, tz)
     used = await db.read(lambda c: outbox.quota_used(c, period.start, period.end, day.start,
                                                      day.end))
     days_left = max(round((period.end - day.start) / 86400), 1)
-    kept: list[GroupRow] = []
-    held: list[str] = []
-    for group in targets:
-        in_period, today = used.get(group.chat_id, (0, 0))
+    kept: list[T] = []
+    for target in targets:
+        key = target_id(target)
+        in_period, today = used.get(key, (0, 0))
         allowed_today = math.ceil(max(period.limit - (in_period - today), 0) / days_left)
         if today < allowed_today:
-            kept.append(group)
+            kept.append(target)
         else:
-            held.append(group.chat_id)
-    return kept, held
+            plan.held.append(key)
+    if plan.held:
+        log.warning("%s %s: %d held back: their 群发 quota is used up",
+                    plan.sop, slot_label(slot), len(plan.held))
+    return kept
 
 
 def _group_sends(book: SopBook, name: str, slot: datetime, targets: list[GroupRow],
@@ -110,11 +124,8 @@ def _group_sends(book: SopBook, name: str, slot: datetime, targets: list[GroupRo
         by_store[group.store_id].append(group)
     sends: list[PlannedSend] = []
     for store_id, groups in by_store.items():
-        try:
-            message = book.render(name, store_id, slot)
-        except SopError as exc:  # a store's bad data must not stop the other stores
-            log.error("%s %s: store %s: %s", name, label, store_id, exc)
-            plan.errors.append(f"store {store_id}: {exc}")
+        message = _render_for_store(book, name, store_id, slot, plan)
+        if message is None:
             continue
         by_owner: dict[str, list[str]] = defaultdict(list)
         for group in groups:
@@ -127,6 +138,41 @@ def _group_sends(book: SopBook, name: str, slot: datetime, targets: list[GroupRo
                     via="group_send", sender=owner, robot="", store_id=store_id,
                     body=message.group_send_payload(owner, part), chat_ids=part))
     return sends
+
+
+def _member_sends(book: SopBook, name: str, slot: datetime, members: list[MemberRow],
+                  plan: SlotPlan) -> list[PlannedSend]:
+    """One one-to-one add_msg_template per (store, staff member), at most 10,000 each."""
+    label = slot_label(slot)
+    by_store: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for member in members:
+        by_store[member.store_id][member.sender].append(member.external_userid)
+    sends: list[PlannedSend] = []
+    for store_id, by_sender in by_store.items():
+        message = _render_for_store(book, name, store_id, slot, plan)
+        if message is None:
+            continue
+        for sender, customers in by_sender.items():
+            for start in range(0, len(customers), MAX_CUSTOMERS_PER_SEND):
+                part = tuple(customers[start:start + MAX_CUSTOMERS_PER_SEND])
+                index = start // MAX_CUSTOMERS_PER_SEND
+                sends.append(PlannedSend(
+                    key=f"{name}|{label}|{sender}|{store_id}|m{index}",
+                    via="group_send", sender=sender, robot="", store_id=store_id,
+                    body=message.member_send_payload(sender, part), chat_ids=part))
+    return sends
+
+
+def _render_for_store(book: SopBook, name: str, store_id: str | None, slot: datetime,
+                      plan: SlotPlan) -> SopMessage | None:
+    """A store's message, or None (logged, noted on the slot): a store's bad data must not
+    stop the other stores."""
+    try:
+        return book.render(name, store_id, slot)
+    except SopError as exc:
+        log.error("%s %s: store %s: %s", name, slot_label(slot), store_id, exc)
+        plan.errors.append(f"store {store_id}: {exc}")
+        return None
 
 
 def _robot_sends(book: SopBook, name: str, slot: datetime, plan: SlotPlan

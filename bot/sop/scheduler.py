@@ -30,6 +30,7 @@ from bot.sop import outbox
 from bot.sop.book import SopBook
 from bot.sop.delivery import DeliveryWorker
 from bot.sop.planner import SlotPlan, plan_slot, slot_label
+from bot.store import repo
 from bot.store.db import Database
 from bot.yamlfile import OperatorFileError, OperatorFileErrors
 
@@ -139,7 +140,7 @@ class SopScheduler:
     async def sweep(self, now: float | None = None) -> list[SlotPlan]:
         """Plan slots that are due and not yet planned; record the ones too late as missed."""
         now = self.clock() if now is None else now
-        mark = await self.db.read(lambda c: outbox.get_state(c, WATERMARK))
+        mark = await self.db.read(lambda c: repo.get_state(c, WATERMARK))
         since = max(float(mark), now - LOOKBACK_S) if mark else now
         plans: list[SlotPlan] = []
         for sop in self.book.enabled():
@@ -159,7 +160,7 @@ class SopScheduler:
                     plans.append(await self.plan(name, slot, now=now))
                 elif slot.timestamp() > since - 1:
                     await self._record_missed(name, slot, now)
-        await self.db.write(lambda c: outbox.set_state(c, WATERMARK, repr(now)))
+        await self.db.write(lambda c: repo.set_state(c, WATERMARK, repr(now)))
         return plans
 
     async def _record_missed(self, name: str, slot: datetime, now: float) -> None:

@@ -89,6 +89,7 @@ class Tag(SQLModel, table=True):
 
 class MemberTag(SQLModel, table=True):
     __tablename__ = "member_tag"
+    __table_args__ = (Index("ix_member_tag_tag_id", "tag_id"),)  # who carries a tag (SOPs)
 
     external_userid: str = Field(primary_key=True, max_length=64)
     tag_id: str = Field(primary_key=True, max_length=64)
@@ -229,6 +230,22 @@ class BotState(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str
+
+
+# -- customer service (issue 4): which 话术 staff sent, to learn the ranking order ----------
+
+
+class ReplySend(SQLModel, table=True):
+    """One canned reply sent (or copied) by a staff member to a customer."""
+
+    __tablename__ = "reply_send"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reply_id: str = Field(max_length=64, index=True)
+    userid: str = Field(max_length=64)
+    external_userid: str = Field(max_length=64)
+    via: str = Field(max_length=16)  # sidebar (sendChatMessage) | clipboard
+    at: float
 
 
 # -- replicas (issue 5) ----------------------------------------------------------------

@@ -224,3 +224,19 @@ def sync_directory(conn: Connection, stores: list[dict[str, Any]],
         _write(conn, _STORE, stores)
     if staff:
         _write(conn, _STAFF, staff)
+
+
+# -- small named values (watermarks, counters) -------------------------------------------
+
+_STATE_GET = _sql("SELECT value FROM bot_state WHERE key = :key")
+_STATE_SET = _sql("""INSERT INTO bot_state (key, value) VALUES (:key, :value)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value""")
+
+
+def get_state(conn: Connection, key: str) -> str | None:
+    value = conn.execute(_STATE_GET, {"key": key}).scalar()
+    return None if value is None else str(value)
+
+
+def set_state(conn: Connection, key: str, value: str) -> None:
+    conn.execute(_STATE_SET, {"key": key, "value": value})

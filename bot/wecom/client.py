@@ -604,11 +604,36 @@ class WeComClient:
                                {"chat_id": chat_id, "need_name": 1})
         return dict(data.get("group_chat", {}))
 
+    async def list_group_chats(self, owners: list[str]) -> list[str]:
+        """externalcontact/groupchat/list: the chat ids of these owners' groups (≤100 owners;
+        WeCom refuses an unfiltered list when more than 1000 staff are visible)."""
+        body = {"status_filter": 0, "owner_filter": {"userid_list": owners}}
+        found = await self._all_pages("externalcontact/groupchat/list", body, "group_chat_list")
+        return [str(g["chat_id"]) for g in found if g.get("chat_id")]
+
     async def send_app_text(self, agent_id: int, touser: list[str], content: str) -> dict[str, Any]:
         """message/send: a text from the bot app to staff members."""
         body = {"touser": "|".join(touser), "msgtype": "text", "agentid": agent_id,
                 "text": {"content": content}}
         return await self.call("message/send", body)
+
+    # -- the chat sidebar (bot.sidebar): who is looking, and the JS-SDK tickets -----------
+
+    async def get_user_info(self, code: str) -> dict[str, Any]:
+        """auth/getuserinfo: the member (`userid`) behind an OAuth2 code. A code is single-use
+        and lives 5 minutes (40029 after); a non-member gets `openid` and no `userid`."""
+        return await self.call("auth/getuserinfo", None, method="GET", params={"code": code},
+                               retry_unanswered=False)
+
+    async def get_jsapi_ticket(self) -> dict[str, Any]:
+        """get_jsapi_ticket: the corp's JS-SDK ticket for wx.config (`ticket`, `expires_in`
+        7200); WeCom allows a few hundred fetches an hour, so callers cache it."""
+        return await self.call("get_jsapi_ticket", None, method="GET")
+
+    async def get_agent_ticket(self) -> dict[str, Any]:
+        """ticket/get?type=agent_config: the app's JS-SDK ticket for wx.agentConfig."""
+        return await self.call("ticket/get", None, method="GET",
+                               params={"type": "agent_config"})
 
     # -- 群发 (group send) and group robots: used by the SOP outbox (bot.sop.delivery) ----
 

@@ -1,7 +1,7 @@
 """replicas: liveness, claims on inbox and outbox rows, shared API quota
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-24 09:00:00
 
 Several bot processes on one PostgreSQL database need to know who is alive (`bot_replica`),
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,498 @@
+"""The 话术 library: operator YAML under ``templates/replies/``, checked and compiled once.
+
+Customer-service staff answer the same questions all day (a bad mango, a late delivery,
+what is on the Tuesday member day), and headquarters wants them answered the same good way
+in every store. Operators write the answers once, as files:
+
+* ``_library.yaml``: the category order the sidebar shows, and the tag vocabulary: each
+  canonical tag word with the other names that mean the same (a WeCom tag name, a
+  ``组名/标签名`` pair such as a questionnaire's coded tag ``问卷/D``, an English word staff
+  type in the app, e.g. ``acne``).
+* every other ``*.yaml``: ``replies:`` by id, each with a title, a category, the tags it
+  fits, search keywords, a Jinja text (greets the customer by name, names their store) and
+  optional link / mini-program attachments.
+
+Loading goes through `bot.yamlfile` like every operator file: all problems at once, each as
+``file:line:col: reason``; a template error points at the line inside the text block. Texts
+are compiled once (`TemplateLibrary.compile_string` caches them) and rendered in Jinja's
+sandbox with `StrictUndefined`, and every text is rendered at load time for a customer with
+a store and one without, so a reply that would break for a real customer never loads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, model_validator
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
+
+from bot.stores import Store, StoreDirectory
+from bot.templating import WEEKDAYS_CN, TemplateError, TemplateLibrary
+from bot.yamlfile import (
+    OperatorFileError,
+    OperatorFileErrors,
+    OperatorModel,
+    error_at,
+    load_yaml,
+    validate,
+    validate_part,
+)
+
+log = logging.getLogger("bot.replies")
+
+LIBRARY_FILE = "_library.yaml"
+MEMBER_WEEKDAY = 1  # Tuesday: the chain's fruit day / member day (domain notes)
+MAX_TEXT_BYTES = 2048  # sendChatMessage text and an app message both fit in WeCom's 2048 B
+MAX_ATTACHMENTS = 9
+_REPLY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+SAMPLE_CUSTOMER = "王丽"
+
+
+def normalise(word: str) -> str:
+    """How tag words and search words are compared: NFKC (全角 -> half width), casefold,
+    inner spaces kept single. ``Gold Member`` and ``ｇｏｌｄ member`` are the same word."""
+    return " ".join(unicodedata.normalize("NFKC", word).casefold().split())
+
+
+def _https(value: str) -> str:
+    if value and not value.startswith("https://"):
+        raise ValueError("must be an https:// address (WeCom clients refuse plain http)")
+    return value
+
+
+def _max_bytes(limit: int) -> AfterValidator:
+    def check(value: str) -> str:
+        size = len(value.encode("utf-8"))
+        if size > limit:
+            raise ValueError(f"is {size} bytes, WeCom allows {limit} (a Chinese character "
+                             "takes 3 bytes)")
+        return value
+
+    return AfterValidator(check)
+
+
+Url = Annotated[str, Field(min_length=1), AfterValidator(_https)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _LinkSpec(OperatorModel):
+    """sendChatMessage ``news``: a link card (title ≤128 B, desc ≤512 B as for welcomes)."""
+
+    title: Annotated[str, Field(min_length=1), _max_bytes(128)]
+    url: Url
+    desc: Annotated[str, _max_bytes(512)] = ""
+    imgUrl: Annotated[str, AfterValidator(_https)] = ""
+
+
+class _MiniProgramSpec(OperatorModel):
+    """sendChatMessage ``miniprogram``: a mini-program card (the appid must be the corp's)."""
+
+    appid: NonEmpty
+    title: Annotated[str, Field(min_length=1), _max_bytes(64)]
+    page: NonEmpty
+    imgUrl: Url
+
+
+class _AttachmentSpec(OperatorModel):
+    link: _LinkSpec | None = None
+    miniprogram: _MiniProgramSpec | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> _AttachmentSpec:
+        if (self.link is None) == (self.miniprogram is None):
+            raise ValueError("each attachment is one of link: or miniprogram:")
+        return self
+
+
+class _ReplySpec(OperatorModel):
+    title: Annotated[str, Field(min_length=1, max_length=40)]
+    category: NonEmpty
+    tags: list[NonEmpty] = Field(default_factory=list)
+    keywords: list[NonEmpty] = Field(default_factory=list)
+    text: NonEmpty
+    attachments: list[_AttachmentSpec] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+
+
+class _RepliesFile(OperatorModel):
+    replies: dict[str, Any] = Field(min_length=1)  # each entry validated on its own
+
+
+class _LibraryFile(OperatorModel):
+    categories: list[NonEmpty] = Field(min_length=1)
+    tags: dict[NonEmpty, list[NonEmpty]] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """One sendChatMessage card after the text: ``news`` (a link) or ``miniprogram``."""
+
+    msgtype: str
+    fields: Mapping[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"msgtype": self.msgtype, self.msgtype: dict(self.fields)}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One 话术 as loaded: `tags` are canonical tag words (see `ReplyLibrary.canonical`)."""
+
+    id: str
+    title: str
+    category: str
+    tags: tuple[str, ...]
+    keywords: tuple[str, ...]
+    text: str  # the Jinja source
+    attachments: tuple[Attachment, ...]
+    path: Path
+    order: int  # position in the library (files by name, replies in file order)
+    search_text: str = field(repr=False, default="")  # normalised title+keywords+text+tags
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    """The customer as reply templates see them (``{{ customer.name }}``)."""
+
+    name: str
+    tags: tuple[str, ...] = ()  # tag names as in WeCom
+    channel: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StaffView:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    text: str
+    attachments: tuple[dict[str, Any], ...]
+
+
+def reply_context(customer: CustomerView, staff: StaffView, store: Store | None,
+                  today: date) -> dict[str, Any]:
+    """Everything a reply text may use; `docs/replies.md` lists it for operators."""
+    return {
+        "customer": customer,
+        "staff": staff,
+        "store": store,
+        "today": today,
+        "weekday": WEEKDAYS_CN[today.weekday()],
+        "is_member_day": today.weekday() == MEMBER_WEEKDAY,
+        # today on a member day, else the coming one
+        "next_member_day": today + timedelta(days=(MEMBER_WEEKDAY - today.weekday()) % 7),
+    }
+
+
+# --------------------------------------------------------------------------- the library
+
+
+class ReplyLibrary:
+    """Every reply, the category order and the tag vocabulary; read-only once loaded."""
+
+    def __init__(self, replies: list[Reply], categories: list[str],
+                 aliases: Mapping[str, str], templates: TemplateLibrary,
+                 files: list[Path]) -> None:
+        self.replies = tuple(replies)
+        self.categories = tuple(categories)
+        self._aliases = dict(aliases)  # normalised word -> canonical word
+        self.templates = templates
+        self.files = tuple(files)
+        self._by_id = {r.id: r for r in replies}
+        self._category_rank = {c: i for i, c in enumerate(categories)}
+
+    # -- loading -------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, folder: Path | str, stores: StoreDirectory | None = None,
+             templates: TemplateLibrary | None = None) -> ReplyLibrary:
+        """Read and check the folder; raises `OperatorFileErrors` listing every problem."""
+        folder = Path(folder)
+        templates = templates or TemplateLibrary(folder)
+        errors: list[OperatorFileError] = []
+        index = folder / LIBRARY_FILE
+        categories: list[str] = []
+        aliases: dict[str, str] = {}
+        try:
+            data = load_yaml(index)
+            spec = validate(index, data, _LibraryFile)
+        except OperatorFileError as exc:
+            raise OperatorFileErrors([exc]) from None
+        categories, aliases = _vocabulary(index, data, spec, errors)
+        files = sorted(p for p in folder.glob("*.y*ml")
+                       if p.name != LIBRARY_FILE and p.suffix in (".yaml", ".yml"))
+        if not files:
+            errors.append(OperatorFileError(folder, 1, 1, "no reply files (*.yaml) in the folder"))
+        replies: list[Reply] = []
+        seen: dict[str, Path] = {}
+        samples = _samples(stores)
+        for path in files:
+            replies.extend(_load_file(path, categories, aliases, templates, samples, seen,
+                                      len(replies), errors))
+        if errors:
+            raise OperatorFileErrors(errors)
+        return cls(replies, categories, aliases, templates, [index, *files])
+
+    # -- lookups -------------------------------------------------------------------
+
+    def get(self, reply_id: str) -> Reply | None:
+        return self._by_id.get(reply_id)
+
+    def category_rank(self, category: str) -> int:
+        return self._category_rank.get(category, len(self._category_rank))
+
+    def canonical(self, word: str) -> str:
+        """The canonical tag word for `word` (itself when the vocabulary does not know it)."""
+        key = normalise(word)
+        return self._aliases.get(key, key)
+
+    def knows_tag(self, word: str) -> bool:
+        """Whether `word` names a tag some reply carries (directly or through an alias)."""
+        canonical = self.canonical(word)
+        return any(canonical in r.tags for r in self.replies)
+
+    def customer_tag_words(self, tags: Iterable[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+        """Canonical tag words of a customer's WeCom tags (group, name) -> the tag they came
+        from. A tag matches by its name or by ``group/name`` (how coded tags are pinned)."""
+        words: dict[str, tuple[str, str]] = {}
+        for group, name in tags:
+            pinned = normalise(f"{group}/{name}")
+            # the pinned form wins when the vocabulary knows it ("问卷/D", not any "D")
+            word = self._aliases[pinned] if pinned in self._aliases else self.canonical(name)
+            words.setdefault(word, (group, name))
+        return words
+
+    # -- rendering -----------------------------------------------------------------
+
+    def render(self, reply: Reply, context: Mapping[str, Any]) -> Rendered:
+        """The text and cards for one customer; raises `TemplateError` (never for a context
+        shaped like `reply_context`: every text was rendered with one at load time)."""
+        text = self.templates.render_string(reply.text, context).strip()
+        return Rendered(text, tuple(a.as_json() for a in reply.attachments))
+
+
+def _vocabulary(path: Path, data: Any, spec: _LibraryFile,
+                errors: list[OperatorFileError]) -> tuple[list[str], dict[str, str]]:
+    categories: list[str] = []
+    for index, name in enumerate(spec.categories):
+        if name in categories:
+            errors.append(error_at(path, data, ("categories", index),
+                                   f"categories[{index}]: '{name}' is listed twice"))
+        categories.append(name)
+    aliases: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for word, others in spec.tags.items():
+        canonical = normalise(word)
+        for index, other in enumerate([word, *others]):
+            key = normalise(other)
+            if key in owner and owner[key] != canonical:
+                loc = ("tags", word) if index == 0 else ("tags", word, index - 1)
+                errors.append(error_at(path, data, loc, f"tags.{word}: '{other}' already means "
+                                       f"'{owner[key]}'; a word can mean one tag only",
+                                       at_key=index == 0))
+                continue
+            owner[key] = canonical
+            aliases[key] = canonical
+    return categories, aliases
+
+
+def _samples(stores: StoreDirectory | None) -> list[dict[str, Any]]:
+    """A member-day customer of a store, and a weekday customer without one: a text must
+    work for both (customers from the default QR code have no store)."""
+    first = next(iter(stores.all()), None) if stores is not None else None
+    tuesday, wednesday = date(2025, 3, 4), date(2025, 3, 5)
+    customer = CustomerView(SAMPLE_CUSTOMER, ("金卡会员",), "store-counter")
+    return [
+        reply_context(customer, StaffView("林晓雨"), first, tuesday),
+        reply_context(CustomerView(SAMPLE_CUSTOMER), StaffView(""), None, wednesday),
+    ]
+
+
+def _load_file(path: Path, categories: list[str], aliases: Mapping[str, str],
+               templates: TemplateLibrary, samples: list[dict[str, Any]],
+               seen: dict[str, Path], start: int,
+               errors: list[OperatorFileError]) -> list[Reply]:
+    try:
+        data = load_yaml(path)
+        validate(path, data, _RepliesFile)
+    except OperatorFileError as exc:
+        errors.append(exc)
+        return []
+    except OperatorFileErrors as exc:
+        errors.extend(exc.errors)
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    loaded: list[Reply] = []
+    for reply_id in data["replies"]:
+        where = ("replies", reply_id)
+        rid = str(reply_id)
+        if not _REPLY_ID.fullmatch(rid):
+            errors.append(error_at(path, data, where, f"replies.{rid}: a reply id is lower-case "
+                                   "letters, digits, - and _ (e.g. bad-fruit-refund)",
+                                   at_key=True))
+            continue
+        if rid in seen:
+            errors.append(error_at(path, data, where, f"replies.{rid}: id already used in "
+                                   f"{seen[rid].name}; ids are unique across the library",
+                                   at_key=True))
+            continue
+        seen[rid] = path
+        try:
+            spec = validate_part(path, data, where, _ReplySpec)
+        except OperatorFileErrors as exc:
+            errors.extend(exc.errors)
+            continue
+        before = len(errors)
+        if spec.category not in categories:
+            close = difflib.get_close_matches(spec.category, categories, n=1, cutoff=0.5)
+            hint = (f" (did you mean '{close[0]}'?)" if close
+                    else f"; known: {', '.join(categories)}" if categories else "")
+            errors.append(error_at(path, data, (*where, "category"),
+                                   f"replies.{rid}.category: '{spec.category}' is not in "
+                                   f"{LIBRARY_FILE}{hint}"))
+        _check_text(path, data, lines, rid, spec.text, templates, samples, errors)
+        if len(errors) > before:
+            continue
+        tags = tuple(dict.fromkeys(aliases.get(normalise(t), normalise(t)) for t in spec.tags))
+        attachments = tuple(_attachment(a) for a in spec.attachments)
+        search = " ".join(normalise(s) for s in (spec.title, *spec.keywords, spec.text,
+                                                 *spec.tags, *tags, spec.category))
+        loaded.append(Reply(rid, spec.title, spec.category, tags,
+                            tuple(normalise(k) for k in spec.keywords), spec.text, attachments,
+                            path, start + len(loaded), search))
+    return loaded
+
+
+def _attachment(spec: _AttachmentSpec) -> Attachment:
+    if spec.link is not None:
+        # sendChatMessage calls a link card "news" and its address "link"
+        link = spec.link
+        fields = {"link": link.url, "title": link.title, "desc": link.desc,
+                  "imgUrl": link.imgUrl}
+        return Attachment("news", {k: v for k, v in fields.items() if v})
+    assert spec.miniprogram is not None
+    return Attachment("miniprogram", spec.miniprogram.model_dump())
+
+
+def _check_text(path: Path, data: Any, lines: list[str], rid: str, source: str,
+                templates: TemplateLibrary, samples: list[dict[str, Any]],
+                errors: list[OperatorFileError]) -> None:
+    """Compile and render the text for each sample; errors point at the line in the file."""
+    problems: dict[str, int | None] = {}
+    for context in samples:
+        for problem in templates.check_source(source, context):
+            reason = problem.reason
+            if "'None' has no attribute" in reason and context["store"] is None:
+                reason += " (this customer has no store: guard with {% if store %})"
+            problems.setdefault(reason, problem.line)
+        if problems:
+            break
+        try:
+            size = len(templates.render_string(source, context).strip().encode("utf-8"))
+        except TemplateError as exc:  # check_source rendered it already; a backstop
+            problems.setdefault(exc.reason, exc.line)
+            break
+        if size > MAX_TEXT_BYTES:
+            problems.setdefault(f"the text renders to {size} bytes; WeCom sends at most "
+                                f"{MAX_TEXT_BYTES} (a Chinese character takes 3 bytes)", None)
+    node = data["replies"][rid]
+    for reason, template_line in problems.items():
+        line, column = _text_line(node, lines, template_line)
+        if line is None:
+            errors.append(error_at(path, data, ("replies", rid, "text"),
+                                   f"replies.{rid}.text: {reason}"))
+        else:
+            errors.append(OperatorFileError(path, line, column, f"replies.{rid}.text: {reason}"))
+
+
+def _text_line(node: Any, lines: list[str], template_line: int | None
+               ) -> tuple[int | None, int]:
+    """1-based file (line, column) of a template line inside ``text:``."""
+    if template_line is None:
+        return None, 1
+    try:
+        line0, col0 = node.lc.value("text")
+    except (AttributeError, KeyError, TypeError):
+        return None, 1
+    value = node["text"]
+    if isinstance(value, LiteralScalarString | FoldedScalarString):
+        line = line0 + 1 + template_line  # the block starts on the line after `|`
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        return line, len(text) - len(text.lstrip()) + 1
+    return line0 + template_line, col0 + 1
+
+
+# --------------------------------------------------------------------------- live reload
+
+
+class LiveLibrary:
+    """The library in use, swapped whole when the files change and load cleanly.
+
+    A bad edit is logged line by line (``file:line:col: reason``) and the last good library
+    stays in use, as with the SOP files: staff keep their replies while the operator fixes
+    the file.
+    """
+
+    def __init__(self, folder: Path, stores: StoreDirectory | None,
+                 poll_s: float = 2.0) -> None:
+        self.folder = folder
+        self.stores = stores
+        self.poll_s = poll_s
+        self.current = ReplyLibrary.load(folder, stores)  # at start a broken file is fatal
+        self.last_error: str | None = None
+        self.reloads = 0
+        self._stamp = self._files_stamp()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._watch(), name="replies-reload")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            stamp = self._files_stamp()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                await self.reload()
+
+    async def reload(self) -> bool:
+        loop = asyncio.get_running_loop()
+        try:
+            library = await loop.run_in_executor(None, ReplyLibrary.load, self.folder,
+                                                 self.stores)
+        except OperatorFileErrors as exc:
+            self.last_error = str(exc)
+            for error in exc.errors:
+                log.error("话术 reload refused: %s", error)
+            log.error("the replies loaded before stay in use until the files are fixed")
+            return False
+        self.current = library
+        self.last_error = None
+        self.reloads += 1
+        log.info("话术 reloaded: %d replies in %d files", len(library.replies),
+                 len(library.files) - 1)
+        return True
+
+    def _files_stamp(self) -> tuple[tuple[str, float, int], ...]:
+        if not self.folder.is_dir():
+            return ()
+        return tuple((str(p), st.st_mtime, st.st_size)
+                     for p in sorted(self.folder.glob("*.y*ml")) for st in [p.stat()])

@@ -1,0 +1,128 @@
+// The sidebar's behaviour: find the customer, search, send. Plain JS, no build step.
+// Inside WeCom the JS-SDK sends (wx.invoke sendChatMessage); elsewhere the text is copied.
+(function () {
+  "use strict";
+  var cfg = JSON.parse(document.getElementById("sidebar-config").textContent);
+  var panel = document.getElementById("panel");
+  var search = document.getElementById("q");
+  var customer = cfg.customer || "";
+  var category = "";
+  var sdk = false; // wx.agentConfig succeeded: sendChatMessage is available
+  var timer = null;
+
+  function toast(message) {
+    var el = document.getElementById("toast");
+    el.textContent = message;
+    el.className = "show";
+    clearTimeout(el._t);
+    el._t = setTimeout(function () { el.className = ""; }, 2000);
+  }
+
+  function load() {
+    if (!customer) { return; }
+    var query = new URLSearchParams({ customer: customer, q: search.value.trim(), category: category });
+    fetch("/sidebar/panel?" + query, { credentials: "same-origin" }).then(function (r) {
+      if (r.status === 401) { location.reload(); return ""; }
+      return r.text();
+    }).then(function (html) { if (html) { panel.innerHTML = html; } });
+  }
+
+  search.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(load, 200);
+  });
+
+  document.getElementById("categories").addEventListener("click", function (e) {
+    var chip = e.target.closest(".chip");
+    if (!chip) { return; }
+    category = chip.dataset.category;
+    document.querySelectorAll(".chip").forEach(function (c) { c.classList.toggle("active", c === chip); });
+    load();
+  });
+
+  function invoke(name, args) {
+    return new Promise(function (resolve, reject) {
+      window.wx.invoke(name, args, function (res) {
+        if (res && res.err_msg === name + ":ok") { resolve(res); } else { reject(res); }
+      });
+    });
+  }
+
+  function copy(text) {
+    if (navigator.clipboard && window.isSecureContext) { return navigator.clipboard.writeText(text); }
+    var area = document.createElement("textarea");
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+    return Promise.resolve();
+  }
+
+  function record(id, via) {
+    return fetch("/api/replies/sent", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": cfg.csrf },
+      body: JSON.stringify({ reply_id: id, customer: customer, via: via })
+    });
+  }
+
+  panel.addEventListener("click", function (e) {
+    var button = e.target.closest(".send");
+    if (!button) { return; }
+    var item = button.closest(".reply");
+    var text = item.querySelector(".text").textContent;
+    var cards = JSON.parse(item.dataset.attachments || "[]");
+    button.disabled = true;
+    var sending;
+    if (sdk) {
+      sending = invoke("sendChatMessage", { msgtype: "text", enterChat: false, text: { content: text } })
+        .then(function () {
+          return cards.reduce(function (p, card) {
+            var args = { msgtype: card.msgtype, enterChat: false };
+            args[card.msgtype] = card[card.msgtype];
+            return p.then(function () { return invoke("sendChatMessage", args); });
+          }, Promise.resolve());
+        }).then(function () { return "sidebar"; });
+    } else {
+      sending = copy(text).then(function () { return "clipboard"; });
+    }
+    sending.then(function (via) {
+      return record(item.dataset.id, via).then(function () {
+        item.classList.add("sent");
+        toast(via === "sidebar" ? "已发送" : "已复制，去聊天窗口粘贴");
+      });
+    }).catch(function () { toast("发送失败，请重试"); })
+      .then(function () { button.disabled = false; });
+  });
+
+  function startSdk() {
+    if (!window.wx) { load(); return; }
+    var url = location.href.split("#")[0];
+    fetch("/api/jssdk-config?url=" + encodeURIComponent(url), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (c) {
+        var apis = ["getCurExternalContact", "sendChatMessage"];
+        window.wx.config({ beta: true, debug: false, appId: c.corpid, timestamp: c.timestamp,
+          nonceStr: c.nonceStr, signature: c.signature, jsApiList: apis });
+        window.wx.ready(function () {
+          window.wx.agentConfig({ corpid: c.corpid, agentid: c.agentid, timestamp: c.timestamp,
+            nonceStr: c.nonceStr, signature: c.agentSignature, jsApiList: apis,
+            success: function () {
+              sdk = true;
+              document.body.dataset.sdk = "ready";
+              if (customer) { return; }
+              invoke("getCurExternalContact", {}).then(function (res) {
+                customer = res.userId;
+                load();
+              }, function () { panel.innerHTML = '<p class="empty">请在客户聊天窗口打开话术侧边栏。</p>'; });
+            },
+            fail: function () { document.body.dataset.sdk = "failed"; }
+          });
+        });
+        window.wx.error(function () { document.body.dataset.sdk = "failed"; });
+      });
+  }
+
+  startSdk();
+})();

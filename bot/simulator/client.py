@@ -1,0 +1,376 @@
+"""The staff member's WeCom client, as a web page inside it sees it (the chat sidebar).
+
+Real WeCom puts three things between a sidebar page and the staff member:
+
+* **OAuth2 login** (doc 91022/91023): the page sends the browser to
+  ``/connect/oauth2/authorize?appid=CORPID&redirect_uri=...&response_type=code
+  &scope=snsapi_base&state=...#wechat_redirect``; the client, which knows who is logged in,
+  comes back to ``redirect_uri?code=CODE&state=STATE``; the server trades the code for the
+  member with ``GET /cgi-bin/auth/getuserinfo?access_token=&code=`` →
+  ``{"userid": ...}`` (``user_ticket`` only for ``snsapi_privateinfo``). A code is single
+  use and lives 5 minutes: 40029 afterwards (41008 when missing).
+* **JS-SDK tickets** (doc 90506): ``GET /cgi-bin/get_jsapi_ticket`` (the corp's, for
+  ``wx.config``) and ``GET /cgi-bin/ticket/get?type=agent_config`` (the app's, for
+  ``wx.agentConfig``), each ``{"ticket", "expires_in": 7200}``, the same ticket while it is
+  valid; at most 400 corp-ticket fetches an hour per corp and 100 per app (45009 past
+  them). The page's server signs ``sha1("jsapi_ticket=T&noncestr=N&timestamp=TS&url=U")``
+  over the page URL without its ``#`` part.
+* **The JS bridge**: ``wx.invoke('getCurExternalContact')`` answers the customer whose chat
+  the sidebar sits beside; ``wx.invoke('sendChatMessage', {msgtype, text: {content}})``
+  puts a message into that chat, as the staff member.
+
+Here the "client" is a cookie on the simulator's host: ``/sim/client/login?userid=U
+[&external_userid=E][&next=URL]`` logs a member in and opens a chat, like picking up the
+phone. ``/sim/jssdk.js`` is the bridge for the page (it replaces the real
+``jweixin``/``jwxwork`` scripts): its ``wx.config``/``wx.agentConfig`` post the signature
+here, where it is checked against the tickets this simulator issued, and
+``sendChatMessage`` posts the message here, where it is recorded as the customer saw it
+(`ChatMessage`, `Simulator.chat_messages_for`).
+
+Not simulated: the 可信域名 check of ``redirect_uri`` and of the signed URL's domain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from aiohttp import web
+
+from . import codes
+from .api import ApiRequest, Handler
+from .codes import ApiError
+from .state import World
+
+OAUTH_CODE_TTL_S = 300.0
+TICKET_TTL_S = 7200
+CORP_TICKETS_PER_HOUR = 400
+AGENT_TICKETS_PER_HOUR = 100
+INVALID_CODE = 40029  # "不合法的oauth_code", doc 90455
+MISSING_CODE = 41008  # "缺少oauth code", doc 90455
+SCOPES = ("snsapi_base", "snsapi_privateinfo")
+USER_COOKIE = "wwsim_user"
+CHAT_COOKIE = "wwsim_chat"
+CHAT_MSGTYPES = ("text", "image", "video", "file", "news", "miniprogram")
+_CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST",
+         "Access-Control-Allow-Headers": "Content-Type"}
+
+
+@dataclass
+class _Code:
+    userid: str
+    scope: str
+    issued_at: float  # monotonic
+    used: bool = False
+
+
+@dataclass
+class _Ticket:
+    value: str
+    expires_at: float  # monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """A message a staff member put into a customer chat from the sidebar (sendChatMessage)."""
+
+    userid: str
+    external_userid: str
+    msgtype: str
+    content: str  # text.content, or the card's title for news / miniprogram
+    payload: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    """One wx.config / wx.agentConfig the bridge asked the simulator to verify."""
+
+    kind: str  # corp | agent
+    url: str
+    ok: bool
+    reason: str
+
+
+class ClientSim:
+    def __init__(self, world: World, corp_id: str, agent_id: int, *,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.world = world
+        self.corp_id = corp_id
+        self.agent_id = agent_id
+        self._mono = monotonic
+        self._wall = wall
+        self._codes: dict[str, _Code] = {}
+        self._tickets: dict[str, _Ticket] = {}  # kind -> current ticket
+        self._issued: dict[str, list[_Ticket]] = {"corp": [], "agent": []}
+        self._fetches: dict[str, deque[float]] = {"corp": deque(), "agent": deque()}
+        self.chat_messages: list[ChatMessage] = []
+        self.signature_checks: list[SignatureCheck] = []
+
+    # -- OAuth2 ------------------------------------------------------------------------
+
+    def issue_code(self, userid: str, scope: str = "snsapi_base") -> str:
+        """What the client does when a logged-in member opens an authorize URL."""
+        if userid not in self.world.staff:
+            raise ValueError(f"unknown staff member {userid!r}")
+        code = secrets.token_urlsafe(32)
+        self._codes[code] = _Code(userid, scope, self._mono())
+        return code
+
+    def getuserinfo(self, req: ApiRequest) -> dict[str, Any]:
+        code = req.query.get("code", "")
+        if not code:
+            raise ApiError(MISSING_CODE, "code missing")
+        found = self._codes.get(code)
+        if found is None or found.used or self._mono() - found.issued_at > OAUTH_CODE_TTL_S:
+            raise ApiError(INVALID_CODE, "invalid code")
+        found.used = True
+        result: dict[str, Any] = {"userid": found.userid}
+        if found.scope == "snsapi_privateinfo":
+            result["user_ticket"] = secrets.token_urlsafe(48)
+        return result
+
+    async def authorize(self, request: web.Request) -> web.StreamResponse:
+        """``/connect/oauth2/authorize``: redirect back with a code for the logged-in member."""
+        q = request.query
+        problems = []
+        if q.get("appid") != self.corp_id:
+            problems.append("appid is not this corp's CorpID")
+        if q.get("response_type") != "code":
+            problems.append("response_type must be code")
+        if q.get("scope") not in SCOPES:
+            problems.append(f"scope must be one of {', '.join(SCOPES)}")
+        if q.get("scope") == "snsapi_privateinfo" and not q.get("agentid"):
+            problems.append("snsapi_privateinfo needs agentid")
+        redirect = q.get("redirect_uri", "")
+        if not redirect.startswith(("http://", "https://")):
+            problems.append("redirect_uri must be an absolute http(s) URL")
+        if len(q.get("state", "")) > 128:
+            problems.append("state is longer than 128 bytes")
+        if problems:
+            return web.Response(status=400, text="; ".join(problems))
+        userid = request.cookies.get(USER_COOKIE, "")
+        if userid not in self.world.staff:
+            return web.Response(status=401, text="no member is logged in to the simulated "
+                                "WeCom client: open /sim/client/login?userid=... first")
+        code = self.issue_code(userid, q["scope"])
+        params = {"code": code}
+        if "state" in q:
+            params["state"] = q["state"]
+        raise web.HTTPFound(_with_query(redirect, params))
+
+    # -- JS-SDK tickets ----------------------------------------------------------------
+
+    def _ticket(self, kind: str, per_hour: int) -> dict[str, Any]:
+        now = self._mono()
+        fetches = self._fetches[kind]
+        while fetches and fetches[0] <= now - 3600:
+            fetches.popleft()
+        if len(fetches) >= per_hour:
+            raise ApiError(codes.FREQUENCY_LIMITED, f"{kind} jsapi ticket: {per_hour} an hour")
+        fetches.append(now)
+        ticket = self._tickets.get(kind)
+        if ticket is None or ticket.expires_at <= now:
+            ticket = _Ticket(secrets.token_urlsafe(64), now + TICKET_TTL_S)
+            self._tickets[kind] = ticket
+            self._issued[kind].append(ticket)
+        return {"ticket": ticket.value, "expires_in": max(1, int(ticket.expires_at - now))}
+
+    def get_jsapi_ticket(self, req: ApiRequest) -> dict[str, Any]:
+        return self._ticket("corp", CORP_TICKETS_PER_HOUR)
+
+    def ticket_get(self, req: ApiRequest) -> dict[str, Any]:
+        if req.query.get("type") != "agent_config":
+            raise ApiError(codes.INVALID_PARAM, "type must be agent_config")
+        return self._ticket("agent", AGENT_TICKETS_PER_HOUR)
+
+    def api_routes(self) -> dict[str, tuple[str, Handler]]:
+        return {"auth/getuserinfo": ("GET", self.getuserinfo),
+                "get_jsapi_ticket": ("GET", self.get_jsapi_ticket),
+                "ticket/get": ("GET", self.ticket_get)}
+
+    def check_signature(self, kind: str, body: dict[str, Any]) -> SignatureCheck:
+        """Verify a wx.config (kind corp) or wx.agentConfig (kind agent) as WeCom would."""
+        url = str(body.get("url", ""))
+        reason = ""
+        if kind not in self._issued:
+            reason = "unknown config kind"
+        elif str(body.get("corpid", "")) != self.corp_id:
+            reason = "corpid/appId is not this corp's"
+        elif kind == "agent" and str(body.get("agentid", "")) != str(self.agent_id):
+            reason = "agentid is not this app's"
+        elif "#" in url:
+            reason = "the signed url must not contain '#'"
+        else:
+            now = self._mono()
+            given = str(body.get("signature", ""))
+            plain = (f"noncestr={body.get('nonceStr', '')}&timestamp={body.get('timestamp', '')}"
+                     f"&url={url}")
+            if not any(hmac.compare_digest(given, jsapi_signature(t.value, plain))
+                       for t in self._issued[kind] if t.expires_at > now):
+                reason = "invalid signature"
+        check = SignatureCheck(kind, url, not reason, reason)
+        self.signature_checks.append(check)
+        return check
+
+    # -- the bridge --------------------------------------------------------------------
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        """``/sim/client/login?userid=U[&external_userid=E][&next=URL]``: sign the simulated
+        client in as U, with E's chat open; then go to `next` (or say who is logged in)."""
+        userid = request.query.get("userid", "")
+        if userid not in self.world.staff:
+            return web.Response(status=400, text=f"unknown staff member {userid!r}")
+        chat = request.query.get("external_userid", "")
+        nxt = request.query.get("next", "")
+        response: web.StreamResponse
+        if nxt:
+            response = web.HTTPFound(nxt)
+        else:
+            response = web.json_response({"userid": userid, "external_userid": chat})
+        response.set_cookie(USER_COOKIE, userid, httponly=True, samesite="Lax", path="/")
+        response.set_cookie(CHAT_COOKIE, chat, httponly=True, samesite="Lax", path="/")
+        if isinstance(response, web.HTTPFound):
+            raise response
+        return response
+
+    async def jssdk_js(self, request: web.Request) -> web.Response:
+        state = {"origin": f"{request.scheme}://{request.host}",
+                 "userid": request.cookies.get(USER_COOKIE, ""),
+                 "chat": request.cookies.get(CHAT_COOKIE, "")}
+        script = _BRIDGE_JS.replace("__STATE__", json.dumps(state))
+        return web.Response(text=script, content_type="application/javascript",
+                            headers={"Cache-Control": "no-store"})
+
+    async def verify(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        check = self.check_signature(str(body.get("kind", "")), body)
+        return web.json_response({"ok": check.ok, "reason": check.reason}, headers=_CORS)
+
+    async def send_chat_message(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        userid = str(body.get("userid", ""))
+        ext = str(body.get("external_userid", ""))
+        msgtype = str(body.get("msgtype", ""))
+        follow = self.world.follows.get((userid, ext))
+        payload = body.get(msgtype)
+        if follow is None or follow.half:
+            err = "sendChatMessage:fail no chat with this customer"
+        elif msgtype not in CHAT_MSGTYPES or not isinstance(payload, dict):
+            err = "sendChatMessage:fail invalid msgtype"
+        elif msgtype == "text" and not str(payload.get("content", "")).strip():
+            err = "sendChatMessage:fail empty content"
+        else:
+            content = str(payload.get("content") or payload.get("title") or "")
+            self.chat_messages.append(ChatMessage(userid, ext, msgtype, content, dict(payload),
+                                                  self._wall()))
+            err = "sendChatMessage:ok"
+        return web.json_response({"err_msg": err}, headers=_CORS)
+
+    async def messages(self, request: web.Request) -> web.Response:
+        ext = request.query.get("external_userid")
+        found = [asdict(m) for m in self.chat_messages if ext is None or m.external_userid == ext]
+        return web.json_response(found, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+    async def preflight(self, _request: web.Request) -> web.Response:
+        return web.Response(status=204, headers=_CORS)
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_get("/connect/oauth2/authorize", self.authorize)
+        app.router.add_get("/sim/client/login", self.login)
+        app.router.add_get("/sim/jssdk.js", self.jssdk_js)
+        app.router.add_post("/sim/client/verify", self.verify)
+        app.router.add_post("/sim/client/chat_messages", self.send_chat_message)
+        app.router.add_get("/sim/client/chat_messages", self.messages)
+        for path in ("/sim/client/verify", "/sim/client/chat_messages"):
+            app.router.add_route("OPTIONS", path, self.preflight)
+
+
+def jsapi_signature(ticket: str, rest: str) -> str:
+    """sha1 of ``jsapi_ticket=T&noncestr=N&timestamp=TS&url=U`` (keys in ASCII order)."""
+    return hashlib.sha1(f"jsapi_ticket={ticket}&{rest}".encode(), usedforsecurity=False
+                        ).hexdigest()
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.text())
+    except ValueError:
+        raise web.HTTPBadRequest(text="body is not JSON", headers=_CORS) from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object", headers=_CORS)
+    return body
+
+
+# The bridge: the subset of wx.* a sidebar uses, talking to this simulator. Bodies go as
+# text/plain (a "simple" CORS request: no preflight from the bot's origin).
+_BRIDGE_JS = r"""
+(function () {
+  "use strict";
+  var SIM = __STATE__;
+  var state = { config: null, agent: false, readyFns: [], errorFns: [] };
+  function post(path, body) {
+    return fetch(SIM.origin + path, { method: "POST", headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify(body) }).then(function (r) { return r.json(); });
+  }
+  function url() { return location.href.split("#")[0]; }
+  window.wx = {
+    simulated: true,
+    config: function (c) {
+      post("/sim/client/verify", { kind: "corp", corpid: c.appId, timestamp: c.timestamp,
+        nonceStr: c.nonceStr, signature: c.signature, url: url() }).then(function (r) {
+        state.config = r.ok;
+        var fns = r.ok ? state.readyFns : state.errorFns;
+        fns.forEach(function (f) { f(r.ok ? undefined : { errMsg: "config:fail " + r.reason }); });
+      });
+    },
+    ready: function (f) { if (state.config === true) { f(); } else { state.readyFns.push(f); } },
+    error: function (f) { state.errorFns.push(f); },
+    agentConfig: function (c) {
+      post("/sim/client/verify", { kind: "agent", corpid: c.corpid, agentid: c.agentid,
+        timestamp: c.timestamp, nonceStr: c.nonceStr, signature: c.signature, url: url() })
+        .then(function (r) {
+          state.agent = r.ok;
+          if (r.ok) { c.success && c.success({ errMsg: "agentConfig:ok" }); }
+          else { c.fail && c.fail({ errMsg: "agentConfig:fail " + r.reason }); }
+        });
+    },
+    invoke: function (name, args, cb) {
+      cb = cb || function () {};
+      if (!state.agent) {
+        cb({ err_msg: name + ":fail no permission (agentConfig first)" });
+        return;
+      }
+      if (name === "getCurExternalContact") {
+        if (SIM.chat) { cb({ err_msg: name + ":ok", userId: SIM.chat }); }
+        else { cb({ err_msg: name + ":fail not opened from a customer chat" }); }
+        return;
+      }
+      if (name === "sendChatMessage") {
+        var body = { userid: SIM.userid, external_userid: SIM.chat, msgtype: args.msgtype };
+        body[args.msgtype] = args[args.msgtype];
+        post("/sim/client/chat_messages", body).then(cb, function () {
+          cb({ err_msg: name + ":fail network" });
+        });
+        return;
+      }
+      cb({ err_msg: name + ":fail not simulated" });
+    }
+  };
+})();
+"""
