@@ -3,14 +3,21 @@
 The path of a callback, file by file: `web.py` (verify, decrypt, parse) → `inbox.py`
 (record with its dedupe key, durable before the 200) → `dispatch.py` (route, order by lane,
 retry) → `handlers/*` (act) → `wecom/client.py` (call WeCom).
+
+Replicas (docs/deployment.md): every process accepts callbacks and runs the outbox; the
+one `bot/replicas.py` elects runs the SOP scheduler. `/healthz` says the process is up,
+`/readyz` that it can do its work (database, schema, role), `/metrics` how it goes
+(`bot/metrics.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -20,6 +27,9 @@ from bot.config import Secrets, Settings
 from bot.dispatch import Dispatcher
 from bot.events import Event
 from bot.handlers import build_router
+from bot.logs import set_context as set_log_context
+from bot.metrics import CONTENT_TYPE, BotMetrics, read_snapshot
+from bot.replicas import Replica
 from bot.replies.library import LiveLibrary
 from bot.replies.messenger import AppMessenger
 from bot.replies.service import RepliesService
@@ -29,8 +39,8 @@ from bot.sop.book import SopBook
 from bot.sop.delivery import DeliveryWorker
 from bot.sop.robots import RobotKeyMissing
 from bot.sop.scheduler import SopScheduler
-from bot.store import repo
-from bot.store.db import Database
+from bot.store import api_quota, repo
+from bot.store.db import Database, current_revision, head_revision
 from bot.stores import StoreDirectory
 from bot.tags import TagBook
 from bot.templating import TemplateLibrary
@@ -38,9 +48,11 @@ from bot.web import CallbackEndpoint
 from bot.wecom.client import WeComClient
 from bot.wecom.crypto import CallbackCrypto
 from bot.wecom.errors import WeComError
-from bot.wecom.ratelimit import RateLimits
+from bot.wecom.ratelimit import Limits, RateLimits
+from bot.wecom.shared_limits import SharedRateLimits
 
 log = logging.getLogger("bot.app")
+TAKE_OVER_EVERY_S = 2.0  # PostgreSQL: how often events of a dead replica are looked for
 
 
 def load_operator_files(settings: Settings) -> tuple[StoreDirectory, ChannelBook]:
@@ -71,14 +83,19 @@ class BotRuntime:
     dispatcher: Dispatcher | None = None
     outbox: DeliveryWorker | None = None
     sop: SopScheduler | None = None
+    replica: Replica | None = None
     group_sync: asyncio.Task[None] | None = None
     sidebar: Sidebar | None = None
     replies: LiveLibrary | None = None
     endpoint: CallbackEndpoint = field(init=False)
+    metrics: BotMetrics = field(init=False)
     recorded: int = 0
     duplicates: int = 0
+    _book: SopBook | None = None  # for robot keys on a replica that does not schedule
+    _take_over: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
+        self.metrics = BotMetrics(self._metrics_state)
         crypto = CallbackCrypto(self.secrets.token, self.secrets.aes_key, self.secrets.corp_id)
         self.endpoint = CallbackEndpoint(
             crypto, self.secrets.corp_id, self.accept,
@@ -88,12 +105,18 @@ class BotRuntime:
     async def accept(self, event: Event, received_at: float) -> None:
         """Record (durably, once), then hand to the dispatcher without waiting for it."""
         assert self.services is not None and self.dispatcher is not None
-        recorded = await inbox.record(self.services.db, event, received_at)
+        assert self.replica is not None
+        recorded = await inbox.record(self.services.db, event, received_at, self.replica.id)
         if recorded is None:
             self.duplicates += 1
-            log.info("redelivery of %s ignored (already recorded)", event.dedupe_key)
+            self.metrics.callback(event.kind, "duplicate", received_at)
+            log.info("redelivery of %s ignored (already recorded)", event.dedupe_key,
+                     extra={"dedupe_key": event.dedupe_key})
             return
         self.recorded += 1
+        self.metrics.callback(event.kind, "recorded", received_at)
+        log.debug("recorded %s as event %d", event.kind, recorded.event_id,
+                  extra={"dedupe_key": event.dedupe_key})
         self.dispatcher.submit(recorded)
 
     async def startup(self, _app: web.Application | None = None) -> None:
@@ -102,11 +125,13 @@ class BotRuntime:
         db = Database(settings.database.url)
         await asyncio.get_running_loop().run_in_executor(None, db.migrate)
         await db.write(lambda s: repo.sync_directory(s, stores.store_rows(), stores.staff_rows()))
+        self.replica = Replica(db, settings.replicas, on_elected=self._lead,
+                               on_deposed=self._follow)
         wecom = WeComClient(
             settings.wecom.api_base_url, secrets.corp_id, secrets.secret,
-            limits=RateLimits(settings.wecom.per_api_per_minute, settings.wecom.per_api_per_hour),
-            request_timeout_s=settings.wecom.request_timeout_s,
+            limits=self._limits(db), request_timeout_s=settings.wecom.request_timeout_s,
             max_retries=settings.wecom.max_retries)
+        wecom.observer = self.metrics.api_call
         tags = TagBook(db, wecom)
         self.services = Services(settings=settings, secrets=secrets, db=db, wecom=wecom,
                                  tags=tags, stores=stores, channels=channels)
@@ -116,28 +141,73 @@ class BotRuntime:
         except WeComError as exc:  # not fatal: tags are created on demand and re-read later
             log.error("could not read the corp tag list at start: %s", exc)
         self._start_replies()
-        await self.dispatcher.replay_pending()
-        await self._start_sops()
-        if settings.wecom.group_sync_hours > 0:
+        set_log_context(replica=self.replica.id)
+        await self.replica.start()  # liveness first: what this replica claims is its own
+        await self.dispatcher.replay_pending(self.replica.id)
+        if db.is_postgres:
+            self._take_over = asyncio.get_running_loop().create_task(
+                self._take_over_loop(), name="inbox-take-over")
+        self.outbox = DeliveryWorker(
+            db, wecom, settings.sop, self._robot_key,
+            request_timeout_s=settings.wecom.request_timeout_s, replica_id=self.replica.id)
+        self.outbox.start()  # every replica: it finishes what was planned
+        if self.replica.is_leader:
+            await self._lead()
+        log.info("bot ready: %d stores, %d channels, API %s, replica %s (%s)",
+                 len(stores.all()), len(channels.names()), settings.wecom.api_base_url,
+                 self.replica.id, self.replica.role)
+
+    def _limits(self, db: Database) -> Limits:
+        """Per-API quotas: counted for the whole deployment on PostgreSQL (several
+        replicas), in this process on SQLite (there is only one)."""
+        wecom, replicas = self.settings.wecom, self.settings.replicas
+        if not (db.is_postgres and replicas.shared_quota):
+            return RateLimits(wecom.per_api_per_minute, wecom.per_api_per_hour)
+
+        async def reserve(api: str, windows: Any, n: int) -> api_quota.Grant:
+            now = time.time()
+            return await db.write(lambda c: api_quota.reserve(c, api, windows, n, now))
+
+        return SharedRateLimits(reserve, wecom.per_api_per_minute, wecom.per_api_per_hour,
+                                replicas.quota_block)
+
+    async def _take_over_loop(self) -> None:
+        """Events recorded by a replica that died before handling them: taken over here."""
+        assert self.dispatcher is not None and self.replica is not None
+        while True:
+            await asyncio.sleep(TAKE_OVER_EVERY_S)
+            try:
+                await self.dispatcher.replay_pending(self.replica.id)
+            except Exception:
+                log.exception("looking for events left by a stopped replica failed")
+
+    async def _lead(self) -> None:
+        """This replica was elected (or is alone): run the SOP scheduler, if enabled, and
+        the periodic group sync (one replica reading every group back is enough)."""
+        if self.outbox is None or self.services is None:
+            return  # still starting: startup calls this again once the outbox runs
+        settings = self.settings
+        if settings.wecom.group_sync_hours > 0 and self.group_sync is None:
             self.group_sync = asyncio.get_running_loop().create_task(
                 self._sync_groups_when_due(settings.wecom.group_sync_hours * 3600),
                 name="group-sync")
-        log.info("bot ready: %d stores, %d channels, API %s", len(stores.all()),
-                 len(channels.names()), settings.wecom.api_base_url)
+        if settings.sop.scheduler and self.sop is None:
+            sop = SopScheduler(self.services.db, settings, lambda: load_sop_book(settings),
+                               self.outbox, book=load_sop_book(settings, self.services.stores))
+            await sop.start()  # its first sweep done: then it counts as running
+            self.sop = sop
 
-    async def _start_sops(self) -> None:
-        """The outbox always runs (it finishes what was planned); the scheduler if enabled."""
-        assert self.services is not None
-        settings = self.settings
-        self.outbox = DeliveryWorker(
-            self.services.db, self.services.wecom, settings.sop, self._robot_key,
-            request_timeout_s=settings.wecom.request_timeout_s)
-        self.outbox.start()
-        if settings.sop.scheduler:
-            self.sop = SopScheduler(self.services.db, settings, lambda: load_sop_book(settings),
-                                    self.outbox,
-                                    book=load_sop_book(settings, self.services.stores))
-            await self.sop.start()
+    async def _follow(self) -> None:
+        """Leadership lost (or stopping): stop firing slots and syncing groups; sends and
+        callbacks keep going."""
+        sync, self.group_sync = self.group_sync, None
+        if sync is not None:
+            sync.cancel()
+            await asyncio.gather(sync, return_exceptions=True)
+        sop, self.sop = self.sop, None
+        if sop is not None:
+            self._book = sop.book
+            await sop.stop()
 
     async def _sync_groups_when_due(self, every_s: float) -> None:
         """Read every customer group back from WeCom at start (unless a sync is recent),
@@ -174,7 +244,14 @@ class BotRuntime:
 
     def _robot_key(self, name: str) -> str | None:
         """A robot's webhook key, from the environment variable robots.yaml names."""
-        robot = self.sop.book.robots.get(name) if self.sop is not None else None
+        book = self.sop.book if self.sop is not None else self._book
+        if book is None or name not in book.robots:
+            try:  # a replica that does not schedule still posts what the leader planned
+                book = self._book = load_sop_book(self.settings)
+            except Exception:
+                log.exception("cannot read the robots of the SOP files")
+                return None
+        robot = book.robots.get(name)
         if robot is None:
             return None
         try:
@@ -184,11 +261,10 @@ class BotRuntime:
             return None
 
     async def cleanup(self, _app: web.Application | None = None, drain_s: float = 10.0) -> None:
-        if self.group_sync is not None:
-            self.group_sync.cancel()
-            await asyncio.gather(self.group_sync, return_exceptions=True)
-        if self.sop is not None:
-            await self.sop.stop()
+        if self._take_over is not None:
+            self._take_over.cancel()
+            await asyncio.gather(self._take_over, return_exceptions=True)
+        await self._follow()  # the scheduler and the group sync, if this replica leads
         if self.replies is not None:
             await self.replies.stop()
         if self.outbox is not None:
@@ -198,9 +274,47 @@ class BotRuntime:
                 log.warning("%d events still in progress at stop: they replay at next start",
                             self.dispatcher.busy)
             await self.dispatcher.cancel_all()
+        if self.replica is not None:  # last: our claims stay ours until work has stopped
+            await self.replica.stop()
         if self.services is not None:
             await self.services.wecom.close()
             await self.services.db.close()
+
+
+    # -- readiness and metrics (transport-free: plain values; the handlers below wrap them) --
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Database reachable, schema at this code's newest migration, scheduler role."""
+        report: dict[str, Any] = {
+            "replica": self.replica.id if self.replica else None,
+            "scheduler": self.replica.role if self.replica else "starting"}
+        if self.services is None:
+            return False, {**report, "database": "starting"}
+        try:
+            current = await asyncio.wait_for(self.services.db.read(current_revision), 3.0)
+        except Exception as exc:
+            return False, {**report, "database": f"unreachable: {type(exc).__name__}"}
+        head = head_revision()
+        report.update(database="ok", migration=current, expected_migration=head)
+        return current == head, report
+
+    def _metrics_state(self) -> dict[str, Any]:
+        return {"leader": bool(self.replica and self.replica.is_leader),
+                "refused": self.endpoint.refused,
+                "busy": self.dispatcher.busy if self.dispatcher else 0}
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        ready, report = await self.readiness()
+        return web.json_response({"status": "ready" if ready else "not ready", **report},
+                                 status=200 if ready else 503)
+
+    async def metrics_page(self, _request: web.Request) -> web.Response:
+        if self.services is not None:
+            with contextlib.suppress(Exception):  # a scrape during a database outage
+                self.metrics.snapshot = await asyncio.wait_for(
+                    self.services.db.read(read_snapshot), 5.0)
+        return web.Response(body=self.metrics.render(),
+                            headers={"Content-Type": CONTENT_TYPE})
 
 
 RUNTIME = web.AppKey("runtime", BotRuntime)
@@ -212,6 +326,8 @@ def build_app(settings: Settings, secrets: Secrets) -> web.Application:
     app[RUNTIME] = runtime
     app.router.add_routes(runtime.endpoint.routes())
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", runtime.readyz)
+    app.router.add_get("/metrics", runtime.metrics_page)
     if settings.sidebar.enabled:
         runtime.sidebar = Sidebar(settings, secrets)
         app.router.add_routes(runtime.sidebar.routes())
@@ -221,4 +337,5 @@ def build_app(settings: Settings, secrets: Secrets) -> web.Application:
 
 
 async def _healthz(_request: web.Request) -> web.Response:
+    """Liveness: the process answers. Restart it if this fails; nothing else is checked."""
     return web.json_response({"status": "ok"})

@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--config", type=Path, required=True, help="TOML settings file")
     run.add_argument("--host", help="overrides [server] host")
     run.add_argument("--port", type=int, help="overrides [server] port")
+    run.add_argument("--log-json", action="store_true",
+                     help="one JSON object per log line (overrides [logging] json)")
 
     demo = commands.add_parser("demo", help="play a scripted day against the local simulator")
     demo.add_argument("--keep", action="store_true", help="keep the demo database afterwards")
@@ -43,15 +45,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        secrets = load_secrets()  # first: it reads .env, which may set BOT_DATABASE_URL
         settings = load_settings(args.config)
-        secrets = load_secrets()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     server = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     if server:
         settings = settings.with_overrides(server=server)
-    setup_logging(settings.logging.level, settings.logging.json,
+    setup_logging(settings.logging.level, settings.logging.json or args.log_json,
                   secrets=(secrets.secret, secrets.token, secrets.aes_key))
     from bot.app import build_app
     from bot.loop import new_event_loop

@@ -98,6 +98,16 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class ReplicaSettings:
+    """Several bot processes on one PostgreSQL database (docs/deployment.md)."""
+
+    id: str = ""  # this replica's name in logs and bot_replica; "" = host:pid
+    leader_retry_s: float = 1.0  # how often a follower tries to become the SOP scheduler
+    shared_quota: bool = True  # PostgreSQL: per-API quotas counted for the whole deployment
+    quota_block: int = 20  # calls reserved from the shared quota per database round trip
+
+
+@dataclass(frozen=True)
 class Secrets:
     """Credentials of the self-built app placed in 客户联系 → 可调用接口的应用."""
 
@@ -122,6 +132,7 @@ class Settings:
     replies: RepliesSettings = field(default_factory=RepliesSettings)
     sidebar: SidebarSettings = field(default_factory=SidebarSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    replicas: ReplicaSettings = field(default_factory=ReplicaSettings)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some keys replaced, e.g. `with_overrides(server={"port": 0})`."""
@@ -139,12 +150,24 @@ _SECTIONS = {
     "replies": RepliesSettings,
     "sidebar": SidebarSettings,
     "logging": LoggingSettings,
+    "replicas": ReplicaSettings,
 }
 _SECRET_NAMES = ("WECOM_CORP_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
 
 
+DATABASE_URL_ENV = "BOT_DATABASE_URL"  # replaces [database] url: a password stays out of TOML
+
+
 def load_settings(path: Path | None) -> Settings:
-    """Read a TOML config file; unknown sections or keys are errors, not silently ignored."""
+    """Read a TOML config file; unknown sections or keys are errors, not silently ignored.
+    `BOT_DATABASE_URL` in the environment, if set, replaces `[database] url`."""
+    settings = _load_file(path)
+    if url := os.environ.get(DATABASE_URL_ENV):
+        settings = settings.with_overrides(database={"url": url})
+    return settings
+
+
+def _load_file(path: Path | None) -> Settings:
     if path is None:
         return Settings()
     try:

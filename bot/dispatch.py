@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from bot import inbox
 from bot.events import Event
 from bot.inbox import Recorded
+from bot.logs import event_fields
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -226,13 +227,14 @@ class Dispatcher:
         job.attempt += 1
         ctx = Context(self._services, recorded)
         try:
-            if handler is None:
-                log.warning("no handler for %s (%s); recorded only", event.kind,
-                            event.dedupe_key)
-            else:
-                await handler(ctx, event)
-            if not ctx.finished:
-                await ctx.finish()
+            with event_fields(**_fields(recorded)):  # on every line the handler logs
+                if handler is None:
+                    log.warning("no handler for %s (%s); recorded only", event.kind,
+                                event.dedupe_key)
+                else:
+                    await handler(ctx, event)
+                if not ctx.finished:
+                    await ctx.finish()
             self.handled += 1
             return None
         except asyncio.CancelledError:
@@ -240,7 +242,8 @@ class Dispatcher:
         except Exception as exc:
             final = job.attempt >= MAX_ATTEMPTS
             log.warning("handler for %s (event %d) failed, attempt %d/%d: %s", event.kind,
-                        recorded.event_id, job.attempt, MAX_ATTEMPTS, exc, exc_info=final)
+                        recorded.event_id, job.attempt, MAX_ATTEMPTS, exc, exc_info=final,
+                        extra=_fields(recorded))
             message = f"{type(exc).__name__}: {exc}"
             try:
                 await self._services.db.write(
@@ -252,13 +255,15 @@ class Dispatcher:
                 return None
             return self._retry_delay_s * job.attempt
 
-    async def replay_pending(self) -> int:
-        """Submit what an earlier run recorded but did not finish. Returns how many."""
-        pending = await self._services.db.read(inbox.pending)
+    async def replay_pending(self, me: str) -> int:
+        """Take over and submit what was recorded but not finished by a process that is
+        gone: an earlier run of this bot, or a replica that died. Returns how many."""
+        pending = await self._services.db.write(lambda c: inbox.take_over(c, me))
         for recorded in pending:
             self.submit(recorded)
         if pending:
-            log.info("replaying %d events recorded before the last stop", len(pending))
+            log.info("replaying %d events recorded but not handled by a stopped process",
+                     len(pending))
         return len(pending)
 
     @property
@@ -287,3 +292,8 @@ class Dispatcher:
         await asyncio.gather(*workers, return_exceptions=True)
         self._outstanding = 0  # nothing is in progress any more; the inbox still has it all
         self._all_done.set()
+
+
+def _fields(recorded: Recorded) -> dict[str, Any]:
+    """The event's keys for structured log lines (bot.logs.EVENT_FIELDS)."""
+    return {"dedupe_key": recorded.event.dedupe_key, "event_id": recorded.event_id}

@@ -2,7 +2,12 @@
 
 `record` inserts the event with its dedupe key; a redelivery (same key) inserts nothing and
 is reported as a duplicate, in the same statement, so two replicas or two racing requests
-cannot both see "new". `pending` lists what was recorded but not yet handled, for replay.
+cannot both see "new". This holds across replicas: the unique key lives in the database.
+
+Every row carries the replica that handles it (`claimed_by`). `take_over` claims, for
+replay, what was recorded but not handled by a replica that is no longer alive (at start,
+and every few seconds on PostgreSQL): never the work in progress of a live one, so a
+replica that starts next to others does not run their handlers a second time.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from bot.events import Event, from_fields
+from bot.store import claims
 from bot.store.db import Database, driver_execute
 
 # Hand-written, like bot.store.repo: compiled once, and the same on SQLite and PostgreSQL.
 _RECORD = (
     "INSERT INTO inbox_event (dedupe_key, kind, lane, payload, create_time, received_at, "
-    "status, attempts) VALUES (:dedupe_key, :kind, :lane, :payload, :create_time, "
-    ":received_at, :status, :attempts) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+    "status, attempts, claimed_by) VALUES (:dedupe_key, :kind, :lane, :payload, :create_time, "
+    ":received_at, :status, :attempts, :claimed_by) ON CONFLICT (dedupe_key) DO NOTHING "
+    "RETURNING id")
 _DONE = ("UPDATE inbox_event SET status = 'done', handled_at = :at, attempts = attempts + 1 "
          "WHERE id = :id")
 _FAILED = ("UPDATE inbox_event SET status = :status, error = :error, "
@@ -37,8 +44,10 @@ class Recorded:
     received_at: float
 
 
-async def record(db: Database, event: Event, received_at: float) -> Recorded | None:
-    """Store `event`; None when it was already there (a redelivery)."""
+async def record(db: Database, event: Event, received_at: float,
+                 claimed_by: str | None = None) -> Recorded | None:
+    """Store `event`, claimed by this replica; None when it was already there (a
+    redelivery, to this replica or another)."""
     row = {
         "dedupe_key": event.dedupe_key,
         "kind": event.kind,
@@ -48,6 +57,7 @@ async def record(db: Database, event: Event, received_at: float) -> Recorded | N
         "received_at": received_at,
         "status": "pending",
         "attempts": 0,
+        "claimed_by": claimed_by,
     }
 
     def _insert(conn: Connection) -> int | None:
@@ -71,5 +81,17 @@ def mark_failed(conn: Connection, event_id: int, error: str, final: bool) -> Non
 def pending(conn: Connection, limit: int = 10_000) -> list[Recorded]:
     """Events recorded but not handled (the bot stopped in between), oldest first."""
     rows = conn.execute(_PENDING, {"limit": limit}).all()
+    return [Recorded(row.id, from_fields(json.loads(row.payload)), row.received_at)
+            for row in rows]
+
+
+def take_over(conn: Connection, me: str, limit: int = 10_000) -> list[Recorded]:
+    """Claim pending events whose replica is gone (or an earlier life of this one), oldest
+    first. One statement: two replicas taking over at once get disjoint sets."""
+    sql = text(f"UPDATE inbox_event SET claimed_by = :me WHERE id IN ("  # noqa: S608 (constants)
+               f"SELECT id FROM inbox_event WHERE status = 'pending' AND "
+               f"{claims.orphaned(conn)} ORDER BY id LIMIT :limit{claims.skip_locked(conn)}) "
+               f"RETURNING id, payload, received_at")
+    rows = sorted(conn.execute(sql, {"me": me, "limit": limit}).all(), key=lambda r: r.id)
     return [Recorded(row.id, from_fields(json.loads(row.payload)), row.received_at)
             for row in rows]

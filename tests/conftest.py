@@ -1,4 +1,7 @@
-"""The test world: the real bot on a real port, the simulator on another, a SQLite file.
+"""The test world: the real bot on a real port, the simulator on another, its database.
+
+The database is a SQLite file, or a fresh PostgreSQL schema when BOT_TEST_DATABASE_URL is
+set (tests/databases.py): the same tests run against both.
 
 Callbacks travel as WeCom sends them: the simulator encrypts and POSTs them to the bot's
 `/wecom/callback`; the bot calls the simulator's `/cgi-bin/` API over HTTP. Tests assert on
@@ -8,7 +11,6 @@ what the simulator received and on what the bot wrote to its database.
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from bot.simulator import SimOptions, Simulator
 from bot.simulator.local import throwaway_secrets
 from bot.wecom.client import OFFLINE_ENV
 from bot.wecom.crypto import CallbackCrypto
+from tests.databases import ScratchDb, new_scratch_db
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ[OFFLINE_ENV] = "1"  # the client refuses any API host but loopback
@@ -43,6 +46,7 @@ class World:
     secrets: Secrets
     http: aiohttp.ClientSession
     settings: Settings
+    db: ScratchDb
 
     @property
     def callback_url(self) -> str:
@@ -62,8 +66,7 @@ class World:
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """Read the bot's database through a separate connection, as an operator would."""
-        with sqlite3.connect(self.db_path) as conn:
-            return conn.execute(sql, params).fetchall()
+        return self.db.rows(sql, *params)
 
     def count(self, table: str) -> int:
         return int(self.rows(f"SELECT count(*) FROM {table}")[0][0])
@@ -96,9 +99,10 @@ class World:
             return resp
 
 
-def make_settings(tmp_path: Path, api_base_url: str) -> Settings:
+def make_settings(tmp_path: Path, api_base_url: str, database_url: str | None = None
+                  ) -> Settings:
     return Settings().with_overrides(
-        database={"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+        database={"url": database_url or f"sqlite:///{tmp_path / 'bot.db'}"},
         # the start-up group sync adds API calls tests would have to count: tests opt in
         wecom={"api_base_url": api_base_url, "group_sync_hours": 0},
         paths={"sop_dir": REPO / "sop", "templates_dir": REPO / "templates"},
@@ -128,20 +132,31 @@ def bot_overrides() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, sim_options: SimOptions,
+def scratch_db(tmp_path: Path) -> Any:
+    """This test's database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
+    db = new_scratch_db(tmp_path)
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
+@pytest.fixture
+async def world(tmp_path: Path, sim_options: SimOptions, scratch_db: ScratchDb,
                 bot_overrides: dict[str, dict[str, Any]]) -> AsyncIterator[World]:
     secrets_ = make_secrets()
     sim = Simulator(secrets_.corp_id, secrets_.secret, secrets_.token, secrets_.aes_key,
                     agent_id=1000002, options=sim_options)
     await sim.start()
     add_demo_staff(sim)
-    settings = make_settings(tmp_path, sim.base_url).with_overrides(**bot_overrides)
+    settings = make_settings(tmp_path, sim.base_url, scratch_db.url).with_overrides(
+        **bot_overrides)
     runner, url = await start_bot(settings, secrets_)
     sim.callback_url = f"{url}/wecom/callback"
     async with aiohttp.ClientSession() as http:
         try:
             yield World(sim, url, runner.app[RUNTIME], tmp_path / "bot.db", secrets_, http,
-                        settings)
+                        settings, scratch_db)
         finally:
             await runner.cleanup()
             await sim.stop()

@@ -28,6 +28,7 @@ from bot.app import RUNTIME
 from bot.config import Secrets
 from bot.simulator import Simulator
 from bot.wecom.crypto import CallbackCrypto
+from tests.databases import ScratchDb
 
 
 def add_contact_xml(corp_id: str, external_userid: str = "wmFORGED", code: str = "CODE") -> str:
@@ -44,13 +45,13 @@ def add_contact_xml(corp_id: str, external_userid: str = "wmFORGED", code: str =
     )
 
 
-async def test_official_vector_through_the_real_endpoint(tmp_path: Path):
+async def test_official_vector_through_the_real_endpoint(tmp_path: Path, scratch_db: ScratchDb):
     """Vector A (doc 91144): GET echoes the plaintext, POST is accepted and recorded."""
     secrets_ = Secrets(corp_id=CORP_ID, secret="vector-secret", token=TOKEN, aes_key=AES_KEY)
     sim = Simulator(CORP_ID, "vector-secret", TOKEN, AES_KEY)
     await sim.start()
     # The vector is from 2014: widen the timestamp window for this test only.
-    settings = make_settings(tmp_path, sim.base_url).with_overrides(
+    settings = make_settings(tmp_path, sim.base_url, scratch_db.url).with_overrides(
         server={"timestamp_window_s": 10**10})
     runner, url = await start_bot(settings, secrets_)
     try:
@@ -70,10 +71,7 @@ async def test_official_vector_through_the_real_endpoint(tmp_path: Path):
         runtime = runner.app[RUNTIME]
         assert runtime.recorded == 1
         assert runtime.dispatcher is not None and await runtime.dispatcher.drain(5)
-        import sqlite3
-
-        with sqlite3.connect(tmp_path / "bot.db") as conn:
-            rows = conn.execute("SELECT kind, dedupe_key, status FROM inbox_event").fetchall()
+        rows = scratch_db.rows("SELECT kind, dedupe_key, status FROM inbox_event")
         assert rows == [("app.text", "app.text:4561255354251345929", "done")]
     finally:
         await runner.cleanup()

@@ -40,3 +40,22 @@ def test_secrets_come_from_the_environment(monkeypatch, tmp_path: Path):
     secrets = load_secrets(tmp_path / ".env")
     assert (secrets.corp_id, secrets.agent_id) == ("ww1", 1000002)
     assert "topsecretvalue" not in repr(secrets)
+
+
+def test_example_config_documents_every_key():
+    """A key added to bot/config.py must be explained in config.example.toml."""
+    import tomllib
+    from dataclasses import fields
+
+    from bot.config import _SECTIONS
+
+    documented = tomllib.loads((REPO / "config.example.toml").read_text(encoding="utf-8"))
+    for section, cls in _SECTIONS.items():
+        for f in fields(cls):
+            assert f.name in documented.get(section, {}), f"[{section}] {f.name}"
+
+
+def test_database_url_from_the_environment_replaces_the_file(monkeypatch):
+    url = "postgresql+psycopg://bot:pw@db:5432/bot"
+    monkeypatch.setenv("BOT_DATABASE_URL", url)
+    assert load_settings(REPO / "config.example.toml").database.url == url

@@ -3,7 +3,7 @@
 The first life of the bot is a real process (`python -m bot run`) that receives real
 encrypted callbacks from the simulator and is killed with SIGKILL while its handlers are
 stalled inside WeCom calls: no drain, no cleanup, exactly what a crash or an OOM kill leaves
-behind. The second life is the bot started again on the same SQLite file. What must hold:
+behind. The second life is the bot started again on the same database. What must hold:
 
 * every event the first life acknowledged but did not finish is handled after the restart,
   exactly once (inbox row `done`, one welcome row, one member row);
@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -37,6 +36,7 @@ from bot.config import Secrets
 from bot.simulator import SimOptions, Simulator
 from bot.simulator.local import free_port
 from bot.wecom.crypto import CallbackCrypto
+from tests.databases import ScratchDb
 
 MANAGER = "linxiaoyu"  # 天钥桥路店, see sop/stores.yaml
 DEADLINE_S = 5.0  # the WelcomeCode life for these tests (WeCom: 20 s), bot and simulator alike
@@ -51,12 +51,11 @@ class Crashable:
     sim: Simulator
     secrets: Secrets
     tmp_path: Path
-    db_path: Path
+    db: ScratchDb
     proc: asyncio.subprocess.Process | None = None
 
     def rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db_path) as conn:
-            return conn.execute(sql, params).fetchall()
+        return self.db.rows(sql, *params)
 
     async def start_process(self) -> None:
         """The bot as it runs in production: its own process, config file, env secrets."""
@@ -64,7 +63,7 @@ class Crashable:
         config = self.tmp_path / "bot.toml"
         config.write_text(
             f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
-            f'[database]\nurl = "sqlite:///{self.db_path}"\n'
+            f'[database]\nurl = "{self.db.url}"\n'
             f'[wecom]\napi_base_url = "{self.sim.base_url}"\nwelcome_deadline_s = {DEADLINE_S}\n'
             f'[paths]\nsop_dir = "{REPO / "sop"}"\ntemplates_dir = "{REPO / "templates"}"\n'
             '[logging]\nlevel = "WARNING"\n')
@@ -135,7 +134,7 @@ class Crashable:
 
 
 @pytest.fixture
-async def crashable(tmp_path: Path) -> AsyncIterator[Crashable]:
+async def crashable(tmp_path: Path, scratch_db: ScratchDb) -> AsyncIterator[Crashable]:
     secrets_ = make_secrets()
     sim = Simulator(secrets_.corp_id, secrets_.secret, secrets_.token, secrets_.aes_key,
                     agent_id=1000002,
@@ -143,7 +142,7 @@ async def crashable(tmp_path: Path) -> AsyncIterator[Crashable]:
                                        welcome_code_ttl_s=DEADLINE_S))
     await sim.start()
     add_demo_staff(sim)
-    world = Crashable(sim, secrets_, tmp_path, tmp_path / "bot.db")
+    world = Crashable(sim, secrets_, tmp_path, scratch_db)
     try:
         yield world
     finally:
@@ -156,9 +155,8 @@ async def crashable(tmp_path: Path) -> AsyncIterator[Crashable]:
 
 async def _second_life(world: Crashable) -> tuple[web.AppRunner, BotRuntime, str]:
     """The bot started again on the same database (in this process, to wait on its drain)."""
-    settings = make_settings(world.tmp_path, world.sim.base_url).with_overrides(
+    settings = make_settings(world.tmp_path, world.sim.base_url, world.db.url).with_overrides(
         wecom={"welcome_deadline_s": DEADLINE_S})
-    assert settings.database.url == f"sqlite:///{world.db_path}"
     runner, url = await start_bot(settings, world.secrets)
     world.sim.callback_url = f"{url}/wecom/callback"
     return runner, runner.app[RUNTIME], url

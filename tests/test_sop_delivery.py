@@ -186,7 +186,10 @@ async def test_restart_in_the_middle_of_a_fanout_sends_nothing_twice(world: Worl
     world.sim.delay_next(ADD, 0.5, times=2)  # both calls are in flight when the bot dies
     await scheduler_for(world).plan("morning-new-arrivals", MORNING, now=MORNING.timestamp())
     await until(lambda: send_statuses(world).count("sending") == 2)
+    await until(lambda: world.sim.faults_pending(ADD) == 0)  # both calls reached WeCom
     await runtime.outbox.stop(grace_s=0)  # the process dies: no answer is ever recorded
+    assert runtime.replica is not None
+    await runtime.replica.stop()  # ... and with it its liveness lock (PostgreSQL)
     assert send_statuses(world) == ["sending", "sending"]
     await asyncio.sleep(0.7)  # meanwhile WeCom finished creating both tasks
 

@@ -328,6 +328,10 @@ class Simulator:
         """The next `times` calls of `path` are answered `seconds` late (and still run)."""
         self._injector.delay_next(path, seconds, times)
 
+    def faults_pending(self, path: str) -> int:
+        """How many of the one-shot faults queued for `path` no call has met yet."""
+        return self._injector.pending(path)
+
     def reset_next(self, path: str, times: int = 1) -> None:
         """The next `times` calls of `path` get their connection aborted, changing nothing."""
         self._injector.reset_next(path, times)

@@ -155,6 +155,11 @@ class FaultInjector:
             raise ValueError(f"unknown transport fault {kind!r}")
         self._shots.append(_OneShot(normalise_path(path), times, transport=kind))
 
+    def pending(self, path: str) -> int:
+        """One-shots of `path` not yet used up: a test knows its calls have arrived."""
+        path = normalise_path(path)
+        return sum(s.remaining for s in self._shots if s.path == path)
+
     def clear(self) -> None:
         """Forget pending one-shots (random rates stay as set in `plan`)."""
         self._shots.clear()

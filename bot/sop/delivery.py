@@ -6,6 +6,11 @@ knows which calls may have reached WeCom. For a 群发 it then asks WeCom
 (get_groupmsg_list_v2) whether the task exists before calling again; a robot post cannot be
 looked up, so it is recorded as `uncertain` and never repeated: a group that may have got a
 message twice is worse, for a store manager, than one the operator is told may have missed.
+
+Replicas (PostgreSQL): every replica runs a worker on the one queue. Due rows are leased in
+batches with `FOR UPDATE SKIP LOCKED`, so workers asking together get different rows; the
+per-row claims below still decide who makes a call. Calls left `sending` by a replica that
+died are taken over by a live one within `TAKE_OVER_EVERY_S` (then checked as above).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from bot.wecom.ratelimit import SlidingWindow
 log = logging.getLogger("bot.sop.delivery")
 
 LEASE_S = 120.0  # a claimed row is not looked at again for this long (unless updated)
+TAKE_OVER_EVERY_S = 2.0  # PostgreSQL: how often calls orphaned by a dead replica are looked for
 MAX_ATTEMPTS = 8  # transient failures (busy, rate-limited, unreachable) before giving up
 ROBOT_PER_MINUTE = 20  # reference §5.2: 20 messages a minute per robot
 # WeCom's send_result status per group → our delivery status
@@ -72,8 +78,10 @@ class DeliveryWorker:
 
     def __init__(self, db: Database, wecom: WeComClient, settings: SopSettings,
                  robot_key: Callable[[str], str | None], *, request_timeout_s: float = 10.0,
-                 robot_window_s: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+                 robot_window_s: float = 60.0, clock: Callable[[], float] = time.time,
+                 replica_id: str = "") -> None:
         self.db = db
+        self.replica_id = replica_id
         self.wecom = wecom
         self.settings = settings
         self.robot_key = robot_key
@@ -114,8 +122,15 @@ class DeliveryWorker:
 
     async def _run(self) -> None:
         await self.recover()
+        last_take_over = time.monotonic()
         while True:
-            rows = await self.db.read(self._due)
+            if self.db.is_postgres and time.monotonic() - last_take_over >= TAKE_OVER_EVERY_S:
+                last_take_over = time.monotonic()
+                await self.recover()
+            if self.db.is_postgres:
+                rows = await self.db.write(self._lease_due)
+            else:
+                rows = await self.db.read(self._due)
             fresh = [r for r in rows if r.id not in self._in_flight]
             for row in fresh:
                 await self._slots.acquire()
@@ -129,30 +144,56 @@ class DeliveryWorker:
     def _due(self, conn: Connection) -> list[SendRow]:
         return outbox.due_sends(conn, self.clock(), 4 * self.settings.send_concurrency)
 
+    def _lease_due(self, conn: Connection) -> list[SendRow]:
+        limit = 4 * self.settings.send_concurrency
+        # long enough for the batch to get through the pacer; a dead replica's lease only
+        # delays its rows by this much
+        lease = max(30.0, 2 * limit * self._pacer.interval)
+        now = self.clock()
+        return outbox.lease_due(conn, now, limit, now + lease, self.replica_id)
+
     async def _idle(self) -> None:
         """Sleep until woken, or until the next row falls due (at most 5 s: a safety net)."""
         next_at = await self.db.read(outbox.next_due)
-        delay = 5.0 if next_at is None else min(max(next_at - self.clock(), 0.05), 5.0)
+        cap = TAKE_OVER_EVERY_S if self.db.is_postgres else 5.0
+        delay = cap if next_at is None else min(max(next_at - self.clock(), 0.05), cap)
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     async def recover(self) -> None:
-        """Calls that were going out when the previous process died."""
-        rows = await self.db.read(lambda c: outbox.sends_with_status(c, "sending"))
+        """Calls that were going out when their process died (an earlier run of this bot,
+        or another replica): never the calls a live replica has in flight."""
+        me = self.replica_id
         now = self.clock()
+        if self.db.is_postgres:
+            released = await self.db.write(
+                lambda c: outbox.release_orphaned_leases(c, me, now))
+            if released:
+                log.info("outbox: %d queued calls leased by a stopped replica are due again",
+                         released)
+        rows = await self.db.read(lambda c: outbox.orphaned_sends(c, me))
+        taken = 0
         for row in rows:
             if row.via == "group_send":  # look it up once anything in flight has ended
-                await self.db.write(lambda c, r=row: self._to_check(c, r, now))
-            else:
+                taken += await self.db.write(lambda c, r=row: outbox.take_over(
+                    c, r, me, "unknown", now + self._settle_s, "no answer: checking"))
+            elif await self.db.write(lambda c, r=row: self._robot_uncertain(c, r, now)):
+                taken += 1
                 self.stats.uncertain += 1
-                log.warning("robot post %s may or may not have gone out before the stop: "
-                            "recorded as uncertain, not repeated", row.key)
-                await self.db.write(lambda c, r=row: outbox.mark_final(
-                    c, r.id, "uncertain", now, deliveries="uncertain",
-                    error="process stopped during the call"))
-        if rows:
-            log.info("outbox: %d calls interrupted by the last stop are being checked", len(rows))
+                log.warning("robot post %s may or may not have gone out before its process "
+                            "stopped: recorded as uncertain, not repeated", row.key)
+        if taken:
+            log.info("outbox: %d calls interrupted by a stopped process are being checked",
+                     taken)
+
+    def _robot_uncertain(self, conn: Connection, row: SendRow, now: float) -> bool:
+        if not outbox.take_over(conn, row, self.replica_id, "sending", row.next_at,
+                                "process stopped during the call"):
+            return False
+        outbox.mark_final(conn, row.id, "uncertain", now, deliveries="uncertain",
+                          error="process stopped during the call")
+        return True
 
     async def _handle(self, row: SendRow) -> None:
         try:
@@ -186,7 +227,7 @@ class DeliveryWorker:
     async def _create(self, row: SendRow) -> None:
         await self._pacer.wait()
         at = self.clock()
-        if not await self.db.write(lambda c: outbox.mark_sending(c, row.id, at)):
+        if not await self.db.write(lambda c: outbox.mark_sending(c, row.id, at, self.replica_id)):
             return
         try:
             data = await self.wecom.add_msg_template(row.body)
@@ -314,7 +355,7 @@ class DeliveryWorker:
                 ROBOT_PER_MINUTE, self._robot_window_s * 1.02 + 0.05)
         await window.acquire()  # wait for the robot's minute to have room: never fail for it
         at = self.clock()
-        if not await self.db.write(lambda c: outbox.mark_sending(c, row.id, at)):
+        if not await self.db.write(lambda c: outbox.mark_sending(c, row.id, at, self.replica_id)):
             return
         try:
             await self.wecom.robot_send(key, row.body)

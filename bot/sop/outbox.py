@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
+from bot.store import claims
+
 # Delivery statuses that use up a group's 群发 quota (or may still): counted before queuing.
 QUOTA_COUNTED = ("queued", "submitted", "sent", "uncertain")
 
@@ -53,6 +55,7 @@ class SendRow:
     sent_at: float | None
     msgid: str
     reminders: int
+    claimed_by: str | None = None  # the replica that made (or is making) the call
 
     @property
     def body(self) -> dict[str, Any]:
@@ -145,25 +148,59 @@ def recorded_slots(conn: Connection, sop: str, start: float, end: float) -> set[
 
 # -- the worker's queue ----------------------------------------------------------------
 
-_DUE = _sql("""
-    SELECT id, key, via, sender, robot, store_id, payload, status, attempts, next_at,
-           created_at, sent_at, msgid, reminders FROM outbox_send
+_COLUMNS = ("id, key, via, sender, robot, store_id, payload, status, attempts, next_at, "
+            "created_at, sent_at, msgid, reminders, claimed_by")
+_DUE = _sql(f"""
+    SELECT {_COLUMNS} FROM outbox_send
     WHERE status IN ('queued', 'created', 'unknown') AND next_at <= :now
     ORDER BY next_at LIMIT :limit
-""")
+""")  # noqa: S608 (constants only)
 _NEXT_DUE = _sql("SELECT MIN(next_at) FROM outbox_send"
                  " WHERE status IN ('queued', 'created', 'unknown')")
 _STATUS_SET = _sql("UPDATE outbox_send SET status = :status WHERE id = :id")
 _KNOWN_MSGIDS = _sql("SELECT msgid FROM outbox_send WHERE msgid IN :ids").bindparams(
     bindparam("ids", expanding=True))
-_BY_STATUS = _sql("""
-    SELECT id, key, via, sender, robot, store_id, payload, status, attempts, next_at,
-           created_at, sent_at, msgid, reminders FROM outbox_send WHERE status = :status
-""")
+_BY_STATUS = _sql(f"SELECT {_COLUMNS} FROM outbox_send WHERE status = :status")  # noqa: S608
+# PostgreSQL, several replicas: take a batch of due rows and lease it in one statement;
+# SKIP LOCKED hands replicas asking at the same moment disjoint batches.
+_LEASE_DUE = _sql(f"""
+    UPDATE outbox_send SET next_at = :lease, claimed_by = :me WHERE id IN (
+        SELECT id FROM outbox_send
+        WHERE status IN ('queued', 'created', 'unknown') AND next_at <= :now
+        ORDER BY next_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING {_COLUMNS}
+""")  # noqa: S608 (constants only)
 
 
 def due_sends(conn: Connection, now: float, limit: int) -> list[SendRow]:
     return [SendRow(*row) for row in conn.execute(_DUE, {"now": now, "limit": limit})]
+
+
+def lease_due(conn: Connection, now: float, limit: int, lease_until: float,
+              me: str | None = None) -> list[SendRow]:
+    """Due rows, leased to the caller until `lease_until` (PostgreSQL only).
+
+    Queued rows are still claimed by `mark_sending` before any call and the others by
+    `claim`, so a lease that runs out while the row waits here only lets another replica
+    compete for it, never work on it twice. A replica that dies holding a lease delays
+    those rows by the lease, nothing more.
+    """
+    rows = conn.execute(_LEASE_DUE, {"now": now, "limit": limit, "lease": lease_until,
+                                     "me": me})
+    return sorted((SendRow(*row) for row in rows), key=lambda r: r.id)
+
+
+def release_orphaned_leases(conn: Connection, me: str, now: float) -> int:
+    """Queued rows leased by a replica that died: due again now, not when the lease ends.
+
+    Only `queued` rows: a created task's `next_at` is when to look at it next, a schedule
+    rather than a lease. A queued row waiting out a retry delay is tried a little early,
+    which costs at most one more error answer.
+    """
+    sql = text("UPDATE outbox_send SET next_at = :now, claimed_by = NULL "  # noqa: S608
+               "WHERE status = 'queued' AND next_at > :now AND claimed_by IS NOT NULL AND "
+               f"{claims.orphaned(conn)}")
+    return int(conn.execute(sql, {"now": now, "me": me}).rowcount or 0)
 
 
 def next_due(conn: Connection) -> float | None:
@@ -190,7 +227,7 @@ _SEND_UPDATE = {
     # Committed before the call goes out: a crash after this leaves a row that says
     # "the call may have reached WeCom", and recovery checks before calling again.
     "sending": _sql("""UPDATE outbox_send SET status = 'sending', attempts = attempts + 1,
-                       next_at = :at WHERE id = :id AND status = 'queued'"""),
+                       next_at = :at, claimed_by = :me WHERE id = :id AND status = 'queued'"""),
     "queued": _sql("""UPDATE outbox_send SET status = 'queued', next_at = :next_at,
                       error = :error WHERE id = :id"""),
     "created": _sql("""UPDATE outbox_send SET status = 'created', msgid = :msgid,
@@ -221,9 +258,32 @@ def claim(conn: Connection, row: SendRow, lease_until: float) -> bool:
                                       "seen": row.next_at, "lease": lease_until}).rowcount)
 
 
-def mark_sending(conn: Connection, send_id: int, at: float) -> bool:
+def mark_sending(conn: Connection, send_id: int, at: float, me: str | None = None) -> bool:
     """Claim a queued send for one attempt; False if someone else already has it."""
-    return bool(conn.execute(_SEND_UPDATE["sending"], {"id": send_id, "at": at}).rowcount)
+    return bool(conn.execute(_SEND_UPDATE["sending"],
+                             {"id": send_id, "at": at, "me": me}).rowcount)
+
+
+def orphaned_sends(conn: Connection, me: str) -> list[SendRow]:
+    """Calls left `sending` by a process that is gone: a crash mid-call, here or on another
+    replica. A live replica's calls in flight are not listed."""
+    sql = text(f"SELECT {_COLUMNS} FROM outbox_send WHERE status = 'sending' AND "  # noqa: S608
+               f"{claims.orphaned(conn)} ORDER BY id")
+    return [SendRow(*row) for row in conn.execute(sql, {"me": me})]
+
+
+_TAKE_OVER = _sql("""UPDATE outbox_send SET status = :status, next_at = :next_at, error = :error,
+                        claimed_by = :me
+                     WHERE id = :id AND status = 'sending' AND COALESCE(claimed_by, '') = :old""")
+
+
+def take_over(conn: Connection, row: SendRow, me: str, status: str, next_at: float,
+              error: str) -> bool:
+    """Move an orphaned `sending` row on, if it is still the orphan that was read: two
+    survivors (or the owner's own late answer) cannot both act on it."""
+    return bool(conn.execute(_TAKE_OVER, {
+        "id": row.id, "status": status, "next_at": next_at, "error": error, "me": me,
+        "old": row.claimed_by or ""}).rowcount)
 
 
 def mark_retry(conn: Connection, send_id: int, next_at: float, error: str) -> None:

@@ -25,6 +25,7 @@ class InboxEvent(SQLModel, table=True):
     attempts: int = 0
     handled_at: float | None = None
     error: str | None = None
+    claimed_by: str | None = Field(default=None, max_length=96)  # the replica handling it
 
 
 class Store(SQLModel, table=True):
@@ -201,6 +202,7 @@ class OutboxSend(SQLModel, table=True):
     msgid: str = Field(default="", max_length=64)
     reminders: int = 0
     error: str | None = None
+    claimed_by: str | None = Field(default=None, max_length=96)  # the replica that sent it
 
 
 class OutboxDelivery(SQLModel, table=True):
@@ -244,3 +246,31 @@ class ReplySend(SQLModel, table=True):
     external_userid: str = Field(max_length=64)
     via: str = Field(max_length=16)  # sidebar (sendChatMessage) | clipboard
     at: float
+
+
+# -- replicas (issue 5) ----------------------------------------------------------------
+
+
+class BotReplica(SQLModel, table=True):
+    """One bot process on a shared database, for operators and /readyz. Whether it is
+    alive is not read from here: on PostgreSQL a replica is alive while its session holds
+    its advisory lock (see bot.store.claims), which dies with the process."""
+
+    __tablename__ = "bot_replica"
+
+    id: str = Field(primary_key=True, max_length=96)
+    host: str = Field(default="", max_length=128)
+    started_at: float
+    seen_at: float
+    role: str = Field(default="follower", max_length=16)  # leader | follower
+
+
+class ApiQuota(SQLModel, table=True):
+    """Calls made per API in one fixed window, by the whole deployment (bot.wecom.shared)."""
+
+    __tablename__ = "api_quota"
+
+    api: str = Field(primary_key=True, max_length=96)
+    window_s: int = Field(primary_key=True)
+    window_start: int = Field(primary_key=True)
+    used: int = 0

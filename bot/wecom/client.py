@@ -21,6 +21,7 @@ import logging
 import os
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -28,7 +29,7 @@ import aiohttp
 
 from bot.wecom import errors
 from bot.wecom.errors import WeComError, WeComTransientError, WeComUnanswered, classify
-from bot.wecom.ratelimit import RateLimits
+from bot.wecom.ratelimit import Limits, RateLimits
 
 log = logging.getLogger("bot.wecom")
 
@@ -392,7 +393,7 @@ class WeComClient:
         corp_id: str,
         secret: str,
         *,
-        limits: RateLimits | None = None,
+        limits: Limits | None = None,
         request_timeout_s: float = 10.0,
         max_retries: int = 3,
         backoff_s: float = 0.2,
@@ -403,7 +404,7 @@ class WeComClient:
         _refuse_real_host_when_offline(self.base_url)
         self._corp_id = corp_id
         self._secret = secret
-        self._limits = limits or RateLimits(per_minute=10_000, per_hour=150_000)
+        self._limits: Limits = limits or RateLimits(per_minute=10_000, per_hour=150_000)
         self._timeout = request_timeout_s
         self._max_retries = max_retries
         self._backoff_s = backoff_s
@@ -414,6 +415,8 @@ class WeComClient:
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
+        # (api, errcode) of every answer, for the metrics; -1 also when nothing came back
+        self.observer: Callable[[str, int], None] | None = None
 
     async def __aenter__(self) -> WeComClient:
         return self
@@ -506,6 +509,8 @@ class WeComClient:
                 # non-idempotent APIs handle the "already done" answer, e.g. 41051).
                 data = {"errcode": errors.SYSTEM_BUSY, "errmsg": f"transport: {type(exc).__name__}"}
             code = int(data.get("errcode", 0) or 0)
+            if self.observer is not None:
+                self.observer(api, code)
             if code == 0:
                 return data
             errmsg = str(data.get("errmsg", ""))

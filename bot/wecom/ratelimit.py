@@ -11,6 +11,18 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Quota(Protocol):
+    """What the client needs of one API's quota (this module's, or bot.wecom.shared_limits')."""
+
+    def try_acquire(self) -> bool: ...
+    async def acquire(self) -> None: ...
+
+
+class Limits(Protocol):
+    def for_api(self, api: str) -> Quota: ...
 
 
 class SlidingWindow:
