@@ -8,14 +8,10 @@ ended by the deletion callbacks) is what decides which customers a staff member 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-
-def _sql(statement: str) -> Any:
-    return text(" ".join(statement.split()))
+from bot.store.db import sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +37,18 @@ class CustomerRecord:
     groups: tuple[GroupSeat, ...]
 
 
-FOLLOWS = _sql("""
+FOLLOWS = sql("""
     SELECT added_at FROM member_follow
     WHERE external_userid = :ext AND userid = :userid AND status = 'active'
 """)
-_MEMBER = _sql("""
+_MEMBER = sql("""
     SELECT name, store_id, channel, state, first_seen FROM member WHERE external_userid = :ext
 """)
-_TAGS = _sql("""
+_TAGS = sql("""
     SELECT t.group_name, t.name FROM member_tag m JOIN tag t ON t.id = m.tag_id
     WHERE m.external_userid = :ext ORDER BY t.group_name, t.name
 """)
-_GROUPS = _sql("""
+_GROUPS = sql("""
     SELECT g.chat_id, g.name, m.joined_at, m.join_scene FROM group_member m
     JOIN customer_group g ON g.chat_id = m.chat_id
     WHERE m.member_id = :ext AND g.dismissed_at IS NULL ORDER BY m.joined_at
@@ -82,7 +78,7 @@ def customer(conn: Connection, userid: str, external_userid: str) -> CustomerRec
                           str(member[3]), float(member[4]), float(follow[0]), tags, groups)
 
 
-_FIND = _sql("""
+_FIND = sql("""
     SELECT m.external_userid FROM member_follow f JOIN member m
       ON m.external_userid = f.external_userid
     WHERE f.userid = :userid AND f.status = 'active' AND m.name LIKE :pattern ESCAPE '\\'
@@ -99,11 +95,11 @@ def find_customers(conn: Connection, userid: str, name: str, limit: int = 6) -> 
     return [str(r[0]) for r in rows]
 
 
-_TAG_COUNTS = _sql("""
+_TAG_COUNTS = sql("""
     SELECT t.group_name, t.name, count(*) FROM member_tag m JOIN tag t ON t.id = m.tag_id
     GROUP BY t.group_name, t.name
 """)
-_CUSTOMERS = _sql("SELECT count(*) FROM member WHERE status = 'active'")
+_CUSTOMERS = sql("SELECT count(*) FROM member WHERE status = 'active'")
 
 
 def tag_counts(conn: Connection) -> tuple[int, list[tuple[str, str, int]]]:
@@ -112,8 +108,8 @@ def tag_counts(conn: Connection) -> tuple[int, list[tuple[str, str, int]]]:
     return total, [(str(g), str(n), int(c)) for g, n, c in conn.execute(_TAG_COUNTS)]
 
 
-_SEND_COUNTS = _sql("SELECT reply_id, count(*) FROM reply_send GROUP BY reply_id")
-_RECORD_SEND = _sql("""
+_SEND_COUNTS = sql("SELECT reply_id, count(*) FROM reply_send GROUP BY reply_id")
+_RECORD_SEND = sql("""
     INSERT INTO reply_send (reply_id, userid, external_userid, via, at)
     VALUES (:reply_id, :userid, :external_userid, :via, :at)
 """)

@@ -19,13 +19,10 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
 from bot.store import claims
+from bot.store.db import sql
 
 # Delivery statuses that use up a group's 群发 quota (or may still): counted before queuing.
 QUOTA_COUNTED = ("queued", "submitted", "sent", "uncertain")
-
-
-def _sql(statement: str) -> Any:
-    return text(" ".join(statement.split()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,21 +62,21 @@ class SendRow:
 
 # -- planning --------------------------------------------------------------------------
 
-_SLOT_NEW = _sql("""
+_SLOT_NEW = sql("""
     INSERT INTO sop_slot (sop, slot_at, slot_local, status, fired_at, late_s, groups, held, note)
     VALUES (:sop, :slot_at, :slot_local, :status, :fired_at, :late_s, :groups, :held, :note)
     ON CONFLICT (sop, slot_at) DO NOTHING
     RETURNING id
 """)
-_SEND_NEW = _sql("""
+_SEND_NEW = sql("""
     INSERT INTO outbox_send (key, slot_id, via, sender, robot, store_id, payload, status,
                              attempts, next_at, created_at, msgid, reminders)
     VALUES (:key, :slot_id, :via, :sender, :robot, :store_id, :payload, 'queued', 0, :at, :at,
             '', 0)
     ON CONFLICT (key) DO NOTHING
 """)
-_SEND_IDS = _sql("SELECT key, id FROM outbox_send WHERE slot_id = :slot_id")
-_DELIVERY_NEW = _sql("""
+_SEND_IDS = sql("SELECT key, id FROM outbox_send WHERE slot_id = :slot_id")
+_DELIVERY_NEW = sql("""
     INSERT INTO outbox_delivery (slot_id, chat_id, send_id, via, slot_at, status, updated_at)
     VALUES (:slot_id, :chat_id, :send_id, :via, :slot_at, :status, :at)
     ON CONFLICT (slot_id, chat_id) DO NOTHING
@@ -120,7 +117,7 @@ def record_slot(conn: Connection, *, sop: str, slot_at: float, slot_local: str, 
     return slot_id
 
 
-_QUOTA_USED = _sql("""
+_QUOTA_USED = sql("""
     SELECT chat_id, COUNT(*),
            SUM(CASE WHEN slot_at >= :day_start AND slot_at < :day_end THEN 1 ELSE 0 END)
     FROM outbox_delivery
@@ -138,7 +135,7 @@ def quota_used(conn: Connection, start: float, end: float, day_start: float,
     return {chat: (int(n), int(today)) for chat, n, today in conn.execute(_QUOTA_USED, params)}
 
 
-_SLOTS_IN = _sql("SELECT slot_at FROM sop_slot WHERE sop = :sop AND slot_at >= :start"
+_SLOTS_IN = sql("SELECT slot_at FROM sop_slot WHERE sop = :sop AND slot_at >= :start"
                  " AND slot_at <= :end")
 
 
@@ -150,20 +147,20 @@ def recorded_slots(conn: Connection, sop: str, start: float, end: float) -> set[
 
 _COLUMNS = ("id, key, via, sender, robot, store_id, payload, status, attempts, next_at, "
             "created_at, sent_at, msgid, reminders, claimed_by")
-_DUE = _sql(f"""
+_DUE = sql(f"""
     SELECT {_COLUMNS} FROM outbox_send
     WHERE status IN ('queued', 'created', 'unknown') AND next_at <= :now
     ORDER BY next_at LIMIT :limit
 """)  # noqa: S608 (constants only)
-_NEXT_DUE = _sql("SELECT MIN(next_at) FROM outbox_send"
+_NEXT_DUE = sql("SELECT MIN(next_at) FROM outbox_send"
                  " WHERE status IN ('queued', 'created', 'unknown')")
-_STATUS_SET = _sql("UPDATE outbox_send SET status = :status WHERE id = :id")
-_KNOWN_MSGIDS = _sql("SELECT msgid FROM outbox_send WHERE msgid IN :ids").bindparams(
+_STATUS_SET = sql("UPDATE outbox_send SET status = :status WHERE id = :id")
+_KNOWN_MSGIDS = sql("SELECT msgid FROM outbox_send WHERE msgid IN :ids").bindparams(
     bindparam("ids", expanding=True))
-_BY_STATUS = _sql(f"SELECT {_COLUMNS} FROM outbox_send WHERE status = :status")  # noqa: S608
+_BY_STATUS = sql(f"SELECT {_COLUMNS} FROM outbox_send WHERE status = :status")  # noqa: S608
 # PostgreSQL, several replicas: take a batch of due rows and lease it in one statement;
 # SKIP LOCKED hands replicas asking at the same moment disjoint batches.
-_LEASE_DUE = _sql(f"""
+_LEASE_DUE = sql(f"""
     UPDATE outbox_send SET next_at = :lease, claimed_by = :me WHERE id IN (
         SELECT id FROM outbox_send
         WHERE status IN ('queued', 'created', 'unknown') AND next_at <= :now
@@ -226,25 +223,25 @@ def sends_with_status(conn: Connection, status: str) -> list[SendRow]:
 _SEND_UPDATE = {
     # Committed before the call goes out: a crash after this leaves a row that says
     # "the call may have reached WeCom", and recovery checks before calling again.
-    "sending": _sql("""UPDATE outbox_send SET status = 'sending', attempts = attempts + 1,
+    "sending": sql("""UPDATE outbox_send SET status = 'sending', attempts = attempts + 1,
                        next_at = :at, claimed_by = :me WHERE id = :id AND status = 'queued'"""),
-    "queued": _sql("""UPDATE outbox_send SET status = 'queued', next_at = :next_at,
+    "queued": sql("""UPDATE outbox_send SET status = 'queued', next_at = :next_at,
                       error = :error WHERE id = :id"""),
-    "created": _sql("""UPDATE outbox_send SET status = 'created', msgid = :msgid,
+    "created": sql("""UPDATE outbox_send SET status = 'created', msgid = :msgid,
                        sent_at = :at, next_at = :next_at, error = NULL WHERE id = :id"""),
-    "follow": _sql("""UPDATE outbox_send SET next_at = :next_at, reminders = :reminders,
+    "follow": sql("""UPDATE outbox_send SET next_at = :next_at, reminders = :reminders,
                       error = :error WHERE id = :id"""),
-    "final": _sql("""UPDATE outbox_send SET status = :status, error = :error,
+    "final": sql("""UPDATE outbox_send SET status = :status, error = :error,
                      sent_at = COALESCE(sent_at, :sent_at) WHERE id = :id"""),
 }
-_DELIVERIES_OF_SEND = _sql("""UPDATE outbox_delivery SET status = :status, updated_at = :at
+_DELIVERIES_OF_SEND = sql("""UPDATE outbox_delivery SET status = :status, updated_at = :at
                               WHERE send_id = :send_id AND status IN :from_status""").bindparams(
     bindparam("from_status", expanding=True))
-_DELIVERY_ONE = _sql("""UPDATE outbox_delivery SET status = :status, updated_at = :at
+_DELIVERY_ONE = sql("""UPDATE outbox_delivery SET status = :status, updated_at = :at
                         WHERE send_id = :send_id AND chat_id = :chat_id""")
 
 
-_CLAIM = _sql("""UPDATE outbox_send SET next_at = :lease WHERE id = :id AND status = :status
+_CLAIM = sql("""UPDATE outbox_send SET next_at = :lease WHERE id = :id AND status = :status
                   AND next_at = :seen""")
 
 
@@ -272,7 +269,7 @@ def orphaned_sends(conn: Connection, me: str) -> list[SendRow]:
     return [SendRow(*row) for row in conn.execute(sql, {"me": me})]
 
 
-_TAKE_OVER = _sql("""UPDATE outbox_send SET status = :status, next_at = :next_at, error = :error,
+_TAKE_OVER = sql("""UPDATE outbox_send SET status = :status, next_at = :next_at, error = :error,
                         claimed_by = :me
                      WHERE id = :id AND status = 'sending' AND COALESCE(claimed_by, '') = :old""")
 
@@ -331,7 +328,7 @@ def set_deliveries(conn: Connection, send_id: int, status: str, at: float, *,
 
 # -- reports ---------------------------------------------------------------------------
 
-_DELIVERY_REPORT = _sql("""
+_DELIVERY_REPORT = sql("""
     SELECT s.sop, s.slot_local, d.chat_id, d.via, d.status
     FROM outbox_delivery d JOIN sop_slot s ON s.id = d.slot_id
     WHERE s.slot_at >= :start AND s.slot_at < :end

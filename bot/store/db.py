@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import create_engine
 
@@ -65,6 +65,12 @@ def _pg_connect_args(url: str) -> dict[str, Any]:
 
 def is_postgres_url(url: str) -> bool:
     return url.startswith("postgresql")
+
+
+def sql(statement: str) -> Any:
+    """A text statement with its whitespace folded: SQL written readably in the source, one
+    line in logs and in the database's statement cache."""
+    return text(" ".join(statement.split()))
 
 
 def _sqlite_tuning(engine: Engine) -> None:

@@ -12,14 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 
-from bot.store.db import driver_execute
-
-
-def _sql(statement: str) -> Any:
-    return text(" ".join(statement.split()))
+from bot.store.db import driver_execute, sql
 
 
 def _run(conn: Connection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> Any:
@@ -40,7 +36,7 @@ def _write(conn: Connection, statement: Any,
 
 # -- members ---------------------------------------------------------------------------
 
-_MEMBER_NEW = _sql("""
+_MEMBER_NEW = sql("""
     INSERT INTO member (external_userid, name, store_id, staff_userid, channel, state, status,
                         first_seen, last_seen)
     VALUES (:external_userid, :name, :store_id, :userid, :channel, :state, 'active', :at, :at)
@@ -48,19 +44,19 @@ _MEMBER_NEW = _sql("""
         status = 'active', last_seen = excluded.last_seen,
         name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE member.name END
 """)  # a returning customer keeps their first store and channel: where they came from
-_FOLLOW_ACTIVE = _sql("""
+_FOLLOW_ACTIVE = sql("""
     INSERT INTO member_follow (external_userid, userid, state, status, added_at, removed_at)
     VALUES (:external_userid, :userid, :state, 'active', :at, NULL)
     ON CONFLICT (external_userid, userid) DO UPDATE SET
         state = excluded.state, status = 'active', added_at = excluded.added_at, removed_at = NULL
 """)
-_FOLLOW_ENDED = _sql("""
+_FOLLOW_ENDED = sql("""
     INSERT INTO member_follow (external_userid, userid, state, status, added_at, removed_at)
     VALUES (:external_userid, :userid, '', :status, :at, :at)
     ON CONFLICT (external_userid, userid) DO UPDATE SET
         status = excluded.status, removed_at = excluded.removed_at
 """)
-_MEMBER_STATUS = _sql("""
+_MEMBER_STATUS = sql("""
     INSERT INTO member (external_userid, name, staff_userid, channel, state, status,
                         first_seen, last_seen)
     VALUES (:external_userid, '', :userid, '', '', :status, :at, :at)
@@ -70,18 +66,18 @@ _MEMBER_STATUS = _sql("""
                                      AND f.status = 'active')
                       THEN 'active' ELSE excluded.status END
 """)  # a customer who still follows another of our staff stays active
-_MEMBER_SEEN = _sql("""
+_MEMBER_SEEN = sql("""
     UPDATE member SET last_seen = :at,
         name = CASE WHEN :name <> '' THEN :name ELSE name END
     WHERE external_userid = :external_userid
 """)
-_TAG_ADD = _sql("""
+_TAG_ADD = sql("""
     INSERT INTO member_tag (external_userid, tag_id, added_at)
     VALUES (:external_userid, :tag_id, :at)
     ON CONFLICT (external_userid, tag_id) DO NOTHING
 """)
-_TAGS_OF = _sql("SELECT tag_id FROM member_tag WHERE external_userid = :external_userid")
-_TAGS_DROP = _sql("""
+_TAGS_OF = sql("SELECT tag_id FROM member_tag WHERE external_userid = :external_userid")
+_TAGS_DROP = sql("""
     DELETE FROM member_tag WHERE external_userid = :external_userid AND tag_id IN :tag_ids
 """).bindparams(bindparam("tag_ids", expanding=True))
 
@@ -123,7 +119,7 @@ def set_member_tags(conn: Connection, external_userid: str, tag_ids: set[str],
     add_member_tags(conn, external_userid, tag_ids - current, at)
 
 
-_WELCOME = _sql("""
+_WELCOME = sql("""
     INSERT INTO welcome (event_id, external_userid, userid, channel, status, attempts,
                          latency_ms, text, error, at)
     VALUES (:event_id, :external_userid, :userid, :channel, :status, :attempts, :latency_ms,
@@ -140,7 +136,7 @@ def record_welcome(conn: Connection, **row: Any) -> None:
 
 # -- groups ----------------------------------------------------------------------------
 
-_GROUP_SEEN = _sql("""
+_GROUP_SEEN = sql("""
     INSERT INTO customer_group (chat_id, name, owner, store_id, created_at, dismissed_at,
                                 member_version)
     VALUES (:chat_id, COALESCE(:name, ''), COALESCE(:owner, ''),
@@ -154,23 +150,23 @@ _GROUP_SEEN = _sql("""
         dismissed_at = COALESCE(:dismissed_at, customer_group.dismissed_at),
         member_version = COALESCE(:member_version, customer_group.member_version)
 """)  # a field passed as None keeps what we had
-_IN_GROUP = _sql("""
+_IN_GROUP = sql("""
     SELECT 1 FROM group_member WHERE chat_id = :chat_id AND member_id = :member_id
 """)
-_GROUP_MEMBER_IN = _sql("""
+_GROUP_MEMBER_IN = sql("""
     INSERT INTO group_member (chat_id, member_id, member_type, joined_at, join_scene)
     VALUES (:chat_id, :member_id, :member_type, :at, :how)
     ON CONFLICT (chat_id, member_id) DO NOTHING
 """)
-_GROUP_MEMBER_OUT = _sql("""
+_GROUP_MEMBER_OUT = sql("""
     DELETE FROM group_member WHERE chat_id = :chat_id AND member_id = :member_id
 """)
-_GROUP_LOG = _sql("""
+_GROUP_LOG = sql("""
     INSERT INTO group_member_log (event_id, chat_id, member_id, action, how, at, invitor)
     VALUES (:event_id, :chat_id, :member_id, :action, :how, :at, :invitor)
     ON CONFLICT (event_id, member_id) DO NOTHING
 """)  # one row per (event, member): a replayed event cannot log twice
-_GROUP_MEMBERS = _sql("SELECT member_id FROM group_member WHERE chat_id = :chat_id")
+_GROUP_MEMBERS = sql("SELECT member_id FROM group_member WHERE chat_id = :chat_id")
 
 
 def group_seen(conn: Connection, *, chat_id: str, name: str | None = None,
@@ -206,12 +202,12 @@ def group_members(conn: Connection, chat_id: str) -> set[str]:
 
 # -- directory -------------------------------------------------------------------------
 
-_STORE = _sql("""
+_STORE = sql("""
     INSERT INTO store (id, name, city, manager_userid) VALUES (:id, :name, :city, :manager_userid)
     ON CONFLICT (id) DO UPDATE SET name = excluded.name, city = excluded.city,
         manager_userid = excluded.manager_userid
 """)
-_STAFF = _sql("""
+_STAFF = sql("""
     INSERT INTO staff (userid, name, store_id) VALUES (:userid, :name, :store_id)
     ON CONFLICT (userid) DO UPDATE SET name = excluded.name, store_id = excluded.store_id
 """)
@@ -228,8 +224,8 @@ def sync_directory(conn: Connection, stores: list[dict[str, Any]],
 
 # -- small named values (watermarks, counters) -------------------------------------------
 
-_STATE_GET = _sql("SELECT value FROM bot_state WHERE key = :key")
-_STATE_SET = _sql("""INSERT INTO bot_state (key, value) VALUES (:key, :value)
+_STATE_GET = sql("SELECT value FROM bot_state WHERE key = :key")
+_STATE_SET = sql("""INSERT INTO bot_state (key, value) VALUES (:key, :value)
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value""")
 
 
