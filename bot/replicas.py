@@ -135,7 +135,9 @@ class Replica:
 
     async def _step_down(self, why: str) -> None:
         self.role = "follower"
-        log.warning("replica %s no longer leads (%s): SOP scheduler stopped", self.id, why)
+        # a planned stop is routine; losing the lock while running is what on-call must see
+        level = logging.INFO if why == "stopping" else logging.WARNING
+        log.log(level, "replica %s no longer leads (%s): SOP scheduler stopped", self.id, why)
         try:
             await self._on_deposed()
         except Exception:
