@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import group_sync, inbox
+from bot.channel_reload import ChannelReloader
 from bot.channels import ChannelBook
 from bot.config import Secrets, Settings
 from bot.dispatch import Dispatcher
@@ -85,6 +86,7 @@ class BotRuntime:
     sop: SopScheduler | None = None
     replica: Replica | None = None
     group_sync: asyncio.Task[None] | None = None
+    channel_reload: ChannelReloader | None = None
     sidebar: Sidebar | None = None
     replies: LiveLibrary | None = None
     endpoint: CallbackEndpoint = field(init=False)
@@ -141,6 +143,10 @@ class BotRuntime:
         except WeComError as exc:  # not fatal: tags are created on demand and re-read later
             log.error("could not read the corp tag list at start: %s", exc)
         self._start_replies()
+        self.channel_reload = ChannelReloader(
+            self.services, settings.paths.sop_dir, settings.paths.templates_dir,
+            lambda: load_operator_files(settings), settings.sop.reload_poll_s)
+        self.channel_reload.start()
         set_log_context(replica=self.replica.id)
         await self.replica.start()  # liveness first: what this replica claims is its own
         await self.dispatcher.replay_pending(self.replica.id)
@@ -261,6 +267,8 @@ class BotRuntime:
             return None
 
     async def cleanup(self, _app: web.Application | None = None, drain_s: float = 10.0) -> None:
+        if self.channel_reload is not None:
+            await self.channel_reload.stop()
         if self._take_over is not None:
             self._take_over.cancel()
             await asyncio.gather(self._take_over, return_exceptions=True)

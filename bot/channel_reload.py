@@ -1,0 +1,79 @@
+"""Channel edits go live without a restart: channels.yaml, stores.yaml and the welcome
+templates are watched, and the channel book is swapped whole when they load cleanly.
+
+A store opening on Monday prints its QR codes on Friday; the operator adds the store and
+its channel in git and the running bot welcomes its first customers correctly. A bad edit
+is logged line by line (``file:line:col: reason``) and the channels loaded before keep
+welcoming: customers never wait on an operator's typo. Handlers read `services.channels`
+once per event, so swapping it is safe mid-burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.channels import ChannelBook
+from bot.services import Services
+from bot.stores import StoreDirectory
+from bot.yamlfile import OperatorFileErrors
+
+log = logging.getLogger("bot.channels.reload")
+Stamp = tuple[tuple[str, int, int], ...]
+
+
+class ChannelReloader:
+    def __init__(self, services: Services, sop_dir: Path, templates_dir: Path,
+                 load: Callable[[], tuple[StoreDirectory, ChannelBook]],
+                 poll_s: float = 2.0) -> None:
+        self.services = services
+        self.files = [sop_dir / "channels.yaml", sop_dir / "stores.yaml"]
+        self.welcome_dir = templates_dir / "welcome"
+        self.load = load
+        self.poll_s = poll_s
+        self.last_error: str | None = None
+        self.reloads = 0
+        self._stamp = self._files_stamp()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._watch(),
+                                                            name="channels-reload")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            stamp = self._files_stamp()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                await self.reload()
+
+    async def reload(self) -> bool:
+        """Load the files again; swap the channel book only if they load cleanly."""
+        try:
+            _, channels = await asyncio.get_running_loop().run_in_executor(None, self.load)
+        except OperatorFileErrors as exc:
+            self.last_error = str(exc)
+            for error in exc.errors:
+                log.error("channels reload refused: %s", error)
+            log.error("the channels loaded before keep welcoming until the files are fixed")
+            return False
+        self.services.channels = channels
+        self.last_error = None
+        self.reloads += 1
+        log.info("channels reloaded: %d channels", len(channels.names()))
+        return True
+
+    def _files_stamp(self) -> Stamp:
+        paths = [p for p in self.files if p.exists()]
+        if self.welcome_dir.is_dir():
+            paths += sorted(p for p in self.welcome_dir.rglob("*") if p.is_file())
+        return tuple((str(p), st.st_mtime_ns, st.st_size) for p in paths for st in [p.stat()])
