@@ -18,10 +18,10 @@ from pathlib import Path
 from bot.channels import ChannelBook
 from bot.services import Services
 from bot.stores import StoreDirectory
+from bot.watch import FileWatch
 from bot.yamlfile import OperatorFileErrors
 
 log = logging.getLogger("bot.channels.reload")
-Stamp = tuple[tuple[str, int, int], ...]
 
 
 class ChannelReloader:
@@ -29,32 +29,19 @@ class ChannelReloader:
                  load: Callable[[], tuple[StoreDirectory, ChannelBook]],
                  poll_s: float = 2.0) -> None:
         self.services = services
-        self.files = [sop_dir / "channels.yaml", sop_dir / "stores.yaml"]
-        self.welcome_dir = templates_dir / "welcome"
         self.load = load
-        self.poll_s = poll_s
         self.last_error: str | None = None
         self.reloads = 0
-        self._stamp = self._files_stamp()
-        self._task: asyncio.Task[None] | None = None
+        welcome_dir = templates_dir / "welcome"
+        files = [sop_dir / "channels.yaml", sop_dir / "stores.yaml"]
+        self.watch = FileWatch(lambda: [*files, *welcome_dir.rglob("*")], self.reload,
+                               poll_s, "channels-reload")
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._watch(),
-                                                            name="channels-reload")
+        self.watch.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_s)
-            stamp = self._files_stamp()
-            if stamp != self._stamp:
-                self._stamp = stamp
-                await self.reload()
+        await self.watch.stop()
 
     async def reload(self) -> bool:
         """Load the files again; swap the channel book only if they load cleanly."""
@@ -71,9 +58,3 @@ class ChannelReloader:
         self.reloads += 1
         log.info("channels reloaded: %d channels", len(channels.names()))
         return True
-
-    def _files_stamp(self) -> Stamp:
-        paths = [p for p in self.files if p.exists()]
-        if self.welcome_dir.is_dir():
-            paths += sorted(p for p in self.welcome_dir.rglob("*") if p.is_file())
-        return tuple((str(p), st.st_mtime_ns, st.st_size) for p in paths for st in [p.stat()])

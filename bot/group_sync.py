@@ -21,11 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from bot.store import repo
-from bot.store.db import Database
+from bot.store.db import Database, sql
 from bot.wecom.client import WeComClient
 from bot.wecom.errors import WeComError
 
@@ -36,7 +35,7 @@ SEQ_KEY = "group_sync_seq"  # the last negative event id handed out
 LAST_KEY = "group_sync_at"
 JOIN_HOW = {1: "invite", 2: "link", 3: "qr"}
 
-_VERSIONS = text("""SELECT chat_id, member_version, owner FROM customer_group
+_VERSIONS = sql("""SELECT chat_id, member_version, owner FROM customer_group
                    WHERE dismissed_at IS NULL""")
 
 
@@ -92,11 +91,12 @@ async def sync_groups(db: Database, wecom: WeComClient, owners: Iterable[str], *
         stats.joins += joins
         stats.leaves += leaves
 
-    await asyncio.gather(*(one(chat) for chat in dict.fromkeys(listed)))
+    listed_set = set(listed)
+    await asyncio.gather(*(one(chat) for chat in listed_set))
     if complete:
         wanted = set(owners)
         gone = [chat for chat, (_, owner) in known.items()
-                if owner in wanted and chat not in set(listed)]
+                if owner in wanted and chat not in listed_set]
         for chat in gone:
             await db.write(lambda c, chat=chat: _dismissed(c, chat))
         stats.dismissed = len(gone)

@@ -37,6 +37,7 @@ from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from bot.stores import Store, StoreDirectory
 from bot.templating import WEEKDAYS_CN, TemplateError, TemplateLibrary
+from bot.watch import FileWatch
 from bot.yamlfile import (
     OperatorFileError,
     OperatorFileErrors,
@@ -449,29 +450,17 @@ class LiveLibrary:
                  poll_s: float = 2.0) -> None:
         self.folder = folder
         self.stores = stores
-        self.poll_s = poll_s
         self.current = ReplyLibrary.load(folder, stores)  # at start a broken file is fatal
         self.last_error: str | None = None
         self.reloads = 0
-        self._stamp = self._files_stamp()
-        self._task: asyncio.Task[None] | None = None
+        self.watch = FileWatch(lambda: folder.glob("*.y*ml"), self.reload, poll_s,
+                               "replies-reload")
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._watch(), name="replies-reload")
+        self.watch.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_s)
-            stamp = self._files_stamp()
-            if stamp != self._stamp:
-                self._stamp = stamp
-                await self.reload()
+        await self.watch.stop()
 
     async def reload(self) -> bool:
         loop = asyncio.get_running_loop()
@@ -491,8 +480,3 @@ class LiveLibrary:
                  len(library.files) - 1)
         return True
 
-    def _files_stamp(self) -> tuple[tuple[str, float, int], ...]:
-        if not self.folder.is_dir():
-            return ()
-        return tuple((str(p), st.st_mtime, st.st_size)
-                     for p in sorted(self.folder.glob("*.y*ml")) for st in [p.stat()])

@@ -32,6 +32,7 @@ from bot.sop.delivery import DeliveryWorker
 from bot.sop.planner import SlotPlan, plan_slot, slot_label
 from bot.store import repo
 from bot.store.db import Database
+from bot.watch import Stamp, stamp_of
 from bot.yamlfile import OperatorFileError, OperatorFileErrors
 
 log = logging.getLogger("bot.sop.scheduler")
@@ -64,7 +65,7 @@ class SopScheduler:
         self.reloads = 0
         self._aps: AsyncIOScheduler | None = None
         self._jobs: dict[str, str] = {}  # job id -> trigger description, to diff on reload
-        self._stamp = self._files_stamp()
+        self._stamp: Stamp | None = self._files_stamp()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one sweep or firing at a time: plans see each other
 
@@ -218,10 +219,9 @@ class SopScheduler:
         log.info("SOPs reloaded: %s", ", ".join(book.names()) or "(none)")
         return True
 
-    def _files_stamp(self) -> tuple[tuple[str, float, int], ...] | None:
+    def _files_stamp(self) -> Stamp:
         paths = self.settings.paths
-        return tuple((str(p), st.st_mtime, st.st_size) for p in _operator_files(
-            paths.sop_dir, paths.templates_dir) for st in [p.stat()])
+        return stamp_of(_operator_files(paths.sop_dir, paths.templates_dir))
 
 
 def _operator_files(*roots: Path) -> Iterator[Path]:
