@@ -241,8 +241,7 @@ class CgiBin:
         limit = _int(req.body.get("limit"), "limit", 50)
         if not 1 <= limit <= 100:
             raise ApiError(codes.INVALID_PARAM, "limit must be 1..100")
-        follows = [f for u in userids for (owner, _), f in self.world.follows.items()
-                   if owner == u and not f.half]
+        follows = [f for u in userids for f in self.world.follows.of_staff(u) if not f.half]
         page, next_cursor = _page(follows, req.body.get("cursor"), limit)
         return {
             "external_contact_list": [

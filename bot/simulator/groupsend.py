@@ -233,8 +233,7 @@ class GroupSends:
         fail: list[str] = []
         if sender is not None:
             exts: Iterable[str] = external_userids or [
-                ext for (userid, ext), f in self.world.follows.items()
-                if userid == sender and not f.half]  # sender only: a scan, rare
+                f.external_userid for f in self.world.follows.of_staff(sender) if not f.half]
             for ext in dict.fromkeys(exts):
                 follow = self.world.follows.get((sender, ext))
                 if follow is None or follow.half:
@@ -242,13 +241,13 @@ class GroupSends:
                 elif tagged(follow):  # filtered out by tags: left out, not a failure
                     assigned.setdefault(sender, []).append(ext)
             return assigned, fail
-        wanted_exts = set(external_userids)
         best: dict[str, Follow] = {}
-        for (_, ext), follow in self.world.follows.items():  # a scan: sender-less form only
-            if ext in wanted_exts and not follow.half:
-                current = best.get(ext)
-                if current is None or follow.createtime > current.createtime:
-                    best[ext] = follow
+        for ext in dict.fromkeys(external_userids):
+            for follow in self.world.follows.of_customer(ext):
+                if not follow.half:
+                    current = best.get(ext)
+                    if current is None or follow.createtime > current.createtime:
+                        best[ext] = follow
         for ext in dict.fromkeys(external_userids):
             follow = best.get(ext)
             if follow is None:

@@ -64,6 +64,56 @@ class Follow:
     half: bool = False  # 免验证 add the member has not confirmed: APIs answer 84061
 
 
+class Follows:
+    """Follow relations by (userid, external_userid), also indexed by customer and by staff.
+
+    `externalcontact/get` asks for one customer's relations and `batch/get_by_user` for one
+    member's customers: a scan of every relation per call made the simulator, not the bot,
+    the bottleneck of the callback benchmark once a few thousand customers existed.
+    """
+
+    def __init__(self) -> None:
+        self._all: dict[tuple[str, str], Follow] = {}
+        self._by_customer: dict[str, dict[str, Follow]] = {}
+        self._by_staff: dict[str, dict[str, Follow]] = {}
+
+    def add(self, follow: Follow) -> None:
+        key = (follow.userid, follow.external_userid)
+        if key in self._all:
+            raise ValueError(f"{key[1]!r} is already a customer of {key[0]!r}")
+        self._all[key] = follow
+        self._by_customer.setdefault(follow.external_userid, {})[follow.userid] = follow
+        self._by_staff.setdefault(follow.userid, {})[follow.external_userid] = follow
+
+    def remove(self, userid: str, external_userid: str) -> None:
+        del self._all[(userid, external_userid)]
+        for index, outer, inner in ((self._by_customer, external_userid, userid),
+                                    (self._by_staff, userid, external_userid)):
+            del index[outer][inner]
+            if not index[outer]:
+                del index[outer]
+
+    def get(self, key: tuple[str, str]) -> Follow | None:
+        return self._all.get(key)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._all
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def values(self) -> Iterable[Follow]:
+        return self._all.values()
+
+    def of_customer(self, external_userid: str) -> list[Follow]:
+        """The customer's relations, oldest first."""
+        return list(self._by_customer.get(external_userid, {}).values())
+
+    def of_staff(self, userid: str) -> list[Follow]:
+        """The member's customers, in the order they were added."""
+        return list(self._by_staff.get(userid, {}).values())
+
+
 @dataclass
 class Tag:
     id: str
@@ -155,7 +205,7 @@ class World:
         self.rng = random.Random(options.seed)
         self.staff: dict[str, Staff] = {}
         self.contacts: dict[str, Contact] = {}
-        self.follows: dict[tuple[str, str], Follow] = {}  # (userid, external_userid)
+        self.follows = Follows()
         self.tag_groups: dict[str, TagGroup] = {}
         self.tags: dict[str, Tag] = {}
         self.chats: dict[str, Chat] = {}
@@ -260,8 +310,8 @@ class World:
         if ext not in self.contacts:
             self.contacts[ext] = Contact(
                 ext, name, avatar=f"https://wework.qpic.cn/sim/{ext}/0", gender=0)
-        self.follows[(userid, ext)] = Follow(userid, ext, createtime=self.now(), state=state,
-                                             add_way=1, oper_userid=ext, half=half)
+        self.follows.add(Follow(userid, ext, createtime=self.now(), state=state, add_way=1,
+                                oper_userid=ext, half=half))
         code: str | None = None
         if with_welcome_code:
             code = self.new_id("", 43)
@@ -302,12 +352,12 @@ class World:
 
     def customer_deletes_staff(self, userid: str, external_userid: str) -> None:
         self._require_follow(userid, external_userid)
-        del self.follows[(userid, external_userid)]
+        self.follows.remove(userid, external_userid)
         self._contact_event("del_follow_user", userid, external_userid)
 
     def staff_deletes_customer(self, userid: str, external_userid: str, source: str = "") -> None:
         self._require_follow(userid, external_userid)
-        del self.follows[(userid, external_userid)]
+        self.follows.remove(userid, external_userid)
         extra: list[tuple[str, FieldValue]] = [("Source", source)] if source else []
         self._contact_event("del_external_contact", userid, external_userid, *extra)
 
@@ -484,8 +534,7 @@ class World:
     # -- operations behind the APIs (no callbacks) ----------------------------------------
 
     def visible_follows(self, external_userid: str) -> list[Follow]:
-        return [f for (_, ext), f in self.follows.items()
-                if ext == external_userid and not f.half]
+        return [f for f in self.follows.of_customer(external_userid) if not f.half]
 
     def use_welcome_code(self, code: str) -> WelcomeCode:
         """Check a WelcomeCode and spend it: unknown or expired 41050, spent 41051."""
