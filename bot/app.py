@@ -39,18 +39,20 @@ from bot.sidebar.routes import Sidebar
 from bot.sop.book import SopBook
 from bot.sop.delivery import DeliveryWorker
 from bot.sop.robots import RobotKeyMissing
-from bot.sop.scheduler import SopScheduler
+from bot.sop.scheduler import SopScheduler, sop_operator_files
 from bot.store import api_quota, repo
 from bot.store.db import Database, current_revision, head_revision
 from bot.stores import StoreDirectory
 from bot.tags import TagBook
 from bot.templating import TemplateLibrary
+from bot.watch import stamp_of
 from bot.web import CallbackEndpoint
 from bot.wecom.client import WeComClient
 from bot.wecom.crypto import CallbackCrypto
 from bot.wecom.errors import WeComError
 from bot.wecom.ratelimit import Limits, RateLimits
 from bot.wecom.shared_limits import SharedRateLimits
+from bot.yamlfile import OperatorFileError, OperatorFileErrors
 
 log = logging.getLogger("bot.app")
 TAKE_OVER_EVERY_S = 2.0  # PostgreSQL: how often events of a dead replica are looked for
@@ -95,6 +97,8 @@ class BotRuntime:
     duplicates: int = 0
     _book: SopBook | None = None  # for robot keys on a replica that does not schedule
     _take_over: asyncio.Task[None] | None = None
+    _sop_start: asyncio.Task[None] | None = None
+    sop_error: str | None = None  # why the SOP book could not be loaded at start
 
     def __post_init__(self) -> None:
         self.metrics = BotMetrics(self._metrics_state)
@@ -197,11 +201,48 @@ class BotRuntime:
             self.group_sync = asyncio.get_running_loop().create_task(
                 self._sync_groups_when_due(settings.wecom.group_sync_hours * 3600),
                 name="group-sync")
-        if settings.sop.scheduler and self.sop is None:
-            sop = SopScheduler(self.services.db, settings, lambda: load_sop_book(settings),
-                               self.outbox, book=load_sop_book(settings, self.services.stores))
-            await sop.start()  # its first sweep done: then it counts as running
-            self.sop = sop
+        if settings.sop.scheduler and self.sop is None and self._sop_start is None:
+            self._sop_start = asyncio.get_running_loop().create_task(
+                self._start_scheduler(), name="sop-start")
+
+    async def _start_scheduler(self) -> None:
+        """Load the SOP book and start the scheduler, off the start's critical path.
+
+        Checking the book test-renders every store (8 s for 10,000 stores, measured by
+        scripts/bench_sop_book.py), and WeCom's callbacks must not wait for it: a customer
+        who scans while the bot starts has a WelcomeCode that dies in 20 s. So the bot
+        serves callbacks first and loads the book on a thread meanwhile. A book with
+        errors is logged with file:line and tried again whenever the files change; welcomes
+        and the outbox keep going, and /readyz says `sop: failed`.
+        """
+        assert self.services is not None and self.outbox is not None
+        settings, services, outbox = self.settings, self.services, self.outbox
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                stamp = stamp_of(sop_operator_files(settings))  # before: edits during count
+                try:
+                    book = await loop.run_in_executor(
+                        None, load_sop_book, settings, services.stores)
+                    break
+                except (OperatorFileError, OperatorFileErrors) as exc:
+                    self.sop_error = str(exc).splitlines()[-1].strip()
+                    log.error("SOP files have errors: no SOP is scheduled until they are "
+                              "fixed (the bot keeps welcoming):\n%s", exc)
+                while True:  # try again once an operator has changed something
+                    await asyncio.sleep(settings.sop.reload_poll_s)
+                    if stamp_of(sop_operator_files(settings)) != stamp:
+                        break
+            sop = SopScheduler(services.db, settings, lambda: load_sop_book(settings), outbox,
+                               book=book)
+            try:
+                await sop.start()  # its first sweep done: then it counts as running
+            except BaseException:  # cancelled (stopping, or leadership lost) or failed
+                await sop.stop()
+                raise
+            self.sop, self.sop_error = sop, None
+        finally:
+            self._sop_start = None
 
     async def _follow(self) -> None:
         """Leadership lost (or stopping): stop firing slots and syncing groups; sends and
@@ -210,6 +251,10 @@ class BotRuntime:
         if sync is not None:
             sync.cancel()
             await asyncio.gather(sync, return_exceptions=True)
+        starting, self._sop_start = self._sop_start, None
+        if starting is not None:
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
         sop, self.sop = self.sop, None
         if sop is not None:
             self._book = sop.book
@@ -295,7 +340,8 @@ class BotRuntime:
         """Database reachable, schema at this code's newest migration, scheduler role."""
         report: dict[str, Any] = {
             "replica": self.replica.id if self.replica else None,
-            "scheduler": self.replica.role if self.replica else "starting"}
+            "scheduler": self.replica.role if self.replica else "starting",
+            "sop": self._sop_state()}
         if self.services is None:
             return False, {**report, "database": "starting"}
         try:
@@ -305,6 +351,14 @@ class BotRuntime:
         head = head_revision()
         report.update(database="ok", migration=current, expected_migration=head)
         return current == head, report
+
+    def _sop_state(self) -> str:
+        """running | loading (the book is being checked) | failed: <first problem> | off."""
+        if self.sop is not None:
+            return "running"
+        if self._sop_start is not None:
+            return f"failed: {self.sop_error}" if self.sop_error else "loading"
+        return "off"  # a follower, or [sop] scheduler = false
 
     def _metrics_state(self) -> dict[str, Any]:
         return {"leader": bool(self.replica and self.replica.is_leader),

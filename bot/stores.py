@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
@@ -21,7 +21,8 @@ from bot.yamlfile import (
     OperatorFileErrors,
     OperatorModel,
     error_at,
-    load_model,
+    load_checked,
+    validate,
 )
 
 __all__ = ["STORE_ID_RE", "StaffMember", "Store", "StoreDirectory", "check_store_id"]
@@ -154,7 +155,11 @@ class StoreDirectory:
 
     @classmethod
     def _parse(cls, path: Path) -> StoreDirectory:
-        data, spec = load_model(path, _StoresFile)
+        return load_checked(path, lambda data: cls._check(path, data))
+
+    @classmethod
+    def _check(cls, path: Path, data: Any) -> StoreDirectory:
+        spec = validate(path, data, _StoresFile)
         stores = [Store(id=store_id, **item.model_dump()) for store_id, item in spec.stores.items()]
         managers = {s.manager_userid: s.id for s in stores}
         errors: list[OperatorFileError] = []

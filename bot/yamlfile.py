@@ -17,8 +17,8 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +28,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.resolver import VersionedResolver
+
+try:  # ruamel.yaml.clib: libyaml's C parser (pyproject depends on it; without it, slower)
+    from ruamel.yaml.cyaml import CParser
+except ImportError:  # pragma: no cover - the dependency is missing on this machine
+    CParser = None
 
 __all__ = [
     "OperatorFileError",
@@ -35,6 +41,7 @@ __all__ = [
     "OperatorModel",
     "error_at",
     "format_loc",
+    "load_checked",
     "load_model",
     "load_yaml",
     "validate",
@@ -42,6 +49,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 Loc = Sequence[str | int]
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -104,6 +112,83 @@ def _yaml() -> YAML:
     yaml = YAML(typ="rt")  # round-trip: keeps line/column of every node
     yaml.allow_duplicate_keys = False
     return yaml
+
+
+class _OnceResolver(VersionedResolver):
+    """ruamel's resolver looks up the document's YAML version for every scalar (a third of
+    the C loader's time, measured); an operator file is one document: look it up once."""
+
+    @property
+    def versioned_resolver(self) -> Any:
+        found = self.__dict__.get("_once")
+        if found is None:
+            found = self.__dict__["_once"] = VersionedResolver.versioned_resolver.fget(self)
+        return found
+
+
+_PLAIN = (str, bool, int, float, date, datetime, type(None))
+
+
+def _fast_load(text: str) -> Any:
+    """Plain dicts and lists through libyaml, without positions; None when this path cannot
+    stand in for the round-trip loader.
+
+    The round-trip loader is pure Python: a 10,000-store stores.yaml took 22 s to parse,
+    which was the bot's whole start-up time (a start during which welcomes are lost). The C
+    loader reads it in about 2 s. Both resolve YAML 1.2 the same way ("08:30" and "yes"
+    stay strings, duplicate keys are refused); a file with any tag (``!``) goes the
+    round-trip way, since the two treat tags differently.
+    """
+    if CParser is None or "!" in text:
+        return None
+    yaml = YAML(typ="safe", pure=False)
+    yaml.Resolver = _OnceResolver
+    yaml.allow_duplicate_keys = False
+    try:
+        data = yaml.load(text)
+    except (YAMLError, ValueError):  # the round-trip loader says where and why
+        return None
+    return data if _all_plain(data) else None
+
+
+def _all_plain(node: Any) -> bool:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif not isinstance(item, _PLAIN):
+            return False
+    return True
+
+
+def load_checked(path: Path | str, check: Callable[[Any], T]) -> T:
+    """`check(data)` on the file's data, read fast; errors still point at their lines.
+
+    For large operator files (stores.yaml). The file is read with the C loader, whose data
+    has no positions, and checked. Only if reading or `check` fails is it read again with
+    positions (`load_yaml`) and checked again, so every error an operator sees says
+    `file:line:col`, exactly as without the fast path. `check` raises `OperatorFileError(s)`.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = None  # load_yaml reports it
+    data = _fast_load(text) if text is not None else None
+    if data is not None:
+        try:
+            return check(data)
+        except (OperatorFileError, OperatorFileErrors):
+            pass  # found again below, with positions
+    try:
+        positioned = load_yaml(path)
+    except OperatorFileError as exc:
+        raise OperatorFileErrors([exc]) from None
+    return check(positioned)
 
 
 def load_yaml(path: Path | str) -> Any:

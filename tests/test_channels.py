@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import yamlfile
 from bot.channels import (
     MAX_TEXT_BYTES,
     ChannelBook,
@@ -795,6 +796,53 @@ def test_store_file_errors(tmp_path: Path) -> None:
         'as a number, so write the value in quotes as you mean it (e.g. "0012", not 0012)',
         f"{path}:9:12: stores.12.opens: expected a time like \"08:30\" (found '8:00')",
     ]
+
+
+def _stores_text(n: int, last_opens: str = '"08:00"') -> str:
+    lines = ["stores:"]
+    for i in range(n):
+        opens = last_opens if i == n - 1 else '"08:00"'
+        lines += [f'  "{i:04d}":', f"    name: 果园{i:04d}店", "    city: 上海",
+                  f"    address: 果园路 {i + 1} 号", f"    manager_userid: m{i:04d}",
+                  f"    manager_name: 店长{i:04d}", f"    group_name: 果园{i:04d}店福利群",
+                  f"    opens: {opens}", '    closes: "22:00"']
+    return "\n".join(lines) + "\n"
+
+
+def test_operator_files_read_the_same_fast_and_with_positions() -> None:
+    """The C reader that stores.yaml goes through must see every shipped operator file as
+    the positioned reader does; files with a tag (!) are left to the positioned one."""
+    paths = sorted([*(REPO / "sop").rglob("*.yaml"), *(REPO / "templates").rglob("*.yaml")])
+    assert len(paths) > 10
+    for path in paths:
+        text = path.read_text("utf-8")
+        fast = yamlfile._fast_load(text)
+        if "!" in text:
+            assert fast is None, path
+            continue
+        assert fast is not None, f"{path}: the C reader is missing or refused the file"
+        assert fast == load_yaml(path), path
+
+
+def test_a_large_store_file_keeps_error_positions(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(_stores_text(400), "utf-8")
+    assert len(StoreDirectory.load(good).all()) == 400
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(_stores_text(400, last_opens="25:00"), "utf-8")
+    with pytest.raises(OperatorFileErrors) as caught:
+        StoreDirectory.load(bad)
+    assert [str(e) for e in caught.value.errors] == [
+        f"{bad}:3600:12: stores.0399.opens: expected a time like \"08:30\" (found '25:00')"]
+
+
+def test_duplicate_store_in_a_large_file_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "stores.yaml"
+    path.write_text(_stores_text(300) + _stores_text(1).removeprefix("stores:\n"), "utf-8")
+    with pytest.raises(OperatorFileErrors) as caught:
+        StoreDirectory.load(path)
+    (error,) = caught.value.errors
+    assert (error.line, "duplicate key '0000'" in error.reason) == (2702, True)
 
 
 def test_yaml_1_2_keeps_times_as_text(tmp_path: Path) -> None:

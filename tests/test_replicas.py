@@ -244,7 +244,8 @@ async def test_leader_failover_continues_the_schedule(tmp_path: Path,
     try:
         a, b = pair.a, pair.b
         assert a.replica and b.replica
-        assert a.replica.is_leader and a.sop is not None
+        await until(lambda: a.sop is not None, "A's scheduler to run")  # loaded after start
+        assert a.replica.is_leader
         assert not b.replica.is_leader and b.sop is None
         chats = await make_groups(pair, per_manager=1)
         slot = WEDNESDAY.timestamp()

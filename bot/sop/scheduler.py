@@ -220,8 +220,12 @@ class SopScheduler:
         return True
 
     def _files_stamp(self) -> Stamp:
-        paths = self.settings.paths
-        return stamp_of(_operator_files(paths.sop_dir, paths.templates_dir))
+        return stamp_of(sop_operator_files(self.settings))
+
+
+def sop_operator_files(settings: Settings) -> list[Path]:
+    """Every file an SOP book is read from: an edit to any of them means a reload."""
+    return list(_operator_files(settings.paths.sop_dir, settings.paths.templates_dir))
 
 
 def _operator_files(*roots: Path) -> Iterator[Path]:
