@@ -67,12 +67,15 @@ def test_a_tuesday_with_nominal_groups(book: SopBook) -> None:
     }  # no weekend SOP on a Tuesday, no Monday robot post
     assert preview.errors == []
     assert ("member-day-gold", "enabled: false") in preview.skipped
-    assert set(preview.sends_per_group.values()) == {3}  # member day, flash sale, goodnight
+    # the member day is each group's one 群发; the flash sale and goodnight are owner posts
+    assert set(preview.sends_per_group.values()) == {1}
     text = format_text(preview)
     assert text.startswith("果田鲜生 SOP 预览 · 2026-11-24 周二（会员日 member day）")
     assert "每店一个示意群" in text and "nominal groups" in text
     assert "    │ 【周二会员日】11月24日，天钥桥路店会员专享券：" in text
     assert "群主 林晓雨 (linxiaoyu) 确认发送 1 个群: 果田鲜生·天钥桥路店福利群" in text
+    assert "14:40  flash-sale  [群主发 owner_post]" in text
+    assert "群主 林晓雨 (linxiaoyu) 提醒后在侧边栏发到 1 个群: 果田鲜生·天钥桥路店福利群" in text
 
 
 def test_one_add_msg_template_per_owner_and_store(book: SopBook) -> None:
