@@ -301,3 +301,24 @@ async def test_metrics_count_owner_posts_due_reminded_posted(world: World) -> No
         text = await r.text()
     assert 'wecom_bot_sop_deliveries_24h{status="posted"} 1.0' in text
     assert 'wecom_bot_sop_deliveries_24h{status="reminded"} 2.0' in text
+
+
+async def test_simulated_message_send_drops_a_repeat_inside_the_duplicate_interval(
+        world: World) -> None:
+    body = {"touser": MANAGER_0012, "msgtype": "text", "agentid": 1000002,
+            "text": {"content": "同一条"}}
+
+    def received(content: str) -> int:
+        return sum(1 for m in world.sim.app_messages_for(MANAGER_0012) if m.content == content)
+
+    await world.api(SEND, body)
+    await world.api(SEND, body)  # no check asked: delivered again
+    assert received("同一条") == 2
+    checked = {**body, "text": {"content": "查重"}, "enable_duplicate_check": 1,
+               "duplicate_check_interval": 1}
+    first = await world.api(SEND, checked)
+    again = await world.api(SEND, checked)  # errcode 0, nothing delivered
+    assert again["msgid"] == first["msgid"] and received("查重") == 1
+    await asyncio.sleep(1.1)  # the interval is over
+    await world.api(SEND, checked)
+    assert received("查重") == 2 and world.sim.world.app_duplicates == 1
