@@ -159,7 +159,8 @@ class BotRuntime:
                 self._take_over_loop(), name="inbox-take-over")
         self.outbox = DeliveryWorker(
             db, wecom, settings.sop, self._robot_key,
-            request_timeout_s=settings.wecom.request_timeout_s, replica_id=self.replica.id)
+            request_timeout_s=settings.wecom.request_timeout_s, replica_id=self.replica.id,
+            agent_id=self.secrets.agent_id, app_limits=self.services.app_messenger)
         self.outbox.start()  # every replica: it finishes what was planned
         if self.replica.is_leader:
             await self._lead()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import os
@@ -30,6 +31,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy import text
 
@@ -41,7 +43,7 @@ from bot.simulator import SimOptions, Simulator
 from bot.simulator.groupsend import UNSENT
 from bot.simulator.local import throwaway_secrets
 from bot.simulator.records import GroupMessage
-from bot.sop import outbox
+from bot.sop import outbox, owner_posts
 from bot.sop.book import SopBook, SopError
 from bot.sop.groups import load_groups
 from bot.sop.planner import SlotPlan
@@ -95,7 +97,7 @@ async def _demo(keep: bool) -> int:
     try:
         customers = await _play_day(sim, runtime, stores)
         _report(sim, workdir / "demo.db", customers, stores)
-        await _play_sop_day(sim, runtime, settings, stores)
+        await _play_sop_day(sim, runtime, settings, stores, f"http://{host}:{port}")
         _callback_summary(workdir / "demo.db")
     finally:
         await runner.cleanup()
@@ -246,8 +248,11 @@ def _callback_summary(db_path: Path) -> None:
 SOP_DAY = date(2026, 12, 1)
 SHOWN_IN_FULL = "0012"  # the store whose messages are printed in full; others get one line
 FORGETFUL = ("0201", "member-day")  # this store's manager forgets this SOP's 群发
+POSTS_FROM_SIDEBAR = (SHOWN_IN_FULL, "flash-sale")  # this manager posts this one on screen
 TEXT_COLUMNS = 68
 _NO_LINE_START = frozenset("，。、；：！？）」』》…～,.;:!?)")
+_POSTS = text("SELECT sop, chat_id, status FROM owner_post WHERE slot_at >= :start"
+              " AND slot_at < :end")
 _OPEN_SENDS = text("SELECT count(*) FROM outbox_send WHERE slot_id = :slot_id"
                    " AND status IN ('queued', 'sending', 'created', 'unknown')")
 
@@ -263,7 +268,7 @@ class Chat:
 
 
 async def _play_sop_day(sim: Simulator, runtime: BotRuntime, settings: Settings,
-                        stores: StoreDirectory) -> None:
+                        stores: StoreDirectory, bot_url: str) -> None:
     """Every SOP slot of SOP_DAY, in time order, planned and delivered by the bot itself.
 
     The scheduler is the bot's own `SopScheduler`, but not started: started, it would also
@@ -280,7 +285,9 @@ async def _play_sop_day(sim: Simulator, runtime: BotRuntime, settings: Settings,
     print(f"\n== {SOP_DAY.isoformat()} 周{weekday}：群 SOP 的一天 (sop/*.yaml, played in seconds)")
     print("  The bot plans each slot (SopScheduler.plan); its outbox worker creates one 群发 per\n"
           "  store and owner, the owner confirms it in 企业微信, and the worker follows the task\n"
-          "  to its end. Robot SOPs post straight into the staff groups of sop/robots.yaml.")
+          "  to its end. Robot SOPs post straight into the staff groups of sop/robots.yaml.\n"
+          "  Owner posts (via: owner_post) are no 群发: each owner gets one app message and\n"
+          "  posts from the group's sidebar 「今日群SOP」 (the 群发 quota allows one a day).")
     await _open_store_groups(sim, runtime, stores)
     keys = {robot.key_env: sim.add_robot(robot.chat, name=robot.name)
             for robot in book.robots.values()}
@@ -289,6 +296,8 @@ async def _play_sop_day(sim: Simulator, runtime: BotRuntime, settings: Settings,
     with _environment(keys):  # robot webhook keys, for this process and this day only
         for slot, name in slots:
             await _play_slot(sim, db, scheduler, chats, stores, slot, name)
+            if scheduler.book.get(name).owner_post:
+                await _owner_post_slot(sim, runtime, chats, stores, slot, name, bot_url)
     await _delivery_table(db, book, settings, chats, slots)
 
 
@@ -340,6 +349,13 @@ async def _play_slot(sim: Simulator, db: Database, scheduler: SopScheduler, chat
     seen = {chat.chat_id: sim.group_messages(chat.chat_id)[before[chat.chat_id]:]
             for chat in chats}
     sop = scheduler.book.get(name)
+    if sop.owner_post:
+        owners = len({chat.owner_name for chat in chats if chat.store is not None})
+        print(f"\n  {slot:%H:%M}  {name} · 群主发 owner_post: {plan.groups} groups due, "
+              f"{plan.owners} owners reminded\n    by app message (message/send); no 群发, "
+              "no quota used")
+        assert owners >= plan.owners
+        return
     if sop.robot is not None:
         robot = sop.robot
         print(f"\n  {slot:%H:%M}  {name} · 机器人 {robot.name}: posts into its staff group,"
@@ -376,6 +392,53 @@ async def _deliver(sim: Simulator, db: Database, plan: SlotPlan, forgetful: str 
         if time.monotonic() > deadline:
             raise TimeoutError(f"SOP {plan.sop} {plan.slot_local}: sends still open")
         await asyncio.sleep(0.02)
+
+
+async def _owner_post_slot(sim: Simulator, runtime: BotRuntime, chats: list[Chat],
+                           stores: StoreDirectory, slot: datetime, name: str,
+                           bot_url: str) -> None:
+    """The reminder one manager read, and (for POSTS_FROM_SIDEBAR) that manager posting it
+    from the group's sidebar through the real endpoints, as the sidebar page does."""
+    store = stores.get(SHOWN_IN_FULL)
+    assert store is not None
+    reminder = [m for m in sim.app_messages_for(store.manager_userid)
+                if m.content.startswith(f"{slot:%H:%M} ")]
+    for message in reminder[-1:]:
+        print(f"    {store.manager_name} ({store.name}) got the bot app's message:")
+        _print_text(message.content, "      │ ")
+    if (SHOWN_IN_FULL, name) != POSTS_FROM_SIDEBAR:
+        print("    (each manager posts it from the sidebar when the store is ready)")
+        return
+    chat = next(c for c in chats if c.store is not None and c.store.id == SHOWN_IN_FULL)
+    sidebar = runtime.sidebar
+    assert sidebar is not None and sidebar.group_posts is not None
+    sidebar.group_posts.clock = slot.timestamp  # "today" is the demo's day, not the real one
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async with http.get(f"{sim.url}/sim/client/login", params={
+                "userid": store.manager_userid, "chat_id": chat.chat_id}) as resp:
+            resp.raise_for_status()
+        async with http.get(f"{bot_url}/sidebar", params={"chat": chat.chat_id}) as resp:
+            page = await resp.text()  # after the OAuth2 round trip through the simulator
+        csrf = page.split('"csrf": "', 1)[1].split('"', 1)[0]
+        async with http.get(f"{bot_url}/api/group-posts", params={"chat": chat.chat_id}) as r:
+            [post] = (await r.json())["due"]
+        body = {"userid": store.manager_userid, "chat_id": chat.chat_id, "msgtype": "text",
+                "text": {"content": post["text"]}}  # what wx.invoke('sendChatMessage') sends
+        async with http.post(f"{sim.url}/sim/client/chat_messages", data=json.dumps(body)) as r:
+            ok = (await r.json())["err_msg"] == "sendChatMessage:ok"
+        async with http.post(f"{bot_url}/api/group-posts/posted",
+                             headers={"X-CSRF-Token": csrf},
+                             json={"chat": chat.chat_id, "post_id": post["id"]}) as r:
+            recorded = r.status == 200
+    print(f"    {store.manager_name} opens {chat.label} → sidebar 「今日群SOP」 → 「发到本群」;"
+          " the group received:")
+    for message in sim.group_messages(chat.chat_id)[-1:]:
+        if ok and message.via == "member":
+            _print_text(message.text, "      │ ")
+    for url in post["pictures"]:
+        print(f"      + photo added by hand from the sidebar's link: {url}")
+    print(f"    recorded as posted by {store.manager_name}: {'yes' if recorded else 'no'}")
 
 
 def _print_group_messages(sim: Simulator, book: SopBook, chats: list[Chat],
@@ -440,6 +503,10 @@ async def _delivery_table(db: Database, book: SopBook, settings: Settings, chats
     start, end = slots[0][0].timestamp(), slots[-1][0].timestamp() + 1
     rows = await db.read(lambda c: outbox.delivery_report(c, start, end))
     status = {(sop, chat_id): state for sop, _, chat_id, _, state in rows}
+    posts = await db.read(lambda c: c.execute(_POSTS, {"start": start, "end": end}).all())
+    status.update({(sop, chat_id): state for sop, chat_id, state in posts})
+    posted = sum(1 for _, _, state in posts if state == "posted")
+    post_slots = await db.read(lambda c: owner_posts.report(c, start, end))
     print(f"\n== SOP 投递记录 (outbox_delivery in the bot's database, {SOP_DAY.isoformat()})")
     print(f"  {_pad('group', 22)}" + "".join(_pad(f"{s:%H:%M}", 12) for s, _ in slots).rstrip())
     for chat in chats:
@@ -469,6 +536,13 @@ async def _delivery_table(db: Database, book: SopBook, settings: Settings, chats
     first_ones = "群发" if today == 1 else f"{today} 群发"
     print(f"  so the first {first_ones} of the day went out and later ones were held back and"
           " recorded." if held else "  so nothing had to be held back today.")
+    if post_slots:
+        due = sum(p.groups for p in post_slots)
+        owners = sum(p.owners for p in post_slots)
+        reminded = sum(p.reminded for p in post_slots)
+        print(f"  Owner posts (no 群发): {due} due over {len(post_slots)} slots, {reminded} of"
+              f" {owners} owner reminders sent,\n  {posted} posted from the sidebar so far"
+              " (per slot: python -m bot sop report --date ...).")
 
 
 @contextlib.contextmanager

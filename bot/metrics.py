@@ -11,7 +11,8 @@ Two kinds of numbers:
   time from receipt to acknowledgement, WeCom calls by API and errcode;
 * the deployment's state, read from the database when scraped (every replica reports the
   same figures): outbox depth and the age of its oldest queued call, pending inbox events,
-  SOP slots and group deliveries of the last 24 h by outcome.
+  SOP slots and group deliveries of the last 24 h by outcome (owner posts count as `due`,
+  `reminded` once the owner's reminder went out, and `posted`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ _SLOTS = text("SELECT status, COUNT(*) FROM sop_slot WHERE slot_at >= :since GRO
 _DELIVERIES = text("""SELECT d.status, COUNT(*) FROM outbox_delivery d
                       WHERE d.slot_id IN (SELECT id FROM sop_slot WHERE slot_at >= :since)
                       GROUP BY d.status""")
+# Owner posts (via owner_post) per group: posted; else reminded (the owner's app message
+# went out); else due.
+_OWNER_POSTS = text("""SELECT CASE WHEN p.status = 'posted' THEN 'posted'
+                         WHEN EXISTS (SELECT 1 FROM outbox_send s WHERE s.slot_id = p.slot_id
+                                      AND s.sender = p.owner AND s.via = 'owner_remind'
+                                      AND s.status = 'done') THEN 'reminded'
+                         ELSE 'due' END AS outcome, COUNT(*)
+                       FROM owner_post p WHERE p.slot_at >= :since GROUP BY 1""")
 
 
 @dataclass
@@ -63,6 +72,8 @@ def read_snapshot(conn: Connection) -> DbSnapshot:
     snap.inbox_pending, snap.inbox_oldest = int(pending), oldest
     snap.slots = {str(s): int(n) for s, n in conn.execute(_SLOTS, {"since": since})}
     snap.deliveries = {str(s): int(n) for s, n in conn.execute(_DELIVERIES, {"since": since})}
+    for outcome, n in conn.execute(_OWNER_POSTS, {"since": since}):
+        snap.deliveries[str(outcome)] = snap.deliveries.get(str(outcome), 0) + int(n)
     return snap
 
 
@@ -98,7 +109,8 @@ class _StateCollector(Collector):
         yield slots
         deliveries = GaugeMetricFamily("wecom_bot_sop_deliveries_24h",
                                        "Group deliveries of SOP slots of the last 24 h, "
-                                       "by outcome", labels=["status"])
+                                       "by outcome (owner posts: due, reminded, posted)",
+                                       labels=["status"])
         for status, n in sorted(snap.deliveries.items()):
             deliveries.add_metric([status], n)
         yield deliveries

@@ -57,9 +57,16 @@ def test_demo_plays_the_sop_day_in_time_order(demo):
     # the robot posts into the managers' staff group, mentioning everyone
     reminder = sop_day[at[1]:at[2]]
     assert "各位店长早上好！" in reminder and "是会员日" in reminder and "@ @all" in reminder
-    # later 群发 of the day are held back by the quota, and the output says so
-    for start, end in zip(at[2:], [*at[3:], len(sop_day)], strict=True):
-        assert "held back: 群发 quota" in sop_day[start:end]
+    # the flash sale and goodnight are owner posts: reminders, no 群发, nothing held back
+    for start, end in zip(at[2:], [*at[3:], sop_day.index("== SOP 投递记录")], strict=True):
+        part = sop_day[start:end]
+        assert "held back" not in part
+        assert "7 groups due, 6 owners reminded" in part
+        assert "该发了：你的 2 个客户群" in part and "「今日群SOP」" in part
+    flash = sop_day[at[2]:at[3]]
+    assert "林晓雨 opens 天钥桥路店福利群 → sidebar 「今日群SOP」 → 「发到本群」" in flash
+    assert "│ 【限时秒杀】12月1日 周二 15:00-17:00" in flash
+    assert "recorded as posted by 林晓雨: yes" in flash
 
 
 def test_demo_prints_the_bots_delivery_records_per_group_and_slot(demo):
@@ -67,7 +74,10 @@ def test_demo_prints_the_bots_delivery_records_per_group_and_slot(demo):
     table = squeezed(demo.stdout[demo.stdout.index("== SOP 投递记录"):])
     assert "group 08:30 08:40 14:40 21:50" in table
     rows = [f"{store}福利群" for store in STORES] + ["天钥桥路店宝妈群"]
-    for row in rows:  # every store has a group: sent in the morning, held back after
-        assert f"{row} sent - held_quota held_quota\n" in table, row
+    for row in rows:  # every store has a group: sent in the morning, owner posts after
+        posted = "posted" if row == "天钥桥路店福利群" else "due"
+        assert f"{row} sent - {posted} due\n" in table, row
     assert "robot store-managers - sent - -\n" in table
-    assert "7 customer groups: 7 群发 sent, 14 held back (held_quota)." in table
+    assert "7 customer groups: 7 群发 sent, 0 held back (held_quota)." in table
+    assert "14 due over 2 slots, 12 of 12 owner reminders sent" in table
+    assert "1 posted from the sidebar" in table

@@ -127,12 +127,13 @@ async def test_second_group_send_of_the_day_is_held_back_by_the_quota(
                              lambda: load_sop_book(settings), runtime.outbox)
     await scheduler.plan("morning-new-arrivals", morning, now=morning.timestamp())
     await deliver(world, 2)
-    flash = morning.replace(hour=14, minute=40)
-    plan = await scheduler.plan("flash-sale", flash, now=flash.timestamp())
+    # a second 群发 the same day (the morning SOP planned again at 14:40)
+    again = morning.replace(hour=14, minute=40)
+    plan = await scheduler.plan("morning-new-arrivals", again, now=again.timestamp())
     assert sorted(plan.held) == sorted(chats.values()) and plan.sends == 0
     await asyncio.sleep(0.2)
     assert world.sim.call_count(ADD) == 2
-    slot = world.rows("SELECT status, held FROM sop_slot WHERE sop = 'flash-sale'")
+    slot = world.rows("SELECT status, held FROM sop_slot WHERE slot_at = ?", again.timestamp())
     assert slot == [("empty", 3)]
     held = world.rows("SELECT count(*) FROM outbox_delivery WHERE status = 'held_quota'")
     assert held == [(3,)]

@@ -839,3 +839,43 @@ def test_a_bad_file_timezone_still_checks_its_sops(world: Path) -> None:
     assert len(found) == 2
     assert found[0].startswith("sop/daily.yaml:1:11: timezone: unknown time zone 'Shanghai'")
     assert found[1].startswith("sop/daily.yaml:6:15: sops.hi: sop/nope.j2: template not found")
+
+
+def test_owner_post_to_members_is_reported_with_file_and_line(world: Path) -> None:
+    write(world, "sop/daily.yaml", """
+        sops:
+          ok:
+            at: "14:40"
+            to: {groups: {stores: all}}
+            template: sop/hello.j2
+            via: owner_post
+          members:
+            at: "14:40"
+            to: {members: {tags: [会员等级/金卡会员]}}
+            template: sop/hello.j2
+            via: owner_post
+          typo:
+            at: "14:40"
+            to: {groups: {stores: all}}
+            template: sop/hello.j2
+            via: owner_posts
+    """)
+    found = problems(world)
+    assert found[0].startswith("sop/daily.yaml:9:10: sops.members: via: owner_post is posted "
+                               "by each group's owner")
+    assert found[1].startswith("sop/daily.yaml:16:") and "owner_posts" in found[1]
+    assert len(found) == 2
+
+
+def test_owner_post_loads_and_is_no_group_send(world: Path) -> None:
+    write(world, "sop/daily.yaml", """
+        sops:
+          flash:
+            title: 今日秒杀
+            at: "14:40"
+            to: {groups: {stores: all}}
+            template: sop/hello.j2
+            via: owner_post
+    """)
+    sop = load(world).get("flash")
+    assert sop.via == "owner_post" and sop.label == "今日秒杀" and sop.robot is None

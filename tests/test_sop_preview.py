@@ -67,12 +67,15 @@ def test_a_tuesday_with_nominal_groups(book: SopBook) -> None:
     }  # no weekend SOP on a Tuesday, no Monday robot post
     assert preview.errors == []
     assert ("member-day-gold", "enabled: false") in preview.skipped
-    assert set(preview.sends_per_group.values()) == {3}  # member day, flash sale, goodnight
+    # the member day is each group's one 群发; the flash sale and goodnight are owner posts
+    assert set(preview.sends_per_group.values()) == {1}
     text = format_text(preview)
     assert text.startswith("果田鲜生 SOP 预览 · 2026-11-24 周二（会员日 member day）")
     assert "每店一个示意群" in text and "nominal groups" in text
     assert "    │ 【周二会员日】11月24日，天钥桥路店会员专享券：" in text
     assert "群主 林晓雨 (linxiaoyu) 确认发送 1 个群: 果田鲜生·天钥桥路店福利群" in text
+    assert "14:40  flash-sale  [群主发 owner_post]" in text
+    assert "群主 林晓雨 (linxiaoyu) 提醒后在侧边栏发到 1 个群: 果田鲜生·天钥桥路店福利群" in text
 
 
 def test_one_add_msg_template_per_owner_and_store(book: SopBook) -> None:
@@ -111,7 +114,9 @@ def test_group_send_counts_over_a_week(book: SopBook) -> None:
     groups = nominal_groups(book.stores, book.group_tags)
     week = [date(2026, 11, 23 + i) for i in range(7)]
     counts = group_send_counts(book, groups, week)
-    assert counts["nominal-0012"] == 3 * 7  # three a day; Tuesday's first is the member day
+    # one 群发 a day (Tuesday's is the member day); flash sale and goodnight are owner posts,
+    # which use none of the quota
+    assert counts["nominal-0012"] == 7
 
 
 # --------------------------------------------------------------------------- command line
@@ -197,7 +202,11 @@ def test_preview_cli_json_with_database_groups(tmp_path: Path) -> None:
     robot = next(s for s in data["sends"] if s["via"] == "robot")
     assert robot["requests"][0]["body"]["text"]["mentioned_list"] == ["@all"]
     assert "sekrit" not in result.stdout  # webhook keys are never printed
-    assert data["group_sends_per_group"] == {"wrA1": 3, "wrA3": 4}
+    # the morning 群发 (+ the 宝妈 group's weekend one); owner posts are not 群发
+    assert data["group_sends_per_group"] == {"wrA1": 1, "wrA3": 2}
+    flash = next(s for s in data["sends"] if s["sop"] == "flash-sale")
+    assert flash["via"] == "owner_post" and flash["text"].startswith("【限时秒杀】")
+    assert {r["api"] for r in flash["requests"]} == {"message/send"}
 
 
 def test_check_cli_ok_on_the_real_files(tmp_path: Path) -> None:

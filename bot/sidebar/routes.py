@@ -8,10 +8,14 @@
 | ``GET /api/replies?customer=&q=&category=`` | the same as JSON | session |
 | ``GET /api/jssdk-config?url=`` | wx.config / wx.agentConfig signatures | session |
 | ``POST /api/replies/sent`` | ``{reply_id, customer, via}``: count a send | session + CSRF |
+| ``GET /sidebar/group?chat=`` | 今日群SOP of a customer group, HTML fragment | session |
+| ``GET /api/group-posts?chat=`` | the same as JSON | session |
+| ``POST /api/group-posts/posted`` | ``{chat, post_id}``: the owner posted it | session + CSRF |
 
 Refusals come before any work: no session → 401 (the page redirects to WeCom's login
 instead), a customer the staff member does not follow → 403 with the same words whether
-the customer exists or not, a POST without the session's CSRF token → 403. The handlers
+the customer exists or not (a group they neither own nor are in: the same), a POST without
+the session's CSRF token → 403. The handlers
 turn requests into calls on `RepliesService` and its answers into HTML or JSON; nothing
 else lives here.
 """
@@ -30,6 +34,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from bot.config import Secrets, Settings
 from bot.replies.service import VIAS, NotYourCustomer, Suggestions, UnknownReply
 from bot.sidebar import wecom_web
+from bot.sidebar.group_posts import GroupPosts, GroupView, NotYourGroup
 from bot.sidebar.session import COOKIE, STATE_COOKIE, STATE_TTL_S, Session, SessionSigner
 from bot.wecom.errors import WeComError
 
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.sidebar")
 HERE = Path(__file__).resolve().parent
 NOT_YOURS = "这位客户没有添加你，或不存在"  # one answer for both: no existence oracle
+NOT_YOUR_GROUP = "你不在这个客户群里，或群不存在"  # the same for groups
 MAX_QUERY_CHARS = 64
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
              "Referrer-Policy": "no-referrer"}
@@ -54,14 +60,17 @@ class Sidebar:
         self.signer = SessionSigner(secrets.session_key, settings.sidebar.session_ttl_s)
         self.services: Services | None = None
         self.tickets: wecom_web.Tickets | None = None
+        self.group_posts: GroupPosts | None = None
         self._jinja = Environment(loader=FileSystemLoader(HERE / "templates"),
                                   autoescape=select_autoescape(default=True),
                                   trim_blocks=True, lstrip_blocks=True, auto_reload=False)
         self._page = self._jinja.get_template("sidebar.html")
         self._panel = self._jinja.get_template("panel.html")
+        self._group_panel = self._jinja.get_template("group_panel.html")
 
     def attach(self, services: Services) -> None:
         self.services = services
+        self.group_posts = GroupPosts(services.db)
         self.tickets = wecom_web.Tickets(services.wecom, self.secrets.corp_id,
                                          self.secrets.agent_id)
 
@@ -73,6 +82,9 @@ class Sidebar:
             web.get("/api/replies", self.api_replies),
             web.get("/api/jssdk-config", self.api_jssdk_config),
             web.post("/api/replies/sent", self.api_sent),
+            web.get("/sidebar/group", self.group_panel),
+            web.get("/api/group-posts", self.api_group_posts),
+            web.post("/api/group-posts/posted", self.api_group_posted),
             web.static("/sidebar/static", HERE / "static", name="sidebar_static",
                        append_version=True),  # ?v=<hash>: cached forever, busted on change
         ]
@@ -141,17 +153,25 @@ class Sidebar:
             return self._login_redirect(request)
         services = self._services()
         customer = request.query.get("customer", "") if self.simulated else ""
+        chat = request.query.get("chat", "") if self.simulated and not customer else ""
         panel_html, status = "", 200
         if customer:
             try:
                 panel_html = self._render_panel(await self._suggest(session, request, customer))
             except NotYourCustomer:
                 panel_html, status = f'<p class="empty">{NOT_YOURS}</p>', 403
+        elif chat:
+            try:
+                panel_html = self._render_group(await self._posts().for_chat(session.userid,
+                                                                             chat))
+            except NotYourGroup:
+                panel_html, status = f'<p class="empty">{NOT_YOUR_GROUP}</p>', 403
         library = services.replies.library if services.replies is not None else None
-        config = {"customer": customer, "simulated": self.simulated,
+        config = {"customer": customer, "chat": chat, "simulated": self.simulated,
                   "csrf": self.signer.csrf_token(session), "corpid": self.secrets.corp_id,
                   "agentid": self.secrets.agent_id}
         html = self._page.render(
+            mode="group" if chat else "",
             staff=services.stores.staff_name(session.userid) or session.userid,
             categories=library.categories if library is not None else (),
             panel=panel_html, config=json.dumps(config, ensure_ascii=False),
@@ -171,6 +191,57 @@ class Sidebar:
                                 content_type="text/html", headers=_NO_STORE)
         return web.Response(text=self._render_panel(found), content_type="text/html",
                             headers=_NO_STORE)
+
+    def _render_group(self, view: GroupView) -> str:
+        return self._group_panel.render(view=view,
+                                        dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+    async def group_panel(self, request: web.Request) -> web.StreamResponse:
+        session = self._require(request)
+        try:
+            view = await self._posts().for_chat(session.userid, request.query.get("chat", ""))
+        except NotYourGroup:
+            return web.Response(text=f'<p class="empty">{NOT_YOUR_GROUP}</p>', status=403,
+                                content_type="text/html", headers=_NO_STORE)
+        return web.Response(text=self._render_group(view), content_type="text/html",
+                            headers=_NO_STORE)
+
+    async def api_group_posts(self, request: web.Request) -> web.StreamResponse:
+        session = self._require(request)
+        try:
+            view = await self._posts().for_chat(session.userid, request.query.get("chat", ""))
+        except NotYourGroup:
+            return _json({"error": NOT_YOUR_GROUP}, 403)
+        return _json(view.as_json())
+
+    async def api_group_posted(self, request: web.Request) -> web.StreamResponse:
+        """The owner put a post into the group (sendChatMessage said ok): record it."""
+        session = self._require(request)
+        if not self.signer.check_csrf(session, request.headers.get("X-CSRF-Token")):
+            return _json({"error": "missing or wrong CSRF token"}, 403)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _json({"error": "body is not JSON"}, 400)
+        if not isinstance(body, dict):
+            return _json({"error": "body must be a JSON object"}, 400)
+        chat, post_id = str(body.get("chat", "")), body.get("post_id")
+        if not chat or not isinstance(post_id, int) or isinstance(post_id, bool):
+            return _json({"error": "need chat and post_id (a number)"}, 400)
+        try:
+            post = await self._posts().mark_posted(session.userid, chat, post_id)
+        except NotYourGroup:
+            return _json({"error": NOT_YOUR_GROUP}, 403)
+        if post is None:
+            return _json({"error": f"no post {post_id} for this group"}, 404)
+        log.info("owner post %d (%s) posted into %s by %s", post_id, post["sop"], chat,
+                 session.userid)
+        return _json({"ok": True, "post": post})
+
+    def _posts(self) -> GroupPosts:
+        self._services()
+        assert self.group_posts is not None
+        return self.group_posts
 
     def _render_panel(self, found: Suggestions) -> str:
         return self._panel.render(card=found.card, replies=found.replies,
@@ -272,6 +343,7 @@ def _page_error(status: int, message: str) -> web.Response:
                         text=f'<!doctype html><meta charset="utf-8"><p>{message}</p>')
 
 
-def sidebar_url(base: str, customer: str = "") -> str:
+def sidebar_url(base: str, customer: str = "", chat: str = "") -> str:
     """The page's address, e.g. for the admin console's 聊天工具栏 setting (and tests)."""
-    return f"{base}/sidebar" + (f"?{urlencode({'customer': customer})}" if customer else "")
+    query = {k: v for k, v in (("customer", customer), ("chat", chat)) if v}
+    return f"{base}/sidebar" + (f"?{urlencode(query)}" if query else "")

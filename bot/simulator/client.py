@@ -16,16 +16,21 @@ Real WeCom puts three things between a sidebar page and the staff member:
   them). The page's server signs ``sha1("jsapi_ticket=T&noncestr=N&timestamp=TS&url=U")``
   over the page URL without its ``#`` part.
 * **The JS bridge**: ``wx.invoke('getCurExternalContact')`` answers the customer whose chat
-  the sidebar sits beside; ``wx.invoke('sendChatMessage', {msgtype, text: {content}})``
-  puts a message into that chat, as the staff member.
+  the sidebar sits beside (``{userId}``), ``wx.invoke('getCurExternalChat')`` the customer
+  group whose chat it sits beside (``{chatId}``; each fails in the other kind of chat);
+  ``wx.invoke('sendChatMessage', {msgtype, text: {content}})`` puts a message into that
+  chat, as the staff member (``news`` = ``{link, title, desc, imgUrl}``; an image needs a
+  ``mediaid``, there is no picture-by-URL).
 
 Here the "client" is a cookie on the simulator's host: ``/sim/client/login?userid=U
-[&external_userid=E][&next=URL]`` logs a member in and opens a chat, like picking up the
-phone. ``/sim/jssdk.js`` is the bridge for the page (it replaces the real
+[&external_userid=E | &chat_id=C][&next=URL]`` logs a member in and opens a customer's
+chat or a customer group's chat, like picking up the phone. ``/sim/jssdk.js`` is the
+bridge for the page (it replaces the real
 ``jweixin``/``jwxwork`` scripts): its ``wx.config``/``wx.agentConfig`` post the signature
 here, where it is checked against the tickets this simulator issued, and
 ``sendChatMessage`` posts the message here, where it is recorded as the customer saw it
-(`ChatMessage`, `Simulator.chat_messages_for`).
+(`ChatMessage`, `Simulator.chat_messages_for`); a message into a customer group is also
+recorded as a message the group received (`Simulator.group_messages`, via ``member``).
 
 Not simulated: the 可信域名 check of ``redirect_uri`` and of the signed URL's domain.
 """
@@ -48,6 +53,7 @@ from aiohttp import web
 from . import codes
 from .api import ApiRequest, Handler
 from .codes import ApiError
+from .records import GroupMessage, Inbox
 from .state import World
 
 OAUTH_CODE_TTL_S = 300.0
@@ -59,6 +65,7 @@ MISSING_CODE = 41008  # "缺少oauth code", doc 90455
 SCOPES = ("snsapi_base", "snsapi_privateinfo")
 USER_COOKIE = "wwsim_user"
 CHAT_COOKIE = "wwsim_chat"
+GROUP_COOKIE = "wwsim_group"
 CHAT_MSGTYPES = ("text", "image", "video", "file", "news", "miniprogram")
 _CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, POST",
          "Access-Control-Allow-Headers": "Content-Type"}
@@ -88,6 +95,7 @@ class ChatMessage:
     content: str  # text.content, or the card's title for news / miniprogram
     payload: dict[str, Any]
     at: float
+    chat_id: str = ""  # a customer group's chat (then external_userid is "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +111,9 @@ class SignatureCheck:
 class ClientSim:
     def __init__(self, world: World, corp_id: str, agent_id: int, *,
                  monotonic: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, inbox: Inbox | None = None) -> None:
         self.world = world
+        self.inbox = inbox  # where a group records what it received
         self.corp_id = corp_id
         self.agent_id = agent_id
         self._mono = monotonic
@@ -231,14 +240,19 @@ class ClientSim:
         if userid not in self.world.staff:
             return web.Response(status=400, text=f"unknown staff member {userid!r}")
         chat = request.query.get("external_userid", "")
+        group = request.query.get("chat_id", "")
+        if chat and group:
+            return web.Response(status=400, text="open one chat: external_userid or chat_id")
         nxt = request.query.get("next", "")
         response: web.StreamResponse
         if nxt:
             response = web.HTTPFound(nxt)
         else:
-            response = web.json_response({"userid": userid, "external_userid": chat})
+            response = web.json_response({"userid": userid, "external_userid": chat,
+                                          "chat_id": group})
         response.set_cookie(USER_COOKIE, userid, httponly=True, samesite="Lax", path="/")
         response.set_cookie(CHAT_COOKIE, chat, httponly=True, samesite="Lax", path="/")
+        response.set_cookie(GROUP_COOKIE, group, httponly=True, samesite="Lax", path="/")
         if isinstance(response, web.HTTPFound):
             raise response
         return response
@@ -246,7 +260,8 @@ class ClientSim:
     async def jssdk_js(self, request: web.Request) -> web.Response:
         state = {"origin": f"{request.scheme}://{request.host}",
                  "userid": request.cookies.get(USER_COOKIE, ""),
-                 "chat": request.cookies.get(CHAT_COOKIE, "")}
+                 "chat": request.cookies.get(CHAT_COOKIE, ""),
+                 "group": request.cookies.get(GROUP_COOKIE, "")}
         script = _BRIDGE_JS.replace("__STATE__", json.dumps(state))
         return web.Response(text=script, content_type="application/javascript",
                             headers={"Cache-Control": "no-store"})
@@ -258,6 +273,8 @@ class ClientSim:
 
     async def send_chat_message(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
+        if body.get("chat_id"):
+            return self._send_group_message(body)
         userid = str(body.get("userid", ""))
         ext = str(body.get("external_userid", ""))
         msgtype = str(body.get("msgtype", ""))
@@ -273,6 +290,34 @@ class ClientSim:
             content = str(payload.get("content") or payload.get("title") or "")
             self.chat_messages.append(ChatMessage(userid, ext, msgtype, content, dict(payload),
                                                   self._wall()))
+            err = "sendChatMessage:ok"
+        return web.json_response({"err_msg": err}, headers=_CORS)
+
+    def _send_group_message(self, body: dict[str, Any]) -> web.Response:
+        """sendChatMessage with a customer group's chat open: the group receives it from the
+        staff member (who must be in the group to have its chat open)."""
+        userid = str(body.get("userid", ""))
+        chat_id = str(body.get("chat_id", ""))
+        msgtype = str(body.get("msgtype", ""))
+        payload = body.get(msgtype)
+        chat = self.world.chats.get(chat_id)
+        member = chat.members.get(userid) if chat is not None else None
+        if chat is None or member is None or member.type != 1:
+            err = "sendChatMessage:fail no chat with this group"
+        elif msgtype not in CHAT_MSGTYPES or not isinstance(payload, dict):
+            err = "sendChatMessage:fail invalid msgtype"
+        elif msgtype == "text" and not str(payload.get("content", "")).strip():
+            err = "sendChatMessage:fail empty content"
+        else:
+            content = str(payload.get("content") or payload.get("title") or "")
+            now = self._wall()
+            self.chat_messages.append(ChatMessage(userid, "", msgtype, content, dict(payload),
+                                                  now, chat_id))
+            if self.inbox is not None:
+                self.inbox.add(GroupMessage(chat_id, now, "member", "sendChatMessage", userid,
+                                            msgtype, content if msgtype == "text" else "",
+                                            () if msgtype == "text" else
+                                            ({"msgtype": msgtype, msgtype: dict(payload)},)))
             err = "sendChatMessage:ok"
         return web.json_response({"err_msg": err}, headers=_CORS)
 
@@ -361,8 +406,14 @@ _BRIDGE_JS = r"""
         else { cb({ err_msg: name + ":fail not opened from a customer chat" }); }
         return;
       }
+      if (name === "getCurExternalChat") {
+        if (SIM.group) { cb({ err_msg: name + ":ok", chatId: SIM.group }); }
+        else { cb({ err_msg: name + ":fail not opened from a customer group chat" }); }
+        return;
+      }
       if (name === "sendChatMessage") {
         var body = { userid: SIM.userid, external_userid: SIM.chat, msgtype: args.msgtype };
+        if (SIM.group) { body = { userid: SIM.userid, chat_id: SIM.group, msgtype: args.msgtype }; }
         body[args.msgtype] = args[args.msgtype];
         post("/sim/client/chat_messages", body).then(cb, function () {
           cb({ err_msg: name + ":fail network" });

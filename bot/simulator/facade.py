@@ -56,7 +56,7 @@ class Simulator:
         self._api.add_routes(GroupSendApi(self.world, self._groupsends).routes())
         self._api.add_routes(self._robots.routes(), tokenless=True)
         # the staff member's client: OAuth2 login, JS-SDK tickets, the sidebar's JS bridge
-        self.client = ClientSim(self.world, corp_id, agent_id)
+        self.client = ClientSim(self.world, corp_id, agent_id, inbox=self.inbox)
         self._api.add_routes(self.client.api_routes())
         self.app = web.Application()
         self._api.register(self.app)
@@ -244,12 +244,16 @@ class Simulator:
         """An OAuth2 code for `userid`, as the client hands one to a redirect_uri."""
         return self.client.issue_code(userid, scope)
 
-    def client_login_url(self, userid: str, external_userid: str = "", next_url: str = "") -> str:
+    def client_login_url(self, userid: str, external_userid: str = "", next_url: str = "",
+                         chat_id: str = "") -> str:
         """Open in a browser: the simulated client logs in as `userid` with the customer's
-        chat open, then goes to `next_url` (e.g. the bot's sidebar)."""
+        chat (or the customer group `chat_id`) open, then goes to `next_url` (e.g. the
+        bot's sidebar)."""
         from urllib.parse import urlencode
 
         query = {"userid": userid, "external_userid": external_userid, "next": next_url}
+        if chat_id:
+            query["chat_id"] = chat_id
         return f"{self.url}/sim/client/login?{urlencode(query)}"
 
     def group_messages(self, chat_id: str) -> list[GroupMessage]:
@@ -375,6 +379,7 @@ class Simulator:
             "welcomes": len(self.world.welcomes),
             "app_messages": sum(1 for m in self.world.app_messages if not m.dropped),
             "app_messages_dropped": sum(1 for m in self.world.app_messages if m.dropped),
+            "app_duplicates_dropped": self.world.app_duplicates,
             "groupsend": self._groupsends.stats(),
             "robots": self._robots.stats(),
             "deliveries": {

@@ -13,15 +13,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Via = Literal["group_send", "robot"]
+Via = Literal["group_send", "robot", "member"]  # member: staff posting from the client
 
 
 @dataclass(frozen=True, slots=True)
 class GroupMessage:
     """One message as its recipient saw it.
 
-    `source` is the group-send msgid or the robot's webhook key; `sender` is the member who
-    confirmed the group send, or the robot's name. Group sends carry msgtype "msg_template"
+    `source` is the group-send msgid, the robot's webhook key, or ``sendChatMessage`` for a
+    staff member posting from their client; `sender` is the member who confirmed the group
+    send or posted it, or the robot's name. Group sends carry msgtype "msg_template"
     (text plus attachments, as add_msg_template took them); robots carry their msgtype.
     """
 
@@ -47,6 +48,7 @@ class Inbox:
         self._seen: dict[tuple[str, str], list[str]] = {}
         self.group_sends = 0  # group-send messages delivered (to groups or customers)
         self.robot_messages = 0
+        self.member_messages = 0  # posted by staff from their client (sidebar sendChatMessage)
         self.doubles = 0  # deliveries of content the recipient already had from another msgid
 
     def add(self, message: GroupMessage, content_key: str | None = None) -> None:
@@ -59,6 +61,9 @@ class Inbox:
             self._customers.setdefault(recipient, []).append(message)
         if message.via == "robot":
             self.robot_messages += 1
+            return
+        if message.via == "member":
+            self.member_messages += 1
             return
         self.group_sends += 1
         if content_key is not None:

@@ -213,6 +213,10 @@ class World:
         self.welcomes: list[WelcomeRecord] = []
         self.app_messages: list[AppMessage] = []
         self._app_windows: dict[str, tuple[float, int]] = {}
+        # (userid, msgtype, content) -> (monotonic time, msgid) of the last delivery: what
+        # message/send's enable_duplicate_check compares with
+        self._app_last: dict[tuple[str, str, str], tuple[float, str]] = {}
+        self.app_duplicates = 0  # message/send copies dropped by the duplicate check
         self._used_ids: set[str] = set()
 
     # -- ids ---------------------------------------------------------------------------
@@ -555,9 +559,19 @@ class World:
         self.welcomes.append(record)
         return record
 
+    def app_duplicate_of(self, userid: str, msgtype: str, content: str,
+                         interval_s: float) -> str | None:
+        """message/send ``enable_duplicate_check``: the msgid of the same content delivered
+        to `userid` by this app within the last `interval_s` seconds, if any."""
+        last = self._app_last.get((userid, msgtype, content))
+        if last is not None and self._mono() - last[0] < interval_s:
+            return last[1]
+        return None
+
     def deliver_app_message(self, userid: str, msgtype: str, content: str, msgid: str) -> bool:
         """Record one recipient; past the per-member limit it is dropped silently (§5.2)."""
         now = self._mono()
+        self._app_last[(userid, msgtype, content)] = (now, msgid)
         start, count = self._app_windows.get(userid, (now, 0))
         if now - start >= self.options.rate_window_s:
             start, count = now, 0

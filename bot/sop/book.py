@@ -162,11 +162,21 @@ class Sop:
     data: SopData | None
     robot: Robot | None
     attachments: tuple[_SopAttachment, ...] = ()
+    owner_post: bool = False  # via: owner_post: each group's owner posts it from the sidebar
+    title: str = ""  # owner_post: what the reminder calls it (今日秒杀); default: the name
 
     @property
     def via(self) -> str:
-        """``group_send`` (add_msg_template per owner) or ``robot`` (webhook)."""
-        return "robot" if self.robot is not None else "group_send"
+        """``group_send`` (add_msg_template per owner), ``owner_post`` (the owner posts it
+        from the sidebar, reminded by an app message) or ``robot`` (webhook)."""
+        if self.robot is not None:
+            return "robot"
+        return "owner_post" if self.owner_post else "group_send"
+
+    @property
+    def label(self) -> str:
+        """What staff read in a reminder: the SOP's title, else its name."""
+        return self.title or self.name
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -828,6 +838,10 @@ def _compile(
     elif spec.to is None:
         fail((), "missing required key 'to': say which groups or members get it, e.g. "
              "to: {groups: {stores: all}}", at_key=True)
+    elif spec.via.owner_post and spec.to.members is not None:
+        fail(("to", "members"), "via: owner_post is posted by each group's owner into their "
+             "customer groups: use to: {groups: ...}, or via: group_send for members",
+             at_key=True)
 
     target = _target(loader, spec, fail)
     if not loader.templates.exists(spec.template):
@@ -861,6 +875,8 @@ def _compile(
         data=data,
         robot=robot,
         attachments=attachments,
+        owner_post=spec.via.owner_post,
+        title=spec.title,
     )
 
 

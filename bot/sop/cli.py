@@ -1,4 +1,5 @@
-"""``python -m bot sop check|preview``: the two commands operators run after editing sop/.
+"""``python -m bot sop check|preview|report``: what operators run after editing sop/, and
+what went out.
 
 ``check`` loads everything operators edit (stores.yaml, channels.yaml, the SOP files,
 robots.yaml, groups.yaml, the data files and the templates), prints one line per file when
@@ -8,6 +9,10 @@ all is well and exits 0, or prints every problem as ``file:line:col: reason`` an
 time, rendered exactly as they will go out. Groups come from the bot's database when it
 exists and has groups (opened read-only: a preview never changes anything); otherwise one
 stand-in group per store, named as in stores.yaml, and the output says so.
+
+``report --date D`` reads the bot's database (read-only) and prints, per slot of that day,
+what happened: 群发 deliveries by status, and for owner posts the groups due vs posted and
+the owners reminded.
 """
 
 from __future__ import annotations
@@ -16,24 +21,28 @@ import argparse
 import calendar
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels import ChannelBook
 from bot.config import ConfigError, Settings, load_settings
+from bot.sop import outbox, owner_posts
 from bot.sop.book import SopBook
 from bot.sop.groups import GroupRow, GroupTags, nominal_groups, read_groups
 from bot.sop.preview import as_json, build_preview, format_text, group_send_counts
+from bot.sop.schedule import DEFAULT_TIMEZONE
 from bot.stores import StoreDirectory
 from bot.templating import TemplateLibrary
 from bot.yamlfile import OperatorFileError, OperatorFileErrors
 
-__all__ = ["add_sop_commands", "check", "main", "preview", "run_sop_command"]
+__all__ = ["add_sop_commands", "check", "main", "preview", "report", "run_sop_command"]
 
 _QUOTA_SOURCE = "wecom-reference §6"
 
@@ -57,11 +66,18 @@ def add_sop_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     preview_cmd.add_argument("--json", action="store_true", help="machine-readable output")
     preview_cmd.add_argument("--config", type=Path, help="TOML settings file")
 
+    report_cmd = sub.add_parser("report", help="what the SOP slots of a date did, per slot")
+    report_cmd.add_argument("--date", required=True, type=_date,
+                            help="local date (Asia/Shanghai), e.g. 2026-11-24")
+    report_cmd.add_argument("--config", type=Path, help="TOML settings file")
+
 
 def run_sop_command(args: argparse.Namespace) -> int:
     """Run the ``sop`` subcommand parsed by a parser built with `add_sop_commands`."""
     if args.sop_command == "check":
         return check(args.dir, args.config)
+    if args.sop_command == "report":
+        return report(args.date, config=args.config)
     return preview(args.date, store_id=args.store, as_json_output=args.json, config=args.config)
 
 
@@ -269,6 +285,68 @@ def preview(day: date, *, store_id: str | None = None, as_json_output: bool = Fa
     else:
         print(format_text(result), file=out)
     return 1 if result.errors else 0
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(day: date, *, config: Path | None = None, out: TextIO | None = None) -> int:
+    """``sop report``: per slot of `day`, 群发 deliveries by status and owner posts due vs
+    posted (with owners reminded). Exit 1 when the database cannot be read."""
+    out = out or sys.stdout
+    try:
+        settings = load_settings(config) if config is not None else Settings()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=out)
+        return 1
+    url = settings.database.url
+    read_url = url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            print(f"error: {path} does not exist: nothing has been sent yet", file=out)
+            return 1
+        read_url = f"sqlite:///file:{path}?mode=ro&uri=true"
+    tz = ZoneInfo(DEFAULT_TIMEZONE)
+    start = datetime.combine(day, time(0), tz).timestamp()
+    end = start + 86400
+    try:
+        engine = create_engine(read_url)
+        try:
+            with engine.connect() as conn:
+                rows = outbox.delivery_report(conn, start, end)
+                posts = owner_posts.report(conn, start, end)
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        print(f"error: {_safe_url(url)} could not be read ({type(exc).__name__})", file=out)
+        return 1
+    for line in format_report(day, rows, posts):
+        print(line, file=out)
+    return 0
+
+
+def format_report(day: date, rows: Sequence[tuple[str, ...]],
+                  posts: Sequence[owner_posts.SlotPosts]) -> list[str]:
+    """One line per slot: 群发 statuses, or owner posts due vs posted and reminders."""
+    slots: dict[tuple[str, str], Counter[str]] = {}
+    for sop, local, _chat, _via, status in rows:
+        slots.setdefault((local, sop), Counter())[status] += 1
+    lines = [f"SOP report · {day.isoformat()} (Asia/Shanghai)"]
+    entries: list[tuple[str, str, str]] = []
+    for (local, sop), counts in slots.items():
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        entries.append((local, sop, f"{sum(counts.values())} groups: {parts}"))
+    for p in posts:
+        open_ = f", {p.reminders_open} reminders not confirmed" if p.reminders_open else ""
+        entries.append((p.slot_local, p.sop,
+                        f"owner_post: {p.groups} groups due, {p.posted} posted, {p.due} not "
+                        f"yet; {p.reminded} of {p.owners} owners reminded{open_}"))
+    if not entries:
+        lines.append("no SOP slot with groups on this day")
+    for local, sop, text in sorted(entries):
+        lines.append(f"{local[-5:]}  {sop:<22} {text}")
+    return lines
 
 
 def _groups(settings: Settings, stores: StoreDirectory,

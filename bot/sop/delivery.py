@@ -11,6 +11,14 @@ Replicas (PostgreSQL): every replica runs a worker on the one queue. Due rows ar
 batches with `FOR UPDATE SKIP LOCKED`, so workers asking together get different rows; the
 per-row claims below still decide who makes a call. Calls left `sending` by a replica that
 died are taken over by a live one within `TAKE_OVER_EVERY_S` (then checked as above).
+
+Owner-post reminders (via ``owner_remind``, one app message per owner and slot) are claimed
+the same way (``sending`` before ``message/send``, ``done`` after). An app message cannot be
+looked up, but WeCom can drop a repeat itself: every reminder goes out with
+``enable_duplicate_check: 1`` and an interval that covers the slot's grace, so one whose
+answer was lost (or whose process died mid-call) is sent again with the same content while
+the interval still covers the first attempt, and WeCom delivers it at most once. Past that,
+it is recorded ``uncertain`` and not repeated, like a robot post.
 """
 
 from __future__ import annotations
@@ -21,13 +29,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
 from bot.config import SopSettings
 from bot.sop import outbox
 from bot.sop.outbox import SendRow
+from bot.sop.owner_posts import REMIND_VIA
 from bot.store.db import Database
 from bot.wecom import errors
 from bot.wecom.client import WeComClient
@@ -40,6 +49,7 @@ LEASE_S = 120.0  # a claimed row is not looked at again for this long (unless up
 TAKE_OVER_EVERY_S = 2.0  # PostgreSQL: how often calls orphaned by a dead replica are looked for
 MAX_ATTEMPTS = 8  # transient failures (busy, rate-limited, unreachable) before giving up
 ROBOT_PER_MINUTE = 20  # reference §5.2: 20 messages a minute per robot
+RESEND_MARGIN_S = 60.0  # a reminder is resent only this long before its duplicate check ends
 # WeCom's send_result status per group → our delivery status
 RESULT_STATUS = {1: "sent", 3: "quota_exceeded", 2: "failed", 0: "unsent"}
 
@@ -71,6 +81,14 @@ class DeliveryStats:
     uncertain: int = 0
     reminders: int = 0
     followed: int = 0  # tasks followed to their end
+    owner_reminders: int = 0  # owner-post reminders WeCom accepted
+    owner_resends: int = 0  # ... sent again after a lost answer or a crash (duplicate check)
+
+
+class RoomForAppMessages(Protocol):
+    """What the worker needs of `bot.replies.messenger.AppMessenger`: the per-member limit."""
+
+    async def wait_for_room(self, userid: str) -> None: ...
 
 
 class DeliveryWorker:
@@ -79,8 +97,11 @@ class DeliveryWorker:
     def __init__(self, db: Database, wecom: WeComClient, settings: SopSettings,
                  robot_key: Callable[[str], str | None], *, request_timeout_s: float = 10.0,
                  robot_window_s: float = 60.0, clock: Callable[[], float] = time.time,
-                 replica_id: str = "") -> None:
+                 replica_id: str = "", agent_id: int | None = None,
+                 app_limits: RoomForAppMessages | None = None) -> None:
         self.db = db
+        self.agent_id = agent_id
+        self.app_limits = app_limits
         self.replica_id = replica_id
         self.wecom = wecom
         self.settings = settings
@@ -178,6 +199,13 @@ class DeliveryWorker:
             if row.via == "group_send":  # look it up once anything in flight has ended
                 taken += await self.db.write(lambda c, r=row: outbox.take_over(
                     c, r, me, "unknown", now + self._settle_s, "no answer: checking"))
+            elif row.via == REMIND_VIA:
+                if self._may_resend(row, now):  # WeCom's duplicate check drops a repeat
+                    taken += await self.db.write(lambda c, r=row: outbox.take_over(
+                        c, r, me, "queued", now, "process stopped during the call: resend"))
+                elif await self.db.write(lambda c, r=row: self._robot_uncertain(c, r, now)):
+                    taken += 1
+                    self.stats.uncertain += 1
             elif await self.db.write(lambda c, r=row: self._robot_uncertain(c, r, now)):
                 taken += 1
                 self.stats.uncertain += 1
@@ -209,6 +237,8 @@ class DeliveryWorker:
                 await self._reconcile(row)
             elif row.via == "group_send":
                 await self._create(row)
+            elif row.via == REMIND_VIA:
+                await self._remind(row)
             else:
                 await self._post_robot(row)
         except asyncio.CancelledError:
@@ -373,6 +403,57 @@ class DeliveryWorker:
         self.stats.robot_posts += 1
         await self.db.write(lambda c: outbox.mark_final(
             c, row.id, "done", self.clock(), deliveries="sent"))
+
+    # -- owner-post reminders (message/send) ---------------------------------------------
+
+    @staticmethod
+    def _may_resend(row: SendRow, now: float) -> bool:
+        """Is a first attempt still inside WeCom's duplicate check? It went out after the
+        row was planned, so `created_at` + interval bounds it from below."""
+        interval = float(row.body.get("duplicate_check_interval", 1800))
+        return now - row.created_at < interval - RESEND_MARGIN_S
+
+    async def _remind(self, row: SendRow) -> None:
+        if self.agent_id is None:
+            await self._final_failure(row, "WECOM_AGENT_ID is not set: message/send needs "
+                                           "the app's agentid")
+            return
+        if self.app_limits is not None:
+            await self.app_limits.wait_for_room(row.sender)  # §5.2: never past 30/min, 1000/h
+        at = self.clock()
+        if not await self.db.write(lambda c: outbox.mark_sending(c, row.id, at, self.replica_id)):
+            return
+        if row.attempts:
+            self.stats.owner_resends += 1
+        body = {**row.body, "agentid": self.agent_id}
+        try:
+            data = await self.wecom.send_app_message(body)
+        except WeComUnanswered:
+            now = self.clock()
+            if self._may_resend(row, now):
+                log.warning("outbox: no answer to reminder %s: sending it again (WeCom's "
+                            "duplicate check drops it if the first one arrived)", row.key)
+                await self.db.write(lambda c: outbox.mark_retry(
+                    c, row.id, now + self._settle_s, "no answer: resend with duplicate check"))
+                return
+            self.stats.uncertain += 1
+            await self.db.write(lambda c: outbox.mark_final(
+                c, row.id, "uncertain", now, deliveries=None, error="no answer from WeCom"))
+            return
+        except WeComError as exc:
+            await self._failed_call(row, exc)
+            return
+        self.stats.owner_reminders += 1
+        if data.get("invaliduser"):
+            log.warning("outbox: reminder %s: WeCom does not know %s", row.key,
+                        data["invaliduser"])
+        msgid = str(data.get("msgid", ""))
+        await self.db.write(lambda c: self._reminded(c, row.id, msgid))
+
+    def _reminded(self, conn: Connection, send_id: int, msgid: str) -> None:
+        now = self.clock()
+        outbox.mark_created(conn, send_id, msgid, now, now)  # records msgid and sent_at
+        outbox.mark_final(conn, send_id, "done", now, deliveries=None)
 
     # -- failures ----------------------------------------------------------------------
 

@@ -204,17 +204,31 @@ class TargetSpec(OperatorModel):
 def _via(value: Any) -> Any:
     if value == "group_send":
         return {}
+    if value == "owner_post":
+        return {"owner_post": True}
     if isinstance(value, str):
         raise ValueError(
-            f"via: expected group_send or {{robot: <name in robots.yaml>}} (found {value!r})"
+            f"via: expected group_send, owner_post or {{robot: <name in robots.yaml>}} "
+            f"(found {value!r})"
         )
     return value
 
 
 class ViaSpec(OperatorModel):
-    """``via: group_send`` (stored as no robot) or ``via: {robot: <name>}``."""
+    """``via: group_send`` (stored as no robot), ``via: owner_post`` or ``{robot: <name>}``.
+
+    ``owner_post``: the group owner posts the message into each group from the sidebar
+    after an app-message reminder; never a 群发, so it uses none of the 群发 quota.
+    """
 
     robot: NonEmpty | None = None
+    owner_post: bool = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ViaSpec:
+        if self.robot is not None and self.owner_post:
+            raise ValueError("via: a robot or owner_post, not both")
+        return self
 
 
 # --------------------------------------------------------------------------- attachments
@@ -236,6 +250,7 @@ class SopAttachmentSpec(_AttachmentSpec):
 
 class SopSpec(OperatorModel):
     note: str = ""
+    title: Annotated[str, Field(max_length=24)] = ""  # owner_post: the reminder's words
     enabled: bool = True
     at: Annotated[list[Clock], BeforeValidator(_one_or_many), Field(min_length=1)] | None = None
     days: Annotated[str | list[str], BeforeValidator(_days)] | None = None

@@ -37,6 +37,17 @@ class PlannedSend:
 
 
 @dataclass(frozen=True, slots=True)
+class PlannedPost:
+    """One group's owner post (via owner_post): what its owner is to post there."""
+
+    chat_id: str
+    owner: str
+    store_id: str | None
+    text: str
+    attachments: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SendRow:
     id: int
     key: str
@@ -83,16 +94,26 @@ _DELIVERY_NEW = sql("""
 """)
 
 
+_POST_NEW = sql("""
+    INSERT INTO owner_post (slot_id, sop, slot_at, slot_local, chat_id, owner, store_id,
+                            payload, status, created_at)
+    VALUES (:slot_id, :sop, :slot_at, :slot_local, :chat_id, :owner, :store_id, :payload,
+            'due', :at)
+    ON CONFLICT (slot_id, chat_id) DO NOTHING
+""")
+
+
 def record_slot(conn: Connection, *, sop: str, slot_at: float, slot_local: str, status: str,
                 fired_at: float, late_s: float = 0.0, note: str = "",
                 sends: Sequence[PlannedSend] = (), held: Sequence[str] = (),
-                via: str = "") -> int | None:
-    """Write a slot with all its sends and deliveries in one transaction.
+                via: str = "", posts: Sequence[PlannedPost] = ()) -> int | None:
+    """Write a slot with all its sends, deliveries and owner posts in one transaction.
 
     Returns the slot's id, or None when the slot was already recorded (a second firing, a
-    catch-up racing the scheduler, a restart): then nothing at all is written.
+    catch-up racing the scheduler, a restart): then nothing at all is written. An owner
+    reminder is a send without chat ids: it delivers nothing to a group itself.
     """
-    groups = sum(len(s.chat_ids) for s in sends)
+    groups = sum(len(s.chat_ids) for s in sends) + len(posts)
     row = conn.execute(_SLOT_NEW, {
         "sop": sop, "slot_at": slot_at, "slot_local": slot_local, "status": status,
         "fired_at": fired_at, "late_s": late_s, "groups": groups, "held": len(held),
@@ -106,14 +127,22 @@ def record_slot(conn: Connection, *, sop: str, slot_at: float, slot_local: str, 
             "store_id": s.store_id, "payload": json.dumps(s.body, ensure_ascii=False),
             "at": fired_at} for s in sends])
         ids = {key: id_ for key, id_ in conn.execute(_SEND_IDS, {"slot_id": slot_id})}
-        conn.execute(_DELIVERY_NEW, [{
-            "slot_id": slot_id, "chat_id": chat_id, "send_id": ids[s.key], "via": s.via,
-            "slot_at": slot_at, "status": "queued", "at": fired_at}
-            for s in sends for chat_id in s.chat_ids])
+    deliveries = [{"slot_id": slot_id, "chat_id": chat_id, "send_id": ids[s.key],
+                   "via": s.via, "slot_at": slot_at, "status": "queued", "at": fired_at}
+                  for s in sends for chat_id in s.chat_ids] if sends else []
+    if deliveries:
+        conn.execute(_DELIVERY_NEW, deliveries)
     if held:
         conn.execute(_DELIVERY_NEW, [{
             "slot_id": slot_id, "chat_id": chat_id, "send_id": None, "via": via,
             "slot_at": slot_at, "status": "held_quota", "at": fired_at} for chat_id in held])
+    if posts:
+        conn.execute(_POST_NEW, [{
+            "slot_id": slot_id, "sop": sop, "slot_at": slot_at, "slot_local": slot_local,
+            "chat_id": p.chat_id, "owner": p.owner, "store_id": p.store_id,
+            "payload": json.dumps({"text": p.text, "attachments": list(p.attachments)},
+                                  ensure_ascii=False),
+            "at": fired_at} for p in posts])
     return slot_id
 
 

@@ -22,13 +22,20 @@ from bot.sop import outbox
 from bot.sop.book import MemberSelect, SopBook, SopError, SopMessage
 from bot.sop.groups import GroupRow, load_groups
 from bot.sop.members import MemberRow, select_members
-from bot.sop.outbox import PlannedSend
+from bot.sop.outbox import PlannedPost, PlannedSend
+from bot.sop.owner_posts import REMIND_VIA
 from bot.sop.quota import quota_period
 from bot.store.db import Database
 
 log = logging.getLogger("bot.sop.planner")
 MAX_CHATS_PER_SEND = 2000  # add_msg_template chat_id_list limit (reference §4)
 MAX_CUSTOMERS_PER_SEND = 10_000  # ... and its external_userid limit
+APP_TEXT_MAX_BYTES = 2048  # message/send text.content (reference §4)
+REMINDER_GROUP_NAMES = 20  # a reminder names at most this many groups, then "等 N 个群"
+# message/send duplicate_check_interval: WeCom's default is 1800 s; official doc 90236 caps
+# it at 4 h (not in our reference page: assumed)
+DUPLICATE_CHECK_MIN_S = 1800
+DUPLICATE_CHECK_MAX_S = 4 * 3600
 T = TypeVar("T")
 
 
@@ -39,6 +46,7 @@ class SlotPlan:
     slot_id: int | None = None  # None: this slot had already been planned
     groups: int = 0
     sends: int = 0
+    owners: int = 0  # owner_post: owners reminded (one app message each)
     held: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # stores whose message could not render
 
@@ -53,12 +61,20 @@ def slot_label(slot: datetime) -> str:
 
 async def plan_slot(db: Database, book: SopBook, name: str, slot: datetime, *,
                     quota_rule: str, now: float | None = None,
-                    groups: list[GroupRow] | None = None) -> SlotPlan:
+                    groups: list[GroupRow] | None = None, sidebar_url: str = "") -> SlotPlan:
     """Plan `name` at `slot` (aware): write its rows, once."""
     now = time.time() if now is None else now
     sop = book.get(name)
     plan = SlotPlan(name, slot)
-    if sop.robot is not None:
+    posts: list[PlannedPost] = []
+    if sop.owner_post:
+        # never a 群发: no quota filter; each owner posts it, reminded once
+        rows = groups if groups is not None else await load_groups(db, book.group_tags)
+        targets = book.select_groups(name, rows)
+        posts = _owner_posts(book, name, slot, targets, plan)
+        sends = _owner_reminders(book, name, slot, targets, posts, sidebar_url)
+        plan.owners = len(sends)
+    elif sop.robot is not None:
         sends = _robot_sends(book, name, slot, plan)
     elif isinstance(sop.target, MemberSelect):
         reach = {store.id for store in book.stores_for(name)}
@@ -74,13 +90,13 @@ async def plan_slot(db: Database, book: SopBook, name: str, slot: datetime, *,
                                       plan)
         sends = _group_sends(book, name, slot, targets, plan)
     plan.sends = len(sends)
-    plan.groups = sum(len(s.chat_ids) for s in sends)
-    status = "planned" if sends else "empty"
+    plan.groups = sum(len(s.chat_ids) for s in sends) + len(posts)
+    status = "planned" if sends or posts else "empty"
     note = "; ".join(plan.errors)[:500]
     plan.slot_id = await db.write(lambda c: outbox.record_slot(
         c, sop=name, slot_at=slot.timestamp(), slot_local=slot_label(slot), status=status,
         fired_at=now, late_s=max(now - slot.timestamp(), 0.0), note=note, sends=sends,
-        held=plan.held, via=sop.via))
+        held=plan.held, via=sop.via, posts=posts))
     return plan
 
 
@@ -188,3 +204,64 @@ def _robot_sends(book: SopBook, name: str, slot: datetime, plan: SlotPlan
     return [PlannedSend(key=f"{name}|{slot_label(slot)}|robot:{robot.name}", via="robot",
                         sender="", robot=robot.name, store_id=robot.store_id,
                         body=message.robot_payload(), chat_ids=(robot.chat,))]
+
+
+def _owner_posts(book: SopBook, name: str, slot: datetime, targets: list[GroupRow],
+                 plan: SlotPlan) -> list[PlannedPost]:
+    """One post per group, rendered once per store exactly as a 群发 would be."""
+    by_store: dict[str | None, list[GroupRow]] = defaultdict(list)
+    for group in targets:
+        by_store[group.store_id].append(group)
+    posts: list[PlannedPost] = []
+    for store_id, groups in by_store.items():
+        message = _render_for_store(book, name, store_id, slot, plan)
+        if message is None:
+            continue
+        posts.extend(PlannedPost(g.chat_id, g.owner, store_id, message.text,
+                                 tuple(message.attachments)) for g in groups)
+    return posts
+
+
+def _owner_reminders(book: SopBook, name: str, slot: datetime, targets: list[GroupRow],
+                     posts: list[PlannedPost], sidebar_url: str) -> list[PlannedSend]:
+    """One app message (message/send) per owner, naming their groups that have a post.
+
+    The body is fixed here, so a resend after a crash is the same content: with
+    ``enable_duplicate_check`` WeCom drops it if the first one got through. The interval
+    covers the slot's grace (a reminder is resent only within it, see the worker), and
+    the agentid is added at send time (the app's, from the environment).
+    """
+    sop = book.get(name)
+    names = {g.chat_id: g.name or g.chat_id for g in targets}
+    by_owner: dict[str, list[str]] = defaultdict(list)
+    for post in posts:
+        by_owner[post.owner].append(names.get(post.chat_id, post.chat_id))
+    interval = int(min(max(sop.grace.total_seconds() + 300, DUPLICATE_CHECK_MIN_S),
+                       DUPLICATE_CHECK_MAX_S))
+    label = slot_label(slot)
+    sends = []
+    for owner, groups in sorted(by_owner.items()):
+        content = reminder_text(sop.label, f"{slot:%H:%M}", groups, sidebar_url)
+        body = {"touser": owner, "msgtype": "text", "text": {"content": content},
+                "enable_duplicate_check": 1, "duplicate_check_interval": interval}
+        sends.append(PlannedSend(key=f"{name}|{label}|remind:{owner}", via=REMIND_VIA,
+                                 sender=owner, robot="", store_id=None, body=body,
+                                 chat_ids=()))
+    return sends
+
+
+def reminder_text(title: str, clock: str, groups: list[str], sidebar_url: str,
+                  show: int = REMINDER_GROUP_NAMES) -> str:
+    """The reminder a store manager reads, as a chain's HQ would write it (≤ 2048 bytes)."""
+    shown = sorted(groups)[:show]
+    lines = [f"{clock} {title}该发了：你的 {len(groups)} 个客户群"]
+    lines.extend(f"· {group[:40]}" for group in shown)
+    if len(groups) > len(shown):
+        lines.append(f"……等 {len(groups)} 个群")
+    lines.append("打开群聊，点侧边栏「今日群SOP」一键发送。")
+    if sidebar_url:
+        lines.append(f"侧边栏：{sidebar_url.rstrip('/')}/sidebar")
+    text = "\n".join(lines)
+    if len(text.encode()) > APP_TEXT_MAX_BYTES and show > 1:  # long names: list fewer
+        return reminder_text(title, clock, groups, sidebar_url, show // 2)
+    return text

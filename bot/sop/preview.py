@@ -65,6 +65,9 @@ class PreviewSend:
             return []
         if self.sop.robot is not None:
             return [{"api": "webhook/send", "body": self.message.robot_payload()}]
+        if self.sop.owner_post:  # the owners post it themselves; the bot only reminds them
+            return [{"api": "message/send", "reminds": batch.owner,
+                     "groups": [g.chat_id for g in batch.groups]} for batch in self.owners]
         if isinstance(self.sop.target, MemberSelect):
             return []  # customers and their staff are resolved from the database at send time
         return [
@@ -168,7 +171,7 @@ def _add_sends(
         send = PreviewSend(sop, slot, store.id, store.name, owners=owners)
         _render_into(book, send)
         preview.sends.append(send)
-        if send.message is not None:
+        if send.message is not None and not sop.owner_post:
             for group in by_store[store.id]:
                 preview.sends_per_group[group.chat_id] += 1
 
@@ -208,10 +211,10 @@ def group_send_counts(
 ) -> Counter[str]:
     """How many 群发 (group_send slots) each group is due over `days`, by chat id."""
     counts: Counter[str] = Counter()
-    chosen = {
+    chosen = {  # owner posts are not 群发: they use none of the quota
         sop.name: book.select_groups(sop.name, groups)
         for sop in book.enabled()
-        if isinstance(sop.target, GroupSelect)
+        if isinstance(sop.target, GroupSelect) and not sop.owner_post
     }
     for day in days:
         for sop in book.enabled():
@@ -227,7 +230,7 @@ def group_send_counts(
 # --------------------------------------------------------------------------- output
 
 
-_VIA_CN = {"group_send": "群发", "robot": "机器人"}
+_VIA_CN = {"group_send": "群发", "robot": "机器人", "owner_post": "群主发"}
 
 
 def format_text(preview: Preview) -> str:
@@ -310,7 +313,8 @@ def _send_lines(send: PreviewSend) -> list[str]:
         who = f"{batch.owner_name} ({batch.owner})" if batch.owner_name else batch.owner
         names = "、".join(g.name + (f" [{','.join(sorted(g.tags))}]" if g.tags else "")
                          for g in batch.groups)
-        lines.append(f"    群主 {who} 确认发送 {len(batch.groups)} 个群: {names}")
+        verb = "提醒后在侧边栏发到" if send.sop.owner_post else "确认发送"
+        lines.append(f"    群主 {who} {verb} {len(batch.groups)} 个群: {names}")
     if isinstance(send.sop.target, MemberSelect):
         lines.append("    客户在发送时按标签从数据库取 (customers resolved from the database)")
     if send.error is not None:
@@ -326,7 +330,8 @@ def _send_lines(send: PreviewSend) -> list[str]:
         kind = attachment["msgtype"]
         body = attachment[kind]
         if kind == "image":
-            lines.append(f"    + 图片 image {body.get('pic_url') or body.get('media_id')}")
+            by_hand = "（群主按链接手动加图）" if send.sop.owner_post else ""
+            lines.append(f"    + 图片 image {body.get('pic_url') or body.get('media_id')}{by_hand}")
         elif kind == "link":
             lines.append(f"    + 链接 link 《{body['title']}》 {body['url']}")
         else:

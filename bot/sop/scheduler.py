@@ -131,8 +131,13 @@ class SopScheduler:
     async def plan(self, name: str, slot: datetime, *, now: float | None = None) -> SlotPlan:
         async with self._lock:
             plan = await plan_slot(self.db, self.book, name, slot,
-                                   quota_rule=self.settings.sop.group_send_quota, now=now)
-        if plan.slot_id is not None:
+                                   quota_rule=self.settings.sop.group_send_quota, now=now,
+                                   sidebar_url=self.settings.sidebar.public_url)
+        if plan.slot_id is not None and plan.owners:
+            log.info("SOP %s %s: %d groups due for their owners to post; %d owners reminded",
+                     name, plan.slot_local, plan.groups, plan.owners)
+            self.worker.wake()
+        elif plan.slot_id is not None:
             log.info("SOP %s %s: %d groups in %d sends%s", name, plan.slot_local, plan.groups,
                      plan.sends, f", {len(plan.held)} held back by quota" if plan.held else "")
             self.worker.wake()

@@ -187,7 +187,7 @@ class OutboxSend(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=192)
     slot_id: int = Field(index=True)
-    via: str = Field(max_length=16)  # group_send | robot
+    via: str = Field(max_length=16)  # group_send | robot | owner_remind (app message)
     sender: str = Field(default="", max_length=64)  # group owner (group_send)
     robot: str = Field(default="", max_length=64)  # robot name (robot)
     store_id: str | None = Field(default=None, max_length=16)
@@ -221,6 +221,33 @@ class OutboxDelivery(SQLModel, table=True):
     # queued | submitted | sent | unsent | quota_exceeded | failed | held_quota | uncertain
     status: str = Field(max_length=16)
     updated_at: float
+
+
+class OwnerPost(SQLModel, table=True):
+    """One group's share of a ``via: owner_post`` slot: the message its owner is to post.
+
+    Written with the slot (one transaction), so the sidebar lists exactly what was planned;
+    ``due`` until the owner taps 「发到本群」, then ``posted`` (idempotent). The owner's
+    reminder is an `OutboxSend` with via ``owner_remind``.
+    """
+
+    __tablename__ = "owner_post"
+    __table_args__ = (UniqueConstraint("slot_id", "chat_id", name="uq_owner_post_slot_chat"),
+                      Index("ix_owner_post_chat_slot", "chat_id", "slot_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    slot_id: int
+    sop: str = Field(max_length=64)
+    slot_at: float
+    slot_local: str = Field(max_length=32)
+    chat_id: str = Field(max_length=64)
+    owner: str = Field(max_length=64)  # the group's owner when the slot was planned
+    store_id: str | None = Field(default=None, max_length=16)
+    payload: str  # {"text": ..., "attachments": [...]} as rendered for the store, JSON
+    status: str = Field(max_length=16)  # due | posted
+    created_at: float
+    posted_at: float | None = None
+    posted_by: str | None = Field(default=None, max_length=64)
 
 
 class BotState(SQLModel, table=True):

@@ -632,6 +632,12 @@ class WeComClient:
                 "text": {"content": content}}
         return await self.call("message/send", body)
 
+    async def send_app_message(self, body: dict[str, Any]) -> dict[str, Any]:
+        """message/send with a body built by the caller (an owner-post reminder, with
+        ``enable_duplicate_check``). Never repeated on a lost answer (`WeComUnanswered`):
+        the outbox decides, and resends only within the duplicate-check interval."""
+        return await self.call("message/send", body, retry_unanswered=False)
+
     # -- the chat sidebar (bot.sidebar): who is looking, and the JS-SDK tickets -----------
 
     async def get_user_info(self, code: str) -> dict[str, Any]:

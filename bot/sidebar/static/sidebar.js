@@ -1,11 +1,13 @@
-// The sidebar's behaviour: find the customer, search, send. Plain JS, no build step.
-// Inside WeCom the JS-SDK sends (wx.invoke sendChatMessage); elsewhere the text is copied.
+// The sidebar's behaviour: find the customer (or the customer group), search, send. Plain
+// JS, no build step. Inside WeCom the JS-SDK sends (wx.invoke sendChatMessage); elsewhere
+// the text is copied. In a group chat it shows 今日群SOP: the owner's posts due today.
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("sidebar-config").textContent);
   var panel = document.getElementById("panel");
   var search = document.getElementById("q");
   var customer = cfg.customer || "";
+  var chat = cfg.chat || "";
   var category = "";
   var sdk = false; // wx.agentConfig succeeded: sendChatMessage is available
   var timer = null;
@@ -67,7 +69,55 @@
     });
   }
 
+  function loadGroup() {
+    if (!chat) { return; }
+    document.body.dataset.mode = "group";
+    fetch("/sidebar/group?" + new URLSearchParams({ chat: chat }), { credentials: "same-origin" })
+      .then(function (r) {
+        if (r.status === 401) { location.reload(); return ""; }
+        return r.text();
+      }).then(function (html) { if (html) { panel.innerHTML = html; } });
+  }
+
+  function markPosted(id) {
+    return fetch("/api/group-posts/posted", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": cfg.csrf },
+      body: JSON.stringify({ chat: chat, post_id: Number(id) })
+    }).then(function (r) { if (!r.ok) { throw r; } });
+  }
+
+  // 「发到本群」: the text, then each card sendChatMessage can send, then record it posted.
+  function postToGroup(button) {
+    var item = button.closest(".post");
+    var text = item.querySelector(".text").textContent;
+    var cards = JSON.parse(item.dataset.cards || "[]");
+    button.disabled = true;
+    if (!sdk) {
+      copy(text).then(function () { toast("已复制，去群聊粘贴"); })
+        .then(function () { button.disabled = false; });
+      return;
+    }
+    invoke("sendChatMessage", { msgtype: "text", enterChat: false, text: { content: text } })
+      .then(function () {
+        return cards.reduce(function (p, card) {
+          var args = { msgtype: card.msgtype, enterChat: false };
+          args[card.msgtype] = card[card.msgtype];
+          return p.then(function () { return invoke("sendChatMessage", args); });
+        }, Promise.resolve());
+      })
+      .then(function () { return markPosted(item.dataset.id); })
+      .then(function () {
+        item.classList.add("posted");
+        button.remove();
+        toast("已发到本群");
+      })
+      .catch(function () { toast("发送失败，请重试"); button.disabled = false; });
+  }
+
   panel.addEventListener("click", function (e) {
+    var post = e.target.closest(".post-send");
+    if (post) { postToGroup(post); return; }
     var button = e.target.closest(".send");
     if (!button) { return; }
     var item = button.closest(".reply");
@@ -97,12 +147,12 @@
   });
 
   function startSdk() {
-    if (!window.wx) { load(); return; }
+    if (!window.wx) { if (chat) { loadGroup(); } else { load(); } return; }
     var url = location.href.split("#")[0];
     fetch("/api/jssdk-config?url=" + encodeURIComponent(url), { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (c) {
-        var apis = ["getCurExternalContact", "sendChatMessage"];
+        var apis = ["getCurExternalContact", "getCurExternalChat", "sendChatMessage"];
         window.wx.config({ beta: true, debug: false, appId: c.corpid, timestamp: c.timestamp,
           nonceStr: c.nonceStr, signature: c.signature, jsApiList: apis });
         window.wx.ready(function () {
@@ -111,11 +161,17 @@
             success: function () {
               sdk = true;
               document.body.dataset.sdk = "ready";
-              if (customer) { return; }
+              if (customer || chat) { return; }
               invoke("getCurExternalContact", {}).then(function (res) {
                 customer = res.userId;
                 load();
-              }, function () { panel.innerHTML = '<p class="empty">请在客户聊天窗口打开话术侧边栏。</p>'; });
+              }, function () {
+                // not a one-to-one chat: a customer group's chat?
+                invoke("getCurExternalChat", {}).then(function (res) {
+                  chat = res.chatId;
+                  loadGroup();
+                }, function () { panel.innerHTML = '<p class="empty">请在客户聊天或客户群聊天窗口打开侧边栏。</p>'; });
+              });
             },
             fail: function () { document.body.dataset.sdk = "failed"; }
           });
