@@ -99,3 +99,55 @@ async def test_sidebar_in_a_real_browser(world: World, tmp_path: Path):
         ("bad-fruit-refund", MANAGER_0012, wang, "sidebar")]
     if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
         shutil.copy(ARTIFACTS / "sidebar.png", REPO / "docs" / "img" / "sidebar.png")
+
+
+async def test_group_sidebar_posts_the_flash_sale_in_a_real_browser(world: World,
+                                                                     tmp_path: Path):
+    """A store manager with a customer group's chat open: 今日群SOP lists the flash sale the
+    bot reminded them of, and 「发到本群」 posts it into the group through the JS-SDK."""
+    _require_browser()
+    from playwright.async_api import async_playwright
+    from test_owner_post import fire_flash_sale, this_minute
+    from test_sop_delivery import make_groups
+
+    chats = await make_groups(world)
+    await fire_flash_sale(world, this_minute())
+    chat = chats["0012-a"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    login = world.sim.client_login_url(MANAGER_0012, next_url=f"{world.bot_url}/sidebar",
+                                       chat_id=chat)
+
+    async with async_playwright() as pw:
+        context = await pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=ARGS, viewport={"width": 400, "height": 860}, locale="zh-CN")
+        try:
+            context.set_default_timeout(15_000)
+            page = context.pages[0] if context.pages else await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(login)
+
+            # no customer in view: the page asks the client for the group chat instead
+            await page.wait_for_selector("body[data-sdk=ready]")
+            await page.wait_for_selector(f".group-card[data-chat='{chat}']")
+            assert "果田鲜生·天钥桥路店福利群" in await page.inner_text(".group-card")
+            assert (await page.inner_text(".post .title")).endswith("今日秒杀")
+            text = await page.inner_text(".post .text")
+            assert "【限时秒杀】" in text and "天钥桥路店" in text
+            await page.screenshot(path=str(ARTIFACTS / "group-sidebar.png"))
+
+            await page.click(".post-send")
+            await page.wait_for_selector("#toast.show:has-text('已发到本群')")
+            await page.wait_for_selector(".post.posted")
+            assert await page.locator(".post-send").count() == 0
+            assert errors == []
+        finally:
+            await context.close()
+
+    [seen] = world.sim.group_messages(chat)
+    assert seen.via == "member" and seen.sender == MANAGER_0012
+    assert seen.text.strip() == text.strip()
+    assert world.rows("SELECT status, posted_by FROM owner_post WHERE chat_id = ?", chat) == [
+        ("posted", MANAGER_0012)]
+    assert world.sim.group_messages(chats["0012-b"]) == []  # the other group: still due

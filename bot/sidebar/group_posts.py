@@ -57,7 +57,8 @@ def _post_json(row: PostRow) -> dict[str, Any]:
             pictures.append(str(body["pic_url"]))
         else:
             others.append(str(body.get("title") or kind))
-    return {"id": row.id, "sop": row.sop, "time": row.slot_local[-5:], "text": row.text,
+    return {"id": row.id, "sop": row.sop, "title": row.title, "time": row.slot_local[-5:],
+            "text": row.text,
             "cards": cards, "pictures": pictures, "others": others, "status": row.status,
             "posted_by": row.posted_by, "posted_at": row.posted_at}
 

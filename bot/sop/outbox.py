@@ -45,6 +45,7 @@ class PlannedPost:
     store_id: str | None
     text: str
     attachments: tuple[dict[str, Any], ...] = ()
+    title: str = ""  # what the sidebar calls it (the SOP's title: 今日秒杀)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,8 @@ def record_slot(conn: Connection, *, sop: str, slot_at: float, slot_local: str, 
         conn.execute(_POST_NEW, [{
             "slot_id": slot_id, "sop": sop, "slot_at": slot_at, "slot_local": slot_local,
             "chat_id": p.chat_id, "owner": p.owner, "store_id": p.store_id,
-            "payload": json.dumps({"text": p.text, "attachments": list(p.attachments)},
+            "payload": json.dumps({"text": p.text, "attachments": list(p.attachments),
+                                  "title": p.title},
                                   ensure_ascii=False),
             "at": fired_at} for p in posts])
     return slot_id

@@ -38,6 +38,11 @@ class PostRow:
         return str(json.loads(self.payload).get("text", ""))
 
     @property
+    def title(self) -> str:
+        """The SOP's title (今日秒杀), else its name."""
+        return str(json.loads(self.payload).get("title") or self.sop)
+
+    @property
     def attachments(self) -> list[dict[str, Any]]:
         return list(json.loads(self.payload).get("attachments", []))
 

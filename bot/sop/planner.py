@@ -218,7 +218,8 @@ def _owner_posts(book: SopBook, name: str, slot: datetime, targets: list[GroupRo
         if message is None:
             continue
         posts.extend(PlannedPost(g.chat_id, g.owner, store_id, message.text,
-                                 tuple(message.attachments)) for g in groups)
+                                 tuple(message.attachments), book.get(name).label)
+                     for g in groups)
     return posts
 
 
