@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import REPO, World
@@ -43,6 +44,15 @@ def _require_browser() -> None:
     pytest.skip(missing)
 
 
+async def _launch(pw: Any, tmp_path: Path) -> Any:
+    """Debian's Chromium, headless, phone-sized like the WeCom client's sidebar."""
+    context = await pw.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+        args=ARGS, viewport={"width": 400, "height": 860}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    return context
+
+
 async def test_sidebar_in_a_real_browser(world: World, tmp_path: Path):
     _require_browser()
     from playwright.async_api import async_playwright, expect
@@ -56,11 +66,8 @@ async def test_sidebar_in_a_real_browser(world: World, tmp_path: Path):
     login = world.sim.client_login_url(MANAGER_0012, wang, next_url=f"{world.bot_url}/sidebar")
 
     async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=ARGS, viewport={"width": 400, "height": 860}, locale="zh-CN")
+        context = await _launch(pw, tmp_path)
         try:
-            context.set_default_timeout(15_000)
             page = context.pages[0] if context.pages else await context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -118,11 +125,8 @@ async def test_group_sidebar_posts_the_flash_sale_in_a_real_browser(world: World
                                        chat_id=chat)
 
     async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=ARGS, viewport={"width": 400, "height": 860}, locale="zh-CN")
+        context = await _launch(pw, tmp_path)
         try:
-            context.set_default_timeout(15_000)
             page = context.pages[0] if context.pages else await context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -216,15 +216,10 @@ class Sidebar:
 
     async def api_group_posted(self, request: web.Request) -> web.StreamResponse:
         """The owner put a post into the group (sendChatMessage said ok): record it."""
-        session = self._require(request)
-        if not self.signer.check_csrf(session, request.headers.get("X-CSRF-Token")):
-            return _json({"error": "missing or wrong CSRF token"}, 403)
-        try:
-            body = await request.json()
-        except ValueError:
-            return _json({"error": "body is not JSON"}, 400)
-        if not isinstance(body, dict):
-            return _json({"error": "body must be a JSON object"}, 400)
+        checked = await self._signed_post(request)
+        if isinstance(checked, web.StreamResponse):
+            return checked
+        session, body = checked
         chat, post_id = str(body.get("chat", "")), body.get("post_id")
         if not chat or not isinstance(post_id, int) or isinstance(post_id, bool):
             return _json({"error": "need chat and post_id (a number)"}, 400)
@@ -237,6 +232,21 @@ class Sidebar:
         log.info("owner post %d (%s) posted into %s by %s", post_id, post["sop"], chat,
                  session.userid)
         return _json({"ok": True, "post": post})
+
+    async def _signed_post(self, request: web.Request
+                           ) -> tuple[Session, dict[str, Any]] | web.StreamResponse:
+        """A POST from the page: its session, the session's CSRF token and a JSON object
+        body; else the refusal to answer with (401 comes from `_require` itself)."""
+        session = self._require(request)
+        if not self.signer.check_csrf(session, request.headers.get("X-CSRF-Token")):
+            return _json({"error": "missing or wrong CSRF token"}, 403)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _json({"error": "body is not JSON"}, 400)
+        if not isinstance(body, dict):
+            return _json({"error": "body must be a JSON object"}, 400)
+        return session, body
 
     def _posts(self) -> GroupPosts:
         self._services()
@@ -280,15 +290,10 @@ class Sidebar:
         return _json(config.as_json())
 
     async def api_sent(self, request: web.Request) -> web.StreamResponse:
-        session = self._require(request)
-        if not self.signer.check_csrf(session, request.headers.get("X-CSRF-Token")):
-            return _json({"error": "missing or wrong CSRF token"}, 403)
-        try:
-            body = await request.json()
-        except ValueError:
-            return _json({"error": "body is not JSON"}, 400)
-        if not isinstance(body, dict):
-            return _json({"error": "body must be a JSON object"}, 400)
+        checked = await self._signed_post(request)
+        if isinstance(checked, web.StreamResponse):
+            return checked
+        session, body = checked
         reply_id, customer = str(body.get("reply_id", "")), str(body.get("customer", ""))
         via = str(body.get("via", "sidebar"))
         if via not in VIAS or not reply_id or not customer:

@@ -79,6 +79,19 @@
       }).then(function (html) { if (html) { panel.innerHTML = html; } });
   }
 
+  // The text, then each card, into the chat open beside the sidebar (one after another:
+  // the client shows them in the order they were sent).
+  function sendToChat(text, cards) {
+    return invoke("sendChatMessage", { msgtype: "text", enterChat: false, text: { content: text } })
+      .then(function () {
+        return cards.reduce(function (p, card) {
+          var args = { msgtype: card.msgtype, enterChat: false };
+          args[card.msgtype] = card[card.msgtype];
+          return p.then(function () { return invoke("sendChatMessage", args); });
+        }, Promise.resolve());
+      });
+  }
+
   function markPosted(id) {
     return fetch("/api/group-posts/posted", {
       method: "POST", credentials: "same-origin",
@@ -98,14 +111,7 @@
         .then(function () { button.disabled = false; });
       return;
     }
-    invoke("sendChatMessage", { msgtype: "text", enterChat: false, text: { content: text } })
-      .then(function () {
-        return cards.reduce(function (p, card) {
-          var args = { msgtype: card.msgtype, enterChat: false };
-          args[card.msgtype] = card[card.msgtype];
-          return p.then(function () { return invoke("sendChatMessage", args); });
-        }, Promise.resolve());
-      })
+    sendToChat(text, cards)
       .then(function () { return markPosted(item.dataset.id); })
       .then(function () {
         item.classList.add("posted");
@@ -126,14 +132,7 @@
     button.disabled = true;
     var sending;
     if (sdk) {
-      sending = invoke("sendChatMessage", { msgtype: "text", enterChat: false, text: { content: text } })
-        .then(function () {
-          return cards.reduce(function (p, card) {
-            var args = { msgtype: card.msgtype, enterChat: false };
-            args[card.msgtype] = card[card.msgtype];
-            return p.then(function () { return invoke("sendChatMessage", args); });
-          }, Promise.resolve());
-        }).then(function () { return "sidebar"; });
+      sending = sendToChat(text, cards).then(function () { return "sidebar"; });
     } else {
       sending = copy(text).then(function () { return "clipboard"; });
     }
