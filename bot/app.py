@@ -219,14 +219,15 @@ class BotRuntime:
         assert self.services is not None and self.outbox is not None
         settings, services, outbox = self.settings, self.services, self.outbox
         loop = asyncio.get_running_loop()
+        stores: StoreDirectory | None = services.stores  # a retry reads stores.yaml anew
         try:
             while True:
                 stamp = stamp_of(sop_operator_files(settings))  # before: edits during count
                 try:
-                    book = await loop.run_in_executor(
-                        None, load_sop_book, settings, services.stores)
+                    book = await loop.run_in_executor(None, load_sop_book, settings, stores)
                     break
                 except (OperatorFileError, OperatorFileErrors) as exc:
+                    stores = None
                     self.sop_error = str(exc).splitlines()[-1].strip()
                     log.error("SOP files have errors: no SOP is scheduled until they are "
                               "fixed (the bot keeps welcoming):\n%s", exc)

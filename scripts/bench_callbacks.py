@@ -43,10 +43,14 @@ STATES = ["store-0012-counter", "takeout-card", "tuesday-fruit-day", "store-0215
           "persona-xiaoxian", "poster-unknown"]
 
 
-async def _wait_up(url: str, within_s: float = 30.0) -> None:
+async def _wait_up(url: str, proc: subprocess.Popen[bytes] | None = None,
+                   within_s: float = 300.0) -> None:
+    """Until `url` answers (below 500); fails at once if `proc` (the server) has exited."""
     deadline = time.monotonic() + within_s
     async with aiohttp.ClientSession() as http:
         while True:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"process {proc.args!r} exited with {proc.returncode}")
             try:
                 async with http.get(url) as resp:
                     if resp.status < 500:

@@ -59,6 +59,9 @@ sys.path.insert(0, str(REPO))
 
 from bot.simulator.local import free_port, secrets_env, throwaway_secrets  # noqa: E402
 
+sys.path.insert(0, str(REPO / "scripts"))
+from bench_callbacks import _wait_up  # noqa: E402
+
 SOP_NAME = "morning-new-arrivals"
 ADD_MSG = "externalcontact/add_msg_template"
 DATA_FILE = REPO / "sop" / "data" / "new_arrivals.yaml"
@@ -195,23 +198,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-async def _wait_up(url: str, proc: subprocess.Popen[bytes], within_s: float = 300.0) -> None:
-    deadline = time.monotonic() + within_s
-    async with aiohttp.ClientSession() as http:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"process {proc.args!r} exited with {proc.returncode}")
-            try:
-                async with http.get(url) as resp:
-                    if resp.status < 500:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not come up")
-            await asyncio.sleep(0.1)
 
 
 class Sim:

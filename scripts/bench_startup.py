@@ -58,7 +58,7 @@ async def one_start(workdir: Path, sop_dir: Path, env: dict[str, str], sim_url: 
     started = time.perf_counter()
     bot = _spawn(["-m", "bot", "run", "--config", str(config)], env, workdir / f"bot{run}.log")
     try:
-        await _wait_up(f"http://127.0.0.1:{port}/healthz", within_s=300)
+        await _wait_up(f"http://127.0.0.1:{port}/healthz", bot)
         serving = time.perf_counter()
         async with http.post(f"{sim_url}/sim/callback_url",
                              json={"url": f"http://127.0.0.1:{port}/wecom/callback"}) as resp:

@@ -282,11 +282,10 @@ class ClientSim:
         payload = body.get(msgtype)
         if follow is None or follow.half:
             err = "sendChatMessage:fail no chat with this customer"
-        elif msgtype not in CHAT_MSGTYPES or not isinstance(payload, dict):
-            err = "sendChatMessage:fail invalid msgtype"
-        elif msgtype == "text" and not str(payload.get("content", "")).strip():
-            err = "sendChatMessage:fail empty content"
+        elif (bad := _payload_error(msgtype, payload)) is not None:
+            err = bad
         else:
+            assert isinstance(payload, dict)
             content = str(payload.get("content") or payload.get("title") or "")
             self.chat_messages.append(ChatMessage(userid, ext, msgtype, content, dict(payload),
                                                   self._wall()))
@@ -304,11 +303,10 @@ class ClientSim:
         member = chat.members.get(userid) if chat is not None else None
         if chat is None or member is None or member.type != 1:
             err = "sendChatMessage:fail no chat with this group"
-        elif msgtype not in CHAT_MSGTYPES or not isinstance(payload, dict):
-            err = "sendChatMessage:fail invalid msgtype"
-        elif msgtype == "text" and not str(payload.get("content", "")).strip():
-            err = "sendChatMessage:fail empty content"
+        elif (bad := _payload_error(msgtype, payload)) is not None:
+            err = bad
         else:
+            assert isinstance(payload, dict)
             content = str(payload.get("content") or payload.get("title") or "")
             now = self._wall()
             self.chat_messages.append(ChatMessage(userid, "", msgtype, content, dict(payload),
@@ -425,3 +423,12 @@ _BRIDGE_JS = r"""
   };
 })();
 """
+
+
+def _payload_error(msgtype: str, payload: Any) -> str | None:
+    """What the client answers for a sendChatMessage it cannot send, in any chat."""
+    if msgtype not in CHAT_MSGTYPES or not isinstance(payload, dict):
+        return "sendChatMessage:fail invalid msgtype"
+    if msgtype == "text" and not str(payload.get("content", "")).strip():
+        return "sendChatMessage:fail empty content"
+    return None

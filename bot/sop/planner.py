@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -135,14 +135,8 @@ def _group_sends(book: SopBook, name: str, slot: datetime, targets: list[GroupRo
                  plan: SlotPlan) -> list[PlannedSend]:
     """One add_msg_template per (store, owner), at most 2000 groups each."""
     label = slot_label(slot)
-    by_store: dict[str | None, list[GroupRow]] = defaultdict(list)
-    for group in targets:
-        by_store[group.store_id].append(group)
     sends: list[PlannedSend] = []
-    for store_id, groups in by_store.items():
-        message = _render_for_store(book, name, store_id, slot, plan)
-        if message is None:
-            continue
+    for store_id, groups, message in _rendered_per_store(book, name, slot, targets, plan):
         by_owner: dict[str, list[str]] = defaultdict(list)
         for group in groups:
             by_owner[group.owner].append(group.chat_id)
@@ -179,6 +173,20 @@ def _member_sends(book: SopBook, name: str, slot: datetime, members: list[Member
     return sends
 
 
+def _rendered_per_store(book: SopBook, name: str, slot: datetime, targets: list[GroupRow],
+                        plan: SlotPlan
+                        ) -> Iterator[tuple[str | None, list[GroupRow], SopMessage]]:
+    """The target groups by store, with the store's message rendered once; a store whose
+    message does not render is left out (see `_render_for_store`)."""
+    by_store: dict[str | None, list[GroupRow]] = defaultdict(list)
+    for group in targets:
+        by_store[group.store_id].append(group)
+    for store_id, groups in by_store.items():
+        message = _render_for_store(book, name, store_id, slot, plan)
+        if message is not None:
+            yield store_id, groups, message
+
+
 def _render_for_store(book: SopBook, name: str, store_id: str | None, slot: datetime,
                       plan: SlotPlan) -> SopMessage | None:
     """A store's message, or None (logged, noted on the slot): a store's bad data must not
@@ -209,14 +217,8 @@ def _robot_sends(book: SopBook, name: str, slot: datetime, plan: SlotPlan
 def _owner_posts(book: SopBook, name: str, slot: datetime, targets: list[GroupRow],
                  plan: SlotPlan) -> list[PlannedPost]:
     """One post per group, rendered once per store exactly as a 群发 would be."""
-    by_store: dict[str | None, list[GroupRow]] = defaultdict(list)
-    for group in targets:
-        by_store[group.store_id].append(group)
     posts: list[PlannedPost] = []
-    for store_id, groups in by_store.items():
-        message = _render_for_store(book, name, store_id, slot, plan)
-        if message is None:
-            continue
+    for store_id, groups, message in _rendered_per_store(book, name, slot, targets, plan):
         posts.extend(PlannedPost(g.chat_id, g.owner, store_id, message.text,
                                  tuple(message.attachments), book.get(name).label)
                      for g in groups)
