@@ -22,14 +22,21 @@ from typing import Any
 from aiohttp import web
 
 from bot import group_sync, inbox
+from bot.books.stores import StoreDirectory
+from bot.books.templating import TemplateLibrary
+from bot.books.watch import stamp_of
+from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
 from bot.channel_reload import ChannelReloader
 from bot.channels import ChannelBook
 from bot.config import Secrets, Settings
+from bot.db import api_quota, repo
+from bot.db.engine import Database, current_revision, head_revision
 from bot.dispatch import Dispatcher
-from bot.events import Event
 from bot.handlers import build_router
 from bot.logs import set_context as set_log_context
 from bot.metrics import CONTENT_TYPE, BotMetrics, read_snapshot
+from bot.outbox.scheduler import SopScheduler, sop_operator_files
+from bot.outbox.worker import DeliveryWorker
 from bot.replicas import Replica
 from bot.replies.library import LiveLibrary
 from bot.replies.messenger import AppMessenger
@@ -37,22 +44,15 @@ from bot.replies.service import RepliesService
 from bot.services import Services
 from bot.sidebar.routes import Sidebar
 from bot.sop.book import SopBook
-from bot.sop.delivery import DeliveryWorker
 from bot.sop.robots import RobotKeyMissing
-from bot.sop.scheduler import SopScheduler, sop_operator_files
-from bot.store import api_quota, repo
-from bot.store.db import Database, current_revision, head_revision
-from bot.stores import StoreDirectory
 from bot.tags import TagBook
-from bot.templating import TemplateLibrary
-from bot.watch import stamp_of
-from bot.web import CallbackEndpoint
+from bot.wecom.callback import CallbackEndpoint
 from bot.wecom.client import WeComClient
 from bot.wecom.crypto import CallbackCrypto
 from bot.wecom.errors import WeComError
+from bot.wecom.events import Event
 from bot.wecom.ratelimit import Limits, RateLimits
 from bot.wecom.shared_limits import SharedRateLimits
-from bot.yamlfile import OperatorFileError, OperatorFileErrors
 
 log = logging.getLogger("bot.app")
 TAKE_OVER_EVERY_S = 2.0  # PostgreSQL: how often events of a dead replica are looked for

@@ -15,13 +15,13 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.books.stores import StoreDirectory
+from bot.books.watch import FileWatch
+from bot.books.yamlfile import OperatorFileErrors
 from bot.channels import ChannelBook
 from bot.services import Services
-from bot.stores import StoreDirectory
-from bot.watch import FileWatch
-from bot.yamlfile import OperatorFileErrors
 
-log = logging.getLogger("bot.channels.reload")
+log = logging.getLogger(__name__)
 
 
 class ChannelReloader:

@@ -36,21 +36,22 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.app import RUNTIME, BotRuntime, build_app, load_sop_book
+from bot.books.stores import Store, StoreDirectory
 from bot.config import Settings
+from bot.db.engine import Database
 from bot.logs import setup_logging
 from bot.loop import run
+from bot.outbox import owner_posts
+from bot.outbox import rows as outbox
+from bot.outbox.planner import SlotPlan
+from bot.outbox.quota import quota_period
+from bot.outbox.scheduler import SopScheduler, day_slots
 from bot.simulator import SimOptions, Simulator
 from bot.simulator.groupsend import UNSENT
 from bot.simulator.local import throwaway_secrets
 from bot.simulator.records import GroupMessage
-from bot.sop import outbox, owner_posts
 from bot.sop.book import SopBook, SopError
-from bot.sop.groups import load_groups
-from bot.sop.planner import SlotPlan
-from bot.sop.quota import quota_period
-from bot.sop.scheduler import SopScheduler, day_slots
-from bot.store.db import Database
-from bot.stores import Store, StoreDirectory
+from bot.sop.group_tags import load_groups
 
 
 def run_demo(keep: bool = False) -> int:
@@ -67,7 +68,7 @@ class Scene:
 async def _demo(keep: bool) -> int:
     setup_logging("WARNING")
     # The planner warns for every slot the quota holds back; the demo prints those itself.
-    logging.getLogger("bot.sop.planner").setLevel(logging.ERROR)
+    logging.getLogger("bot.outbox.planner").setLevel(logging.ERROR)
     workdir = Path(tempfile.mkdtemp(prefix="wecom-bot-demo-"))
     secrets_ = throwaway_secrets("wwdemo")
     settings = Settings().with_overrides(

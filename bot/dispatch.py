@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.engine import Connection
 
 from bot import inbox
-from bot.events import Event
 from bot.inbox import Recorded
 from bot.logs import event_fields
+from bot.wecom.events import Event
 
 if TYPE_CHECKING:
     from bot.services import Services

@@ -23,8 +23,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from bot.store import repo
-from bot.store.db import Database, sql
+from bot.db import repo
+from bot.db.engine import Database, sql
 from bot.wecom.client import WeComClient
 from bot.wecom.errors import WeComError
 

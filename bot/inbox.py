@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from bot.events import Event, from_fields
-from bot.store import claims
-from bot.store.db import Database, driver_execute
+from bot.db import claims
+from bot.db.engine import Database, driver_execute
+from bot.wecom.events import Event, from_fields
 
-# Hand-written, like bot.store.repo: compiled once, and the same on SQLite and PostgreSQL.
+# Hand-written, like bot.db.repo: compiled once, and the same on SQLite and PostgreSQL.
 _RECORD = (
     "INSERT INTO inbox_event (dedupe_key, kind, lane, payload, create_time, received_at, "
     "status, attempts, claimed_by) VALUES (:dedupe_key, :kind, :lane, :payload, :create_time, "

@@ -3,7 +3,7 @@
 Any replica accepts callbacks and sends from the outbox; exactly one fires SOP slots. On
 PostgreSQL that one is elected with a session advisory lock held on a dedicated
 connection (not a pooled one: the lock must live exactly as long as this process does).
-The same connection holds the replica's liveness lock (bot.store.claims). Followers try
+The same connection holds the replica's liveness lock (bot.db.claims). Followers try
 the leader lock every `leader_retry_s` (1 s), so when the leader dies, the server frees
 the lock at once and a follower leads within about a second; its scheduler's start-up
 sweep then plans whatever slot fell due meanwhile (within the SOP's grace).
@@ -33,8 +33,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from bot.config import ReplicaSettings
-from bot.store.claims import LEADER_KEY, REPLICA_NAMESPACE
-from bot.store.db import Database
+from bot.db.claims import LEADER_KEY, REPLICA_NAMESPACE
+from bot.db.engine import Database
 
 log = logging.getLogger("bot.replicas")
 Hook = Callable[[], Awaitable[None]]

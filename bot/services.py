@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.books.stores import StoreDirectory
 from bot.channels import ChannelBook
 from bot.config import Secrets, Settings
-from bot.store.db import Database
-from bot.stores import StoreDirectory
+from bot.db.engine import Database
 from bot.tags import TagBook
 from bot.wecom.client import WeComClient
 

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import delete, text
 from sqlalchemy.engine import Connection
 
-from bot.store.db import Database
-from bot.store.models import MemberTag, Tag
+from bot.db.engine import Database
+from bot.db.tables import MemberTag, Tag
 from bot.wecom.client import WeComClient
 from bot.wecom.errors import WeComError
 

@@ -173,7 +173,7 @@ async def bench(n: int, concurrency: int, redeliver: float, workdir: Path,
     procs = [sim]
     try:
         await _wait_up(f"http://127.0.0.1:{sim_port}/sim/stats")
-        from bot.stores import StoreDirectory
+        from bot.books.stores import StoreDirectory
 
         managers = [s.manager_userid for s in StoreDirectory.load(REPO / "sop/stores.yaml").all()]
         async with aiohttp.ClientSession() as http:
@@ -280,7 +280,7 @@ def serve_bare(port: int) -> None:
 
     from bot.config import load_secrets
     from bot.loop import new_event_loop
-    from bot.web import CallbackEndpoint
+    from bot.wecom.callback import CallbackEndpoint
 
     secrets_ = load_secrets()
     crypto = CallbackCrypto(secrets_.token, secrets_.aes_key, secrets_.corp_id)

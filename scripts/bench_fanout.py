@@ -14,7 +14,7 @@ the bot (`python -m bot run`, its SOP scheduler off, so only its outbox worker r
 this script. The script writes the operator files (N stores, each run by its own manager;
 one group_send SOP, a copy of morning-new-arrivals with the repo's template and data file),
 puts the customer groups (2-3 per store, owned by the store's manager) into the simulator
-and into the bot's database, then plans the slot itself with `bot.sop.planner.plan_slot`
+and into the bot's database, then plans the slot itself with `bot.outbox.planner.plan_slot`
 (the code the scheduler runs) on the bot's database. The bot's outbox worker finds the rows
 (it polls at most every 5 s) and makes one add_msg_template per store. Completion is
 watched in the database: every outbox_send row of the slot `created` or `done`.
@@ -121,7 +121,7 @@ class Chain:
 
 
 def build_chain(n_stores: int, n_groups: int, seed: int) -> Chain:
-    """Store ids are 4 digits (bot.stores.check_store_id), so 10,000 stores is the most a
+    """Store ids are 4 digits (bot.books.stores.check_store_id), so 10,000 stores is the most a
     chain can have: 0000-9999. The data file's own store entries are always included."""
     from ruamel.yaml import YAML
 
@@ -169,7 +169,7 @@ def write_operator_files(chain: Chain, sop_dir: Path) -> None:
 
 def insert_groups(db_path: Path, chain: Chain) -> None:
     """The groups as the bot would have recorded them from WeCom (schema migrated first)."""
-    from bot.store.db import Database
+    from bot.db.engine import Database
 
     Database(f"sqlite:///{db_path}").migrate()
     now = time.time()
@@ -253,8 +253,8 @@ async def plan_slot_now(config: Path) -> Plan:
     """What the scheduler does when the slot fires: plan_slot on the bot's database."""
     from bot.app import load_sop_book
     from bot.config import load_settings
-    from bot.sop.planner import plan_slot
-    from bot.store.db import Database
+    from bot.db.engine import Database
+    from bot.outbox.planner import plan_slot
 
     settings = load_settings(config)
     started = time.perf_counter()

@@ -95,7 +95,7 @@ class Schema:
 
 def insert_groups(schema: Schema, chain: fan.Chain) -> None:
     """The groups as the bot would have recorded them from WeCom (schema migrated first)."""
-    from bot.store.db import Database
+    from bot.db.engine import Database
 
     db = Database(schema.url)
     db.migrate()

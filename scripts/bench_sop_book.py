@@ -27,7 +27,7 @@ CITIES = [("上海", "徐汇区"), ("上海", "静安区"), ("杭州", "西湖�
 
 
 def write_stores(path: Path, n: int) -> None:
-    from bot.stores import StoreDirectory
+    from bot.books.stores import StoreDirectory
 
     shipped = StoreDirectory.load(REPO / "sop" / "stores.yaml")
     ids = [s.id for s in shipped.all()]
@@ -50,9 +50,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
+    from bot.books.stores import StoreDirectory
+    from bot.books.templating import TemplateLibrary
     from bot.sop.book import SopBook
-    from bot.stores import StoreDirectory
-    from bot.templating import TemplateLibrary
 
     with tempfile.TemporaryDirectory() as tmp:
         sop_dir = Path(tmp) / "sop"

@@ -155,7 +155,7 @@ class BotProcess:
 
 
 def stores() -> list[Any]:
-    from bot.stores import StoreDirectory
+    from bot.books.stores import StoreDirectory
 
     return StoreDirectory.load(REPO / "sop" / "stores.yaml").all()
 
@@ -174,7 +174,7 @@ def write_config(workdir: Path, db: Path, sim_url: str, port: int) -> Path:
 
 def seed_groups(sim: Simulator, db: Path, n_groups: int) -> list[str]:
     """Groups in WeCom and, as the bot would have recorded them, in its database."""
-    from bot.store.db import Database
+    from bot.db.engine import Database
 
     Database(f"sqlite:///{db}").migrate()
     shops = stores()
@@ -197,9 +197,9 @@ async def plan_week(db_path: Path, days: int) -> int:
     """Every 群发 slot of the last `days` dates, through the bot's planner (quota included)."""
     from bot.app import load_sop_book
     from bot.config import Settings
-    from bot.sop.planner import plan_slot
-    from bot.sop.scheduler import day_slots
-    from bot.store.db import Database
+    from bot.db.engine import Database
+    from bot.outbox.planner import plan_slot
+    from bot.outbox.scheduler import day_slots
 
     settings = Settings().with_overrides(
         paths={"sop_dir": REPO / "sop", "templates_dir": REPO / "templates"})

@@ -164,7 +164,7 @@ async def world(tmp_path: Path, sim_options: SimOptions, scratch_db: ScratchDb,
 
 def add_demo_staff(sim: Simulator) -> None:
     """The store managers named in sop/stores.yaml, as WeCom members."""
-    from bot.stores import StoreDirectory
+    from bot.books.stores import StoreDirectory
 
     for store in StoreDirectory.load(REPO / "sop" / "stores.yaml").all():
         sim.add_staff(store.manager_userid, store.manager_name)

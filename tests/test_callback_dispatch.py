@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from bot.dispatch import MAX_ATTEMPTS, Context, Dispatcher, Router
-from bot.events import ChatUpdated, ContactAdded, Event, from_fields
 from bot.inbox import Recorded
+from bot.wecom.events import ChatUpdated, ContactAdded, Event, from_fields
 
 
 @dataclass

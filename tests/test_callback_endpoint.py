@@ -180,6 +180,6 @@ async def test_redelivered_callback_is_recorded_and_acted_on_once(world: World):
 
 
 def _a_manager(world: World) -> str:
-    from bot.stores import StoreDirectory
+    from bot.books.stores import StoreDirectory
 
     return StoreDirectory.load(REPO / "sop" / "stores.yaml").all()[0].manager_userid

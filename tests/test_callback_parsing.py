@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.events import MalformedEvent, parse_xml
-from bot.web import _envelope_encrypt
+from bot.wecom.callback import _envelope_encrypt
 from bot.wecom.crypto import CallbackRejected
+from bot.wecom.events import MalformedEvent, parse_xml
 
 BOMBS = [
     # billion laughs

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from bot import yamlfile
+from bot.books import yamlfile
+from bot.books.stores import StoreDirectory
+from bot.books.templating import (
+    TemplateLibrary,
+    TemplateLoadError,
+    TemplateRenderError,
+    TemplateSecurityError,
+)
+from bot.books.yamlfile import OperatorFileError, OperatorFileErrors, load_yaml
 from bot.channels import (
     MAX_TEXT_BYTES,
     ChannelBook,
@@ -24,14 +32,6 @@ from bot.channels import (
     WelcomeError,
     compile_pattern,
 )
-from bot.stores import StoreDirectory
-from bot.templating import (
-    TemplateLibrary,
-    TemplateLoadError,
-    TemplateRenderError,
-    TemplateSecurityError,
-)
-from bot.yamlfile import OperatorFileError, OperatorFileErrors, load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 TUESDAY = date(2025, 3, 4)

@@ -1,7 +1,7 @@
 import pytest
 
-from bot import events
-from bot.events import MalformedEvent, parse_event
+from bot.wecom import events
+from bot.wecom.events import MalformedEvent, parse_event
 
 
 def xml(**fields: str) -> str:

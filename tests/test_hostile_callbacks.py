@@ -37,7 +37,7 @@ HYPOTHESIS = settings(max_examples=40, deadline=None,
 
 
 def _manager() -> str:
-    from bot.stores import StoreDirectory
+    from bot.books.stores import StoreDirectory
 
     return StoreDirectory.load(REPO / "sop" / "stores.yaml").all()[0].manager_userid
 
@@ -661,7 +661,7 @@ async def test_a_replay_of_a_group_event_changes_membership_once(world: World) -
 
 async def test_refusals_are_counted_and_logged_without_secrets(
         world: World, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("WARNING", logger="bot.web")
+    caplog.set_level("WARNING", logger="bot.wecom.callback")
     before = world.runtime.endpoint.refused
     await post_raw(world, b"<xml><Encrypt>QUFB</Encrypt></xml>")
     encrypted = world.crypto().encrypt(contact_xml("wwother"), "0").encrypted

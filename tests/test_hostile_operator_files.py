@@ -5,7 +5,7 @@ holds the WeCom secret. What must hold:
 
 * no template reads a file, reaches Python objects it was not given, or runs code;
 * no template can make one render take unbounded memory or time (each case below once
-  allocated gigabytes or ran for hours before `bot.templating` was hardened);
+  allocated gigabytes or ran for hours before `bot.books.templating` was hardened);
 * every mistake is reported as file:line, and a live bot that is handed a broken edit keeps
   running the last good SOPs (tested through the real scheduler, outbox and simulator).
 """
@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from bot.app import load_sop_book
-from bot.channels import ChannelBook
-from bot.stores import StoreDirectory
-from bot.templating import TemplateError, TemplateLibrary, TemplateSecurityError
-from bot.yamlfile import OperatorFileError, OperatorFileErrors
+from bot.books.stores import StoreDirectory
+from bot.books.templating import TemplateError, TemplateLibrary, TemplateSecurityError
+from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
+from bot.channels.book import ChannelBook
 from tests.conftest import REPO, World
 from tests.test_sop_delivery import MORNING, deliver, make_groups, scheduler_for
 

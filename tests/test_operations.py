@@ -7,8 +7,8 @@ import logging
 
 from conftest import World
 
+from bot.db.engine import head_revision
 from bot.logs import RedactingFormatter, set_context
-from bot.store.db import head_revision
 from bot.wecom.crypto import CallbackCrypto
 
 

@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from bot.app import RUNTIME, load_sop_book
-from bot.sop.planner import SlotPlan
-from bot.sop.scheduler import SopScheduler
+from bot.outbox.planner import SlotPlan
+from bot.outbox.scheduler import SopScheduler
 from tests.conftest import World, start_bot
 from tests.replies_support import MANAGER_0012, MANAGER_0015
 from tests.test_sop_delivery import ADD, MORNING, deliver, make_groups, scheduler_for, until

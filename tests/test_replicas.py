@@ -26,10 +26,10 @@ from aiohttp import web
 
 from bot.app import RUNTIME, BotRuntime
 from bot.config import Secrets, Settings
+from bot.db import repo
+from bot.db.claims import alive_replicas
+from bot.outbox.scheduler import WATERMARK
 from bot.simulator import SimOptions, Simulator
-from bot.sop.scheduler import WATERMARK
-from bot.store import repo
-from bot.store.claims import alive_replicas
 from tests.conftest import add_demo_staff, make_secrets, make_settings, start_bot
 from tests.databases import ScratchDb, requires_postgres
 
@@ -204,7 +204,7 @@ async def test_fanout_split_over_two_replicas_sends_each_message_once(
         chats = await make_groups(pair)
         pair.sim.delay_next(ADD, 0.3, times=len(MANAGERS))
         from bot.app import load_sop_book
-        from bot.sop.scheduler import SopScheduler
+        from bot.outbox.scheduler import SopScheduler
 
         a = pair.a
         assert a.services is not None and a.outbox is not None and pair.b.outbox is not None
@@ -282,8 +282,8 @@ async def test_leader_failover_continues_the_schedule(tmp_path: Path,
 
 async def test_shared_quota_holds_for_all_replicas_together(scratch_db: ScratchDb) -> None:
     """Two replicas reserving at the same moment never get more than the window allows."""
-    from bot.store import api_quota
-    from bot.store.db import Database
+    from bot.db import api_quota
+    from bot.db.engine import Database
 
     replicas = [Database(scratch_db.url), Database(scratch_db.url)]
     replicas[0].migrate()

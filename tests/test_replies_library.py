@@ -12,10 +12,10 @@ import pytest
 from conftest import REPO, World
 from replies_support import MANAGER_0012, Browser, customer
 
+from bot.books.stores import StoreDirectory
+from bot.books.yamlfile import OperatorFileErrors
 from bot.cli import main
 from bot.replies.library import ReplyLibrary
-from bot.stores import StoreDirectory
-from bot.yamlfile import OperatorFileErrors
 
 BROKEN = """\
 replies:

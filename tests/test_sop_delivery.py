@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app import RUNTIME, load_sop_book
-from bot.sop import outbox
-from bot.sop.outbox import PlannedSend
-from bot.sop.scheduler import SopScheduler
+from bot.outbox import rows as outbox
+from bot.outbox.rows import PlannedSend
+from bot.outbox.scheduler import SopScheduler
 from tests.conftest import REPO, World, start_bot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -234,7 +234,7 @@ async def test_robot_waits_for_its_minute_instead_of_failing(world: World) -> No
     chat = world.sim.create_group("linxiaoyu", "果田鲜生·店长工作群")
     key = world.sim.add_robot(chat, name="store-managers")
     await runtime.outbox.stop(grace_s=0)
-    from bot.sop.delivery import DeliveryWorker
+    from bot.outbox.worker import DeliveryWorker
 
     worker = DeliveryWorker(runtime.services.db, runtime.services.wecom, world.settings.sop,
                             lambda _name: key, robot_window_s=1.0)  # the simulator's "minute"

@@ -18,6 +18,11 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import SQLModel
 
+from bot.books.stores import StoreDirectory
+from bot.books.templating import TemplateLibrary
+from bot.books.yamlfile import OperatorFileErrors
+from bot.db.engine import Database
+from bot.db.tables import CustomerGroup
 from bot.sop import (
     GroupRow,
     GroupTags,
@@ -30,11 +35,6 @@ from bot.sop import (
     parse_cron,
 )
 from bot.sop.schedule import parse_days
-from bot.store.db import Database
-from bot.store.models import CustomerGroup
-from bot.stores import StoreDirectory
-from bot.templating import TemplateLibrary
-from bot.yamlfile import OperatorFileErrors
 
 REPO = Path(__file__).resolve().parent.parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")

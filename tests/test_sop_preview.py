@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
+from bot.books.stores import StoreDirectory
+from bot.books.templating import TemplateLibrary
+from bot.db.tables import CustomerGroup
 from bot.sop import GroupRow, SopBook, nominal_groups
 from bot.sop.preview import build_preview, format_text, group_send_counts
-from bot.store.models import CustomerGroup
-from bot.stores import StoreDirectory
-from bot.templating import TemplateLibrary
 
 REPO = Path(__file__).resolve().parent.parent
 TUESDAY = date(2026, 11, 24)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from bot.dispatch import Context, Router
-from bot.events import EnterAgent, TextMessage, UnknownEvent
 from bot.replies import commands
+from bot.wecom.events import EnterAgent, TextMessage, UnknownEvent
 
 log = logging.getLogger("bot.app_messages")
 router = Router()

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from bot.db import repo
 from bot.dispatch import Context, Router
-from bot.events import ChatCreated, ChatDismissed, ChatEvent, ChatUpdated
-from bot.store import repo
 from bot.wecom.errors import WeComError
+from bot.wecom.events import ChatCreated, ChatDismissed, ChatEvent, ChatUpdated
 
 log = logging.getLogger("bot.groups")
 router = Router()

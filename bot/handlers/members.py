@@ -11,8 +11,9 @@ import time
 
 from sqlalchemy.engine import Connection
 
+from bot.db import repo
 from bot.dispatch import Context, Router
-from bot.events import (
+from bot.wecom.events import (
     ContactDeletedByCustomer,
     ContactDeletedByStaff,
     ContactEdited,
@@ -20,7 +21,6 @@ from bot.events import (
     ContactTransferFailed,
     TagChanged,
 )
-from bot.store import repo
 
 log = logging.getLogger("bot.members")
 router = Router()

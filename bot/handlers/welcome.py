@@ -16,11 +16,11 @@ from datetime import date
 from sqlalchemy.engine import Connection
 
 from bot.channels import WelcomeError
+from bot.db import repo
 from bot.dispatch import Context, Router
-from bot.events import ContactAdded
-from bot.store import repo
 from bot.wecom import errors
 from bot.wecom.errors import WeComError
+from bot.wecom.events import ContactAdded
 
 log = logging.getLogger("bot.welcome")
 router = Router()

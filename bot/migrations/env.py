@@ -1,11 +1,11 @@
-"""Alembic environment: the bot passes its own connection in (see bot.store.db.migrate)."""
+"""Alembic environment: the bot passes its own connection in (see bot.db.engine.migrate)."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import bot.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import bot.db.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 target_metadata = SQLModel.metadata
 

@@ -14,10 +14,10 @@ from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
+from bot.books.stores import StoreDirectory
+from bot.books.yamlfile import OperatorFileErrors
 from bot.config import ConfigError, Settings, load_settings
 from bot.replies.library import ReplyLibrary
-from bot.stores import StoreDirectory
-from bot.yamlfile import OperatorFileErrors
 
 
 def add_replies_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -12,7 +12,7 @@ in every store. Operators write the answers once, as files:
   fits, search keywords, a Jinja text (greets the customer by name, names their store) and
   optional link / mini-program attachments.
 
-Loading goes through `bot.yamlfile` like every operator file: all problems at once, each as
+Loading goes through `bot.books.yamlfile` like every operator file: all problems at once, each as
 ``file:line:col: reason``; a template error points at the line inside the text block. Texts
 are compiled once (`TemplateLibrary.compile_string` caches them) and rendered in Jinja's
 sandbox with `StrictUndefined`, and every text is rendered at load time for a customer with
@@ -35,10 +35,10 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, model_validator
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
-from bot.stores import Store, StoreDirectory
-from bot.templating import WEEKDAYS_CN, TemplateError, TemplateLibrary
-from bot.watch import FileWatch
-from bot.yamlfile import (
+from bot.books.stores import Store, StoreDirectory
+from bot.books.templating import WEEKDAYS_CN, TemplateError, TemplateLibrary
+from bot.books.watch import FileWatch
+from bot.books.yamlfile import (
     OperatorFileError,
     OperatorFileErrors,
     OperatorModel,

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from bot.books.stores import Store, StoreDirectory
 from bot.config import RepliesSettings
-from bot.replies import store
+from bot.db.engine import Database
+from bot.replies import queries as store
 from bot.replies.library import CustomerView, LiveLibrary, ReplyLibrary, StaffView, reply_context
 from bot.replies.ranking import Ranked, TagStats, rank
-from bot.store.db import Database
-from bot.stores import Store, StoreDirectory
 
 CHINA_UTC_OFFSET_S = 8 * 3600
 JOIN_HOW_CN = {"invite": "成员邀请", "link": "邀请链接", "qr": "扫群二维码"}

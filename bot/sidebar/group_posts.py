@@ -1,7 +1,7 @@
 """「今日群SOP」: what a group's owner is to post into the group open beside the sidebar.
 
 The sidebar in a customer-group chat lists the group's owner posts of today (``via:
-owner_post`` SOPs, see `bot.sop.owner_posts`) and records a post once the staff member has
+owner_post`` SOPs, see `bot.outbox.owner_posts`) and records a post once the staff member has
 put it into the group with ``sendChatMessage``. Only the group's owner, or a staff member
 who is in the group per our ``group_member`` records, sees or posts anything; everybody
 else gets `NotYourGroup`, the same whether the group exists or not.
@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.sop import owner_posts
-from bot.sop.owner_posts import PostRow
+from bot.db.engine import Database
+from bot.outbox import owner_posts
+from bot.outbox.owner_posts import PostRow
 from bot.sop.schedule import DEFAULT_TIMEZONE
-from bot.store.db import Database
 
 MAX_CHAT_ID = 64
 

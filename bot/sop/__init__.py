@@ -22,7 +22,7 @@ from bot.sop.book import (
     TagRef,
     sop_files,
 )
-from bot.sop.groups import GroupRow, GroupTags, load_groups, nominal_groups, read_groups
+from bot.sop.group_tags import GroupRow, GroupTags, load_groups, nominal_groups, read_groups
 from bot.sop.robots import Robot, RobotKeyMissing
 from bot.sop.schedule import Schedule, SopTrigger, parse_cron
 

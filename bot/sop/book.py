@@ -29,7 +29,17 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import TemplateSyntaxError
 
-from bot.channels import (
+from bot.books.stores import Store, StoreDirectory
+from bot.books.templating import WEEKDAYS_CN, TemplateError, TemplateLibrary
+from bot.books.yamlfile import (
+    OperatorFileError,
+    OperatorFileErrors,
+    error_at,
+    load_yaml,
+    validate,
+    validate_part,
+)
+from bot.channels.book import (
     MAX_ATTACHMENTS,
     MAX_LINK_DESC_BYTES,
     MAX_LINK_TITLE_BYTES,
@@ -41,8 +51,7 @@ from bot.channels import (
     _attachment,
 )
 from bot.sop.datafiles import SopData, load_data
-from bot.sop.groups import GroupRow, GroupTags
-from bot.sop.model import SopFile, SopSpec, check_sop_name
+from bot.sop.group_tags import GroupRow, GroupTags
 from bot.sop.robots import Robot, load_robots
 from bot.sop.schedule import (
     DEFAULT_TIMEZONE,
@@ -52,16 +61,7 @@ from bot.sop.schedule import (
     parse_days,
     parse_timezone,
 )
-from bot.stores import Store, StoreDirectory
-from bot.templating import WEEKDAYS_CN, TemplateError, TemplateLibrary
-from bot.yamlfile import (
-    OperatorFileError,
-    OperatorFileErrors,
-    error_at,
-    load_yaml,
-    validate,
-    validate_part,
-)
+from bot.sop.spec import SopFile, SopSpec, check_sop_name
 
 __all__ = [
     "NOT_SOP_FILES",

@@ -31,16 +31,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.books.stores import StoreDirectory
+from bot.books.templating import TemplateLibrary
+from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
 from bot.channels import ChannelBook
 from bot.config import ConfigError, Settings, load_settings
-from bot.sop import outbox, owner_posts
+from bot.outbox import owner_posts
+from bot.outbox import rows as outbox
 from bot.sop.book import SopBook
-from bot.sop.groups import GroupRow, GroupTags, nominal_groups, read_groups
+from bot.sop.group_tags import GroupRow, GroupTags, nominal_groups, read_groups
 from bot.sop.preview import as_json, build_preview, format_text, group_send_counts
 from bot.sop.schedule import DEFAULT_TIMEZONE
-from bot.stores import StoreDirectory
-from bot.templating import TemplateLibrary
-from bot.yamlfile import OperatorFileError, OperatorFileErrors
 
 __all__ = ["add_sop_commands", "check", "main", "preview", "report", "run_sop_command"]
 

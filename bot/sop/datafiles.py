@@ -19,8 +19,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from bot.stores import STORE_ID_RE, StoreDirectory
-from bot.yamlfile import (
+from bot.books.stores import STORE_ID_RE, StoreDirectory
+from bot.books.yamlfile import (
     OperatorFileError,
     OperatorFileErrors,
     error_at,

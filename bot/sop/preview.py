@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from bot.books.templating import WEEKDAYS_CN
 from bot.sop.book import GroupSelect, MemberSelect, Sop, SopBook, SopError, SopMessage
-from bot.sop.groups import GroupRow
-from bot.templating import WEEKDAYS_CN
+from bot.sop.group_tags import GroupRow
 
 __all__ = [
     "OwnerBatch",

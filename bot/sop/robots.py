@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.sop.model import RobotsFile
-from bot.stores import StoreDirectory
-from bot.yamlfile import OperatorFileError, OperatorFileErrors, error_at, load_model
+from bot.books.stores import StoreDirectory
+from bot.books.yamlfile import OperatorFileError, OperatorFileErrors, error_at, load_model
+from bot.sop.spec import RobotsFile
 
 __all__ = [
     "MAX_MARKDOWN_BYTES",

@@ -656,7 +656,7 @@ class WeComClient:
         return await self.call("ticket/get", None, method="GET",
                                params={"type": "agent_config"})
 
-    # -- 群发 (group send) and group robots: used by the SOP outbox (bot.sop.delivery) ----
+    # -- 群发 (group send) and group robots: used by the SOP outbox (bot.outbox.worker) ----
 
     async def add_msg_template(self, body: dict[str, Any]) -> dict[str, Any]:
         """externalcontact/add_msg_template: creates a 群发 task for `sender` to confirm.

@@ -2,7 +2,7 @@
 
 Each replica takes calls from the deployment-wide count in blocks (`quota_block`, 20 by
 default): the common call costs a counter decrement in memory, one call in `block` costs a
-short transaction (bot.store.api_quota). A block not used up before its window ends is
+short transaction (bot.db.api_quota). A block not used up before its window ends is
 lost: at most replicas x block calls per window, e.g. 60 of 10,000 a minute.
 
 Fixed windows, like WeCom's own counting; their edges are on the database clock's minute
@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.store.api_quota import Grant
+from bot.db.api_quota import Grant
 
 Reserve = Callable[[str, Sequence[tuple[int, float]], int], Awaitable[Grant]]
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from bot.yamlfile import (
+from bot.books.yamlfile import (
     OperatorFileError,
     OperatorFileErrors,
     OperatorModel,
@@ -212,7 +212,7 @@ class StoreDirectory:
         return member.name if member is not None else ""
 
     def store_rows(self) -> list[dict[str, str]]:
-        """Rows for the database's ``store`` table (see bot.store.repo.sync_directory)."""
+        """Rows for the database's ``store`` table (see bot.db.repo.sync_directory)."""
         return [
             {"id": s.id, "name": s.name, "city": s.city, "manager_userid": s.manager_userid}
             for s in self._stores.values()

@@ -18,16 +18,16 @@ from datetime import datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from bot.sop import outbox
+from bot.db.engine import Database
+from bot.outbox import rows as outbox
+from bot.outbox.owner_posts import REMIND_VIA
+from bot.outbox.quota import quota_period
+from bot.outbox.recipients import MemberRow, select_members
+from bot.outbox.rows import PlannedPost, PlannedSend
 from bot.sop.book import MemberSelect, SopBook, SopError, SopMessage
-from bot.sop.groups import GroupRow, load_groups
-from bot.sop.members import MemberRow, select_members
-from bot.sop.outbox import PlannedPost, PlannedSend
-from bot.sop.owner_posts import REMIND_VIA
-from bot.sop.quota import quota_period
-from bot.store.db import Database
+from bot.sop.group_tags import GroupRow, load_groups
 
-log = logging.getLogger("bot.sop.planner")
+log = logging.getLogger("bot.outbox.planner")
 MAX_CHATS_PER_SEND = 2000  # add_msg_template chat_id_list limit (reference §4)
 MAX_CUSTOMERS_PER_SEND = 10_000  # ... and its external_userid limit
 APP_TEXT_MAX_BYTES = 2048  # message/send text.content (reference §4)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 
-from bot.store.db import driver_execute, sql
+from bot.db.engine import driver_execute, sql
 
 
 def _run(conn: Connection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> Any:

@@ -16,10 +16,10 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from bot.sop.model import GroupsFile, GroupTagRule
-from bot.store.db import Database
-from bot.stores import StoreDirectory
-from bot.yamlfile import OperatorFileError, OperatorFileErrors, error_at, load_model
+from bot.books.stores import StoreDirectory
+from bot.books.yamlfile import OperatorFileError, OperatorFileErrors, error_at, load_model
+from bot.db.engine import Database
+from bot.sop.spec import GroupsFile, GroupTagRule
 
 __all__ = ["GroupRow", "GroupTags", "load_groups", "nominal_groups", "read_groups"]
 

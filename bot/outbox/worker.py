@@ -34,16 +34,16 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Connection
 
 from bot.config import SopSettings
-from bot.sop import outbox
-from bot.sop.outbox import SendRow
-from bot.sop.owner_posts import REMIND_VIA
-from bot.store.db import Database
+from bot.db.engine import Database
+from bot.outbox import rows as outbox
+from bot.outbox.owner_posts import REMIND_VIA
+from bot.outbox.rows import SendRow
 from bot.wecom import errors
 from bot.wecom.client import WeComClient
 from bot.wecom.errors import WeComError, WeComTransientError, WeComUnanswered
 from bot.wecom.ratelimit import SlidingWindow
 
-log = logging.getLogger("bot.sop.delivery")
+log = logging.getLogger("bot.outbox.worker")
 
 LEASE_S = 120.0  # a claimed row is not looked at again for this long (unless updated)
 TAKE_OVER_EVERY_S = 2.0  # PostgreSQL: how often calls orphaned by a dead replica are looked for

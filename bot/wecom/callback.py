@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.events import Event, MalformedEvent, parse_event, parse_xml
 from bot.wecom.crypto import CallbackCrypto, CallbackRejected
+from bot.wecom.events import Event, MalformedEvent, parse_event, parse_xml
 
-log = logging.getLogger("bot.web")
+log = logging.getLogger("bot.wecom.callback")
 CALLBACK_PATH = "/wecom/callback"
 Accept = Callable[[Event, float], Awaitable[None]]
 

@@ -6,7 +6,7 @@ robot that is defined) is checked by `bot.sop.book.SopBook.load`, which knows th
 files. Every model forbids unknown keys (`OperatorModel`), so ``tempalte:`` is an error
 rather than a silently ignored line.
 
-Each SOP is validated on its own (`bot.yamlfile.validate_part`), so a typo in one SOP does
+Each SOP is validated on its own (`bot.books.yamlfile.validate_part`), so a typo in one SOP does
 not hide the template errors of the next one.
 """
 
@@ -18,7 +18,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from bot.channels import MAX_ATTACHMENTS, _AttachmentSpec
+from bot.books.stores import check_store_id
+from bot.books.yamlfile import OperatorModel
+from bot.channels.book import MAX_ATTACHMENTS, _AttachmentSpec
 from bot.sop.schedule import (
     DEFAULT_TIMEZONE,
     parse_clock,
@@ -26,8 +28,6 @@ from bot.sop.schedule import (
     parse_days,
     parse_timezone,
 )
-from bot.stores import check_store_id
-from bot.yamlfile import OperatorModel
 
 __all__ = [
     "SOP_NAME_RE",

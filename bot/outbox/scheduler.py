@@ -25,17 +25,17 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.books.watch import Stamp, stamp_of
+from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
 from bot.config import Settings
-from bot.sop import outbox
+from bot.db import repo
+from bot.db.engine import Database
+from bot.outbox import rows as outbox
+from bot.outbox.planner import SlotPlan, plan_slot, slot_label
+from bot.outbox.worker import DeliveryWorker
 from bot.sop.book import SopBook
-from bot.sop.delivery import DeliveryWorker
-from bot.sop.planner import SlotPlan, plan_slot, slot_label
-from bot.store import repo
-from bot.store.db import Database
-from bot.watch import Stamp, stamp_of
-from bot.yamlfile import OperatorFileError, OperatorFileErrors
 
-log = logging.getLogger("bot.sop.scheduler")
+log = logging.getLogger("bot.outbox.scheduler")
 
 WATERMARK = "sop_swept_until"  # bot_state key: up to when slots have been looked at
 LOOKBACK_S = 24 * 3600  # after a longer stop, older slots are not even recorded as missed

@@ -28,9 +28,9 @@ from typing import Annotated, Any, NamedTuple
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from bot.stores import STORE_ID_RE, Store, StoreDirectory
-from bot.templating import WEEKDAYS_CN, TemplateError, TemplateLibrary
-from bot.yamlfile import (
+from bot.books.stores import STORE_ID_RE, Store, StoreDirectory
+from bot.books.templating import WEEKDAYS_CN, TemplateError, TemplateLibrary
+from bot.books.yamlfile import (
     OperatorFileError,
     OperatorFileErrors,
     OperatorModel,

@@ -1,7 +1,7 @@
 """The SQL behind customer service: customer cards, who follows whom, tag counts, sends.
 
 Plain functions of a connection, run by `Database.read` / `Database.write` like
-`bot.store.repo`. The follow relation (`member_follow`, written by the welcome flow and
+`bot.db.repo`. The follow relation (`member_follow`, written by the welcome flow and
 ended by the deletion callbacks) is what decides which customers a staff member may see.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from bot.store.db import sql
+from bot.db.engine import sql
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ A chain's store manager posts the day's material into their own groups (domain n
 one 群发 a day is all WeCom lets a group receive (reference §6), so the flash sale and the
 goodnight are posted by the owner from the sidebar instead. The rows are written with their
 slot (`outbox.record_slot`); this module reads them for the sidebar, marks them posted, and
-sums them up for operators. Plain functions of a connection, like `bot.sop.outbox`.
+sums them up for operators. Plain functions of a connection, like `bot.outbox.rows`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from bot.store.db import sql
+from bot.db.engine import sql
 
 REMIND_VIA = "owner_remind"  # outbox_send.via of the owner's app-message reminder
 

@@ -5,7 +5,7 @@ unit of work is one add_msg_template per owner covering up to 2000 of their grou
 *delivery* row per group exists before anything is sent and says what that group got; a
 *send* row per call carries the idempotency key, the request body and the call's progress.
 Everything here is a plain function of a connection, run by `Database.write` / `read`.
-Hand-written SQL for the same reason as `bot.store.repo`: it compiles once.
+Hand-written SQL for the same reason as `bot.db.repo`: it compiles once.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
-from bot.store import claims
-from bot.store.db import sql
+from bot.db import claims
+from bot.db.engine import sql
 
 # Delivery statuses that use up a group's 群发 quota (or may still): counted before queuing.
 QUOTA_COUNTED = ("queued", "submitted", "sent", "uncertain")

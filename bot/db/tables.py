@@ -281,7 +281,7 @@ class ReplySend(SQLModel, table=True):
 class BotReplica(SQLModel, table=True):
     """One bot process on a shared database, for operators and /readyz. Whether it is
     alive is not read from here: on PostgreSQL a replica is alive while its session holds
-    its advisory lock (see bot.store.claims), which dies with the process."""
+    its advisory lock (see bot.db.claims), which dies with the process."""
 
     __tablename__ = "bot_replica"
 
