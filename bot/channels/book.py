@@ -26,16 +26,26 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, NamedTuple
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field
 
+from bot.books.context import MEMBER_WEEKDAY, Person, day_context
 from bot.books.stores import STORE_ID_RE, Store, StoreDirectory
-from bot.books.templating import WEEKDAYS_CN, TemplateError, TemplateLibrary
+from bot.books.templating import TemplateError, TemplateLibrary
 from bot.books.yamlfile import (
     OperatorFileError,
     OperatorFileErrors,
     OperatorModel,
     error_at,
     load_model,
+)
+from bot.wecom.content import (
+    MAX_ATTACHMENTS,
+    MAX_TEXT_BYTES,
+    Attachment,
+    AttachmentSpec,
+    ContentError,
+    compile_attachment,
+    render_attachment,
 )
 
 __all__ = [
@@ -55,19 +65,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# send_welcome_msg limits (wecom-reference §4, doc 92137 / S10, S12)
-MAX_TEXT_BYTES = 4000
-MAX_ATTACHMENTS = 9
-MAX_LINK_TITLE_BYTES = 128
-MAX_LINK_DESC_BYTES = 512
-MAX_MINIPROGRAM_TITLE_BYTES = 64
-
-_BYTE_LIMITS = {
-    "link": (("title", MAX_LINK_TITLE_BYTES), ("desc", MAX_LINK_DESC_BYTES)),
-    "miniprogram": (("title", MAX_MINIPROGRAM_TITLE_BYTES),),
-}
-
-MEMBER_WEEKDAY = 1  # Tuesday (Monday = 0): the chain's weekly fruit day / member day
 DEFAULT_CHANNEL = "default"
 MAX_STATE_CHARS = 128  # 「联系我」 states are short; longer input never reaches the regexes
 _MATCH_CACHE_SIZE = 4096  # distinct states seen; 获客链接 states can be chosen by anyone
@@ -116,13 +113,6 @@ class Perk:
             "rule": self.rule,
             "expires": expires,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    """``customer`` and ``staff`` in templates: only a name, so templates can't leak ids."""
-
-    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,47 +283,6 @@ MatchList = Annotated[
 ]
 
 
-class _LinkSpec(OperatorModel):
-    title: NonEmpty
-    url: NonEmpty
-    desc: str = ""
-    picurl: str = ""
-
-
-class _ImageSpec(OperatorModel):
-    pic_url: str = ""
-    media_id: str = ""
-
-    @model_validator(mode="after")
-    def _one_source(self) -> _ImageSpec:
-        if bool(self.pic_url) == bool(self.media_id):
-            raise ValueError("an image needs exactly one of pic_url or media_id")
-        return self
-
-
-class _MiniprogramSpec(OperatorModel):
-    title: NonEmpty
-    appid: NonEmpty
-    page: NonEmpty
-    pic_media_id: NonEmpty
-
-
-class _AttachmentSpec(OperatorModel):
-    link: _LinkSpec | None = None
-    image: _ImageSpec | None = None
-    miniprogram: _MiniprogramSpec | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> _AttachmentSpec:
-        given = [k for k in ("link", "image", "miniprogram") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "each attachment is exactly one of link:, image: or miniprogram:"
-                + (f" (found {', '.join(given)})" if given else "")
-            )
-        return self
-
-
 class _PerkSpec(OperatorModel):
     title: NonEmpty
     code: str = ""
@@ -348,7 +297,7 @@ class _ChannelSpec(OperatorModel):
     tags: dict[NonEmpty, list[NonEmpty]] = Field(default_factory=dict)
     template: NonEmpty
     perk: _PerkSpec | None = None
-    attachments: list[_AttachmentSpec] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+    attachments: list[AttachmentSpec] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 
 class _ChannelsFile(OperatorModel):
@@ -359,13 +308,6 @@ class _ChannelsFile(OperatorModel):
 
 
 @dataclass(frozen=True, slots=True)
-class _Attachment:
-    msgtype: str
-    fields: tuple[tuple[str, str], ...]  # (WeCom key, template source), rendered per welcome
-    required: str  # the field whose empty rendering drops the attachment
-
-
-@dataclass(frozen=True, slots=True)
 class _Channel:
     name: str
     patterns: tuple[StatePattern, ...]
@@ -373,23 +315,7 @@ class _Channel:
     tags: tuple[tuple[str, _Subst], ...]
     template: str
     perk: Perk | None
-    attachments: tuple[_Attachment, ...]
-
-
-def _attachment(spec: _AttachmentSpec) -> _Attachment:
-    if spec.link is not None:
-        link = spec.link
-        pairs = [("title", link.title), ("url", link.url), ("desc", link.desc)]
-        pairs.append(("picurl", link.picurl))
-        return _Attachment("link", tuple(pairs), "url")
-    if spec.image is not None:
-        key = "pic_url" if spec.image.pic_url else "media_id"
-        return _Attachment("image", ((key, getattr(spec.image, key)),), key)
-    assert spec.miniprogram is not None  # the model allows exactly one kind
-    mp = spec.miniprogram
-    pairs = [("title", mp.title), ("pic_media_id", mp.pic_media_id)]
-    pairs += [("appid", mp.appid), ("page", mp.page)]
-    return _Attachment("miniprogram", tuple(pairs), "appid")
+    attachments: tuple[Attachment, ...]
 
 
 # --------------------------------------------------------------------------- the book
@@ -645,16 +571,12 @@ class ChannelBook:
         self, match: ChannelMatch, customer_name: str, staff_name: str, today: date
     ) -> dict[str, Any]:
         return {
+            **day_context(today, self.member_weekday),
             "customer": Person(customer_name.strip() or "朋友"),
             "staff": Person(staff_name.strip()),
             "store": match.store,
             "channel": ChannelInfo(match.channel, match.state, match.captures),
             "perk": match.perk.as_context(today) if match.perk is not None else None,
-            "today": today,
-            "weekday": WEEKDAYS_CN[today.weekday()],
-            "is_member_day": today.weekday() == self.member_weekday,
-            # today on a member day, else the coming one: "下周二（3月11日）就能用"
-            "next_member_day": today + timedelta(days=(self.member_weekday - today.weekday()) % 7),
         }
 
     def _render(
@@ -681,28 +603,13 @@ class ChannelBook:
         return WelcomeMessage(text, attachments)
 
     def _render_attachment(
-        self, channel: _Channel, attachment: _Attachment, context: Mapping[str, Any]
+        self, channel: _Channel, attachment: Attachment, context: Mapping[str, Any]
     ) -> dict[str, Any] | None:
-        body: dict[str, str] = {}
-        for key, source in attachment.fields:
-            value = self.templates.render_string(source, context).strip()
-            if value:
-                body[key] = value
-        if attachment.required not in body:
-            return None  # e.g. a store without a group QR image: leave the image out
-        kind = attachment.msgtype
-        for key, limit in _BYTE_LIMITS.get(kind, ()):
-            size = len(body.get(key, "").encode("utf-8"))
-            if size > limit:
-                raise WelcomeError(
-                    channel.name, f"{kind} {key} is {size} bytes, WeCom allows {limit}"
-                )
-        for key in ("url", "picurl", "pic_url"):
-            if key in body and not body[key].startswith(("https://", "http://")):
-                raise WelcomeError(
-                    channel.name, f"{kind} {key} must be a web address, got {body[key]!r}"
-                )
-        return {"msgtype": kind, kind: body}
+        try:
+            return render_attachment(
+                attachment, lambda _key, source: self.templates.render_string(source, context))
+        except ContentError as exc:
+            raise WelcomeError(channel.name, exc.reason) from exc
 
 
 def _none_hint(sample: ChannelMatch) -> str:
@@ -833,5 +740,5 @@ def _compile_channel(
         tags=tuple(tags),
         template=spec.template,
         perk=perk,
-        attachments=tuple(_attachment(a) for a in spec.attachments),
+        attachments=tuple(compile_attachment(a) for a in spec.attachments),
     )

@@ -28,15 +28,16 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
+from bot.books.context import day_context
 from bot.books.stores import Store, StoreDirectory
-from bot.books.templating import WEEKDAYS_CN, TemplateError, TemplateLibrary
+from bot.books.templating import TemplateError, TemplateLibrary
 from bot.books.watch import FileWatch
 from bot.books.yamlfile import (
     OperatorFileError,
@@ -47,13 +48,20 @@ from bot.books.yamlfile import (
     validate,
     validate_part,
 )
+from bot.wecom.content import (
+    MAX_ATTACHMENTS,
+    MAX_LINK_DESC_BYTES,
+    MAX_LINK_TITLE_BYTES,
+    MAX_MINIPROGRAM_TITLE_BYTES,
+    https_error,
+    payload,
+    size_error,
+)
 
 log = logging.getLogger("bot.replies")
 
 LIBRARY_FILE = "_library.yaml"
-MEMBER_WEEKDAY = 1  # Tuesday: the chain's fruit day / member day (domain notes)
 MAX_TEXT_BYTES = 2048  # sendChatMessage text and an app message both fit in WeCom's 2048 B
-MAX_ATTACHMENTS = 9
 _REPLY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 SAMPLE_CUSTOMER = "王丽"
 
@@ -65,17 +73,15 @@ def normalise(word: str) -> str:
 
 
 def _https(value: str) -> str:
-    if value and not value.startswith("https://"):
-        raise ValueError("must be an https:// address (WeCom clients refuse plain http)")
+    if value and (problem := https_error(value)):
+        raise ValueError(f"{problem} (WeCom clients refuse plain http)")
     return value
 
 
 def _max_bytes(limit: int) -> AfterValidator:
     def check(value: str) -> str:
-        size = len(value.encode("utf-8"))
-        if size > limit:
-            raise ValueError(f"is {size} bytes, WeCom allows {limit} (a Chinese character "
-                             "takes 3 bytes)")
+        if problem := size_error(value, limit):
+            raise ValueError(problem)
         return value
 
     return AfterValidator(check)
@@ -88,9 +94,9 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 class _LinkSpec(OperatorModel):
     """sendChatMessage ``news``: a link card (title ≤128 B, desc ≤512 B as for welcomes)."""
 
-    title: Annotated[str, Field(min_length=1), _max_bytes(128)]
+    title: Annotated[str, Field(min_length=1), _max_bytes(MAX_LINK_TITLE_BYTES)]
     url: Url
-    desc: Annotated[str, _max_bytes(512)] = ""
+    desc: Annotated[str, _max_bytes(MAX_LINK_DESC_BYTES)] = ""
     imgUrl: Annotated[str, AfterValidator(_https)] = ""
 
 
@@ -98,7 +104,7 @@ class _MiniProgramSpec(OperatorModel):
     """sendChatMessage ``miniprogram``: a mini-program card (the appid must be the corp's)."""
 
     appid: NonEmpty
-    title: Annotated[str, Field(min_length=1), _max_bytes(64)]
+    title: Annotated[str, Field(min_length=1), _max_bytes(MAX_MINIPROGRAM_TITLE_BYTES)]
     page: NonEmpty
     imgUrl: Url
 
@@ -136,17 +142,6 @@ class _LibraryFile(OperatorModel):
 
 
 @dataclass(frozen=True, slots=True)
-class Attachment:
-    """One sendChatMessage card after the text: ``news`` (a link) or ``miniprogram``."""
-
-    msgtype: str
-    fields: Mapping[str, str]
-
-    def as_json(self) -> dict[str, Any]:
-        return {"msgtype": self.msgtype, self.msgtype: dict(self.fields)}
-
-
-@dataclass(frozen=True, slots=True)
 class Reply:
     """One 话术 as loaded: `tags` are canonical tag words (see `ReplyLibrary.canonical`)."""
 
@@ -156,7 +151,7 @@ class Reply:
     tags: tuple[str, ...]
     keywords: tuple[str, ...]
     text: str  # the Jinja source
-    attachments: tuple[Attachment, ...]
+    attachments: tuple[dict[str, Any], ...]  # sendChatMessage cards, checked at load
     path: Path
     order: int  # position in the library (files by name, replies in file order)
     search_text: str = field(repr=False, default="")  # normalised title+keywords+text+tags
@@ -185,16 +180,7 @@ class Rendered:
 def reply_context(customer: CustomerView, staff: StaffView, store: Store | None,
                   today: date) -> dict[str, Any]:
     """Everything a reply text may use; `docs/replies.md` lists it for operators."""
-    return {
-        "customer": customer,
-        "staff": staff,
-        "store": store,
-        "today": today,
-        "weekday": WEEKDAYS_CN[today.weekday()],
-        "is_member_day": today.weekday() == MEMBER_WEEKDAY,
-        # today on a member day, else the coming one
-        "next_member_day": today + timedelta(days=(MEMBER_WEEKDAY - today.weekday()) % 7),
-    }
+    return {**day_context(today), "customer": customer, "staff": staff, "store": store}
 
 
 # --------------------------------------------------------------------------- the library
@@ -281,7 +267,7 @@ class ReplyLibrary:
         """The text and cards for one customer; raises `TemplateError` (never for a context
         shaped like `reply_context`: every text was rendered with one at load time)."""
         text = self.templates.render_string(reply.text, context).strip()
-        return Rendered(text, tuple(a.as_json() for a in reply.attachments))
+        return Rendered(text, reply.attachments)
 
 
 def _vocabulary(path: Path, data: Any, spec: _LibraryFile,
@@ -376,15 +362,16 @@ def _load_file(path: Path, categories: list[str], aliases: Mapping[str, str],
     return loaded
 
 
-def _attachment(spec: _AttachmentSpec) -> Attachment:
+def _attachment(spec: _AttachmentSpec) -> dict[str, Any]:
+    """A ``sendChatMessage`` card: WeCom calls a link card ``news`` there and its address
+    ``link``."""
     if spec.link is not None:
-        # sendChatMessage calls a link card "news" and its address "link"
         link = spec.link
         fields = {"link": link.url, "title": link.title, "desc": link.desc,
                   "imgUrl": link.imgUrl}
-        return Attachment("news", {k: v for k, v in fields.items() if v})
+        return payload("news", {k: v for k, v in fields.items() if v})
     assert spec.miniprogram is not None
-    return Attachment("miniprogram", spec.miniprogram.model_dump())
+    return payload("miniprogram", spec.miniprogram.model_dump())
 
 
 def _check_text(path: Path, data: Any, lines: list[str], rid: str, source: str,

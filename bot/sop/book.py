@@ -22,13 +22,12 @@ import difflib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import TemplateSyntaxError
-
+from bot.books.context import MEMBER_WEEKDAY, Person, day_context
 from bot.books.stores import Store, StoreDirectory
 from bot.books.templating import WEEKDAYS_CN, TemplateError, TemplateLibrary
 from bot.books.yamlfile import (
@@ -39,19 +38,18 @@ from bot.books.yamlfile import (
     validate,
     validate_part,
 )
-from bot.channels.book import (
-    MAX_ATTACHMENTS,
-    MAX_LINK_DESC_BYTES,
-    MAX_LINK_TITLE_BYTES,
-    MAX_MINIPROGRAM_TITLE_BYTES,
-    MAX_TEXT_BYTES,
-    MEMBER_WEEKDAY,
-    Person,
-    _Attachment,
-    _attachment,
-)
+from bot.sop.attachments import compile_attachments, each_items, render_attachments
 from bot.sop.datafiles import SopData, load_data
 from bot.sop.group_tags import GroupRow, GroupTags
+from bot.sop.model import (
+    GroupSelect,
+    Loc,
+    MemberSelect,
+    Sop,
+    SopError,
+    SopMessage,
+    TagRef,
+)
 from bot.sop.robots import Robot, load_robots
 from bot.sop.schedule import (
     DEFAULT_TIMEZONE,
@@ -62,6 +60,7 @@ from bot.sop.schedule import (
     parse_timezone,
 )
 from bot.sop.spec import SopFile, SopSpec, check_sop_name
+from bot.wecom.content import MAX_ATTACHMENTS, MAX_TEXT_BYTES
 
 __all__ = [
     "NOT_SOP_FILES",
@@ -80,169 +79,6 @@ log = logging.getLogger(__name__)
 # files in sop/ that are not SOP files, whatever they hold
 NOT_SOP_FILES = frozenset({"channels.yaml", "stores.yaml", "robots.yaml", "groups.yaml"})
 
-_BYTE_LIMITS = {
-    "link": (("title", MAX_LINK_TITLE_BYTES), ("desc", MAX_LINK_DESC_BYTES)),
-    "miniprogram": (("title", MAX_MINIPROGRAM_TITLE_BYTES),),
-}
-_URL_KEYS = ("url", "picurl", "pic_url")
-
-Loc = tuple[str | int, ...]
-
-
-# --------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True, slots=True)
-class TagRef:
-    """A corp tag named in ``to: {members: {tags: [...]}}``: ``组/名`` or a bare name."""
-
-    group: str | None  # None: a tag of this name in any group
-    name: str
-
-    @classmethod
-    def parse(cls, text: str) -> TagRef:
-        group, slash, name = text.partition("/")
-        if not slash:
-            return cls(None, text.strip())
-        if not group.strip() or not name.strip():
-            raise ValueError(f"tag '{text}': write 标签组/标签名 or just 标签名")
-        return cls(group.strip(), name.strip())
-
-    def __str__(self) -> str:
-        return f"{self.group}/{self.name}" if self.group else self.name
-
-
-@dataclass(frozen=True, slots=True)
-class GroupSelect:
-    """A compiled ``to: {groups: ...}``: the stores it covers and the group tags it wants."""
-
-    stores: frozenset[str]
-    tags: frozenset[str] | None  # None: any group of those stores
-    exclude_tags: frozenset[str] = frozenset()
-
-    def matches(self, group: GroupRow) -> bool:
-        return (
-            group.store_id is not None
-            and group.store_id in self.stores
-            and (self.tags is None or bool(group.tags & self.tags))
-            and not group.tags & self.exclude_tags
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class MemberSelect:
-    """A compiled ``to: {members: ...}``; tags are resolved against the database at send time."""
-
-    tags: tuple[TagRef, ...]
-    match: str  # any | all
-    stores: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class _SopAttachment:
-    spec: _Attachment  # msgtype, (key, template) pairs, required key
-    each: str | None = None  # Jinja expression for the list to repeat over
-    each_expr: Callable[..., Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Sop:
-    """One compiled SOP."""
-
-    name: str
-    path: Path  # the file it is defined in
-    line: int
-    column: int
-    note: str
-    enabled: bool
-    schedule: Schedule
-    grace: timedelta  # misfire grace: a slot is still sent if this late, else recorded missed
-    target: GroupSelect | MemberSelect | None  # None for robots
-    template: str
-    data: SopData | None
-    robot: Robot | None
-    attachments: tuple[_SopAttachment, ...] = ()
-    owner_post: bool = False  # via: owner_post: each group's owner posts it from the sidebar
-    title: str = ""  # owner_post: what the reminder calls it (今日秒杀); default: the name
-
-    @property
-    def via(self) -> str:
-        """``group_send`` (add_msg_template per owner), ``owner_post`` (the owner posts it
-        from the sidebar, reminded by an app message) or ``robot`` (webhook)."""
-        if self.robot is not None:
-            return "robot"
-        return "owner_post" if self.owner_post else "group_send"
-
-    @property
-    def label(self) -> str:
-        """What staff read in a reminder: the SOP's title, else its name."""
-        return self.title or self.name
-
-    @property
-    def timezone(self) -> ZoneInfo:
-        return self.schedule.timezone
-
-    @property
-    def where(self) -> str:
-        """``sop/daily.yaml:12:3``: where the SOP is defined, for messages and logs."""
-        return f"{self.path}:{self.line}:{self.column}"
-
-
-@dataclass(frozen=True, slots=True)
-class SopMessage:
-    """One rendered SOP message for one store (or one robot) at one slot, within limits."""
-
-    sop: str
-    store_id: str | None
-    slot: datetime  # aware, in the SOP's timezone
-    via: str  # group_send | robot
-    text: str
-    attachments: list[dict[str, Any]] = field(default_factory=list)
-    robot: Robot | None = None
-    dropped_attachments: int = 0  # repeated attachments cut at WeCom's 9
-
-    def group_send_payload(self, sender: str, chat_ids: Sequence[str]) -> dict[str, Any]:
-        """The body of ``externalcontact/add_msg_template`` for one owner's groups."""
-        return self._template_body("group", sender, "chat_id_list", chat_ids)
-
-    def member_send_payload(
-        self, sender: str, external_userids: Sequence[str]
-    ) -> dict[str, Any]:
-        """The body of ``externalcontact/add_msg_template`` for one member's customers."""
-        return self._template_body("single", sender, "external_userid", external_userids)
-
-    def _template_body(self, chat_type: str, sender: str, field_name: str,
-                       recipients: Sequence[str]) -> dict[str, Any]:
-        body: dict[str, Any] = {"chat_type": chat_type, "sender": sender,
-                                field_name: list(recipients)}
-        if self.text:
-            body["text"] = {"content": self.text}
-        if self.attachments:
-            body["attachments"] = self.attachments
-        return body
-
-    def robot_payload(self) -> dict[str, Any]:
-        """The body of ``webhook/send`` (text with ``mentioned_list``, or markdown)."""
-        if self.robot is None:
-            raise SopError(self.sop, self.store_id, "not a robot SOP (via group_send)")
-        return self.robot.payload(self.text)
-
-
-class SopError(Exception):
-    """An SOP could not be rendered for a store; names the SOP, the store and why."""
-
-    def __init__(
-        self, sop: str, store_id: str | None, reason: str, loc: Loc = ("template",)
-    ) -> None:
-        super().__init__(sop, store_id, reason)
-        self.sop = sop
-        self.store_id = store_id
-        self.reason = reason
-        self.loc = loc  # where in the SOP the problem is written (for load-time errors)
-
-    def __str__(self) -> str:
-        store = f" for store {self.store_id}" if self.store_id else ""
-        return f"SOP '{self.sop}'{store}: {self.reason}"
 
 
 # --------------------------------------------------------------------------- files
@@ -488,7 +324,7 @@ class SopBook:
             items: list[Any] = [None]
             if attachment.each is not None:
                 try:
-                    items = self._each(sop, attachment, context, index)[:MAX_ATTACHMENTS]
+                    items = each_items(sop, attachment, context, index)[:MAX_ATTACHMENTS]
                 except SopError as exc:
                     found.append((exc.reason, exc.loc))
                     continue
@@ -582,24 +418,16 @@ class SopBook:
         self, sop: Sop, store: Store | None, slot: datetime, data: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         today = slot.date()
-        tomorrow = today + timedelta(days=1)
-        member_day = self.member_weekday
         return {
+            **day_context(today, self.member_weekday),
             "sop": sop.name,
             "store": store,
             "staff": Person(store.manager_name if store is not None else ""),
             "stores": self._store_list,
             "data": data if data is not None else {},
-            "today": today,
             "date": today,
-            "weekday": WEEKDAYS_CN[today.weekday()],
-            "tomorrow": tomorrow,
-            "tomorrow_weekday": WEEKDAYS_CN[tomorrow.weekday()],
             "slot": slot,
             "time": slot.strftime("%H:%M"),
-            "is_member_day": today.weekday() == member_day,
-            "tomorrow_is_member_day": tomorrow.weekday() == member_day,
-            "next_member_day": today + timedelta(days=(member_day - today.weekday()) % 7),
         }
 
     def _render(
@@ -610,7 +438,7 @@ class SopBook:
             text = self.templates.render(sop.template, context).strip()
         except TemplateError as exc:
             raise SopError(sop.name, store_id, str(exc)) from exc
-        attachments, dropped = self._render_attachments(sop, store_id, context)
+        attachments, dropped = render_attachments(self.templates, sop, store_id, context)
         if sop.robot is not None:
             limit, content, what = sop.robot.max_bytes, sop.robot.content(text), sop.robot.format
         else:
@@ -636,91 +464,6 @@ class SopBook:
             robot=sop.robot,
             dropped_attachments=dropped,
         )
-
-    def _render_attachments(
-        self, sop: Sop, store_id: str | None, context: Mapping[str, Any]
-    ) -> tuple[list[dict[str, Any]], int]:
-        out: list[dict[str, Any]] = []
-        dropped = 0
-        for index, attachment in enumerate(sop.attachments):
-            if attachment.each is None:
-                scopes: list[Mapping[str, Any]] = [context]
-            else:
-                items = self._each(sop, attachment, context, index)
-                scopes = [{**context, "item": item} for item in items]
-            for scope in scopes:
-                body = self._render_attachment(sop, store_id, attachment.spec, scope, index)
-                if body is None:
-                    continue
-                if len(out) >= MAX_ATTACHMENTS:
-                    dropped += 1
-                    continue
-                out.append(body)
-        return out, dropped
-
-    def _each(
-        self, sop: Sop, attachment: _SopAttachment, context: Mapping[str, Any], index: int
-    ) -> list[Any]:
-        assert attachment.each_expr is not None
-        loc: Loc = ("attachments", index, "each")
-        label = f"attachments[{index}].each"
-        try:
-            value = attachment.each_expr(**context)
-        except Exception as exc:  # the sandbox or an undefined name: say which expression
-            raise SopError(sop.name, None, f"{label}: {exc}", loc) from exc
-        if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
-            raise SopError(
-                sop.name,
-                None,
-                f"{label}: '{attachment.each}' should be a list (e.g. data.items), "
-                f"found {type(value).__name__}",
-                loc,
-            )
-        return list(value)
-
-    def _render_attachment(
-        self,
-        sop: Sop,
-        store_id: str | None,
-        spec: _Attachment,
-        context: Mapping[str, Any],
-        index: int,
-    ) -> dict[str, Any] | None:
-        kind = spec.msgtype
-        body: dict[str, str] = {}
-        for key, source in spec.fields:
-            try:
-                value = self.templates.render_string(source, context).strip()
-            except TemplateError as exc:
-                raise SopError(
-                    sop.name,
-                    store_id,
-                    f"attachments[{index}].{kind}.{key}: {exc.reason}",
-                    ("attachments", index, kind, key),
-                ) from exc
-            if value:
-                body[key] = value
-        if spec.required not in body:
-            return None  # e.g. a product without a photo: leave the image out
-        for key, limit in _BYTE_LIMITS.get(kind, ()):
-            size = len(body.get(key, "").encode("utf-8"))
-            if size > limit:
-                raise SopError(
-                    sop.name,
-                    store_id,
-                    f"attachments[{index}]: {kind} {key} is {size} bytes, WeCom allows {limit}",
-                    ("attachments", index, kind, key),
-                )
-        for key in _URL_KEYS:
-            if key in body and not body[key].startswith("https://"):
-                raise SopError(
-                    sop.name,
-                    store_id,
-                    f"attachments[{index}]: {kind} {key} must be an https:// address, got "
-                    f"{body[key]!r}",
-                    ("attachments", index, kind, key),
-                )
-        return {"msgtype": kind, kind: body}
 
 
 def _label(sop: Sop, store: Store | None, day: date) -> str:
@@ -858,7 +601,7 @@ def _compile(
             data = loader.data(spec.data)
             if data is None:
                 fail(("data",), f"{spec.data} has errors (listed with its own lines)")
-    attachments = _attachments(loader, spec, fail)
+    attachments = compile_attachments(loader.templates, spec, fail)
     if len(errors) > before:
         return None
     return Sop(
@@ -986,21 +729,3 @@ def _check_group_tag(loader: _Loader, tag: str, loc: Loc, fail: Fail) -> None:
         else " (groups.yaml defines none)"
     )
     fail(loc, f"group tag '{tag}' is not defined in groups.yaml{hint}")
-
-
-def _attachments(loader: _Loader, spec: SopSpec, fail: Fail) -> tuple[_SopAttachment, ...]:
-    out: list[_SopAttachment] = []
-    for index, item in enumerate(spec.attachments):
-        compiled = _attachment(item)
-        if item.each is None:
-            out.append(_SopAttachment(compiled))
-            continue
-        try:
-            expr = loader.templates.env.compile_expression(item.each, undefined_to_none=False)
-        except TemplateSyntaxError as exc:
-            fail(("attachments", index, "each"),
-                 f"attachments[{index}].each: '{item.each}' is not a valid expression "
-                 f"({exc.message})")
-            continue
-        out.append(_SopAttachment(compiled, item.each, expr))
-    return tuple(out)

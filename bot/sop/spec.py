@@ -20,7 +20,6 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from bot.books.stores import check_store_id
 from bot.books.yamlfile import OperatorModel
-from bot.channels.book import MAX_ATTACHMENTS, _AttachmentSpec
 from bot.sop.schedule import (
     DEFAULT_TIMEZONE,
     parse_clock,
@@ -28,6 +27,7 @@ from bot.sop.schedule import (
     parse_days,
     parse_timezone,
 )
+from bot.wecom.content import MAX_ATTACHMENTS, AttachmentSpec
 
 __all__ = [
     "SOP_NAME_RE",
@@ -234,7 +234,7 @@ class ViaSpec(OperatorModel):
 # --------------------------------------------------------------------------- attachments
 
 
-class SopAttachmentSpec(_AttachmentSpec):
+class SopAttachmentSpec(AttachmentSpec):
     """An attachment as in channels.yaml, optionally repeated over a list in the context.
 
     ``each: data.items`` renders the attachment once per entry of that list, with the entry
