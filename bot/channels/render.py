@@ -1,0 +1,71 @@
+"""Rendering a channel's welcome: one template context and one render step.
+
+Shared by the hot path (`ChannelBook.render_welcome`) and the load-time checks, which render
+every channel for a sample customer: both must build exactly the same context and apply the
+same WeCom limits, or the checks would pass templates that fail for real customers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from bot.books.context import Person, day_context
+from bot.books.templating import TemplateError, TemplateLibrary
+from bot.channels.model import Channel, ChannelInfo, ChannelMatch, WelcomeError, WelcomeMessage
+from bot.wecom.content import MAX_TEXT_BYTES, Attachment, ContentError, render_attachment
+
+
+def welcome_context(
+    match: ChannelMatch, customer_name: str, staff_name: str, today: date, member_weekday: int
+) -> dict[str, Any]:
+    """The variables a welcome template sees."""
+    return {
+        **day_context(today, member_weekday),
+        "customer": Person(customer_name.strip() or "朋友"),
+        "staff": Person(staff_name.strip()),
+        "store": match.store,
+        "channel": ChannelInfo(match.channel, match.state, match.captures),
+        "perk": match.perk.as_context(today) if match.perk is not None else None,
+    }
+
+
+def render_channel(
+    templates: TemplateLibrary, channel: Channel, context: Mapping[str, Any]
+) -> WelcomeMessage:
+    """The channel's text and attachments; `WelcomeError` if a template fails or the result
+    breaks a WeCom limit."""
+    try:
+        text = templates.render(channel.template, context).strip()
+        attachments = [
+            rendered
+            for attachment in channel.attachments
+            if (rendered := _render_attachment(templates, channel, attachment, context))
+        ]
+    except TemplateError as exc:
+        raise WelcomeError(channel.name, str(exc)) from exc
+    size = len(text.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise WelcomeError(
+            channel.name,
+            f"{channel.template}: welcome text is {size} bytes, WeCom allows "
+            f"{MAX_TEXT_BYTES} (a Chinese character takes 3 bytes)",
+        )
+    if not text and not attachments:
+        raise WelcomeError(channel.name, f"{channel.template}: rendered an empty welcome")
+    return WelcomeMessage(text, attachments)
+
+
+def _render_attachment(
+    templates: TemplateLibrary,
+    channel: Channel,
+    attachment: Attachment,
+    context: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    try:
+        return render_attachment(
+            attachment, lambda _key, source: templates.render_string(source, context)
+        )
+    except ContentError as exc:
+        raise WelcomeError(channel.name, exc.reason) from exc
