@@ -2,8 +2,9 @@
 
 A decrypted callback is a flat XML document. `parse_xml` (bot.wecom.xmlfields) turns it into
 a dict of fields (the form that is stored), and `from_fields` turns that dict into one of the
-classes below. An unknown type becomes `UnknownEvent` (recorded, logged, not acted on); a known type that
-lacks an identifying field raises `MalformedEvent`, which the endpoint answers with 400.
+classes below. An unknown type becomes `UnknownEvent` (recorded, logged, not acted on); a
+known type that lacks an identifying field raises `MalformedEvent`, which the endpoint
+answers with 400.
 
 Every event knows its `dedupe_key` (WeCom redelivers up to three times; customer-contact
 events come from `sys` with no MsgId, so the key is built from the event's own ids) and its
@@ -118,6 +119,11 @@ class Event:
     create_time: int
     fields: Fields = field(repr=False, compare=False)
 
+    def __init_subclass__(cls, kind: str | None = None) -> None:
+        """`class ContactEdited(ContactEvent, kind="contact.edited")` names the kind."""
+        if kind is not None:  # None also when dataclass(slots=True) rebuilds the class
+            cls.kind = kind
+
     @classmethod
     def from_fields(cls, f: Fields) -> Self:
         corp_id = f.get("ToUserName", "")
@@ -165,10 +171,9 @@ class ContactEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class ContactAdded(ContactEvent):
+class ContactAdded(ContactEvent, kind="contact.added"):
     """A customer added a staff member, usually by scanning a 「联系我」 QR code."""
 
-    kind: ClassVar[str] = "contact.added"
     state: str = field(default="", metadata=_from(_given("State"), key=True))
     welcome_code: str = field(default="", metadata=_from(_given("WelcomeCode"), key=True))
 
@@ -178,43 +183,34 @@ class ContactAdded(ContactEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class ContactHalfAdded(ContactAdded):
+class ContactHalfAdded(ContactAdded, kind="contact.half_added"):
     """Customer added a member with 免验证 on; the member has not confirmed yet."""
 
-    kind: ClassVar[str] = "contact.half_added"
-
 
 @dataclass(frozen=True, slots=True)
-class ContactEdited(ContactEvent):
+class ContactEdited(ContactEvent, kind="contact.edited"):
     """Remark or tags of the customer were edited in WeCom."""
 
-    kind: ClassVar[str] = "contact.edited"
-
 
 @dataclass(frozen=True, slots=True)
-class ContactDeletedByStaff(ContactEvent):
+class ContactDeletedByStaff(ContactEvent, kind="contact.deleted_by_staff"):
     """The staff member deleted the customer (`Source=DELETE_BY_TRANSFER` on 在职继承)."""
 
-    kind: ClassVar[str] = "contact.deleted_by_staff"
     source: str = field(default="", metadata=_from(_given("Source")))
 
 
 @dataclass(frozen=True, slots=True)
-class ContactDeletedByCustomer(ContactEvent):
+class ContactDeletedByCustomer(ContactEvent, kind="contact.deleted_by_customer"):
     """The customer deleted the staff member (`del_follow_user`)."""
-
-    kind: ClassVar[str] = "contact.deleted_by_customer"
 
 
 @dataclass(frozen=True, slots=True)
-class ContactTransferFailed(ContactEvent):
-    kind: ClassVar[str] = "contact.transfer_failed"
+class ContactTransferFailed(ContactEvent, kind="contact.transfer_failed"):
     fail_reason: str = field(default="", metadata=_from(_given("FailReason")))
 
 
 @dataclass(frozen=True, slots=True)
-class ContactMsgAuditApproved(ContactEvent):
-    kind: ClassVar[str] = "contact.msg_audit_approved"
+class ContactMsgAuditApproved(ContactEvent, kind="contact.msg_audit_approved"):
     welcome_code: str = field(default="", metadata=_from(_given("WelcomeCode")))
 
 
@@ -231,24 +227,23 @@ class ChatEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class ChatCreated(ChatEvent):
-    kind: ClassVar[str] = "chat.created"
+class ChatCreated(ChatEvent, kind="chat.created"):
+    """A customer group was created."""
 
 
 @dataclass(frozen=True, slots=True)
-class ChatDismissed(ChatEvent):
-    kind: ClassVar[str] = "chat.dismissed"
+class ChatDismissed(ChatEvent, kind="chat.dismissed"):
+    """A customer group was dismissed."""
 
 
 @dataclass(frozen=True, slots=True)
-class ChatUpdated(ChatEvent):
+class ChatUpdated(ChatEvent, kind="chat.updated"):
     """A change to a customer group; for members, `members` lists who joined or left.
 
     join_scene (add_member): 0 invited by a member (directly or by link), 3 scanned the
     group QR code. quit_scene (del_member): 0 left, 1 removed by the owner or an admin.
     """
 
-    kind: ClassVar[str] = "chat.updated"
     update_detail: str = field(default="", metadata=_from(_given("UpdateDetail"), key=True))
     join_scene: int = field(default=0, metadata=_from(_number("JoinScene")))
     quit_scene: int = field(default=0, metadata=_from(_number("QuitScene")))
@@ -262,10 +257,9 @@ class ChatUpdated(ChatEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class TagChanged(Event):
+class TagChanged(Event, kind="tag.changed"):
     """A corp tag or tag group was created, renamed, deleted or reordered (shuffle)."""
 
-    kind: ClassVar[str] = "tag.changed"
     change_type: str = field(default="", metadata=_from(_required("ChangeType"), key=True))
     tag_id: str = field(default="", metadata=_from(_required("Id"), key=True))
     # "tag" or "tag_group"; absent on shuffle
@@ -292,8 +286,7 @@ class AppEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class TextMessage(AppEvent):
-    kind: ClassVar[str] = "app.text"
+class TextMessage(AppEvent, kind="app.text"):
     msg_id: str = field(default="", metadata=_from(_required("MsgId")))
     content: str = field(default="", metadata=_from(_given("Content")))
 
@@ -303,8 +296,8 @@ class TextMessage(AppEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class EnterAgent(AppEvent):
-    kind: ClassVar[str] = "app.enter_agent"
+class EnterAgent(AppEvent, kind="app.enter_agent"):
+    """A staff member opened the bot app."""
 
 
 _CONTACT_TYPES: dict[str, type[ContactEvent]] = {
