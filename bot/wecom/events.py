@@ -62,10 +62,10 @@ def _digest(*parts: object) -> str:
 # -- how an attribute is read from the fields ----------------------------------------------
 #
 # Every attribute of an event names, in its dataclass field metadata, how it is read from the
-# callback's fields and whether it is part of the event's identity (its dedupe key). One
-# generic `from_fields` reads them in declaration order (the first missing one names the
-# `MalformedEvent`), and one `_identity` joins the marked ones: the event classes below are
-# declarations only.
+# callback's fields, whether it is part of the event's identity (its dedupe key), and whether
+# it names the event's lane. One generic `from_fields` reads them in declaration order (the
+# first missing one names the `MalformedEvent`), one `_identity` joins the marked ones and one
+# `lane` builds the lane: the event classes below are declarations only.
 
 Read = Callable[[Fields], Any]
 
@@ -88,13 +88,15 @@ def _members(f: Fields) -> tuple[str, ...]:
     return tuple(f.get("MemChangeList") or ())
 
 
-def _from(read: Read, *, key: bool = False) -> dict[str, Any]:
-    return {"read": read, "key": key}
+def _from(read: Read, *, key: bool = False, lane: str = "") -> dict[str, Any]:
+    """Field metadata; `lane="contact"`: the event's lane is "contact:<this value>"."""
+    return {"read": read, "key": key, "lane": lane}
 
 
 class _Plan(NamedTuple):
     reads: tuple[tuple[str, Read], ...]  # (attribute, reader), in declaration order
     keys: tuple[str, ...]  # identity attributes after kind and create_time; () = all fields
+    lane: tuple[str, str] | None  # (prefix, attribute); None: the lane is the kind
 
 
 _PLANS: dict[type[Event], _Plan] = {}
@@ -105,8 +107,10 @@ def _plan(cls: type[Event]) -> _Plan:
     plan = _PLANS.get(cls)
     if plan is None:
         marked = [f for f in dataclasses.fields(cls) if "read" in f.metadata]
+        lanes = [(f.metadata["lane"], f.name) for f in marked if f.metadata["lane"]]
         plan = _PLANS[cls] = _Plan(tuple((f.name, f.metadata["read"]) for f in marked),
-                                   tuple(f.name for f in marked if f.metadata["key"]))
+                                   tuple(f.name for f in marked if f.metadata["key"]),
+                                   lanes[0] if lanes else None)
     return plan
 
 
@@ -143,7 +147,8 @@ class Event:
 
     @property
     def lane(self) -> str:
-        return self.kind
+        lane = _plan(type(self)).lane
+        return self.kind if lane is None else f"{lane[0]}:{getattr(self, lane[1])}"
 
     @property
     def urgent(self) -> bool:
@@ -163,11 +168,8 @@ class UnknownEvent(Event):
 class ContactEvent(Event):
     # the staff member (store manager, assistant)
     user_id: str = field(metadata=_from(_required("UserID"), key=True))
-    external_user_id: str = field(metadata=_from(_required("ExternalUserID"), key=True))
-
-    @property
-    def lane(self) -> str:
-        return f"contact:{self.external_user_id}"
+    external_user_id: str = field(metadata=_from(_required("ExternalUserID"), key=True,
+                                                 lane="contact"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,11 +202,6 @@ class ContactDeletedByStaff(ContactEvent, kind="contact.deleted_by_staff"):
 
 
 @dataclass(frozen=True, slots=True)
-class ContactDeletedByCustomer(ContactEvent, kind="contact.deleted_by_customer"):
-    """The customer deleted the staff member (`del_follow_user`)."""
-
-
-@dataclass(frozen=True, slots=True)
 class ContactTransferFailed(ContactEvent, kind="contact.transfer_failed"):
     fail_reason: str = field(default="", metadata=_from(_given("FailReason")))
 
@@ -214,26 +211,22 @@ class ContactMsgAuditApproved(ContactEvent, kind="contact.msg_audit_approved"):
     welcome_code: str = field(default="", metadata=_from(_given("WelcomeCode")))
 
 
+@dataclass(frozen=True, slots=True)
+class ContactDeletedByCustomer(ContactEvent, kind="contact.deleted_by_customer"):
+    """The customer deleted the staff member (`del_follow_user`)."""
+
+
 # -- customer groups (Event=change_external_chat) -----------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class ChatEvent(Event):
-    chat_id: str = field(metadata=_from(_required("ChatId"), key=True))
-
-    @property
-    def lane(self) -> str:
-        return f"chat:{self.chat_id}"
+    chat_id: str = field(metadata=_from(_required("ChatId"), key=True, lane="chat"))
 
 
 @dataclass(frozen=True, slots=True)
 class ChatCreated(ChatEvent, kind="chat.created"):
     """A customer group was created."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChatDismissed(ChatEvent, kind="chat.dismissed"):
-    """A customer group was dismissed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +244,11 @@ class ChatUpdated(ChatEvent, kind="chat.updated"):
     members: tuple[str, ...] = field(default=(), metadata=_from(_members, key=True))
     last_mem_ver: str = field(default="", metadata=_from(_given("LastMemVer")))
     cur_mem_ver: str = field(default="", metadata=_from(_given("CurMemVer"), key=True))
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDismissed(ChatEvent, kind="chat.dismissed"):
+    """A customer group was dismissed."""
 
 
 # -- corp tags (Event=change_external_tag) ------------------------------------------------
@@ -277,12 +275,8 @@ class TagChanged(Event, kind="tag.changed"):
 @dataclass(frozen=True, slots=True)
 class AppEvent(Event):
     # the staff member's userid; FromUserName+CreateTime tell app events apart (§1.3)
-    from_user: str = field(metadata=_from(_required("FromUserName"), key=True))
+    from_user: str = field(metadata=_from(_required("FromUserName"), key=True, lane="staff"))
     agent_id: int = field(metadata=_from(_number("AgentID")))
-
-    @property
-    def lane(self) -> str:
-        return f"staff:{self.from_user}"
 
 
 @dataclass(frozen=True, slots=True)
