@@ -191,7 +191,7 @@ class WeComClient:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError
-        transport = self._given if self._given is not None else self._lean()
+        transport: Transport = self._given if self._given is not None else self._lean()
         return await transport.exchange(method, api, query, json, min(self._timeout, remaining))
 
     # -- the APIs the bot uses (one wrapper each; names follow the API paths) ----------
