@@ -36,7 +36,8 @@ def sign(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
     """msg_signature = sha1 of the sorted concatenation of the four strings (§1.4)."""
     signer = WeChatSigner()
     signer.add_data(token, timestamp, nonce, encrypted)
-    return signer.signature
+    signature: str = signer.signature  # wechatpy is untyped
+    return signature
 
 
 class CallbackCrypto:

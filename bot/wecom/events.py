@@ -1,9 +1,10 @@
 """Typed callback events: one class per Event/ChangeType, a registry, and a fallback.
 
-A decrypted callback is a flat XML document. `parse_xml` turns it into a dict of fields
-(the form that is stored), and `from_fields` turns that dict into one of the classes below.
-An unknown type becomes `UnknownEvent` (recorded, logged, not acted on); a known type that
-lacks an identifying field raises `MalformedEvent`, which the endpoint answers with 400.
+A decrypted callback is a flat XML document. `parse_xml` (bot.wecom.xmlfields) turns it into
+a dict of fields (the form that is stored), and `from_fields` turns that dict into one of the
+classes below. An unknown type becomes `UnknownEvent` (recorded, logged, not acted on); a
+known type that lacks an identifying field raises `MalformedEvent`, which the endpoint
+answers with 400.
 
 Every event knows its `dedupe_key` (WeCom redelivers up to three times; customer-contact
 events come from `sys` with no MsgId, so the key is built from the event's own ids) and its
@@ -12,104 +13,15 @@ events come from `sys` with no MsgId, so the key is built from the event's own i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
-from xml.parsers import expat
+from typing import Any, ClassVar, NamedTuple, Self
 
-Fields = dict[str, Any]
-
-
-class MalformedEvent(Exception):
-    """A verified callback whose content cannot be understood; the message says why."""
-
-
-def parse_xml(xml: str | bytes) -> Fields:
-    """Flat fields of a decrypted callback (or of the POST envelope around it).
-
-    Parsed with expat directly, with a handler per element: about a third of the cost of
-    building xmltodict's nested dicts, and this runs for every callback before the 200.
-    A document type declaration is refused outright, so no entity can be declared, let
-    alone expanded: no XML bombs, no external entities. Text is stripped and an empty
-    element is "", as the stored form has always been.
-    """
-    reader = _FlatReader()
-    parser = expat.ParserCreate()
-    parser.buffer_text = True  # one CharacterData call per text node, not one per chunk
-    parser.StartDoctypeDeclHandler = _refuse_doctype
-    parser.EntityDeclHandler = _refuse_doctype
-    parser.StartElementHandler = reader.start
-    parser.EndElementHandler = reader.end
-    parser.CharacterDataHandler = reader.text.append
-    try:
-        parser.Parse(xml, True)
-    except expat.ExpatError as exc:
-        raise MalformedEvent(f"invalid XML: {exc}") from exc
-    except (LookupError, ValueError) as exc:
-        # An XML declaration naming an encoding Python does not know ("x-klingon") raises
-        # LookupError out of expat; it used to escape as a 500.
-        raise MalformedEvent(f"invalid XML: {exc}") from exc
-    if reader.depth != 0 or not reader.seen_root:  # pragma: no cover - expat refuses these
-        raise MalformedEvent("missing <xml> root element")
-    return reader.fields
-
-
-def _refuse_doctype(*_args: object) -> None:
-    raise MalformedEvent("invalid XML: document type declarations are not accepted")
-
-
-class _FlatReader:
-    """Collects `<xml><Name>text</Name>...</xml>`; `MemChangeList` may hold `<Item>`s."""
-
-    __slots__ = ("depth", "field", "fields", "items", "seen_root", "text")
-
-    def __init__(self) -> None:
-        self.fields: Fields = {}
-        self.text: list[str] = []
-        self.depth = 0
-        self.field = ""
-        self.items: list[str] | None = None
-        self.seen_root = False
-
-    def start(self, name: str, attrs: dict[str, str]) -> None:
-        depth = self.depth = self.depth + 1
-        if depth == 2:
-            if attrs or name in self.fields:
-                raise MalformedEvent(f"field {name} must be text")
-            self.field = name
-            self.items = None
-        elif depth == 1:
-            if name != "xml":
-                raise MalformedEvent("missing <xml> root element")
-            self.seen_root = True
-        elif depth == 3 and self.field == "MemChangeList" and name == "Item" and not attrs:
-            if self.items is None:
-                self.items = []
-        else:
-            raise MalformedEvent(f"field {self.field} must be text")
-        self.text.clear()
-
-    def end(self, name: str) -> None:
-        depth = self.depth
-        self.depth = depth - 1
-        if depth == 2:
-            if name == "MemChangeList":
-                self.fields[name] = (self.items if self.items is not None
-                                     else _member_list("".join(self.text)))
-            else:
-                self.fields[name] = "".join(self.text).strip()
-        elif depth == 3:
-            item = "".join(self.text).strip()
-            if not item or self.items is None:
-                raise MalformedEvent("MemChangeList must list <Item> user ids")
-            self.items.append(item)
-        self.text.clear()
-
-
-def _member_list(value: str) -> list[str]:
-    """MemChangeList as comma-separated text (some samples) rather than <Item> children."""
-    return [part.strip() for part in value.split(",") if part.strip()]
-
+from bot.wecom.xmlfields import Fields as Fields
+from bot.wecom.xmlfields import MalformedEvent as MalformedEvent
+from bot.wecom.xmlfields import parse_xml as parse_xml
 
 _INT64 = 2**63
 
@@ -147,6 +59,61 @@ def _digest(*parts: object) -> str:
     return hashlib.sha1(joined.encode(), usedforsecurity=False).hexdigest()
 
 
+# -- how an attribute is read from the fields ----------------------------------------------
+#
+# Every attribute of an event names, in its dataclass field metadata, how it is read from the
+# callback's fields, whether it is part of the event's identity (its dedupe key), and whether
+# it names the event's lane. One generic `from_fields` reads them in declaration order (the
+# first missing one names the `MalformedEvent`), one `_identity` joins the marked ones and one
+# `lane` builds the lane: the event classes below are declarations only.
+
+Read = Callable[[Fields], Any]
+
+
+def _given(name: str) -> Read:
+    """An optional text field, as received ("" when absent)."""
+    return lambda f: f.get(name, "")
+
+
+def _required(name: str) -> Read:
+    return lambda f: _text(f, name)
+
+
+def _number(name: str) -> Read:
+    """An optional integer field (0 when absent)."""
+    return lambda f: _int(f, name, 0)
+
+
+def _members(f: Fields) -> tuple[str, ...]:
+    return tuple(f.get("MemChangeList") or ())
+
+
+def _from(read: Read, *, key: bool = False, lane: str = "") -> dict[str, Any]:
+    """Field metadata; `lane="contact"`: the event's lane is "contact:<this value>"."""
+    return {"read": read, "key": key, "lane": lane}
+
+
+class _Plan(NamedTuple):
+    reads: tuple[tuple[str, Read], ...]  # (attribute, reader), in declaration order
+    keys: tuple[str, ...]  # identity attributes after kind and create_time; () = all fields
+    lane: tuple[str, str] | None  # (prefix, attribute); None: the lane is the kind
+
+
+_PLANS: dict[type[Event], _Plan] = {}
+
+
+def _plan(cls: type[Event]) -> _Plan:
+    """The class's readers and identity, from its field metadata (once per class)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        marked = [f for f in dataclasses.fields(cls) if "read" in f.metadata]
+        lanes = [(f.metadata["lane"], f.name) for f in marked if f.metadata["lane"]]
+        plan = _PLANS[cls] = _Plan(tuple((f.name, f.metadata["read"]) for f in marked),
+                                   tuple(f.name for f in marked if f.metadata["key"]),
+                                   lanes[0] if lanes else None)
+    return plan
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """Common envelope. `fields` keeps every field as received, for storage and replay."""
@@ -156,16 +123,32 @@ class Event:
     create_time: int
     fields: Fields = field(repr=False, compare=False)
 
+    def __init_subclass__(cls, kind: str | None = None) -> None:
+        """`class ContactEdited(ContactEvent, kind="contact.edited")` names the kind."""
+        if kind is not None:  # None also when dataclass(slots=True) rebuilds the class
+            cls.kind = kind
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Self:
+        corp_id = f.get("ToUserName", "")
+        create_time = _int(f, "CreateTime")
+        values = {name: read(f) for name, read in _plan(cls).reads}
+        return cls(corp_id=corp_id, create_time=create_time, fields=f, **values)
+
     @property
     def dedupe_key(self) -> str:
         return f"{self.kind}:{_digest(*self._identity())}"
 
     def _identity(self) -> tuple[object, ...]:
-        return tuple(sorted((k, str(v)) for k, v in self.fields.items()))
+        keys = _plan(type(self)).keys
+        if not keys:
+            return tuple(sorted((k, str(v)) for k, v in self.fields.items()))
+        return (self.kind, self.create_time, *(getattr(self, name) for name in keys))
 
     @property
     def lane(self) -> str:
-        return self.kind
+        lane = _plan(type(self)).lane
+        return self.kind if lane is None else f"{lane[0]}:{getattr(self, lane[1])}"
 
     @property
     def urgent(self) -> bool:
@@ -183,102 +166,54 @@ class UnknownEvent(Event):
 
 @dataclass(frozen=True, slots=True)
 class ContactEvent(Event):
-    user_id: str  # the staff member (store manager, assistant)
-    external_user_id: str
-
-    @property
-    def lane(self) -> str:
-        return f"contact:{self.external_user_id}"
-
-    def _identity(self) -> tuple[object, ...]:
-        return (self.kind, self.create_time, self.user_id, self.external_user_id)
-
-    @classmethod
-    def common(cls, f: Fields) -> dict[str, Any]:
-        return {
-            "corp_id": f.get("ToUserName", ""),
-            "create_time": _int(f, "CreateTime"),
-            "fields": f,
-            "user_id": _text(f, "UserID"),
-            "external_user_id": _text(f, "ExternalUserID"),
-        }
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> ContactEvent:
-        return cls(**cls.common(f))
+    # the staff member (store manager, assistant)
+    user_id: str = field(metadata=_from(_required("UserID"), key=True))
+    external_user_id: str = field(metadata=_from(_required("ExternalUserID"), key=True,
+                                                 lane="contact"))
 
 
 @dataclass(frozen=True, slots=True)
-class ContactAdded(ContactEvent):
+class ContactAdded(ContactEvent, kind="contact.added"):
     """A customer added a staff member, usually by scanning a 「联系我」 QR code."""
 
-    kind: ClassVar[str] = "contact.added"
-    state: str = ""
-    welcome_code: str = ""
-
-    def _identity(self) -> tuple[object, ...]:
-        return (*ContactEvent._identity(self), self.state, self.welcome_code)
+    state: str = field(default="", metadata=_from(_given("State"), key=True))
+    welcome_code: str = field(default="", metadata=_from(_given("WelcomeCode"), key=True))
 
     @property
     def urgent(self) -> bool:
         return bool(self.welcome_code)  # a WelcomeCode can be used for 20 s after the scan
 
-    @classmethod
-    def from_fields(cls, f: Fields) -> ContactAdded:
-        return cls(**cls.common(f), state=f.get("State", ""), welcome_code=f.get("WelcomeCode", ""))
-
 
 @dataclass(frozen=True, slots=True)
-class ContactHalfAdded(ContactAdded):
+class ContactHalfAdded(ContactAdded, kind="contact.half_added"):
     """Customer added a member with 免验证 on; the member has not confirmed yet."""
 
-    kind: ClassVar[str] = "contact.half_added"
-
 
 @dataclass(frozen=True, slots=True)
-class ContactEdited(ContactEvent):
+class ContactEdited(ContactEvent, kind="contact.edited"):
     """Remark or tags of the customer were edited in WeCom."""
 
-    kind: ClassVar[str] = "contact.edited"
-
 
 @dataclass(frozen=True, slots=True)
-class ContactDeletedByStaff(ContactEvent):
+class ContactDeletedByStaff(ContactEvent, kind="contact.deleted_by_staff"):
     """The staff member deleted the customer (`Source=DELETE_BY_TRANSFER` on 在职继承)."""
 
-    kind: ClassVar[str] = "contact.deleted_by_staff"
-    source: str = ""
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> ContactDeletedByStaff:
-        return cls(**cls.common(f), source=f.get("Source", ""))
+    source: str = field(default="", metadata=_from(_given("Source")))
 
 
 @dataclass(frozen=True, slots=True)
-class ContactDeletedByCustomer(ContactEvent):
+class ContactTransferFailed(ContactEvent, kind="contact.transfer_failed"):
+    fail_reason: str = field(default="", metadata=_from(_given("FailReason")))
+
+
+@dataclass(frozen=True, slots=True)
+class ContactMsgAuditApproved(ContactEvent, kind="contact.msg_audit_approved"):
+    welcome_code: str = field(default="", metadata=_from(_given("WelcomeCode")))
+
+
+@dataclass(frozen=True, slots=True)
+class ContactDeletedByCustomer(ContactEvent, kind="contact.deleted_by_customer"):
     """The customer deleted the staff member (`del_follow_user`)."""
-
-    kind: ClassVar[str] = "contact.deleted_by_customer"
-
-
-@dataclass(frozen=True, slots=True)
-class ContactTransferFailed(ContactEvent):
-    kind: ClassVar[str] = "contact.transfer_failed"
-    fail_reason: str = ""
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> ContactTransferFailed:
-        return cls(**cls.common(f), fail_reason=f.get("FailReason", ""))
-
-
-@dataclass(frozen=True, slots=True)
-class ContactMsgAuditApproved(ContactEvent):
-    kind: ClassVar[str] = "contact.msg_audit_approved"
-    welcome_code: str = ""
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> ContactMsgAuditApproved:
-        return cls(**cls.common(f), welcome_code=f.get("WelcomeCode", ""))
 
 
 # -- customer groups (Event=change_external_chat) -----------------------------------------
@@ -286,104 +221,52 @@ class ContactMsgAuditApproved(ContactEvent):
 
 @dataclass(frozen=True, slots=True)
 class ChatEvent(Event):
-    chat_id: str
-
-    @property
-    def lane(self) -> str:
-        return f"chat:{self.chat_id}"
-
-    def _identity(self) -> tuple[object, ...]:
-        return (self.kind, self.create_time, self.chat_id)
-
-    @classmethod
-    def common(cls, f: Fields) -> dict[str, Any]:
-        return {
-            "corp_id": f.get("ToUserName", ""),
-            "create_time": _int(f, "CreateTime"),
-            "fields": f,
-            "chat_id": _text(f, "ChatId"),
-        }
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> ChatEvent:
-        return cls(**cls.common(f))
+    chat_id: str = field(metadata=_from(_required("ChatId"), key=True, lane="chat"))
 
 
 @dataclass(frozen=True, slots=True)
-class ChatCreated(ChatEvent):
-    kind: ClassVar[str] = "chat.created"
+class ChatCreated(ChatEvent, kind="chat.created"):
+    """A customer group was created."""
 
 
 @dataclass(frozen=True, slots=True)
-class ChatDismissed(ChatEvent):
-    kind: ClassVar[str] = "chat.dismissed"
-
-
-@dataclass(frozen=True, slots=True)
-class ChatUpdated(ChatEvent):
+class ChatUpdated(ChatEvent, kind="chat.updated"):
     """A change to a customer group; for members, `members` lists who joined or left.
 
     join_scene (add_member): 0 invited by a member (directly or by link), 3 scanned the
     group QR code. quit_scene (del_member): 0 left, 1 removed by the owner or an admin.
     """
 
-    kind: ClassVar[str] = "chat.updated"
-    update_detail: str = ""
-    join_scene: int = 0
-    quit_scene: int = 0
-    mem_change_cnt: int = 0
-    members: tuple[str, ...] = ()
-    last_mem_ver: str = ""
-    cur_mem_ver: str = ""
+    update_detail: str = field(default="", metadata=_from(_given("UpdateDetail"), key=True))
+    join_scene: int = field(default=0, metadata=_from(_number("JoinScene")))
+    quit_scene: int = field(default=0, metadata=_from(_number("QuitScene")))
+    mem_change_cnt: int = field(default=0, metadata=_from(_number("MemChangeCnt")))
+    members: tuple[str, ...] = field(default=(), metadata=_from(_members, key=True))
+    last_mem_ver: str = field(default="", metadata=_from(_given("LastMemVer")))
+    cur_mem_ver: str = field(default="", metadata=_from(_given("CurMemVer"), key=True))
 
-    def _identity(self) -> tuple[object, ...]:
-        return (*ChatEvent._identity(self), self.update_detail, self.members, self.cur_mem_ver)
 
-    @classmethod
-    def from_fields(cls, f: Fields) -> ChatUpdated:
-        return cls(
-            **cls.common(f),
-            update_detail=f.get("UpdateDetail", ""),
-            join_scene=_int(f, "JoinScene", 0),
-            quit_scene=_int(f, "QuitScene", 0),
-            mem_change_cnt=_int(f, "MemChangeCnt", 0),
-            members=tuple(f.get("MemChangeList") or ()),
-            last_mem_ver=f.get("LastMemVer", ""),
-            cur_mem_ver=f.get("CurMemVer", ""),
-        )
+@dataclass(frozen=True, slots=True)
+class ChatDismissed(ChatEvent, kind="chat.dismissed"):
+    """A customer group was dismissed."""
 
 
 # -- corp tags (Event=change_external_tag) ------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class TagChanged(Event):
+class TagChanged(Event, kind="tag.changed"):
     """A corp tag or tag group was created, renamed, deleted or reordered (shuffle)."""
 
-    kind: ClassVar[str] = "tag.changed"
-    change_type: str = ""
-    tag_id: str = ""
-    tag_type: str = ""  # "tag" or "tag_group"; absent on shuffle
-    strategy_id: str = ""
+    change_type: str = field(default="", metadata=_from(_required("ChangeType"), key=True))
+    tag_id: str = field(default="", metadata=_from(_required("Id"), key=True))
+    # "tag" or "tag_group"; absent on shuffle
+    tag_type: str = field(default="", metadata=_from(_given("TagType"), key=True))
+    strategy_id: str = field(default="", metadata=_from(_given("StrategyId")))
 
     @property
     def lane(self) -> str:
         return "tags"  # the handler re-reads the whole list: one at a time is enough
-
-    def _identity(self) -> tuple[object, ...]:
-        return (self.kind, self.create_time, self.change_type, self.tag_id, self.tag_type)
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> TagChanged:
-        return cls(
-            corp_id=f.get("ToUserName", ""),
-            create_time=_int(f, "CreateTime"),
-            fields=f,
-            change_type=_text(f, "ChangeType"),
-            tag_id=_text(f, "Id"),
-            tag_type=f.get("TagType", ""),
-            strategy_id=f.get("StrategyId", ""),
-        )
 
 
 # -- the bot app's own messages ------------------------------------------------------------
@@ -391,49 +274,24 @@ class TagChanged(Event):
 
 @dataclass(frozen=True, slots=True)
 class AppEvent(Event):
-    from_user: str  # the staff member's userid
-    agent_id: int
-
-    @property
-    def lane(self) -> str:
-        return f"staff:{self.from_user}"
-
-    @classmethod
-    def common(cls, f: Fields) -> dict[str, Any]:
-        return {
-            "corp_id": f.get("ToUserName", ""),
-            "create_time": _int(f, "CreateTime"),
-            "fields": f,
-            "from_user": _text(f, "FromUserName"),
-            "agent_id": _int(f, "AgentID", 0),
-        }
+    # the staff member's userid; FromUserName+CreateTime tell app events apart (§1.3)
+    from_user: str = field(metadata=_from(_required("FromUserName"), key=True, lane="staff"))
+    agent_id: int = field(metadata=_from(_number("AgentID")))
 
 
 @dataclass(frozen=True, slots=True)
-class TextMessage(AppEvent):
-    kind: ClassVar[str] = "app.text"
-    msg_id: str = ""
-    content: str = ""
+class TextMessage(AppEvent, kind="app.text"):
+    msg_id: str = field(default="", metadata=_from(_required("MsgId")))
+    content: str = field(default="", metadata=_from(_given("Content")))
 
     @property
     def dedupe_key(self) -> str:
         return f"{self.kind}:{self.msg_id}"  # messages carry a MsgId: WeCom's own dedupe key
 
-    @classmethod
-    def from_fields(cls, f: Fields) -> TextMessage:
-        return cls(**cls.common(f), msg_id=_text(f, "MsgId"), content=f.get("Content", ""))
-
 
 @dataclass(frozen=True, slots=True)
-class EnterAgent(AppEvent):
-    kind: ClassVar[str] = "app.enter_agent"
-
-    def _identity(self) -> tuple[object, ...]:
-        return (self.kind, self.create_time, self.from_user)  # FromUserName+CreateTime (§1.3)
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> EnterAgent:
-        return cls(**cls.common(f))
+class EnterAgent(AppEvent, kind="app.enter_agent"):
+    """A staff member opened the bot app."""
 
 
 _CONTACT_TYPES: dict[str, type[ContactEvent]] = {
@@ -476,7 +334,7 @@ def from_fields(f: Fields) -> Event:
     if cls is None:
         return UnknownEvent(corp_id=f.get("ToUserName", ""), create_time=_int(f, "CreateTime", 0),
                             fields=f)
-    return cls.from_fields(f)  # type: ignore[attr-defined,no-any-return]
+    return cls.from_fields(f)
 
 
 def parse_event(xml: str) -> Event:

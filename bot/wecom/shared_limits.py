@@ -2,8 +2,9 @@
 
 Each replica takes calls from the deployment-wide count in blocks (`quota_block`, 20 by
 default): the common call costs a counter decrement in memory, one call in `block` costs a
-short transaction (bot.db.api_quota). A block not used up before its window ends is
-lost: at most replicas x block calls per window, e.g. 60 of 10,000 a minute.
+short transaction (the `reserve` it is given: bot.db.api_quota's, on PostgreSQL). A block
+not used up before its window ends is lost: at most replicas x block calls per window, e.g.
+60 of 10,000 a minute.
 
 Fixed windows, like WeCom's own counting; their edges are on the database clock's minute
 and hour, which need not match WeCom's. The client still waits out a 45009 if the two
@@ -15,9 +16,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
-from bot.db.api_quota import Grant
 
+class Grant(Protocol):
+    """What a reservation answers (bot.db.api_quota.Grant has this shape): read only."""
+
+    @property
+    def calls(self) -> int:
+        """How many calls may go out (0: every window is full)."""
+
+    @property
+    def until(self) -> float:
+        """They must go out before this (the end of the shortest window)."""
+
+    @property
+    def retry_at(self) -> float:
+        """When calls == 0: when a window with room starts."""
+
+
+# (api, [(limit, window seconds)], calls wanted) -> the calls granted
 Reserve = Callable[[str, Sequence[tuple[int, float]], int], Awaitable[Grant]]
 
 
