@@ -28,7 +28,7 @@ from bot.db.engine import Database, sql
 from bot.wecom.client import WeComClient
 from bot.wecom.errors import WeComError
 
-log = logging.getLogger("bot.groups.sync")
+log = logging.getLogger(__name__)
 
 OWNERS_PER_LIST = 100  # groupchat/list owner_filter.userid_list limit
 SEQ_KEY = "group_sync_seq"  # the last negative event id handed out

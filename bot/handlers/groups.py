@@ -18,7 +18,7 @@ from bot.dispatch import Context, Router
 from bot.wecom.errors import WeComError
 from bot.wecom.events import ChatCreated, ChatDismissed, ChatEvent, ChatUpdated
 
-log = logging.getLogger("bot.groups")
+log = logging.getLogger(__name__)
 router = Router()
 JOIN_HOW = {1: "invite", 2: "link", 3: "qr"}  # groupchat/get member_list[].join_scene
 CALLBACK_JOIN_HOW = {0: "invite", 3: "qr"}  # the callback's JoinScene
