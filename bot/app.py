@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
@@ -52,6 +53,7 @@ from bot.wecom.shared_limits import SharedRateLimits
 
 __all__ = ["RUNTIME", "BotRuntime", "build_app", "load_operator_files", "load_sop_book"]
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,16 @@ class Running:
     leader: Leader
     channels: LiveBook[ChannelBook]
     replies: LiveBook[ReplyLibrary]
+
+
+class _Part(Generic[T]):
+    """One part of `Running` as an attribute of the runtime; None before the start."""
+
+    def __init__(self, part: Callable[[Running], T]) -> None:
+        self.part = part
+
+    def __get__(self, runtime: BotRuntime, owner: type | None = None) -> T | None:
+        return self.part(runtime.running) if runtime.running is not None else None
 
 
 class BotRuntime:
@@ -181,29 +193,12 @@ class BotRuntime:
 
     # -- what tests, the demo and scripts look at -----------------------------------------
 
-    @property
-    def services(self) -> Services | None:
-        return self.running.services if self.running else None
-
-    @property
-    def dispatcher(self) -> Dispatcher | None:
-        return self.running.dispatcher if self.running else None
-
-    @property
-    def replica(self) -> Replica | None:
-        return self.running.replica if self.running else None
-
-    @property
-    def outbox(self) -> DeliveryWorker | None:
-        return self.running.outbox if self.running else None
-
-    @property
-    def channel_reload(self) -> LiveBook[ChannelBook] | None:
-        return self.running.channels if self.running else None
-
-    @property
-    def replies(self) -> LiveBook[ReplyLibrary] | None:
-        return self.running.replies if self.running else None
+    services = _Part(lambda r: r.services)
+    dispatcher = _Part(lambda r: r.dispatcher)
+    replica = _Part(lambda r: r.replica)
+    outbox = _Part(lambda r: r.outbox)
+    channel_reload = _Part(lambda r: r.channels)
+    replies = _Part(lambda r: r.replies)
 
     @property
     def sop(self) -> SopScheduler | None:
