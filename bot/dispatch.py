@@ -1,4 +1,9 @@
-"""From a recorded event to its handler: routing, per-lane order, retries, replay.
+"""From a callback to its handler: accept (record, then submit), routing, per-lane order,
+retries, replay.
+
+`Dispatcher.accept` is what the callback endpoint (bot.wecom.callback) calls for every event
+that passed its checks: the event is recorded in the inbox with its dedupe key (durable
+before WeCom gets its 200), a redelivery is counted and dropped, and a new one is queued.
 
 Handlers are registered per event class and receive one typed `Context`. Events of one lane
 (one customer, one group, the tag list) run one after another in arrival order; different
@@ -28,9 +33,10 @@ from bot.wecom.events import Event
 if TYPE_CHECKING:
     from bot.services import Services
 
-log = logging.getLogger("bot.dispatch")
+log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
 Handler = Callable[["Context", Any], Awaitable[None]]
+Observe = Callable[[str, str, float], None]  # (event kind, outcome, received at): metrics
 MAX_ATTEMPTS = 3
 
 
@@ -81,7 +87,7 @@ class Router:
 
     def handler_for(self, event: Event) -> Handler | None:
         for cls in type(event).__mro__:
-            handler = self._handlers.get(cls)  # type: ignore[arg-type]
+            handler = self._handlers.get(cls)
             if handler is not None:
                 return handler
         return None
@@ -125,8 +131,11 @@ class Dispatcher:
     """
 
     def __init__(self, services: Services, router: Router, max_concurrency: int = 32,
-                 retry_delay_s: float = 1.0) -> None:
+                 retry_delay_s: float = 1.0, *, replica_id: str | None = None,
+                 observe: Observe | None = None) -> None:
         self._services = services
+        self._replica_id = replica_id  # what recorded events are claimed by
+        self._observe = observe
         self._router = router
         self._max = max_concurrency
         self._retry_delay_s = retry_delay_s
@@ -141,6 +150,25 @@ class Dispatcher:
         self._all_done.set()
         self.handled = 0
         self.failed = 0
+        self.recorded = 0  # callbacks accepted as new
+        self.duplicates = 0  # redeliveries of an event already recorded
+
+    async def accept(self, event: Event, received_at: float) -> None:
+        """Record (durably, once), then queue without waiting for the handler."""
+        recorded = await inbox.record(self._services.db, event, received_at, self._replica_id)
+        if recorded is None:
+            self.duplicates += 1
+            if self._observe is not None:
+                self._observe(event.kind, "duplicate", received_at)
+            log.info("redelivery of %s ignored (already recorded)", event.dedupe_key,
+                     extra={"dedupe_key": event.dedupe_key})
+            return
+        self.recorded += 1
+        if self._observe is not None:
+            self._observe(event.kind, "recorded", received_at)
+        log.debug("recorded %s as event %d", event.kind, recorded.event_id,
+                  extra={"dedupe_key": event.dedupe_key})
+        self.submit(recorded)
 
     def submit(self, recorded: Recorded) -> None:
         """Queue the event; returns at once (the HTTP answer must not wait for it)."""
@@ -177,7 +205,9 @@ class Dispatcher:
         finally:
             # At once, not in a done-callback: a lane offered between this worker's last look
             # and the callback would count it as idle, start no one, and be stranded.
-            self._workers.discard(asyncio.current_task())  # type: ignore[arg-type]
+            task = asyncio.current_task()
+            if task is not None:
+                self._workers.discard(task)
 
     async def _work_loop(self) -> None:
         while self._ready:
@@ -245,9 +275,12 @@ class Dispatcher:
                         recorded.event_id, job.attempt, MAX_ATTEMPTS, exc, exc_info=final,
                         extra=_fields(recorded))
             message = f"{type(exc).__name__}: {exc}"
+
+            def failed(conn: Connection) -> None:
+                inbox.mark_failed(conn, recorded.event_id, message, final)
+
             try:
-                await self._services.db.write(
-                    lambda s, m=message, f=final: inbox.mark_failed(s, recorded.event_id, m, f))
+                await self._services.db.write(failed)
             except Exception:
                 log.exception("could not record the failure of event %d", recorded.event_id)
             if final:

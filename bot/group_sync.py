@@ -15,6 +15,7 @@ says they were found by a sync, not seen as they happened: a leave found this wa
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Iterable
@@ -25,15 +26,15 @@ from sqlalchemy.engine import Connection
 
 from bot.db import repo
 from bot.db.engine import Database, sql
+from bot.groupchats import group_fields, join_fields
 from bot.wecom.client import WeComClient
 from bot.wecom.errors import WeComError
 
-log = logging.getLogger("bot.groups.sync")
+log = logging.getLogger(__name__)
 
 OWNERS_PER_LIST = 100  # groupchat/list owner_filter.userid_list limit
 SEQ_KEY = "group_sync_seq"  # the last negative event id handed out
 LAST_KEY = "group_sync_at"
-JOIN_HOW = {1: "invite", 2: "link", 3: "qr"}
 
 _VERSIONS = sql("""SELECT chat_id, member_version, owner FROM customer_group
                    WHERE dismissed_at IS NULL""")
@@ -98,7 +99,7 @@ async def sync_groups(db: Database, wecom: WeComClient, owners: Iterable[str], *
         gone = [chat for chat, (_, owner) in known.items()
                 if owner in wanted and chat not in listed_set]
         for chat in gone:
-            await db.write(lambda c, chat=chat: _dismissed(c, chat))
+            await db.write(functools.partial(_dismissed, chat_id=chat))
         stats.dismissed = len(gone)
     await db.write(lambda c: repo.set_state(c, LAST_KEY, repr(time.time())))
     stats.seconds = time.monotonic() - started
@@ -118,10 +119,7 @@ def _next_event_id(conn: Connection) -> int:
 def _record(conn: Connection, chat_id: str, group: dict[str, Any]) -> tuple[int, int]:
     """The group's fields and its members now; joins and leaves against what we held."""
     event_id = _next_event_id(conn)
-    repo.group_seen(conn, chat_id=chat_id, name=group.get("name", ""),
-                    owner=group.get("owner", ""),
-                    created_at=float(group["create_time"]) if group.get("create_time") else None,
-                    member_version=group.get("member_version", ""))
+    repo.group_seen(conn, chat_id=chat_id, **group_fields(group))
     before = repo.group_members(conn, chat_id)
     now_in = {str(m["userid"]): m for m in group.get("member_list", []) if m.get("userid")}
     at = time.time()
@@ -129,10 +127,7 @@ def _record(conn: Connection, chat_id: str, group: dict[str, Any]) -> tuple[int,
         if member_id in before:
             continue
         repo.group_joined(conn, event_id=event_id, chat_id=chat_id, member_id=member_id,
-                          member_type=int(info.get("type", 2)),
-                          how=JOIN_HOW.get(int(info.get("join_scene", 1)), "invite"),
-                          at=float(info.get("join_time") or at),
-                          invitor=(info.get("invitor") or {}).get("userid", ""))
+                          **join_fields(info, at))
     gone = before - set(now_in)
     for member_id in gone:
         repo.group_left(conn, event_id=event_id, chat_id=chat_id, member_id=member_id,

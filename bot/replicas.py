@@ -36,7 +36,7 @@ from bot.config import ReplicaSettings
 from bot.db.claims import LEADER_KEY, REPLICA_NAMESPACE
 from bot.db.engine import Database
 
-log = logging.getLogger("bot.replicas")
+log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]
 
 _TAKE_LIVENESS = text(f"SELECT pg_advisory_lock({REPLICA_NAMESPACE}, :num)")
@@ -51,8 +51,7 @@ _FORGET_ME = text("DELETE FROM bot_replica WHERE id = :id")
 
 
 class Replica:
-    def __init__(self, db: Database, settings: ReplicaSettings, *, on_elected: Hook,
-                 on_deposed: Hook) -> None:
+    def __init__(self, db: Database, settings: ReplicaSettings) -> None:
         self.db = db
         self.settings = settings
         # The number is what liveness locks and claimed_by carry; random so that a
@@ -62,8 +61,8 @@ class Replica:
         self.name = settings.id or f"{socket.gethostname()}:{os.getpid()}"
         self.role = "starting"
         self.elections = 0  # times this replica became leader
-        self._on_elected = on_elected
-        self._on_deposed = on_deposed
+        self._on_elected: Hook = _nothing
+        self._on_deposed: Hook = _nothing
         self._engine: Engine | None = None
         self._conn: Connection | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="replica-lock")
@@ -74,7 +73,10 @@ class Replica:
     def is_leader(self) -> bool:
         return self.role == "leader"
 
-    async def start(self) -> None:
+    async def start(self, *, on_elected: Hook, on_deposed: Hook) -> None:
+        """Register (and on PostgreSQL take the liveness lock); `on_elected` runs when this
+        replica becomes leader (at once when alone), `on_deposed` when it stops leading."""
+        self._on_elected, self._on_deposed = on_elected, on_deposed
         if not self.db.is_postgres:
             await self.db.write(lambda c: c.execute(_REGISTER, self._row("leader")))
             await self._become_leader()
@@ -198,3 +200,7 @@ def _lock_connect_args() -> dict[str, object]:
     return {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5,
             "keepalives_interval": 2, "keepalives_count": 3,
             "application_name": "wecom-bot-lock"}
+
+
+async def _nothing() -> None:
+    """The hooks of a replica not started yet."""

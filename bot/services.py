@@ -1,10 +1,11 @@
-"""The long-lived things every handler needs, built once at start (see bot.app)."""
+"""The long-lived things every handler needs, built whole at start (see bot.app)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.books.live import LiveBook
 from bot.books.stores import StoreDirectory
 from bot.channels import ChannelBook
 from bot.config import Secrets, Settings
@@ -25,6 +26,12 @@ class Services:
     wecom: WeComClient
     tags: TagBook
     stores: StoreDirectory
-    channels: ChannelBook  # replaced whole on reload: handlers read it once per event
-    replies: RepliesService | None = None  # 话术 (issue 4), set at start
-    app_messenger: AppMessenger | None = None  # message/send to staff, per-member limit
+    live_channels: LiveBook[ChannelBook]  # reloaded when channels.yaml & co. change
+    replies: RepliesService  # 话术 (issue 4)
+    app_messenger: AppMessenger  # message/send to staff, per-member limit
+
+    @property
+    def channels(self) -> ChannelBook:
+        """The channel book in use: swapped whole on reload, so handlers read it once per
+        event."""
+        return self.live_channels.value

@@ -21,7 +21,7 @@ from bot.db.tables import MemberTag, Tag
 from bot.wecom.client import WeComClient
 from bot.wecom.errors import WeComError
 
-log = logging.getLogger("bot.tags")
+log = logging.getLogger(__name__)
 TagName = tuple[str, str]  # (group name, tag name)
 TAG_NAME_EXISTS = 40071
 

@@ -126,7 +126,7 @@ class TestReload:
             _, data = await browser.replies(ext, q="车厘子")
             assert [r["text"] for r in data["replies"]] == ["王丽，智利车厘子今天到店！"]
 
-            caplog.set_level(logging.ERROR, logger="bot.replies")
+            caplog.set_level(logging.ERROR, logger="bot.books.live")
             extra.write_text(extra.read_text(encoding="utf-8").replace(
                 "customer.name", "customer.nmae"), encoding="utf-8")
             await until(lambda: live.last_error is not None)

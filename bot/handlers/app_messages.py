@@ -12,7 +12,7 @@ from bot.dispatch import Context, Router
 from bot.replies import commands
 from bot.wecom.events import EnterAgent, TextMessage, UnknownEvent
 
-log = logging.getLogger("bot.app_messages")
+log = logging.getLogger(__name__)
 router = Router()
 
 
@@ -20,8 +20,6 @@ router = Router()
 async def on_text(ctx: Context, ev: TextMessage) -> None:
     log.info("staff %s wrote to the app (%d chars)", ev.from_user, len(ev.content))
     services = ctx.services
-    if services.replies is None or services.app_messenger is None:
-        return
     text = await commands.answer(services.replies, ev.from_user, ev.content,
                                  top=services.settings.replies.command_top)
     await services.app_messenger.send_text(ev.from_user, text)

@@ -15,12 +15,12 @@ from sqlalchemy.engine import Connection
 
 from bot.db import repo
 from bot.dispatch import Context, Router
+from bot.groupchats import group_fields, join_fields
 from bot.wecom.errors import WeComError
 from bot.wecom.events import ChatCreated, ChatDismissed, ChatEvent, ChatUpdated
 
-log = logging.getLogger("bot.groups")
+log = logging.getLogger(__name__)
 router = Router()
-JOIN_HOW = {1: "invite", 2: "link", 3: "qr"}  # groupchat/get member_list[].join_scene
 CALLBACK_JOIN_HOW = {0: "invite", 3: "qr"}  # the callback's JoinScene
 QUIT_HOW = {0: "left", 1: "removed"}
 
@@ -33,12 +33,6 @@ async def _read_group(ctx: Context, chat_id: str) -> dict[str, Any] | None:
         return None
 
 
-def _group_fields(group: dict[str, Any]) -> dict[str, Any]:
-    return {"name": group.get("name", ""), "owner": group.get("owner", ""),
-            "created_at": float(group["create_time"]) if group.get("create_time") else None,
-            "member_version": group.get("member_version", "")}
-
-
 @router.on(ChatCreated)
 async def on_chat_created(ctx: Context, ev: ChatCreated) -> None:
     group = await _read_group(ctx, ev.chat_id) or {}
@@ -48,13 +42,10 @@ async def on_chat_created(ctx: Context, ev: ChatCreated) -> None:
                if float(m.get("join_time") or 0) <= ev.create_time]
 
     def effects(conn: Connection) -> None:
-        repo.group_seen(conn, chat_id=ev.chat_id, **_group_fields(group))
+        repo.group_seen(conn, chat_id=ev.chat_id, **group_fields(group))
         for member in members:
             repo.group_joined(conn, event_id=ctx.event_id, chat_id=ev.chat_id,
-                              member_id=member["userid"], member_type=int(member.get("type", 2)),
-                              how=JOIN_HOW.get(int(member.get("join_scene", 1)), "invite"),
-                              at=float(member.get("join_time") or ev.create_time),
-                              invitor=member.get("invitor", {}).get("userid", ""))
+                              member_id=member["userid"], **join_fields(member, ev.create_time))
 
     await ctx.finish(effects)
     log.info("group %s created (%s), %d members", ev.chat_id, group.get("name", "?"),
@@ -71,7 +62,7 @@ async def on_chat_updated(ctx: Context, ev: ChatUpdated) -> None:
         group = await _read_group(ctx, ev.chat_id)
         if group is not None:
             await ctx.finish(lambda s: repo.group_seen(s, chat_id=ev.chat_id,
-                                                       **_group_fields(group)))
+                                                       **group_fields(group)))
         log.info("group %s: %s", ev.chat_id, ev.update_detail)
 
 
@@ -86,18 +77,16 @@ async def _members_joined(ctx: Context, ev: ChatUpdated) -> None:
 
     def effects(conn: Connection) -> None:
         if group is not None:
-            repo.group_seen(conn, chat_id=ev.chat_id, **_group_fields(group))
+            repo.group_seen(conn, chat_id=ev.chat_id, **group_fields(group))
         for member_id in joined:
-            info = listed.get(member_id, {})
-            how = JOIN_HOW.get(int(info.get("join_scene", 0)), fallback_how)
-            if (how == "qr") != (fallback_how == "qr"):
+            row = join_fields(listed.get(member_id, {}), ev.create_time,
+                              fallback_how=fallback_how)
+            if (row["how"] == "qr") != (fallback_how == "qr"):
                 # The read reflects a later re-join (it happens within seconds): trust the
                 # callback's coarser answer for this one.
-                how, info = fallback_how, {}
+                row = join_fields({}, ev.create_time, how=fallback_how)
             repo.group_joined(conn, event_id=ctx.event_id, chat_id=ev.chat_id,
-                              member_id=member_id, member_type=int(info.get("type", 2)),
-                              how=how, at=float(info.get("join_time") or ev.create_time),
-                              invitor=info.get("invitor", {}).get("userid", ""))
+                              member_id=member_id, **row)
 
     await ctx.finish(effects)
     log.info("group %s: %d joined (%s)", ev.chat_id, len(joined), ", ".join(joined))

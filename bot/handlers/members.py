@@ -22,7 +22,7 @@ from bot.wecom.events import (
     TagChanged,
 )
 
-log = logging.getLogger("bot.members")
+log = logging.getLogger(__name__)
 router = Router()
 CORP_TAG = 1  # follow_user.tags[].type: 1 corp tag, 2 the staff member's personal tag
 

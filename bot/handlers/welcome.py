@@ -22,7 +22,7 @@ from bot.wecom import errors
 from bot.wecom.errors import WeComError
 from bot.wecom.events import ContactAdded
 
-log = logging.getLogger("bot.welcome")
+log = logging.getLogger(__name__)
 router = Router()
 SAFETY_MARGIN_S = 0.5  # stop retrying this long before the code dies: the last try must land
 

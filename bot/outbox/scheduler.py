@@ -7,9 +7,10 @@ last sweep that has no row yet is planned late if it is within the SOP's grace p
 recorded as `missed` otherwise. Both paths go through `plan_slot`, whose unique slot key
 makes a double firing harmless.
 
-Reload: the SOP files and templates are checked for edits every few seconds (and on
-SIGHUP). An edit that does not load is logged with file:line and the last good SOPs keep
-running; one that loads replaces the jobs whose schedule changed.
+Reload: the book is a `bot.books.live.LiveBook` (the running bot's watches the SOP files
+and templates every few seconds; SIGHUP asks for a reload at once). An edit that does not
+load is logged with file:line and the last good SOPs keep running; one that loads replaces
+the jobs whose schedule changed.
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.books.watch import Stamp, stamp_of
-from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
+from bot.books.live import LiveBook
 from bot.config import Settings
 from bot.db import repo
 from bot.db.engine import Database
@@ -53,19 +52,22 @@ async def run_sop_job(scheduler_id: int, sop: str) -> None:
 class SopScheduler:
     def __init__(self, db: Database, settings: Settings, load_book: Callable[[], SopBook],
                  worker: DeliveryWorker, *, book: SopBook | None = None,
+                 live: LiveBook[SopBook] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.settings = settings
         self.load_book = load_book
         self.worker = worker
         self.clock = clock
-        # at start an invalid SOP stops the bot: there is no last good one to keep running
-        self.book = book if book is not None else load_book()
-        self.last_error: str | None = None
-        self.reloads = 0
+        if live is None:  # no files watched: reloads on request (tests, the demo)
+            # an invalid SOP here raises: there is no last good one to keep running
+            live = LiveBook("SOPs", lambda: (), load_book, settings.sop.reload_poll_s,
+                            describe=sop_names,
+                            current=book if book is not None else load_book())
+        self.live = live
+        live.listen(self._swapped)
         self._aps: AsyncIOScheduler | None = None
         self._jobs: dict[str, str] = {}  # job id -> trigger description, to diff on reload
-        self._stamp: Stamp | None = self._files_stamp()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one sweep or firing at a time: plans see each other
 
@@ -80,7 +82,8 @@ class SopScheduler:
         self._task = asyncio.get_running_loop().create_task(self._housekeeping(),
                                                             name="sop-housekeeping")
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.request_reload)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP,
+                                                          self.live.request_reload)
 
     async def stop(self) -> None:
         _SCHEDULERS.pop(id(self), None)
@@ -92,8 +95,21 @@ class SopScheduler:
         if self._aps is not None and self._aps.running:
             self._aps.shutdown(wait=False)
 
-    def request_reload(self) -> None:
-        self._stamp = None  # the next housekeeping round reloads
+    @property
+    def book(self) -> SopBook:
+        return self.live.value  # read once per firing: a reload swaps it whole
+
+    @property
+    def last_error(self) -> str | None:
+        return self.live.last_error
+
+    async def reload(self) -> bool:
+        """Load the files again; keep the running SOPs if the new ones do not load."""
+        return await self.live.reload()
+
+    def _swapped(self, _book: SopBook) -> None:
+        if self._aps is not None and self._aps.running:
+            self._apply_jobs()
 
     # -- jobs --------------------------------------------------------------------------
 
@@ -184,60 +200,20 @@ class SopScheduler:
         return sorted(s for s in self.book.get(name).schedule.slots_between(begin, finish)
                       if start <= s.timestamp() <= end)
 
-    # -- reload ------------------------------------------------------------------------
+    # -- housekeeping -------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
-        last_sweep = time.monotonic()
         while True:
-            await asyncio.sleep(self.settings.sop.reload_poll_s)
-            stamp = self._files_stamp()
-            if stamp != self._stamp:
-                self._stamp = stamp
-                await self.reload()
-            if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
-                last_sweep = time.monotonic()
-                try:
-                    await self.sweep()
-                except Exception:
-                    log.exception("SOP sweep failed; next one in %.0f s", SWEEP_EVERY_S)
-
-    async def reload(self) -> bool:
-        """Load the files again; keep the running SOPs if the new ones do not load."""
-        loop = asyncio.get_running_loop()
-        try:
-            book = await loop.run_in_executor(None, self.load_book)
-        except (OperatorFileError, OperatorFileErrors) as exc:
-            self.last_error = str(exc)
-            for line in str(exc).splitlines():
-                log.error("SOP reload refused: %s", line)
-            log.error("the SOPs loaded before keep running until the files are fixed")
-            return False
-        except Exception as exc:  # a template error class we did not foresee: same rule
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            log.exception("SOP reload refused; the SOPs loaded before keep running")
-            return False
-        self.book = book
-        self.last_error = None
-        self.reloads += 1
-        if self._aps is not None:
-            self._apply_jobs()
-        log.info("SOPs reloaded: %s", ", ".join(book.names()) or "(none)")
-        return True
-
-    def _files_stamp(self) -> Stamp:
-        return stamp_of(sop_operator_files(self.settings))
+            await asyncio.sleep(SWEEP_EVERY_S)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("SOP sweep failed; next one in %.0f s", SWEEP_EVERY_S)
 
 
-def sop_operator_files(settings: Settings) -> list[Path]:
-    """Every file an SOP book is read from: an edit to any of them means a reload."""
-    return list(_operator_files(settings.paths.sop_dir, settings.paths.templates_dir))
-
-
-def _operator_files(*roots: Path) -> Iterator[Path]:
-    for root in roots:
-        if root.is_dir():
-            yield from sorted(p for p in root.rglob("*")
-                              if p.is_file() and p.suffix in {".yaml", ".yml", ".j2"})
+def sop_names(book: SopBook) -> str:
+    """How a reloaded book is logged."""
+    return ", ".join(book.names()) or "(none)"
 
 
 def day_slots(book: SopBook, day: date) -> list[tuple[datetime, str]]:

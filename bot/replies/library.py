@@ -21,44 +21,30 @@ a store and one without, so a reply that would break for a real customer never l
 
 from __future__ import annotations
 
-import asyncio
 import difflib
-import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, Field, model_validator
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from bot.books.context import day_context
 from bot.books.stores import Store, StoreDirectory
 from bot.books.templating import TemplateError, TemplateLibrary
-from bot.books.watch import FileWatch
 from bot.books.yamlfile import (
     OperatorFileError,
     OperatorFileErrors,
-    OperatorModel,
     error_at,
     load_yaml,
     validate,
     validate_part,
 )
-from bot.wecom.content import (
-    MAX_ATTACHMENTS,
-    MAX_LINK_DESC_BYTES,
-    MAX_LINK_TITLE_BYTES,
-    MAX_MINIPROGRAM_TITLE_BYTES,
-    https_error,
-    payload,
-    size_error,
-)
-
-log = logging.getLogger("bot.replies")
+from bot.replies.spec import AttachmentSpec, LibraryFile, RepliesFile, ReplySpec
+from bot.wecom.content import payload
 
 LIBRARY_FILE = "_library.yaml"
 MAX_TEXT_BYTES = 2048  # sendChatMessage text and an app message both fit in WeCom's 2048 B
@@ -70,72 +56,6 @@ def normalise(word: str) -> str:
     """How tag words and search words are compared: NFKC (全角 -> half width), casefold,
     inner spaces kept single. ``Gold Member`` and ``ｇｏｌｄ member`` are the same word."""
     return " ".join(unicodedata.normalize("NFKC", word).casefold().split())
-
-
-def _https(value: str) -> str:
-    if value and (problem := https_error(value)):
-        raise ValueError(f"{problem} (WeCom clients refuse plain http)")
-    return value
-
-
-def _max_bytes(limit: int) -> AfterValidator:
-    def check(value: str) -> str:
-        if problem := size_error(value, limit):
-            raise ValueError(problem)
-        return value
-
-    return AfterValidator(check)
-
-
-Url = Annotated[str, Field(min_length=1), AfterValidator(_https)]
-NonEmpty = Annotated[str, Field(min_length=1)]
-
-
-class _LinkSpec(OperatorModel):
-    """sendChatMessage ``news``: a link card (title ≤128 B, desc ≤512 B as for welcomes)."""
-
-    title: Annotated[str, Field(min_length=1), _max_bytes(MAX_LINK_TITLE_BYTES)]
-    url: Url
-    desc: Annotated[str, _max_bytes(MAX_LINK_DESC_BYTES)] = ""
-    imgUrl: Annotated[str, AfterValidator(_https)] = ""
-
-
-class _MiniProgramSpec(OperatorModel):
-    """sendChatMessage ``miniprogram``: a mini-program card (the appid must be the corp's)."""
-
-    appid: NonEmpty
-    title: Annotated[str, Field(min_length=1), _max_bytes(MAX_MINIPROGRAM_TITLE_BYTES)]
-    page: NonEmpty
-    imgUrl: Url
-
-
-class _AttachmentSpec(OperatorModel):
-    link: _LinkSpec | None = None
-    miniprogram: _MiniProgramSpec | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> _AttachmentSpec:
-        if (self.link is None) == (self.miniprogram is None):
-            raise ValueError("each attachment is one of link: or miniprogram:")
-        return self
-
-
-class _ReplySpec(OperatorModel):
-    title: Annotated[str, Field(min_length=1, max_length=40)]
-    category: NonEmpty
-    tags: list[NonEmpty] = Field(default_factory=list)
-    keywords: list[NonEmpty] = Field(default_factory=list)
-    text: NonEmpty
-    attachments: list[_AttachmentSpec] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
-
-
-class _RepliesFile(OperatorModel):
-    replies: dict[str, Any] = Field(min_length=1)  # each entry validated on its own
-
-
-class _LibraryFile(OperatorModel):
-    categories: list[NonEmpty] = Field(min_length=1)
-    tags: dict[NonEmpty, list[NonEmpty]] = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- values
@@ -214,7 +134,7 @@ class ReplyLibrary:
         aliases: dict[str, str] = {}
         try:
             data = load_yaml(index)
-            spec = validate(index, data, _LibraryFile)
+            spec = validate(index, data, LibraryFile)
         except OperatorFileError as exc:
             raise OperatorFileErrors([exc]) from None
         categories, aliases = _vocabulary(index, data, spec, errors)
@@ -270,7 +190,7 @@ class ReplyLibrary:
         return Rendered(text, reply.attachments)
 
 
-def _vocabulary(path: Path, data: Any, spec: _LibraryFile,
+def _vocabulary(path: Path, data: Any, spec: LibraryFile,
                 errors: list[OperatorFileError]) -> tuple[list[str], dict[str, str]]:
     categories: list[str] = []
     for index, name in enumerate(spec.categories):
@@ -313,7 +233,7 @@ def _load_file(path: Path, categories: list[str], aliases: Mapping[str, str],
                errors: list[OperatorFileError]) -> list[Reply]:
     try:
         data = load_yaml(path)
-        validate(path, data, _RepliesFile)
+        validate(path, data, RepliesFile)
     except OperatorFileError as exc:
         errors.append(exc)
         return []
@@ -337,7 +257,7 @@ def _load_file(path: Path, categories: list[str], aliases: Mapping[str, str],
             continue
         seen[rid] = path
         try:
-            spec = validate_part(path, data, where, _ReplySpec)
+            spec = validate_part(path, data, where, ReplySpec)
         except OperatorFileErrors as exc:
             errors.extend(exc.errors)
             continue
@@ -362,7 +282,7 @@ def _load_file(path: Path, categories: list[str], aliases: Mapping[str, str],
     return loaded
 
 
-def _attachment(spec: _AttachmentSpec) -> dict[str, Any]:
+def _attachment(spec: AttachmentSpec) -> dict[str, Any]:
     """A ``sendChatMessage`` card: WeCom calls a link card ``news`` there and its address
     ``link``."""
     if spec.link is not None:
@@ -420,50 +340,3 @@ def _text_line(node: Any, lines: list[str], template_line: int | None
         text = lines[line - 1] if 0 < line <= len(lines) else ""
         return line, len(text) - len(text.lstrip()) + 1
     return line0 + template_line, col0 + 1
-
-
-# --------------------------------------------------------------------------- live reload
-
-
-class LiveLibrary:
-    """The library in use, swapped whole when the files change and load cleanly.
-
-    A bad edit is logged line by line (``file:line:col: reason``) and the last good library
-    stays in use, as with the SOP files: staff keep their replies while the operator fixes
-    the file.
-    """
-
-    def __init__(self, folder: Path, stores: StoreDirectory | None,
-                 poll_s: float = 2.0) -> None:
-        self.folder = folder
-        self.stores = stores
-        self.current = ReplyLibrary.load(folder, stores)  # at start a broken file is fatal
-        self.last_error: str | None = None
-        self.reloads = 0
-        self.watch = FileWatch(lambda: folder.glob("*.y*ml"), self.reload, poll_s,
-                               "replies-reload")
-
-    def start(self) -> None:
-        self.watch.start()
-
-    async def stop(self) -> None:
-        await self.watch.stop()
-
-    async def reload(self) -> bool:
-        loop = asyncio.get_running_loop()
-        try:
-            library = await loop.run_in_executor(None, ReplyLibrary.load, self.folder,
-                                                 self.stores)
-        except OperatorFileErrors as exc:
-            self.last_error = str(exc)
-            for error in exc.errors:
-                log.error("话术 reload refused: %s", error)
-            log.error("the replies loaded before stay in use until the files are fixed")
-            return False
-        self.current = library
-        self.last_error = None
-        self.reloads += 1
-        log.info("话术 reloaded: %d replies in %d files", len(library.replies),
-                 len(library.files) - 1)
-        return True
-

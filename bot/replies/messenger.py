@@ -19,7 +19,7 @@ from collections.abc import Callable
 from bot.wecom.client import WeComClient
 from bot.wecom.ratelimit import SlidingWindow
 
-log = logging.getLogger("bot.replies.messenger")
+log = logging.getLogger(__name__)
 _MAX_TRACKED = 10_000  # members with a window in memory; idle ones are dropped past this
 
 

@@ -16,14 +16,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.books.stores import Store, StoreDirectory
 from bot.config import RepliesSettings
 from bot.db.engine import Database
 from bot.replies import queries as store
-from bot.replies.library import CustomerView, LiveLibrary, ReplyLibrary, StaffView, reply_context
+from bot.replies.library import CustomerView, ReplyLibrary, StaffView, reply_context
 from bot.replies.ranking import Ranked, TagStats, rank
+
+if TYPE_CHECKING:
+    from bot.books.live import LiveBook
 
 CHINA_UTC_OFFSET_S = 8 * 3600
 JOIN_HOW_CN = {"invite": "成员邀请", "link": "邀请链接", "qr": "扫群二维码"}
@@ -97,7 +100,7 @@ class Suggestions:
 
 
 class RepliesService:
-    def __init__(self, db: Database, live: LiveLibrary, stores: StoreDirectory,
+    def __init__(self, db: Database, live: LiveBook[ReplyLibrary], stores: StoreDirectory,
                  settings: RepliesSettings, *, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.live = live
@@ -109,7 +112,7 @@ class RepliesService:
 
     @property
     def library(self) -> ReplyLibrary:
-        return self.live.current  # read once per request: a reload swaps it whole
+        return self.live.value  # read once per request: a reload swaps it whole
 
     # -- queries -----------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from bot.wecom.errors import WeComError
 if TYPE_CHECKING:
     from bot.services import Services
 
-log = logging.getLogger("bot.sidebar")
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 NOT_YOURS = "这位客户没有添加你，或不存在"  # one answer for both: no existence oracle
 NOT_YOUR_GROUP = "你不在这个客户群里，或群不存在"  # the same for groups
@@ -166,14 +166,14 @@ class Sidebar:
                                                                              chat))
             except NotYourGroup:
                 panel_html, status = f'<p class="empty">{NOT_YOUR_GROUP}</p>', 403
-        library = services.replies.library if services.replies is not None else None
+        library = services.replies.library
         config = {"customer": customer, "chat": chat, "simulated": self.simulated,
                   "csrf": self.signer.csrf_token(session), "corpid": self.secrets.corp_id,
                   "agentid": self.secrets.agent_id}
         html = self._page.render(
             mode="group" if chat else "",
             staff=services.stores.staff_name(session.userid) or session.userid,
-            categories=library.categories if library is not None else (),
+            categories=library.categories,
             panel=panel_html, config=json.dumps(config, ensure_ascii=False),
             scripts=wecom_web.jssdk_scripts(self.settings.wecom.api_base_url),
             static=lambda name: str(request.app.router["sidebar_static"].url_for(
@@ -299,8 +299,6 @@ class Sidebar:
         if via not in VIAS or not reply_id or not customer:
             return _json({"error": f"need reply_id, customer and via in {VIAS}"}, 400)
         replies = self._services().replies
-        if replies is None:
-            return _json({"error": "replies are not loaded"}, 503)
         try:
             await replies.record_send(session.userid, customer, reply_id, via)
         except NotYourCustomer:
@@ -319,8 +317,6 @@ class Sidebar:
     async def _suggest(self, session: Session, request: web.Request,
                        customer: str) -> Suggestions:
         replies = self._services().replies
-        if replies is None:
-            raise web.HTTPServiceUnavailable(text="replies are not loaded")
         if not customer or len(customer) > 64:
             raise NotYourCustomer(customer)
         query = request.query.get("q", "")[:MAX_QUERY_CHARS]

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-log = logging.getLogger("bot.sidebar.session")
+log = logging.getLogger(__name__)
 COOKIE = "ws_session"
 STATE_COOKIE = "ws_oauth"
 STATE_TTL_S = 600  # the OAuth round trip: WeCom's code itself lives 5 minutes
