@@ -35,7 +35,7 @@ from bot.outbox.planner import SlotPlan, plan_slot, slot_label
 from bot.outbox.worker import DeliveryWorker
 from bot.sop.book import SopBook
 
-log = logging.getLogger("bot.outbox.scheduler")
+log = logging.getLogger(__name__)
 
 WATERMARK = "sop_swept_until"  # bot_state key: up to when slots have been looked at
 LOOKBACK_S = 24 * 3600  # after a longer stop, older slots are not even recorded as missed
@@ -130,7 +130,7 @@ class SopScheduler:
 
     async def plan(self, name: str, slot: datetime, *, now: float | None = None) -> SlotPlan:
         async with self._lock:
-            plan = await plan_slot(self.db, self.book, name, slot,
+            plan = await plan_slot(self.db, self.book, self.book.get(name), slot,
                                    quota_rule=self.settings.sop.group_send_quota, now=now,
                                    sidebar_url=self.settings.sidebar.public_url)
         if plan.slot_id is not None and plan.owners:

@@ -43,7 +43,7 @@ from bot.wecom.client import WeComClient
 from bot.wecom.errors import WeComError, WeComTransientError, WeComUnanswered
 from bot.wecom.ratelimit import SlidingWindow
 
-log = logging.getLogger("bot.outbox.worker")
+log = logging.getLogger(__name__)
 
 LEASE_S = 120.0  # a claimed row is not looked at again for this long (unless updated)
 TAKE_OVER_EVERY_S = 2.0  # PostgreSQL: how often calls orphaned by a dead replica are looked for
