@@ -25,6 +25,7 @@ from bot.outbox.owner_posts import REMIND_VIA
 from bot.outbox.quota import quota_period
 from bot.outbox.recipients import MemberRow, select_members
 from bot.outbox.rows import PlannedPost, PlannedSend
+from bot.outbox.status import SlotStatus
 from bot.sop.book import SopBook
 from bot.sop.group_tags import GroupRow, load_groups
 from bot.sop.model import MemberSelect, Sop, SopError, SopMessage
@@ -93,7 +94,7 @@ async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
         sends = _group_sends(book, sop, slot, targets, plan)
     plan.sends = len(sends)
     plan.groups = sum(len(s.chat_ids) for s in sends) + len(posts)
-    status = "planned" if sends or posts else "empty"
+    status = SlotStatus.PLANNED if sends or posts else SlotStatus.EMPTY
     note = "; ".join(plan.errors)[:500]
     plan.slot_id = await db.write(lambda c: outbox.record_slot(
         c, sop=sop.name, slot_at=slot.timestamp(), slot_local=slot_label(slot),

@@ -21,9 +21,10 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]  # APScheduler 3 ships no type hints
 
 from bot.books.watch import Stamp, stamp_of
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
@@ -32,6 +33,7 @@ from bot.db import repo
 from bot.db.engine import Database
 from bot.outbox import rows as outbox
 from bot.outbox.planner import SlotPlan, plan_slot, slot_label
+from bot.outbox.status import SlotStatus
 from bot.outbox.worker import DeliveryWorker
 from bot.sop.book import SopBook
 
@@ -155,8 +157,8 @@ class SopScheduler:
             if not slots:
                 continue
             start, end = slots[0].timestamp(), slots[-1].timestamp()
-            seen = await self.db.read(lambda c, n=name, a=start, b=end:
-                                      outbox.recorded_slots(c, n, a, b))
+            seen = await self.db.read(partial(outbox.recorded_slots, sop=name, start=start,
+                                              end=end))
             for slot in slots:
                 if slot.timestamp() in seen:
                     continue
@@ -175,7 +177,8 @@ class SopScheduler:
                   "period); not sent", name, slot_label(slot), late / 60)
         await self.db.write(lambda c: outbox.record_slot(
             c, sop=name, slot_at=slot.timestamp(), slot_local=slot_label(slot),
-            status="missed", fired_at=now, late_s=late, note="bot not running at the time"))
+            status=SlotStatus.MISSED, fired_at=now, late_s=late,
+            note="bot not running at the time"))
 
     def _slots(self, name: str, start: float, end: float) -> list[datetime]:
         """Slots in [start, end] (epoch seconds), in time order."""
