@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -134,48 +133,52 @@ async def _quota_filter(db: Database, targets: list[T], target_id: Callable[[T],
     return kept
 
 
-def _chunked_sends(key: str, sender: str, store_id: str | None, ids: list[str], size: int,
-                   body: Callable[[tuple[str, ...]], dict[str, Any]]) -> Iterator[PlannedSend]:
-    """One add_msg_template per `size` recipients of one sender; keys ``{key}{part}``."""
-    for start in range(0, len(ids), size):
-        part = tuple(ids[start:start + size])
-        yield PlannedSend(key=f"{key}{start // size}", via="group_send", sender=sender,
-                          robot="", store_id=store_id, body=body(part), chat_ids=part)
+PerStore = dict[str | None, tuple[SopMessage, dict[str, list[str]]]]
+Payload = Callable[[SopMessage, str, tuple[str, ...]], dict[str, Any]]
+
+
+def _sends(sop: Sop, slot: datetime, per_store: PerStore, size: int, tag: str,
+           payload: Payload) -> list[PlannedSend]:
+    """One add_msg_template per store, sender and `size` recipients; keys end ``{tag}{n}``."""
+    label = slot_label(slot)
+    sends: list[PlannedSend] = []
+    for store_id, (message, by_sender) in per_store.items():
+        for sender, ids in by_sender.items():
+            for start in range(0, len(ids), size):
+                part = tuple(ids[start:start + size])
+                sends.append(PlannedSend(
+                    key=f"{sop.name}|{label}|{sender}|{store_id}|{tag}{start // size}",
+                    via="group_send", sender=sender, robot="", store_id=store_id,
+                    body=payload(message, sender, part), chat_ids=part))
+    return sends
 
 
 def _group_sends(book: SopBook, sop: Sop, slot: datetime, targets: list[GroupRow],
                  plan: SlotPlan) -> list[PlannedSend]:
     """One add_msg_template per (store, owner), at most 2000 groups each."""
-    label = slot_label(slot)
-    sends: list[PlannedSend] = []
+    per_store: PerStore = {}
     for store_id, groups, message in _rendered_per_store(book, sop, slot, targets, plan):
         by_owner: dict[str, list[str]] = defaultdict(list)
         for group in groups:
             by_owner[group.owner].append(group.chat_id)
-        for owner, chats in by_owner.items():
-            sends.extend(_chunked_sends(
-                f"{sop.name}|{label}|{owner}|{store_id}|", owner, store_id, chats,
-                MAX_CHATS_PER_SEND, partial(message.group_send_payload, owner)))
-    return sends
+        per_store[store_id] = (message, by_owner)
+    return _sends(sop, slot, per_store, MAX_CHATS_PER_SEND, "",
+                  SopMessage.group_send_payload)
 
 
 def _member_sends(book: SopBook, sop: Sop, slot: datetime, members: list[MemberRow],
                   plan: SlotPlan) -> list[PlannedSend]:
     """One one-to-one add_msg_template per (store, staff member), at most 10,000 each."""
-    label = slot_label(slot)
     by_store: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for member in members:
         by_store[member.store_id][member.sender].append(member.external_userid)
-    sends: list[PlannedSend] = []
+    per_store: PerStore = {}
     for store_id, by_sender in by_store.items():
         message = _render_for_store(book, sop, store_id, slot, plan)
-        if message is None:
-            continue
-        for sender, customers in by_sender.items():
-            sends.extend(_chunked_sends(
-                f"{sop.name}|{label}|{sender}|{store_id}|m", sender, store_id, customers,
-                MAX_CUSTOMERS_PER_SEND, partial(message.member_send_payload, sender)))
-    return sends
+        if message is not None:
+            per_store[store_id] = (message, by_sender)
+    return _sends(sop, slot, per_store, MAX_CUSTOMERS_PER_SEND, "m",
+                  SopMessage.member_send_payload)
 
 
 def _rendered_per_store(book: SopBook, sop: Sop, slot: datetime, targets: list[GroupRow],
