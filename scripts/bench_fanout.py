@@ -279,7 +279,7 @@ async def plan_slot_now(config: Path) -> Plan:
     db = Database(settings.database.url)
     try:
         t0 = time.perf_counter()
-        plan = await plan_slot(db, book, SOP_NAME, slot,
+        plan = await plan_slot(db, book, sop, slot,
                                quota_rule=settings.sop.group_send_quota)
         queue_s = time.perf_counter() - t0
         queued_at = time.time()

@@ -212,7 +212,7 @@ async def plan_week(db_path: Path, days: int) -> int:
             for slot, name in day_slots(book, first + timedelta(days=offset)):
                 if book.get(name).robot is not None:
                     continue  # robot posts need webhook keys; the soak is about 群发
-                await plan_slot(db, book, name, slot, quota_rule="month",
+                await plan_slot(db, book, book.get(name), slot, quota_rule="month",
                                 now=slot.timestamp())
                 slots += 1
     finally:

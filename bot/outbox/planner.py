@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.db.engine import Database
@@ -24,10 +24,13 @@ from bot.outbox.owner_posts import REMIND_VIA
 from bot.outbox.quota import quota_period
 from bot.outbox.recipients import MemberRow, select_members
 from bot.outbox.rows import PlannedPost, PlannedSend
-from bot.sop.book import MemberSelect, SopBook, SopError, SopMessage
+from bot.outbox.status import SlotStatus
+from bot.sop.book import SopBook
 from bot.sop.group_tags import GroupRow, load_groups
+from bot.sop.model import MemberSelect, Sop, SopError, SopMessage
+from bot.sop.robots import Robot
 
-log = logging.getLogger("bot.outbox.planner")
+log = logging.getLogger(__name__)
 MAX_CHATS_PER_SEND = 2000  # add_msg_template chat_id_list limit (reference §4)
 MAX_CUSTOMERS_PER_SEND = 10_000  # ... and its external_userid limit
 APP_TEXT_MAX_BYTES = 2048  # message/send text.content (reference §4)
@@ -59,44 +62,43 @@ def slot_label(slot: datetime) -> str:
     return slot.strftime("%Y-%m-%d %H:%M")
 
 
-async def plan_slot(db: Database, book: SopBook, name: str, slot: datetime, *,
+async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
                     quota_rule: str, now: float | None = None,
                     groups: list[GroupRow] | None = None, sidebar_url: str = "") -> SlotPlan:
-    """Plan `name` at `slot` (aware): write its rows, once."""
+    """Plan `sop` at `slot` (aware): write its rows, once."""
     now = time.time() if now is None else now
-    sop = book.get(name)
-    plan = SlotPlan(name, slot)
+    plan = SlotPlan(sop.name, slot)
     posts: list[PlannedPost] = []
     if sop.owner_post:
         # never a 群发: no quota filter; each owner posts it, reminded once
         rows = groups if groups is not None else await load_groups(db, book.group_tags)
-        targets = book.select_groups(name, rows)
-        posts = _owner_posts(book, name, slot, targets, plan)
-        sends = _owner_reminders(book, name, slot, targets, posts, sidebar_url)
+        targets = book.select_groups(sop, rows)
+        posts = _owner_posts(book, sop, slot, targets, plan)
+        sends = _owner_reminders(sop, slot, targets, posts, sidebar_url)
         plan.owners = len(sends)
     elif sop.robot is not None:
-        sends = _robot_sends(book, name, slot, plan)
+        sends = _robot_sends(book, sop, sop.robot, slot, plan)
     elif isinstance(sop.target, MemberSelect):
-        reach = {store.id for store in book.stores_for(name)}
+        reach = {store.id for store in book.stores_for(sop)}
         target = sop.target
         members = await db.read(lambda c: select_members(c, target, reach))
         members = await _quota_filter(db, members, lambda m: m.external_userid, slot,
                                       quota_rule, sop.timezone, plan)
-        sends = _member_sends(book, name, slot, members, plan)
+        sends = _member_sends(book, sop, slot, members, plan)
     else:
         rows = groups if groups is not None else await load_groups(db, book.group_tags)
-        targets = await _quota_filter(db, book.select_groups(name, rows),
+        targets = await _quota_filter(db, book.select_groups(sop, rows),
                                       lambda g: g.chat_id, slot, quota_rule, sop.timezone,
                                       plan)
-        sends = _group_sends(book, name, slot, targets, plan)
+        sends = _group_sends(book, sop, slot, targets, plan)
     plan.sends = len(sends)
     plan.groups = sum(len(s.chat_ids) for s in sends) + len(posts)
-    status = "planned" if sends or posts else "empty"
+    status = SlotStatus.PLANNED if sends or posts else SlotStatus.EMPTY
     note = "; ".join(plan.errors)[:500]
     plan.slot_id = await db.write(lambda c: outbox.record_slot(
-        c, sop=name, slot_at=slot.timestamp(), slot_local=slot_label(slot), status=status,
-        fired_at=now, late_s=max(now - slot.timestamp(), 0.0), note=note, sends=sends,
-        held=plan.held, via=sop.via, posts=posts))
+        c, sop=sop.name, slot_at=slot.timestamp(), slot_local=slot_label(slot),
+        status=status, fired_at=now, late_s=max(now - slot.timestamp(), 0.0), note=note,
+        sends=sends, held=plan.held, via=sop.via, posts=posts))
     return plan
 
 
@@ -131,49 +133,55 @@ async def _quota_filter(db: Database, targets: list[T], target_id: Callable[[T],
     return kept
 
 
-def _group_sends(book: SopBook, name: str, slot: datetime, targets: list[GroupRow],
-                 plan: SlotPlan) -> list[PlannedSend]:
-    """One add_msg_template per (store, owner), at most 2000 groups each."""
+PerStore = dict[str | None, tuple[SopMessage, dict[str, list[str]]]]
+Payload = Callable[[SopMessage, str, tuple[str, ...]], dict[str, Any]]
+
+
+def _sends(sop: Sop, slot: datetime, per_store: PerStore, size: int, tag: str,
+           payload: Payload) -> list[PlannedSend]:
+    """One add_msg_template per store, sender and `size` recipients; keys end ``{tag}{n}``."""
     label = slot_label(slot)
     sends: list[PlannedSend] = []
-    for store_id, groups, message in _rendered_per_store(book, name, slot, targets, plan):
+    for store_id, (message, by_sender) in per_store.items():
+        for sender, ids in by_sender.items():
+            for start in range(0, len(ids), size):
+                part = tuple(ids[start:start + size])
+                sends.append(PlannedSend(
+                    key=f"{sop.name}|{label}|{sender}|{store_id}|{tag}{start // size}",
+                    via="group_send", sender=sender, robot="", store_id=store_id,
+                    body=payload(message, sender, part), chat_ids=part))
+    return sends
+
+
+def _group_sends(book: SopBook, sop: Sop, slot: datetime, targets: list[GroupRow],
+                 plan: SlotPlan) -> list[PlannedSend]:
+    """One add_msg_template per (store, owner), at most 2000 groups each."""
+    per_store: PerStore = {}
+    for store_id, groups, message in _rendered_per_store(book, sop, slot, targets, plan):
         by_owner: dict[str, list[str]] = defaultdict(list)
         for group in groups:
             by_owner[group.owner].append(group.chat_id)
-        for owner, chats in by_owner.items():
-            for start in range(0, len(chats), MAX_CHATS_PER_SEND):
-                part = tuple(chats[start:start + MAX_CHATS_PER_SEND])
-                sends.append(PlannedSend(
-                    key=f"{name}|{label}|{owner}|{store_id}|{start // MAX_CHATS_PER_SEND}",
-                    via="group_send", sender=owner, robot="", store_id=store_id,
-                    body=message.group_send_payload(owner, part), chat_ids=part))
-    return sends
+        per_store[store_id] = (message, by_owner)
+    return _sends(sop, slot, per_store, MAX_CHATS_PER_SEND, "",
+                  SopMessage.group_send_payload)
 
 
-def _member_sends(book: SopBook, name: str, slot: datetime, members: list[MemberRow],
+def _member_sends(book: SopBook, sop: Sop, slot: datetime, members: list[MemberRow],
                   plan: SlotPlan) -> list[PlannedSend]:
     """One one-to-one add_msg_template per (store, staff member), at most 10,000 each."""
-    label = slot_label(slot)
     by_store: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for member in members:
         by_store[member.store_id][member.sender].append(member.external_userid)
-    sends: list[PlannedSend] = []
+    per_store: PerStore = {}
     for store_id, by_sender in by_store.items():
-        message = _render_for_store(book, name, store_id, slot, plan)
-        if message is None:
-            continue
-        for sender, customers in by_sender.items():
-            for start in range(0, len(customers), MAX_CUSTOMERS_PER_SEND):
-                part = tuple(customers[start:start + MAX_CUSTOMERS_PER_SEND])
-                index = start // MAX_CUSTOMERS_PER_SEND
-                sends.append(PlannedSend(
-                    key=f"{name}|{label}|{sender}|{store_id}|m{index}",
-                    via="group_send", sender=sender, robot="", store_id=store_id,
-                    body=message.member_send_payload(sender, part), chat_ids=part))
-    return sends
+        message = _render_for_store(book, sop, store_id, slot, plan)
+        if message is not None:
+            per_store[store_id] = (message, by_sender)
+    return _sends(sop, slot, per_store, MAX_CUSTOMERS_PER_SEND, "m",
+                  SopMessage.member_send_payload)
 
 
-def _rendered_per_store(book: SopBook, name: str, slot: datetime, targets: list[GroupRow],
+def _rendered_per_store(book: SopBook, sop: Sop, slot: datetime, targets: list[GroupRow],
                         plan: SlotPlan
                         ) -> Iterator[tuple[str | None, list[GroupRow], SopMessage]]:
     """The target groups by store, with the store's message rendered once; a store whose
@@ -182,50 +190,48 @@ def _rendered_per_store(book: SopBook, name: str, slot: datetime, targets: list[
     for group in targets:
         by_store[group.store_id].append(group)
     for store_id, groups in by_store.items():
-        message = _render_for_store(book, name, store_id, slot, plan)
+        message = _render_for_store(book, sop, store_id, slot, plan)
         if message is not None:
             yield store_id, groups, message
 
 
-def _render_for_store(book: SopBook, name: str, store_id: str | None, slot: datetime,
+def _render_for_store(book: SopBook, sop: Sop, store_id: str | None, slot: datetime,
                       plan: SlotPlan) -> SopMessage | None:
     """A store's message, or None (logged, noted on the slot): a store's bad data must not
     stop the other stores."""
     try:
-        return book.render(name, store_id, slot)
+        return book.render(sop, store_id, slot)
     except SopError as exc:
-        log.error("%s %s: store %s: %s", name, slot_label(slot), store_id, exc)
+        log.error("%s %s: store %s: %s", sop.name, slot_label(slot), store_id, exc)
         plan.errors.append(f"store {store_id}: {exc}")
         return None
 
 
-def _robot_sends(book: SopBook, name: str, slot: datetime, plan: SlotPlan
+def _robot_sends(book: SopBook, sop: Sop, robot: Robot, slot: datetime, plan: SlotPlan
                  ) -> list[PlannedSend]:
     """A robot posts into its own (staff) group: one post per slot."""
-    robot = book.get(name).robot
-    assert robot is not None
     try:
-        message = book.render(name, None, slot)
+        message = book.render(sop, None, slot)
     except SopError as exc:
         plan.errors.append(str(exc))
         return []
-    return [PlannedSend(key=f"{name}|{slot_label(slot)}|robot:{robot.name}", via="robot",
+    return [PlannedSend(key=f"{sop.name}|{slot_label(slot)}|robot:{robot.name}", via="robot",
                         sender="", robot=robot.name, store_id=robot.store_id,
                         body=message.robot_payload(), chat_ids=(robot.chat,))]
 
 
-def _owner_posts(book: SopBook, name: str, slot: datetime, targets: list[GroupRow],
+def _owner_posts(book: SopBook, sop: Sop, slot: datetime, targets: list[GroupRow],
                  plan: SlotPlan) -> list[PlannedPost]:
     """One post per group, rendered once per store exactly as a 群发 would be."""
     posts: list[PlannedPost] = []
-    for store_id, groups, message in _rendered_per_store(book, name, slot, targets, plan):
+    for store_id, groups, message in _rendered_per_store(book, sop, slot, targets, plan):
         posts.extend(PlannedPost(g.chat_id, g.owner, store_id, message.text,
-                                 tuple(message.attachments), book.get(name).label)
+                                 tuple(message.attachments), sop.label)
                      for g in groups)
     return posts
 
 
-def _owner_reminders(book: SopBook, name: str, slot: datetime, targets: list[GroupRow],
+def _owner_reminders(sop: Sop, slot: datetime, targets: list[GroupRow],
                      posts: list[PlannedPost], sidebar_url: str) -> list[PlannedSend]:
     """One app message (message/send) per owner, naming their groups that have a post.
 
@@ -234,7 +240,6 @@ def _owner_reminders(book: SopBook, name: str, slot: datetime, targets: list[Gro
     covers the slot's grace (a reminder is resent only within it, see the worker), and
     the agentid is added at send time (the app's, from the environment).
     """
-    sop = book.get(name)
     names = {g.chat_id: g.name or g.chat_id for g in targets}
     by_owner: dict[str, list[str]] = defaultdict(list)
     for post in posts:
@@ -247,7 +252,7 @@ def _owner_reminders(book: SopBook, name: str, slot: datetime, targets: list[Gro
         content = reminder_text(sop.label, f"{slot:%H:%M}", groups, sidebar_url)
         body = {"touser": owner, "msgtype": "text", "text": {"content": content},
                 "enable_duplicate_check": 1, "duplicate_check_interval": interval}
-        sends.append(PlannedSend(key=f"{name}|{label}|remind:{owner}", via=REMIND_VIA,
+        sends.append(PlannedSend(key=f"{sop.name}|{label}|remind:{owner}", via=REMIND_VIA,
                                  sender=owner, robot="", store_id=None, body=body,
                                  chat_ids=()))
     return sends

@@ -20,9 +20,20 @@ from sqlalchemy.engine import Connection
 
 from bot.db import claims
 from bot.db.engine import sql
+from bot.outbox.status import (
+    ACTIVE,
+    OPEN_DELIVERIES,
+    QUOTA_COUNTED,
+    DeliveryStatus,
+    PostStatus,
+    SendStatus,
+    SlotStatus,
+    check_move,
+    sql_in,
+)
 
-# Delivery statuses that use up a group's 群发 quota (or may still): counted before queuing.
-QUOTA_COUNTED = ("queued", "submitted", "sent", "uncertain")
+D = DeliveryStatus
+S = SendStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +94,7 @@ _SLOT_NEW = sql("""
 _SEND_NEW = sql("""
     INSERT INTO outbox_send (key, slot_id, via, sender, robot, store_id, payload, status,
                              attempts, next_at, created_at, msgid, reminders)
-    VALUES (:key, :slot_id, :via, :sender, :robot, :store_id, :payload, 'queued', 0, :at, :at,
+    VALUES (:key, :slot_id, :via, :sender, :robot, :store_id, :payload, :status, 0, :at, :at,
             '', 0)
     ON CONFLICT (key) DO NOTHING
 """)
@@ -99,12 +110,13 @@ _POST_NEW = sql("""
     INSERT INTO owner_post (slot_id, sop, slot_at, slot_local, chat_id, owner, store_id,
                             payload, status, created_at)
     VALUES (:slot_id, :sop, :slot_at, :slot_local, :chat_id, :owner, :store_id, :payload,
-            'due', :at)
+            :status, :at)
     ON CONFLICT (slot_id, chat_id) DO NOTHING
 """)
 
 
-def record_slot(conn: Connection, *, sop: str, slot_at: float, slot_local: str, status: str,
+def record_slot(conn: Connection, *, sop: str, slot_at: float, slot_local: str,
+                status: SlotStatus,
                 fired_at: float, late_s: float = 0.0, note: str = "",
                 sends: Sequence[PlannedSend] = (), held: Sequence[str] = (),
                 via: str = "", posts: Sequence[PlannedPost] = ()) -> int | None:
@@ -126,17 +138,17 @@ def record_slot(conn: Connection, *, sop: str, slot_at: float, slot_local: str, 
         conn.execute(_SEND_NEW, [{
             "key": s.key, "slot_id": slot_id, "via": s.via, "sender": s.sender, "robot": s.robot,
             "store_id": s.store_id, "payload": json.dumps(s.body, ensure_ascii=False),
-            "at": fired_at} for s in sends])
+            "status": S.QUEUED, "at": fired_at} for s in sends])
         ids = {key: id_ for key, id_ in conn.execute(_SEND_IDS, {"slot_id": slot_id})}
     deliveries = [{"slot_id": slot_id, "chat_id": chat_id, "send_id": ids[s.key],
-                   "via": s.via, "slot_at": slot_at, "status": "queued", "at": fired_at}
+                   "via": s.via, "slot_at": slot_at, "status": D.QUEUED, "at": fired_at}
                   for s in sends for chat_id in s.chat_ids] if sends else []
     if deliveries:
         conn.execute(_DELIVERY_NEW, deliveries)
     if held:
         conn.execute(_DELIVERY_NEW, [{
             "slot_id": slot_id, "chat_id": chat_id, "send_id": None, "via": via,
-            "slot_at": slot_at, "status": "held_quota", "at": fired_at} for chat_id in held])
+            "slot_at": slot_at, "status": D.HELD_QUOTA, "at": fired_at} for chat_id in held])
     if posts:
         conn.execute(_POST_NEW, [{
             "slot_id": slot_id, "sop": sop, "slot_at": slot_at, "slot_local": slot_local,
@@ -144,18 +156,18 @@ def record_slot(conn: Connection, *, sop: str, slot_at: float, slot_local: str, 
             "payload": json.dumps({"text": p.text, "attachments": list(p.attachments),
                                   "title": p.title},
                                   ensure_ascii=False),
-            "at": fired_at} for p in posts])
+            "status": PostStatus.DUE, "at": fired_at} for p in posts])
     return slot_id
 
 
-_QUOTA_USED = sql("""
+_QUOTA_USED = sql(f"""
     SELECT chat_id, COUNT(*),
            SUM(CASE WHEN slot_at >= :day_start AND slot_at < :day_end THEN 1 ELSE 0 END)
     FROM outbox_delivery
     WHERE via = 'group_send' AND slot_at >= :start AND slot_at < :end
-      AND status IN ('queued', 'submitted', 'sent', 'uncertain')
+      AND status IN ({sql_in(QUOTA_COUNTED)})
     GROUP BY chat_id
-""")
+""")  # noqa: S608 (constants only)
 
 
 def quota_used(conn: Connection, start: float, end: float, day_start: float,
@@ -180,12 +192,11 @@ _COLUMNS = ("id, key, via, sender, robot, store_id, payload, status, attempts, n
             "created_at, sent_at, msgid, reminders, claimed_by")
 _DUE = sql(f"""
     SELECT {_COLUMNS} FROM outbox_send
-    WHERE status IN ('queued', 'created', 'unknown') AND next_at <= :now
+    WHERE status IN ({sql_in(ACTIVE)}) AND next_at <= :now
     ORDER BY next_at LIMIT :limit
 """)  # noqa: S608 (constants only)
-_NEXT_DUE = sql("SELECT MIN(next_at) FROM outbox_send"
-                 " WHERE status IN ('queued', 'created', 'unknown')")
-_STATUS_SET = sql("UPDATE outbox_send SET status = :status WHERE id = :id")
+_NEXT_DUE = sql("SELECT MIN(next_at) FROM outbox_send"  # noqa: S608 (constants only)
+                f" WHERE status IN ({sql_in(ACTIVE)})")
 _KNOWN_MSGIDS = sql("SELECT msgid FROM outbox_send WHERE msgid IN :ids").bindparams(
     bindparam("ids", expanding=True))
 _BY_STATUS = sql(f"SELECT {_COLUMNS} FROM outbox_send WHERE status = :status")  # noqa: S608
@@ -194,7 +205,7 @@ _BY_STATUS = sql(f"SELECT {_COLUMNS} FROM outbox_send WHERE status = :status")  
 _LEASE_DUE = sql(f"""
     UPDATE outbox_send SET next_at = :lease, claimed_by = :me WHERE id IN (
         SELECT id FROM outbox_send
-        WHERE status IN ('queued', 'created', 'unknown') AND next_at <= :now
+        WHERE status IN ({sql_in(ACTIVE)}) AND next_at <= :now
         ORDER BY next_at LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING {_COLUMNS}
 """)  # noqa: S608 (constants only)
@@ -226,18 +237,14 @@ def release_orphaned_leases(conn: Connection, me: str, now: float) -> int:
     which costs at most one more error answer.
     """
     sql = text("UPDATE outbox_send SET next_at = :now, claimed_by = NULL "  # noqa: S608
-               "WHERE status = 'queued' AND next_at > :now AND claimed_by IS NOT NULL AND "
+               "WHERE status = :queued AND next_at > :now AND claimed_by IS NOT NULL AND "
                f"{claims.orphaned(conn)}")
-    return int(conn.execute(sql, {"now": now, "me": me}).rowcount or 0)
+    return int(conn.execute(sql, {"now": now, "me": me, "queued": S.QUEUED}).rowcount or 0)
 
 
 def next_due(conn: Connection) -> float | None:
     value = conn.execute(_NEXT_DUE).scalar()
     return None if value is None else float(value)
-
-
-def set_send_status(conn: Connection, send_id: int, status: str) -> None:
-    conn.execute(_STATUS_SET, {"id": send_id, "status": status})
 
 
 def known_msgids(conn: Connection, msgids: Sequence[str]) -> set[str]:
@@ -247,18 +254,18 @@ def known_msgids(conn: Connection, msgids: Sequence[str]) -> set[str]:
     return {str(m) for (m,) in conn.execute(_KNOWN_MSGIDS, {"ids": list(msgids)})}
 
 
-def sends_with_status(conn: Connection, status: str) -> list[SendRow]:
+def sends_with_status(conn: Connection, status: SendStatus) -> list[SendRow]:
     return [SendRow(*row) for row in conn.execute(_BY_STATUS, {"status": status})]
 
 
 _SEND_UPDATE = {
     # Committed before the call goes out: a crash after this leaves a row that says
     # "the call may have reached WeCom", and recovery checks before calling again.
-    "sending": sql("""UPDATE outbox_send SET status = 'sending', attempts = attempts + 1,
-                       next_at = :at, claimed_by = :me WHERE id = :id AND status = 'queued'"""),
-    "queued": sql("""UPDATE outbox_send SET status = 'queued', next_at = :next_at,
-                      error = :error WHERE id = :id"""),
-    "created": sql("""UPDATE outbox_send SET status = 'created', msgid = :msgid,
+    "sending": sql("""UPDATE outbox_send SET status = :status, attempts = attempts + 1,
+                       next_at = :at, claimed_by = :me WHERE id = :id AND status = :was"""),
+    "park": sql("""UPDATE outbox_send SET status = :status, next_at = :next_at,
+                    error = :error WHERE id = :id"""),
+    "created": sql("""UPDATE outbox_send SET status = :status, msgid = :msgid,
                        sent_at = :at, next_at = :next_at, error = NULL WHERE id = :id"""),
     "follow": sql("""UPDATE outbox_send SET next_at = :next_at, reminders = :reminders,
                       error = :error WHERE id = :id"""),
@@ -288,45 +295,50 @@ def claim(conn: Connection, row: SendRow, lease_until: float) -> bool:
 
 def mark_sending(conn: Connection, send_id: int, at: float, me: str | None = None) -> bool:
     """Claim a queued send for one attempt; False if someone else already has it."""
-    return bool(conn.execute(_SEND_UPDATE["sending"],
-                             {"id": send_id, "at": at, "me": me}).rowcount)
+    status = check_move(S.QUEUED, S.SENDING)
+    return bool(conn.execute(_SEND_UPDATE["sending"], {
+        "id": send_id, "at": at, "me": me, "status": status, "was": S.QUEUED}).rowcount)
 
 
 def orphaned_sends(conn: Connection, me: str) -> list[SendRow]:
     """Calls left `sending` by a process that is gone: a crash mid-call, here or on another
     replica. A live replica's calls in flight are not listed."""
-    sql = text(f"SELECT {_COLUMNS} FROM outbox_send WHERE status = 'sending' AND "  # noqa: S608
+    sql = text(f"SELECT {_COLUMNS} FROM outbox_send WHERE status = :sending AND "  # noqa: S608
                f"{claims.orphaned(conn)} ORDER BY id")
-    return [SendRow(*row) for row in conn.execute(sql, {"me": me})]
+    return [SendRow(*row) for row in conn.execute(sql, {"me": me, "sending": S.SENDING})]
 
 
 _TAKE_OVER = sql("""UPDATE outbox_send SET status = :status, next_at = :next_at, error = :error,
                         claimed_by = :me
-                     WHERE id = :id AND status = 'sending' AND COALESCE(claimed_by, '') = :old""")
+                     WHERE id = :id AND status = :was AND COALESCE(claimed_by, '') = :old""")
 
 
-def take_over(conn: Connection, row: SendRow, me: str, status: str, next_at: float,
+def take_over(conn: Connection, row: SendRow, me: str, status: SendStatus, next_at: float,
               error: str) -> bool:
     """Move an orphaned `sending` row on, if it is still the orphan that was read: two
     survivors (or the owner's own late answer) cannot both act on it."""
     return bool(conn.execute(_TAKE_OVER, {
-        "id": row.id, "status": status, "next_at": next_at, "error": error, "me": me,
-        "old": row.claimed_by or ""}).rowcount)
+        "id": row.id, "status": check_move(S.SENDING, status), "was": S.SENDING,
+        "next_at": next_at, "error": error, "me": me, "old": row.claimed_by or ""}).rowcount)
 
 
-def mark_retry(conn: Connection, send_id: int, next_at: float, error: str) -> None:
-    conn.execute(_SEND_UPDATE["queued"], {"id": send_id, "next_at": next_at, "error": error})
+def mark_retry(conn: Connection, send_id: int, next_at: float, error: str, *,
+               was: SendStatus, status: SendStatus = S.QUEUED) -> None:
+    """Due again at `next_at` (`queued`), or parked `unknown` until it can be looked up."""
+    conn.execute(_SEND_UPDATE["park"], {"id": send_id, "next_at": next_at, "error": error,
+                                        "status": check_move(was, status)})
 
 
 def mark_created(conn: Connection, send_id: int, msgid: str, at: float, next_at: float,
-                 failed_chats: Iterable[str] = ()) -> None:
+                 failed_chats: Iterable[str] = (), *, was: SendStatus) -> None:
     """add_msg_template accepted: its groups are submitted (those in fail_list failed)."""
-    conn.execute(_SEND_UPDATE["created"],
-                 {"id": send_id, "msgid": msgid, "at": at, "next_at": next_at})
-    set_deliveries(conn, send_id, "submitted", at, from_status=("queued",))
+    conn.execute(_SEND_UPDATE["created"], {"id": send_id, "msgid": msgid, "at": at,
+                                           "next_at": next_at,
+                                           "status": check_move(was, S.CREATED)})
+    set_deliveries(conn, send_id, D.SUBMITTED, at, from_status=(D.QUEUED,))
     failed = list(failed_chats)
     if failed:
-        conn.execute(_DELIVERY_ONE, [{"status": "failed", "at": at, "send_id": send_id,
+        conn.execute(_DELIVERY_ONE, [{"status": D.FAILED, "at": at, "send_id": send_id,
                                       "chat_id": chat} for chat in failed])
 
 
@@ -336,23 +348,23 @@ def mark_follow(conn: Connection, send_id: int, next_at: float, reminders: int,
                                           "reminders": reminders, "error": note})
 
 
-def mark_final(conn: Connection, send_id: int, status: str, at: float, *,
-               deliveries: str | None, error: str | None = None,
-               per_chat: dict[str, str] | None = None) -> None:
+def mark_final(conn: Connection, send_id: int, status: SendStatus, at: float, *,
+               was: SendStatus, deliveries: DeliveryStatus | None, error: str | None = None,
+               per_chat: dict[str, DeliveryStatus] | None = None) -> None:
     """End a send: `done`, `failed` or `uncertain`; its groups get `deliveries` status
     (or their own from `per_chat`, e.g. sent / quota_exceeded from the send result)."""
-    conn.execute(_SEND_UPDATE["final"], {"id": send_id, "status": status, "error": error,
-                                         "sent_at": at if status == "done" else None})
+    conn.execute(_SEND_UPDATE["final"], {
+        "id": send_id, "status": check_move(was, status), "error": error,
+        "sent_at": at if status == S.DONE else None})
     if per_chat:
         conn.execute(_DELIVERY_ONE, [{"status": s, "at": at, "send_id": send_id,
                                       "chat_id": chat} for chat, s in per_chat.items()])
     if deliveries is not None:
-        set_deliveries(conn, send_id, deliveries, at,
-                       from_status=("queued", "submitted"))
+        set_deliveries(conn, send_id, deliveries, at, from_status=OPEN_DELIVERIES)
 
 
-def set_deliveries(conn: Connection, send_id: int, status: str, at: float, *,
-                   from_status: Sequence[str]) -> None:
+def set_deliveries(conn: Connection, send_id: int, status: DeliveryStatus, at: float, *,
+                   from_status: Sequence[DeliveryStatus]) -> None:
     conn.execute(_DELIVERIES_OF_SEND, {"status": status, "at": at, "send_id": send_id,
                                        "from_status": list(from_status)})
 

@@ -22,8 +22,9 @@ import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import partial
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]  # APScheduler 3 ships no type hints
 
 from bot.books.live import LiveBook
 from bot.config import Settings
@@ -31,10 +32,11 @@ from bot.db import repo
 from bot.db.engine import Database
 from bot.outbox import rows as outbox
 from bot.outbox.planner import SlotPlan, plan_slot, slot_label
+from bot.outbox.status import SlotStatus
 from bot.outbox.worker import DeliveryWorker
 from bot.sop.book import SopBook
 
-log = logging.getLogger("bot.outbox.scheduler")
+log = logging.getLogger(__name__)
 
 WATERMARK = "sop_swept_until"  # bot_state key: up to when slots have been looked at
 LOOKBACK_S = 24 * 3600  # after a longer stop, older slots are not even recorded as missed
@@ -146,7 +148,7 @@ class SopScheduler:
 
     async def plan(self, name: str, slot: datetime, *, now: float | None = None) -> SlotPlan:
         async with self._lock:
-            plan = await plan_slot(self.db, self.book, name, slot,
+            plan = await plan_slot(self.db, self.book, self.book.get(name), slot,
                                    quota_rule=self.settings.sop.group_send_quota, now=now,
                                    sidebar_url=self.settings.sidebar.public_url)
         if plan.slot_id is not None and plan.owners:
@@ -171,8 +173,8 @@ class SopScheduler:
             if not slots:
                 continue
             start, end = slots[0].timestamp(), slots[-1].timestamp()
-            seen = await self.db.read(lambda c, n=name, a=start, b=end:
-                                      outbox.recorded_slots(c, n, a, b))
+            seen = await self.db.read(partial(outbox.recorded_slots, sop=name, start=start,
+                                              end=end))
             for slot in slots:
                 if slot.timestamp() in seen:
                     continue
@@ -191,7 +193,8 @@ class SopScheduler:
                   "period); not sent", name, slot_label(slot), late / 60)
         await self.db.write(lambda c: outbox.record_slot(
             c, sop=name, slot_at=slot.timestamp(), slot_local=slot_label(slot),
-            status="missed", fired_at=now, late_s=late, note="bot not running at the time"))
+            status=SlotStatus.MISSED, fired_at=now, late_s=late,
+            note="bot not running at the time"))
 
     def _slots(self, name: str, start: float, end: float) -> list[datetime]:
         """Slots in [start, end] (epoch seconds), in time order."""

@@ -7,9 +7,10 @@ guide. This package loads and checks those files (`SopBook.load`), says when eac
 over `GroupRow`s from `load_groups`) and what it says (`SopBook.render`). Sending, quotas and
 records are the outbox's business; this package never talks to WeCom.
 
-Modules: `model` (file schemas), `schedule` (times and triggers), `groups` (group rows and
-group tags), `robots` (webhook robots), `datafiles` (per-store data), `book` (the whole),
-`preview` and `cli` (``python -m bot sop check|preview``).
+Modules: `spec` (file schemas), `model` (compiled values), `schedule` and `cron` (times and
+triggers), `group_tags` (group rows and group tags), `robots` (webhook robots), `datafiles`
+(per-store data), `compile` (spec → `Sop`), `checks` (load-time render checks), `book` (the
+whole), `preview` and `cli` (``python -m bot sop check|preview``; ``report`` is the outbox's).
 """
 
 from bot.sop.book import (

@@ -11,8 +11,7 @@ exists and has groups (opened read-only: a preview never changes anything); othe
 stand-in group per store, named as in stores.yaml, and the output says so.
 
 ``report --date D`` reads the bot's database (read-only) and prints, per slot of that day,
-what happened: 群发 deliveries by status, and for owner posts the groups due vs posted and
-the owners reminded.
+what happened (`bot.outbox.report`: it reports the outbox's rows).
 """
 
 from __future__ import annotations
@@ -21,12 +20,10 @@ import argparse
 import calendar
 import json
 import sys
-from collections import Counter
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TextIO
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,12 +33,10 @@ from bot.books.templating import TemplateLibrary
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
 from bot.channels import ChannelBook
 from bot.config import ConfigError, Settings, load_settings
-from bot.outbox import owner_posts
-from bot.outbox import rows as outbox
+from bot.outbox.report import read_only_url, report, safe_url
 from bot.sop.book import SopBook
 from bot.sop.group_tags import GroupRow, GroupTags, nominal_groups, read_groups
 from bot.sop.preview import as_json, build_preview, format_text, group_send_counts
-from bot.sop.schedule import DEFAULT_TIMEZONE
 
 __all__ = ["add_sop_commands", "check", "main", "preview", "report", "run_sop_command"]
 
@@ -181,8 +176,8 @@ def check(sop_dir: Path | None = None, config: Path | None = None, *,
         print(line, file=out)
     for warning in loaded.book.warnings:
         print(f"warning: {warning}", file=out)
-    for warning in _quota_warnings(loaded.book, loaded.stores, loaded.settings):
-        print(f"warning: {warning}", file=out)
+    for note in _quota_warnings(loaded.book, loaded.stores, loaded.settings):
+        print(f"warning: {note}", file=out)
     return 0
 
 
@@ -288,78 +283,14 @@ def preview(day: date, *, store_id: str | None = None, as_json_output: bool = Fa
     return 1 if result.errors else 0
 
 
-# --------------------------------------------------------------------------- report
-
-
-def report(day: date, *, config: Path | None = None, out: TextIO | None = None) -> int:
-    """``sop report``: per slot of `day`, 群发 deliveries by status and owner posts due vs
-    posted (with owners reminded). Exit 1 when the database cannot be read."""
-    out = out or sys.stdout
-    try:
-        settings = load_settings(config) if config is not None else Settings()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=out)
-        return 1
-    url = settings.database.url
-    read_url = url
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.is_file():
-            print(f"error: {path} does not exist: nothing has been sent yet", file=out)
-            return 1
-        read_url = f"sqlite:///file:{path}?mode=ro&uri=true"
-    tz = ZoneInfo(DEFAULT_TIMEZONE)
-    start = datetime.combine(day, time(0), tz).timestamp()
-    end = start + 86400
-    try:
-        engine = create_engine(read_url)
-        try:
-            with engine.connect() as conn:
-                rows = outbox.delivery_report(conn, start, end)
-                posts = owner_posts.report(conn, start, end)
-        finally:
-            engine.dispose()
-    except SQLAlchemyError as exc:
-        print(f"error: {_safe_url(url)} could not be read ({type(exc).__name__})", file=out)
-        return 1
-    for line in format_report(day, rows, posts):
-        print(line, file=out)
-    return 0
-
-
-def format_report(day: date, rows: Sequence[tuple[str, ...]],
-                  posts: Sequence[owner_posts.SlotPosts]) -> list[str]:
-    """One line per slot: 群发 statuses, or owner posts due vs posted and reminders."""
-    slots: dict[tuple[str, str], Counter[str]] = {}
-    for sop, local, _chat, _via, status in rows:
-        slots.setdefault((local, sop), Counter())[status] += 1
-    lines = [f"SOP report · {day.isoformat()} (Asia/Shanghai)"]
-    entries: list[tuple[str, str, str]] = []
-    for (local, sop), counts in slots.items():
-        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        entries.append((local, sop, f"{sum(counts.values())} groups: {parts}"))
-    for p in posts:
-        open_ = f", {p.reminders_open} reminders not confirmed" if p.reminders_open else ""
-        entries.append((p.slot_local, p.sop,
-                        f"owner_post: {p.groups} groups due, {p.posted} posted, {p.due} not "
-                        f"yet; {p.reminded} of {p.owners} owners reminded{open_}"))
-    if not entries:
-        lines.append("no SOP slot with groups on this day")
-    for local, sop, text in sorted(entries):
-        lines.append(f"{local[-5:]}  {sop:<22} {text}")
-    return lines
-
-
 def _groups(settings: Settings, stores: StoreDirectory,
             tags: GroupTags) -> tuple[list[GroupRow], str, str]:
     """Live groups from the configured database, or one stand-in group per store."""
     url = settings.database.url
-    read_url = url
-    if url.startswith("sqlite:///"):
+    read_url = read_only_url(url)  # read-only: never creates
+    if read_url is None:
         path = Path(url.removeprefix("sqlite:///"))
-        if ":memory:" in url or not path.is_file():
-            return nominal_groups(stores, tags), "nominal", f"{path} does not exist"
-        read_url = f"sqlite:///file:{path}?mode=ro&uri=true"  # read-only: never creates
+        return nominal_groups(stores, tags), "nominal", f"{path} does not exist"
     try:
         engine = create_engine(read_url)
         try:
@@ -368,18 +299,9 @@ def _groups(settings: Settings, stores: StoreDirectory,
         finally:
             engine.dispose()
     except SQLAlchemyError as exc:
-        reason = str(exc.orig) if getattr(exc, "orig", None) is not None else type(exc).__name__
+        orig = getattr(exc, "orig", None)
+        reason = str(orig) if orig is not None else type(exc).__name__
         return nominal_groups(stores, tags), "nominal", f"the database could not be read ({reason})"
     if not rows:
-        return nominal_groups(stores, tags), "nominal", f"{_safe_url(url)} has no groups yet"
-    return rows, "database", _safe_url(url)
-
-
-def _safe_url(url: str) -> str:
-    """The database URL without its password, for printing."""
-    head, at, tail = url.rpartition("@")
-    if not at or "://" not in head:
-        return url
-    scheme, _, credentials = head.partition("://")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{tail}"
+        return nominal_groups(stores, tags), "nominal", f"{safe_url(url)} has no groups yet"
+    return rows, "database", safe_url(url)

@@ -77,41 +77,9 @@ def load_data(path: Path, name: str, stores: StoreDirectory) -> SopData:
     default: Mapping[str, Any] | None = None
     per_store: dict[str, Mapping[str, Any]] = {}
     for key, value in raw.items():
-        if not isinstance(key, str):
-            errors.append(
-                error_at(
-                    path,
-                    raw,
-                    (key,),
-                    f"key {key}: store ids are text; write it in quotes with its zeros "
-                    f'(e.g. "00{key}" for store 00{key})'
-                    if isinstance(key, int)
-                    else f"key {key!r}: expected default or a store id in quotes",
-                    at_key=True,
-                )
-            )
-            continue
-        if key != DEFAULT_KEY and not STORE_ID_RE.fullmatch(key):
-            errors.append(
-                error_at(
-                    path,
-                    raw,
-                    (key,),
-                    f"unknown key '{key}': the top level holds default and store ids "
-                    '(e.g. "0012")',
-                    at_key=True,
-                )
-            )
-            continue
-        if key != DEFAULT_KEY and key not in stores:
-            errors.append(
-                error_at(path, raw, (key,), f"store '{key}' is not in stores.yaml", at_key=True)
-            )
-            continue
-        if not isinstance(value, Mapping):
-            errors.append(
-                error_at(path, raw, (key,), f"{key}: expected a mapping (key: value)", at_key=True)
-            )
+        problem = _key_problem(key, value, stores)
+        if problem is not None:
+            errors.append(error_at(path, raw, (key,), problem, at_key=True))
             continue
         plain = MappingProxyType(_plain(value))
         if key == DEFAULT_KEY:
@@ -123,6 +91,23 @@ def load_data(path: Path, name: str, stores: StoreDirectory) -> SopData:
     if default is None and not per_store:
         raise OperatorFileErrors([OperatorFileError(path, 1, 1, "no default: and no store")])
     return SopData(path, name, default, MappingProxyType(per_store), raw)
+
+
+def _key_problem(key: Any, value: Any, stores: StoreDirectory) -> str | None:
+    """What is wrong with one top-level entry of a data file, or None."""
+    if not isinstance(key, str):
+        if isinstance(key, int):
+            return (f"key {key}: store ids are text; write it in quotes with its zeros "
+                    f'(e.g. "00{key}" for store 00{key})')
+        return f"key {key!r}: expected default or a store id in quotes"
+    if key != DEFAULT_KEY and not STORE_ID_RE.fullmatch(key):
+        return (f"unknown key '{key}': the top level holds default and store ids "
+                '(e.g. "0012")')
+    if key != DEFAULT_KEY and key not in stores:
+        return f"store '{key}' is not in stores.yaml"
+    if not isinstance(value, Mapping):
+        return f"{key}: expected a mapping (key: value)"
+    return None
 
 
 def _plain(node: Any) -> Any:

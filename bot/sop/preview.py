@@ -120,10 +120,7 @@ def build_preview(
         if day in sop.schedule.skip_dates:
             preview.skipped.append((sop.name, f"skip_dates: {day.isoformat()}"))
             continue
-        slots = sop.schedule.slots_on(day)
-        if not slots:
-            continue
-        for slot in slots:
+        for slot in sop.schedule.slots_on(day):
             _add_sends(book, sop, slot, groups, store_id, preview)
     preview.sends.sort(key=lambda s: (s.slot, s.sop.name, s.store_id or ""))
     return preview
@@ -145,7 +142,7 @@ def _add_sends(
         _render_into(book, send)
         preview.sends.append(send)
         return
-    reach = [s for s in book.stores_for(sop.name) if store_id is None or s.id == store_id]
+    reach = [s for s in book.stores_for(sop) if store_id is None or s.id == store_id]
     _note_stores_without_data(book, sop, store_id, preview)
     if isinstance(sop.target, MemberSelect):
         for store in reach:
@@ -154,7 +151,7 @@ def _add_sends(
             preview.sends.append(send)
         return
     assert isinstance(sop.target, GroupSelect)
-    chosen = [g for g in book.select_groups(sop.name, groups)
+    chosen = [g for g in book.select_groups(sop, groups)
               if store_id is None or g.store_id == store_id]
     if not chosen:
         wanted = f" with group tags {', '.join(sorted(sop.target.tags))}" if sop.target.tags else ""
@@ -181,7 +178,7 @@ def _note_stores_without_data(
 ) -> None:
     if sop.data is None or sop.target is None:
         return
-    reached = {s.id for s in book.stores_for(sop.name)}
+    reached = {s.id for s in book.stores_for(sop)}
     for sid in sorted(sop.target.stores - reached):
         if store_id is None or sid == store_id:
             preview.skipped.append(
@@ -201,7 +198,7 @@ def _by_owner(book: SopBook, groups: Iterable[GroupRow]) -> list[OwnerBatch]:
 
 def _render_into(book: SopBook, send: PreviewSend) -> None:
     try:
-        send.message = book.render(send.sop.name, send.store_id, send.slot)
+        send.message = book.render(send.sop, send.store_id, send.slot)
     except SopError as exc:
         send.error = str(exc)
 
@@ -212,7 +209,7 @@ def group_send_counts(
     """How many 群发 (group_send slots) each group is due over `days`, by chat id."""
     counts: Counter[str] = Counter()
     chosen = {  # owner posts are not 群发: they use none of the quota
-        sop.name: book.select_groups(sop.name, groups)
+        sop.name: book.select_groups(sop, groups)
         for sop in book.enabled()
         if isinstance(sop.target, GroupSelect) and not sop.owner_post
     }

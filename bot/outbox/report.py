@@ -1,0 +1,115 @@
+"""``python -m bot sop report --date D``: what each SOP slot of a day did, from the database.
+
+It reads what the outbox recorded (read-only: a report never changes anything) and prints,
+per slot of that day, 群发 deliveries by status, and for owner posts the groups due vs
+posted and the owners reminded. It lives with the outbox because it reports the outbox's
+rows; the ``sop`` command (`bot.sop.cli`) only dispatches to it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.outbox import owner_posts
+from bot.outbox import rows as outbox
+from bot.sop.schedule import DEFAULT_TIMEZONE
+
+__all__ = ["format_report", "read_only_url", "report", "safe_url"]
+
+
+class _Unreadable(Exception):
+    """The report cannot be made: the reason is printed as ``error: ...``."""
+
+
+def report(day: date, *, config: Path | None = None, out: TextIO | None = None) -> int:
+    """``sop report``: per slot of `day`, 群发 deliveries by status and owner posts due vs
+    posted (with owners reminded). Exit 1 when the database cannot be read."""
+    out = out or sys.stdout
+    try:
+        rows, posts = _read_day(_settings(config), day)
+    except (ConfigError, _Unreadable) as exc:
+        print(f"error: {exc}", file=out)
+        return 1
+    for line in format_report(day, rows, posts):
+        print(line, file=out)
+    return 0
+
+
+def _settings(config: Path | None) -> Settings:
+    return Settings() if config is None else load_settings(config)
+
+
+def _read_day(settings: Settings, day: date
+              ) -> tuple[list[tuple[str, ...]], list[owner_posts.SlotPosts]]:
+    """The day's delivery rows and owner-post sums (local day in the SOPs' timezone)."""
+    url = settings.database.url
+    read_url = read_only_url(url)
+    if read_url is None:
+        path = Path(url.removeprefix("sqlite:///"))
+        raise _Unreadable(f"{path} does not exist: nothing has been sent yet")
+    start = datetime.combine(day, time(0), ZoneInfo(DEFAULT_TIMEZONE)).timestamp()
+    end = start + 86400
+    try:
+        engine = create_engine(read_url)
+        try:
+            with engine.connect() as conn:
+                return (outbox.delivery_report(conn, start, end),
+                        owner_posts.report(conn, start, end))
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        raise _Unreadable(f"{safe_url(url)} could not be read ({type(exc).__name__})") from exc
+
+
+def format_report(day: date, rows: Sequence[tuple[str, ...]],
+                  posts: Sequence[owner_posts.SlotPosts]) -> list[str]:
+    """One line per slot: 群发 statuses, or owner posts due vs posted and reminders."""
+    slots: dict[tuple[str, str], Counter[str]] = {}
+    for sop, local, _chat, _via, status in rows:
+        slots.setdefault((local, sop), Counter())[status] += 1
+    lines = [f"SOP report · {day.isoformat()} (Asia/Shanghai)"]
+    entries: list[tuple[str, str, str]] = []
+    for (local, sop), counts in slots.items():
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        entries.append((local, sop, f"{sum(counts.values())} groups: {parts}"))
+    for p in posts:
+        open_ = f", {p.reminders_open} reminders not confirmed" if p.reminders_open else ""
+        entries.append((p.slot_local, p.sop,
+                        f"owner_post: {p.groups} groups due, {p.posted} posted, {p.due} not "
+                        f"yet; {p.reminded} of {p.owners} owners reminded{open_}"))
+    if not entries:
+        lines.append("no SOP slot with groups on this day")
+    for local, sop, text in sorted(entries):
+        lines.append(f"{local[-5:]}  {sop:<22} {text}")
+    return lines
+
+
+def read_only_url(url: str) -> str | None:
+    """`url` opened read-only (SQLite: never creates the file); None when its SQLite file
+    does not exist (or is in memory), so there is nothing to read."""
+    if not url.startswith("sqlite:///"):
+        return url
+    path = Path(url.removeprefix("sqlite:///"))
+    if ":memory:" in url or not path.is_file():
+        return None
+    return f"sqlite:///file:{path}?mode=ro&uri=true"
+
+
+def safe_url(url: str) -> str:
+    """The database URL without its password, for printing."""
+    head, at, tail = url.rpartition("@")
+    if not at or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{tail}"
