@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import partial
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]  # APScheduler 3 ships no type hints
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.books.live import LiveBook
 from bot.config import Settings

@@ -74,7 +74,7 @@ class Sidebar:
         self.tickets = wecom_web.Tickets(services.wecom, self.secrets.corp_id,
                                          self.secrets.agent_id)
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[web.AbstractRouteDef]:
         return [
             web.get("/sidebar", self.page),
             web.get("/sidebar/oauth", self.oauth_callback),

@@ -22,6 +22,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 COOKIE = "ws_session"
@@ -113,7 +114,7 @@ class SessionSigner:
     def _mac(key: bytes, payload: str) -> str:
         return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 
-    def _open(self, key: bytes, value: str | None) -> dict[str, object] | None:
+    def _open(self, key: bytes, value: str | None) -> dict[str, Any] | None:
         if not value or value.count(".") != 1:
             return None
         payload, mac = value.split(".")
