@@ -106,7 +106,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
 
     Jinja's sandbox stops attribute escapes (``''.__class__``, ``cycler.__init__``); it does
     not stop a template from allocating gigabytes in one expression or looping for hours.
-    Each way found is closed here and has a case in tests/test_hostile_operator_files.py:
+    Each way found is closed here and has a case in tests/hostile/test_hostile_operator_files.py:
     ``*`` / ``+`` / ``~`` on big strings or lists, ``**`` and ``*`` on huge integers, width
     arguments (``center(10**9)``, ``"%*s"``, ``"{:>1000000000}".format``), ``join`` and
     ``replace`` that multiply, printing a huge list, ``lipsum(10**9)`` and nested loops.

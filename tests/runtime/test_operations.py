@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import logging
 
-from conftest import World
-
 from bot.db.engine import head_revision
 from bot.logs import RedactingFormatter, set_context
 from bot.wecom.crypto import CallbackCrypto
+from tests.conftest import World
 
 
 async def test_readyz_reports_database_migration_and_scheduler_role(world: World) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from conftest import World
-from replies_support import MANAGER_0012, MANAGER_0015, Browser, customer
+from tests.conftest import World
+from tests.replies_support import MANAGER_0012, MANAGER_0015, Browser, customer
 
 ACNE = ("acne-fruit-diet", "acne-weekly-box")
 GOLD = ("member-day-gold", "points-balance")

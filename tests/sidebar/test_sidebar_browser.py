@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, World
-from replies_support import MANAGER_0012, customer
+
+from tests.conftest import REPO, World
+from tests.replies_support import MANAGER_0012, customer
+
+pytestmark = pytest.mark.slow  # a real Chromium: left out of the quick loop (-m "not slow")
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"

@@ -23,12 +23,12 @@ from collections.abc import Callable
 
 import aiohttp
 import pytest
-from conftest import REPO, World
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.wecom.crypto import sign
+from tests.conftest import REPO, World
 
 # Every table the callback path writes to: a refusal must leave all of them empty.
 TABLES = ("inbox_event", "member", "welcome", "customer_group", "group_member_log")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import World
+from tests.conftest import World
 
 MANAGER = "linxiaoyu"  # manager of store 0012
 

@@ -25,8 +25,8 @@ from bot.books.templating import TemplateLibrary
 from bot.db.tables import CustomerGroup
 from bot.sop import GroupRow, SopBook, nominal_groups
 from bot.sop.preview import build_preview, format_text, group_send_counts
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 TUESDAY = date(2026, 11, 24)
 SATURDAY = date(2026, 11, 28)
 SPRING_FESTIVAL = date(2027, 2, 6)  # in the daily SOPs' skip_dates

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import REPO, World, make_settings, start_bot
-from vectors import (
+
+from bot.app import RUNTIME
+from bot.config import Secrets
+from bot.simulator import Simulator
+from bot.wecom.crypto import CallbackCrypto
+from tests.conftest import REPO, World, make_settings, start_bot
+from tests.databases import ScratchDb
+from tests.wecom.vectors import (
     AES_KEY,
     CORP_ID,
     GET_ECHOSTR_SENT,
@@ -23,12 +29,6 @@ from vectors import (
     POST_TIMESTAMP,
     TOKEN,
 )
-
-from bot.app import RUNTIME
-from bot.config import Secrets
-from bot.simulator import Simulator
-from bot.wecom.crypto import CallbackCrypto
-from tests.databases import ScratchDb
 
 
 def add_contact_xml(corp_id: str, external_userid: str = "wmFORGED", code: str = "CODE") -> str:

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # minutes: left out of the quick loop (-m "not slow")
 
 
 def test_short_soak_loses_and_doubles_nothing(tmp_path: Path) -> None:

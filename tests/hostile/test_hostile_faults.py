@@ -17,7 +17,7 @@ import pytest
 
 from bot.simulator import FaultPlan, Simulator
 from tests.conftest import REPO, World
-from tests.test_sop_delivery import ADD, MORNING, deliver, make_groups, scheduler_for
+from tests.outbox.test_sop_delivery import ADD, MORNING, deliver, make_groups, scheduler_for
 
 WELCOME = "externalcontact/send_welcome_msg"
 MANAGER = "linxiaoyu"

@@ -29,13 +29,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import REPO, add_demo_staff, make_secrets, make_settings, start_bot
 
 from bot.app import RUNTIME, BotRuntime
 from bot.config import Secrets
 from bot.simulator import SimOptions, Simulator
 from bot.simulator.local import free_port
 from bot.wecom.crypto import CallbackCrypto
+from tests.conftest import REPO, add_demo_staff, make_secrets, make_settings, start_bot
 from tests.databases import ScratchDb
 
 MANAGER = "linxiaoyu"  # 天钥桥路店, see sop/stores.yaml

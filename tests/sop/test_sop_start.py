@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, World
+
+from tests.conftest import REPO, World
 
 BROKEN = "    at: \"25:61\"\n"
 

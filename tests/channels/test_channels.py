@@ -32,8 +32,8 @@ from bot.channels import (
     WelcomeError,
     compile_pattern,
 )
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 TUESDAY = date(2025, 3, 4)
 THURSDAY = date(2025, 3, 6)
 

@@ -35,8 +35,8 @@ from bot.sop import (
     parse_cron,
 )
 from bot.sop.schedule import parse_days
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY = date(2026, 11, 23)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import World
-from replies_support import MANAGER_0012, MANAGER_0015, customer
 
 from bot.replies.commands import MAX_MESSAGE_BYTES, fit, parse
+from tests.conftest import World
+from tests.replies_support import MANAGER_0012, MANAGER_0015, customer
 
 
 async def ask(world: World, userid: str, text: str) -> str:

@@ -21,8 +21,8 @@ from bot.app import RUNTIME, load_sop_book
 from bot.outbox.planner import SlotPlan
 from bot.outbox.scheduler import SopScheduler
 from tests.conftest import World, start_bot
+from tests.outbox.test_sop_delivery import ADD, MORNING, deliver, make_groups, scheduler_for, until
 from tests.replies_support import MANAGER_0012, MANAGER_0015
-from tests.test_sop_delivery import ADD, MORNING, deliver, make_groups, scheduler_for, until
 
 FLASH = MORNING.replace(hour=14, minute=40)  # a past Wednesday 14:40
 SEND = "message/send"

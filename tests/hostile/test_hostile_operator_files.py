@@ -24,7 +24,7 @@ from bot.books.templating import TemplateError, TemplateLibrary, TemplateSecurit
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
 from bot.channels.book import ChannelBook
 from tests.conftest import REPO, World
-from tests.test_sop_delivery import MORNING, deliver, make_groups, scheduler_for
+from tests.outbox.test_sop_delivery import MORNING, deliver, make_groups, scheduler_for
 
 # -- escapes: the sandbox must refuse each (or find nothing), never hand out an object ----
 

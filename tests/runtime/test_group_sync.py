@@ -10,9 +10,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import World
 
 from bot import group_sync
+from tests.conftest import World
 
 OWNERS = ["linxiaoyu", "zhoujianguo", "xiaoxian"]
 

@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, World
-from replies_support import MANAGER_0012, Browser, customer
 
 from bot.books.stores import StoreDirectory
 from bot.books.yamlfile import OperatorFileErrors
 from bot.cli import main
 from bot.replies.library import ReplyLibrary
+from tests.conftest import REPO, World
+from tests.replies_support import MANAGER_0012, Browser, customer
 
 BROKEN = """\
 replies:

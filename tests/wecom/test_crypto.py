@@ -2,7 +2,9 @@ import base64
 from urllib.parse import unquote
 
 import pytest
-from vectors import (
+
+from bot.wecom.crypto import CallbackCrypto, CallbackRejected
+from tests.wecom.vectors import (
     AES_KEY,
     CORP_ID,
     GET_ECHOSTR_SENT,
@@ -17,8 +19,6 @@ from vectors import (
     POST_TIMESTAMP,
     TOKEN,
 )
-
-from bot.wecom.crypto import CallbackCrypto, CallbackRejected
 
 CRYPTO = CallbackCrypto(TOKEN, AES_KEY, CORP_ID)
 

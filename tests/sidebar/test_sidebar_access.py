@@ -5,8 +5,9 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-from conftest import World
-from replies_support import MANAGER_0012, MANAGER_0015, Browser, customer
+
+from tests.conftest import World
+from tests.replies_support import MANAGER_0012, MANAGER_0015, Browser, customer
 
 
 async def test_nothing_without_a_session(world: World):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import World
 
 from bot.simulator import SimOptions
+from tests.conftest import World
 
 MANAGER_0012 = "linxiaoyu"  # 天钥桥路店, see sop/stores.yaml
 

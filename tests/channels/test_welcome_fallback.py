@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, World
+
+from tests.conftest import REPO, World
 
 MANAGER_0012 = "linxiaoyu"
 
