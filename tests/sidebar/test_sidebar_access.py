@@ -138,7 +138,7 @@ async def test_jssdk_config_signatures_verify_against_wecoms_tickets(world: Worl
 
 
 def test_simulator_mode_only_for_a_loopback_api():
-    from conftest import make_secrets
+    from tests.conftest import make_secrets
 
     from bot.config import REAL_WECOM_API, Settings
     from bot.sidebar import wecom_web
