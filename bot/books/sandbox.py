@@ -200,7 +200,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         for _, _, spec, _ in string.Formatter().parse(s):
             if spec and any(int(w) > self.max_output_chars for w in re.findall(r"\d+", spec)):
                 raise SecurityError("format width too large")
-        return super().format_string(s, args, kwargs, format_func)  # type: ignore[arg-type]
+        return super().format_string(s, args, kwargs, format_func)  # type: ignore[misc]
 
     # -- parse-time rewriting -------------------------------------------------------------
 

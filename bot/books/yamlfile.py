@@ -75,7 +75,8 @@ class _OnceResolver(VersionedResolver):
     def versioned_resolver(self) -> Any:
         found = self.__dict__.get("_once")
         if found is None:
-            found = self.__dict__["_once"] = VersionedResolver.versioned_resolver.fget(self)
+            getter = VersionedResolver.versioned_resolver.fget  # type: ignore[attr-defined]
+            found = self.__dict__["_once"] = getter(self)
         return found
 
 

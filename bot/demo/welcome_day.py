@@ -55,15 +55,17 @@ def _scenes(sim: Simulator, stores: StoreDirectory, customers: dict[str, str]) -
     m12, m15 = tianyao.manager_userid, changshou.manager_userid
     groups: dict[str, str] = {}
 
-    def scan(userid: str, state: str, name: str, **kw: object) -> None:
+    def scan(userid: str, state: str, name: str, **kw: object) -> str:
         ext, _ = sim.scan_contact_qr(userid, state, name, **kw)  # type: ignore[arg-type]
         customers[ext] = name
+        return ext
 
     def who(name: str) -> str:
         return next(ext for ext, n in customers.items() if n == name)
 
-    def group(store_name: str, owner: str) -> None:
+    def group(store_name: str, owner: str) -> str:
         groups[store_name] = sim.create_group(owner, f"果田鲜生·{store_name}福利群")
+        return groups[store_name]
 
     return [
         Scene("07:50", f"{tianyao.name}、{changshou.name}的店长建好门店福利群",
@@ -135,7 +137,8 @@ def report(sim: Simulator, db_path: Path, customers: dict[str, str],
                   f"{pad(channel, 19)}{pad(status, 21)}{tags or '-'}")
 
         print("\n== 进群退群记录 (group_member_log, append-only)")
-        names = {**customers, **{s['userid']: s['name'] for s in stores.staff_rows()}}
+        names: dict[str, str] = {
+            **customers, **{str(s['userid']): str(s['name']) for s in stores.staff_rows()}}
         for chat, member, action, how in db.execute(
                 "SELECT g.name, l.member_id, l.action, l.how FROM group_member_log l "
                 "JOIN customer_group g ON g.chat_id = l.chat_id ORDER BY l.id"):
