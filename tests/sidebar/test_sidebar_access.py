@@ -138,11 +138,10 @@ async def test_jssdk_config_signatures_verify_against_wecoms_tickets(world: Worl
 
 
 def test_simulator_mode_only_for_a_loopback_api():
-    from tests.conftest import make_secrets
-
     from bot.config import REAL_WECOM_API, Settings
     from bot.sidebar import wecom_web
     from bot.sidebar.routes import Sidebar
+    from tests.conftest import make_secrets
 
     assert not wecom_web.is_simulated(REAL_WECOM_API)
     assert not wecom_web.is_simulated("http://10.1.2.3:9100/cgi-bin/")

@@ -117,8 +117,9 @@ async def test_group_sidebar_posts_the_flash_sale_in_a_real_browser(world: World
     bot reminded them of, and 「发到本群」 posts it into the group through the JS-SDK."""
     _require_browser()
     from playwright.async_api import async_playwright
-    from test_owner_post import fire_flash_sale, this_minute
-    from test_sop_delivery import make_groups
+
+    from tests.outbox.test_owner_post import fire_flash_sale, this_minute
+    from tests.outbox.test_sop_delivery import make_groups
 
     chats = await make_groups(world)
     await fire_flash_sale(world, this_minute())
