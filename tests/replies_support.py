@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from conftest import World
+
+from tests.conftest import World
 
 MANAGER_0012 = "linxiaoyu"  # 天钥桥路店
 MANAGER_0015 = "zhoujianguo"  # 长寿路店

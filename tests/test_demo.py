@@ -10,6 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 STORES = ("天钥桥路店", "长寿路店", "金桥店", "文三路店", "滨江星光店", "观前街店")
 
+pytestmark = pytest.mark.slow  # the whole demo as a subprocess: left out of the quick loop
+
 
 @pytest.fixture(scope="module")
 def demo() -> subprocess.CompletedProcess[str]:

@@ -205,12 +205,19 @@ class OutboxSend(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=96)  # the replica that sent it
 
 
+def _one_per_slot_and_chat(unique: str, index: str) -> tuple[UniqueConstraint, Index]:
+    """A table of a slot's groups: one row per (slot, group), read per group over time (the
+    quota counts a chat's sends over a period; the sidebar lists a chat's posts of a day)."""
+    return (UniqueConstraint("slot_id", "chat_id", name=unique),
+            Index(index, "chat_id", "slot_at"))
+
+
 class OutboxDelivery(SQLModel, table=True):
     """What one group got from one SOP slot: exactly one row per (slot, group)."""
 
     __tablename__ = "outbox_delivery"
-    __table_args__ = (UniqueConstraint("slot_id", "chat_id", name="uq_delivery_slot_chat"),
-                      Index("ix_outbox_delivery_chat_slot", "chat_id", "slot_at"))
+    __table_args__ = _one_per_slot_and_chat("uq_delivery_slot_chat",
+                                            "ix_outbox_delivery_chat_slot")
 
     id: int | None = Field(default=None, primary_key=True)
     slot_id: int
@@ -232,8 +239,7 @@ class OwnerPost(SQLModel, table=True):
     """
 
     __tablename__ = "owner_post"
-    __table_args__ = (UniqueConstraint("slot_id", "chat_id", name="uq_owner_post_slot_chat"),
-                      Index("ix_owner_post_chat_slot", "chat_id", "slot_at"))
+    __table_args__ = _one_per_slot_and_chat("uq_owner_post_slot_chat", "ix_owner_post_chat_slot")
 
     id: int | None = Field(default=None, primary_key=True)
     slot_id: int

@@ -14,9 +14,10 @@ from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
+from bot.books.checks import print_check_failure, settings_for_check
 from bot.books.stores import StoreDirectory
 from bot.books.yamlfile import OperatorFileErrors
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import Settings
 from bot.replies.library import ReplyLibrary
 
 
@@ -37,10 +38,8 @@ def run_replies_command(args: argparse.Namespace) -> int:
 def check(folder: Path | None = None, config: Path | None = None, *,
           out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    try:
-        settings = load_settings(config) if config is not None else Settings()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=out)
+    settings = settings_for_check(config, out)
+    if settings is None:
         return 1
     folder = folder if folder is not None else settings.paths.templates_dir / "replies"
     if not folder.is_dir():
@@ -50,12 +49,7 @@ def check(folder: Path | None = None, config: Path | None = None, *,
     try:
         library = ReplyLibrary.load(folder, stores)
     except OperatorFileErrors as exc:
-        for error in exc:
-            print(error, file=out)
-        count = len(exc)
-        print(f"{count} problem{'s' if count != 1 else ''}; fix them and run the check again",
-              file=out)
-        return 1
+        return print_check_failure(exc, out)
     per_file = Counter(r.path for r in library.replies)
     print(f"{library.files[0]}: ok, {len(library.categories)} categories", file=out)
     for path in library.files[1:]:

@@ -92,19 +92,23 @@ class CgiBin:
         self.injector = injector
         self.limiter = limiter
         self.calls: list[CallRecord] = []
+        contact_posts: dict[str, Handler] = {  # below externalcontact/, all POST
+            "batch/get_by_user": self.batch_get_by_user,
+            "get_corp_tag_list": self.get_corp_tag_list,
+            "add_corp_tag": self.add_corp_tag,
+            "edit_corp_tag": self.edit_corp_tag,
+            "del_corp_tag": self.del_corp_tag,
+            "mark_tag": self.mark_tag,
+            "groupchat/list": self.groupchat_list,
+            "groupchat/get": self.groupchat_get,
+            "send_welcome_msg": self.send_welcome_msg,
+        }
         self.routes: dict[str, tuple[str, Handler]] = {
             "gettoken": ("GET", self.gettoken),
             "getcallbackip": ("GET", self.getcallbackip),
             "externalcontact/get": ("GET", self.get_contact),
-            "externalcontact/batch/get_by_user": ("POST", self.batch_get_by_user),
-            "externalcontact/get_corp_tag_list": ("POST", self.get_corp_tag_list),
-            "externalcontact/add_corp_tag": ("POST", self.add_corp_tag),
-            "externalcontact/edit_corp_tag": ("POST", self.edit_corp_tag),
-            "externalcontact/del_corp_tag": ("POST", self.del_corp_tag),
-            "externalcontact/mark_tag": ("POST", self.mark_tag),
-            "externalcontact/groupchat/list": ("POST", self.groupchat_list),
-            "externalcontact/groupchat/get": ("POST", self.groupchat_get),
-            "externalcontact/send_welcome_msg": ("POST", self.send_welcome_msg),
+            **{f"externalcontact/{path}": ("POST", handler)
+               for path, handler in contact_posts.items()},
             "message/send": ("POST", self.message_send),
         }
         self.tokenless = {"gettoken"}  # paths served without an access_token

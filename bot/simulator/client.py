@@ -285,10 +285,7 @@ class ClientSim:
         elif (bad := _payload_error(msgtype, payload)) is not None:
             err = bad
         else:
-            assert isinstance(payload, dict)
-            content = str(payload.get("content") or payload.get("title") or "")
-            self.chat_messages.append(ChatMessage(userid, ext, msgtype, content, dict(payload),
-                                                  self._wall()))
+            self._keep(userid, ext, msgtype, payload)
             err = "sendChatMessage:ok"
         return web.json_response({"err_msg": err}, headers=_CORS)
 
@@ -306,18 +303,23 @@ class ClientSim:
         elif (bad := _payload_error(msgtype, payload)) is not None:
             err = bad
         else:
-            assert isinstance(payload, dict)
-            content = str(payload.get("content") or payload.get("title") or "")
-            now = self._wall()
-            self.chat_messages.append(ChatMessage(userid, "", msgtype, content, dict(payload),
-                                                  now, chat_id))
+            kept = self._keep(userid, "", msgtype, payload, chat_id)
             if self.inbox is not None:
-                self.inbox.add(GroupMessage(chat_id, now, "member", "sendChatMessage", userid,
-                                            msgtype, content if msgtype == "text" else "",
+                self.inbox.add(GroupMessage(chat_id, kept.at, "member", "sendChatMessage", userid,
+                                            msgtype, kept.content if msgtype == "text" else "",
                                             () if msgtype == "text" else
-                                            ({"msgtype": msgtype, msgtype: dict(payload)},)))
+                                            ({"msgtype": msgtype, msgtype: dict(kept.payload)},)))
             err = "sendChatMessage:ok"
         return web.json_response({"err_msg": err}, headers=_CORS)
+
+    def _keep(self, userid: str, ext: str, msgtype: str, payload: Any,
+              chat_id: str = "") -> ChatMessage:
+        """Record a sendChatMessage whose payload passed `_payload_error`, now."""
+        assert isinstance(payload, dict)
+        content = str(payload.get("content") or payload.get("title") or "")
+        kept = ChatMessage(userid, ext, msgtype, content, dict(payload), self._wall(), chat_id)
+        self.chat_messages.append(kept)
+        return kept
 
     async def messages(self, request: web.Request) -> web.Response:
         ext = request.query.get("external_userid")

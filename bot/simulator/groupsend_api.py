@@ -8,8 +8,8 @@ nothing — the same rule as the rest of the simulated API. Limits follow the do
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from . import codes
 from .api import ApiRequest, Handler, parse_content
@@ -21,6 +21,7 @@ MAX_CHATS = 2000  # chat_id_list
 MAX_CUSTOMERS = 10_000  # external_userid
 MAX_LIST_SPAN_S = 30 * 86_400  # "起止时间间隔不能超过1个月": the strictest reading, 30 days
 _PREFIX = "externalcontact/"
+T = TypeVar("T")
 
 
 def _int(value: Any, name: str, default: int | None = None) -> int:
@@ -59,6 +60,23 @@ def _offset(cursor: Any, size: int) -> int:
     if isinstance(cursor, str) and cursor.isdigit() and int(cursor) <= size:
         return int(cursor)
     raise ApiError(codes.INVALID_CURSOR)
+
+
+def _page(items: list[T], body: Mapping[str, Any], default: int,
+          maximum: int) -> tuple[list[T], str]:
+    """One page of `items` for the body's `limit` and `cursor`, and the cursor of the next
+    page ("" after the last)."""
+    limit = _limit(body.get("limit"), default, maximum)
+    start = _offset(body.get("cursor"), len(items))
+    more = start + limit < len(items)
+    return items[start:start + limit], str(start + limit) if more else ""
+
+
+def _with_send_time(item: dict[str, Any], send_time: int | None) -> dict[str, Any]:
+    """`item`, with its send_time where there is one (WeCom leaves the key out otherwise)."""
+    if send_time is not None:
+        item["send_time"] = send_time
+    return item
 
 
 def _chat_type(value: Any) -> ChatType:
@@ -171,18 +189,12 @@ class GroupSendApi:
         self.sends.advance()
         msg = self.sends.get(req.body.get("msgid"))
         self.sends.check_dispatched(msg)
-        limit = _limit(req.body.get("limit"), 500, 1000)
-        tasks = list(msg.tasks.values())
-        start = _offset(req.body.get("cursor"), len(tasks))
-        page = tasks[start:start + limit]
-        task_list = []
-        for task in page:
-            item: dict[str, Any] = {"userid": task.userid, "status": task.status}
-            if task.send_time is not None:  # "发送时间，未发送时不返回"
-                item["send_time"] = task.send_time
-            task_list.append(item)
-        more = start + limit < len(tasks)
-        return {"next_cursor": str(start + limit) if more else "", "task_list": task_list}
+        page, next_cursor = _page(list(msg.tasks.values()), req.body, 500, 1000)
+        task_list = [  # send_time: "发送时间，未发送时不返回"
+            _with_send_time({"userid": task.userid, "status": task.status}, task.send_time)
+            for task in page
+        ]
+        return {"next_cursor": next_cursor, "task_list": task_list}
 
     def get_groupmsg_send_result(self, req: ApiRequest) -> dict[str, Any]:
         self.sends.advance()
@@ -193,20 +205,16 @@ class GroupSendApi:
         if userid not in self.world.staff:
             raise ApiError(codes.INVALID_USERID)
         self.sends.check_dispatched(msg)
-        limit = _limit(req.body.get("limit"), 500, 1000)
         task = msg.tasks.get(userid)
         results = task.results if task is not None else []
-        start = _offset(req.body.get("cursor"), len(results))
+        page, next_cursor = _page(results, req.body, 500, 1000)
         key = "chat_id" if msg.chat_type == "group" else "external_userid"
-        send_list = []
-        for result in results[start:start + limit]:
-            item: dict[str, Any] = {key: result.target, "userid": userid,
-                                    "status": result.status}
-            if result.send_time is not None:  # "发送时间，发送状态为1时返回"
-                item["send_time"] = result.send_time
-            send_list.append(item)
-        more = start + limit < len(results)
-        return {"next_cursor": str(start + limit) if more else "", "send_list": send_list}
+        send_list = [  # send_time: "发送时间，发送状态为1时返回"
+            _with_send_time({key: result.target, "userid": userid, "status": result.status},
+                            result.send_time)
+            for result in page
+        ]
+        return {"next_cursor": next_cursor, "send_list": send_list}
 
     def remind_groupmsg_send(self, req: ApiRequest) -> dict[str, Any]:
         self.sends.remind(req.body.get("msgid"))

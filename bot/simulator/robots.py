@@ -86,8 +86,8 @@ def parse_message(body: dict[str, Any]) -> _Parsed:
         return _Parsed("text", content, mentions=tuple(dict.fromkeys(mentions)))
     if msgtype == "markdown":
         content = _content(payload, MARKDOWN_MAX_BYTES)
-        mentions = tuple(dict.fromkeys(_MENTION.findall(content)))
-        return _Parsed("markdown", content, mentions=mentions)
+        return _Parsed("markdown", content,
+                       mentions=tuple(dict.fromkeys(_MENTION.findall(content))))
     if msgtype == "news":
         articles = payload.get("articles") if isinstance(payload, dict) else None
         if not isinstance(articles, list) or not articles:

@@ -193,7 +193,7 @@ class World:
     """All state, the world actions that emit callbacks, and the operations the APIs use."""
 
     def __init__(self, corp_id: str, agent_id: int, options: SimOptions,
-                 emit: Callable[[Callback], None], *,
+                 emit: Callable[[Callback], object], *,
                  wall: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.corp_id = corp_id

@@ -1,0 +1,1 @@
+"""Tests of bot/channels/: the channel book and the welcomes it sends."""

@@ -1,0 +1,1 @@
+"""Tests of bot/handlers/: members after the welcome (groups, tags, deletions)."""

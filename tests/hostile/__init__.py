@@ -1,0 +1,1 @@
+"""The hostile suite: hostile callbacks, operator files and faults, and the soak."""

@@ -1,0 +1,1 @@
+"""Tests of bot/replies/: the 话术 library, its ranking and commands."""

@@ -1,0 +1,1 @@
+"""Tests of the running bot: dispatch, replay, replicas, group sync and operations."""

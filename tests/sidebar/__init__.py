@@ -1,0 +1,1 @@
+"""Tests of bot/sidebar/: access rules and the page in a real browser."""

@@ -1,0 +1,1 @@
+"""Tests of bot/simulator/: the local WeCom stays faithful to the real one."""

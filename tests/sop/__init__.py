@@ -1,0 +1,1 @@
+"""Tests of bot/sop/: the SOP book, its preview and start-up."""

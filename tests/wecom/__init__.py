@@ -1,0 +1,1 @@
+"""Tests of bot/wecom/: the callback endpoint, parsing, crypto, events, rate limits, transport."""
