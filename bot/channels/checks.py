@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from bot.books.positions import Loc
 from bot.books.stores import Store, StoreDirectory
 from bot.books.templating import TemplateLibrary
-from bot.books.yamlfile import Loc
 from bot.channels.compile import Findings
 from bot.channels.model import Channel, ChannelMatch, WelcomeError
 from bot.channels.patterns import StatePattern, Subst

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.books.positions import Loc
 from bot.books.stores import STORE_ID_RE, StoreDirectory
-from bot.books.yamlfile import Loc, OperatorFileError, error_at
+from bot.books.yamlfile import OperatorFileError, error_at
 from bot.channels.model import DEFAULT_CHANNEL, STORE_VARIABLES, Channel, Perk
 from bot.channels.patterns import StatePattern, Subst, compile_pattern
 from bot.channels.spec import ChannelsFile, ChannelSpec
