@@ -1,7 +1,7 @@
 """Soak: a compressed week of callbacks and SOP slots, with faults and SIGKILLs, then figures.
 
     python scripts/soak.py                 # the full run (thousands of customers, 7 days)
-    python scripts/soak.py --short --json  # CI size (tests/test_soak.py), figures as JSON
+    python scripts/soak.py --short --json  # CI size (tests/hostile/test_soak.py), figures as JSON
 
 What runs: the simulated WeCom in this process (with random API faults of every kind), the
 bot as its own process (`python -m bot run`, as in production) on a SQLite file. Every
@@ -224,7 +224,7 @@ async def plan_week(db_path: Path, days: int) -> int:
 
 
 def hostile_requests(secrets: Any) -> list[tuple[dict[str, str], bytes]]:
-    """A small corpus of requests the endpoint must refuse (see tests/test_hostile_*)."""
+    """A small corpus of requests the endpoint must refuse (see tests/hostile/test_hostile_*)."""
     stamp = str(int(time.time()))
     crypto = CallbackCrypto(secrets.token, secrets.aes_key, secrets.corp_id)
     other_key = CallbackCrypto(secrets.token, "A" * 43, secrets.corp_id)

@@ -55,7 +55,7 @@ class CallbackEndpoint:
             raise CallbackRejected("missing or malformed msg_signature/timestamp/nonce") from exc
         # Seconds as ASCII digits, 1..12 of them. `int()` alone also took "１７００…" and
         # "1_700_000_000", and a 400-digit value passed it only to overflow the float
-        # subtraction below: a 500 (tests/test_hostile_callbacks.py).
+        # subtraction below: a 500 (tests/hostile/test_hostile_callbacks.py).
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
             raise CallbackRejected("missing or malformed msg_signature/timestamp/nonce")
         if abs(time.time() - int(timestamp)) > self._window:
@@ -101,7 +101,7 @@ class CallbackEndpoint:
 
         A loop, not one `content.read(n)`: that returns whatever has arrived so far, so a
         genuine callback whose body came in several TCP segments was cut short and refused
-        (tests/test_hostile_callbacks.py, the trickled callback).
+        (tests/hostile/test_hostile_callbacks.py, the trickled callback).
         """
         parts: list[bytes] = []
         size = 0

@@ -30,7 +30,7 @@ def _int(fields: Fields, name: str, default: int | None = None) -> int:
     """An integer field, as WeCom writes them: ASCII digits, optional sign, within 64 bits.
 
     Python's `int()` also takes "１２３", "1_000" and 4,000-digit numbers; a CreateTime past
-    64 bits reached the inbox INSERT and came back as a 500 (tests/test_hostile_callbacks).
+    64 bits reached the inbox INSERT and came back as a 500 (tests/hostile/test_hostile_callbacks).
     """
     raw = fields.get(name)
     if raw in (None, ""):

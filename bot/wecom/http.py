@@ -46,7 +46,7 @@ class HttpStatusError(aiohttp.ClientError):
 
     It used to become errcode -1 and be retried like "busy", also for add_msg_template: a
     gateway error after WeCom had created the 群发 sent every group the message twice
-    (tests/test_hostile_faults.py). Now it is "no answer", like a reset.
+    (tests/hostile/test_hostile_faults.py). Now it is "no answer", like a reset.
     """
 
 
