@@ -28,6 +28,7 @@ from typing import TextIO
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.books.checks import print_check_failure, print_problems
 from bot.books.stores import StoreDirectory
 from bot.books.templating import TemplateLibrary
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
@@ -151,26 +152,13 @@ def _load(sop_dir: Path | None, config: Path | None, *, channels: bool) -> _Load
 # --------------------------------------------------------------------------- check
 
 
-def _print_problems(loaded: _Loaded, out: TextIO) -> int:
-    """Every load error as file:line:col, then the notes; returns how many there were."""
-    errors = OperatorFileErrors(loaded.errors)
-    for error in errors:
-        print(error, file=out)
-    for note in loaded.notes:
-        print(f"error: {note}", file=out)
-    return len(errors) + len(loaded.notes)
-
-
 def check(sop_dir: Path | None = None, config: Path | None = None, *,
           out: TextIO | None = None) -> int:
     """``sop check``: 0 and a summary per file, or 1 and every problem as file:line:col."""
     out = out or sys.stdout
     loaded = _load(sop_dir, config, channels=True)
     if loaded.errors or loaded.notes:
-        count = _print_problems(loaded, out)
-        print(f"{count} problem{'s' if count != 1 else ''}; fix them and run the check again",
-              file=out)
-        return 1
+        return print_check_failure(loaded.errors, out, loaded.notes)
     assert loaded.stores is not None and loaded.book is not None
     for line in _summary(loaded):
         print(line, file=out)
@@ -264,7 +252,7 @@ def preview(day: date, *, store_id: str | None = None, as_json_output: bool = Fa
     out = out or sys.stdout
     loaded = _load(None, config, channels=False)
     if loaded.errors or loaded.notes:
-        _print_problems(loaded, out)
+        print_problems(loaded.errors, out, loaded.notes)
         print("the preview needs the files to load; `python -m bot sop check` lists the "
               "problems", file=out)
         return 1
