@@ -155,6 +155,9 @@ class Simulator:
     def admin_delete_tag(self, tag_id: str) -> None:
         self.world.admin_delete_tag(tag_id)
 
+    def admin_shuffle_tags(self, group_id: str = "") -> None:
+        self.world.admin_shuffle_tags(group_id)
+
     def create_group(self, owner: str, name: str, chat_id: str | None = None) -> str:
         return self.world.create_group(owner, name, chat_id)
 

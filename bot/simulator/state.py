@@ -267,8 +267,10 @@ class World:
         self._emit(Callback(tuple(fields), lane=f"chat:{chat_id}"))
 
     def _tag_event(self, change: str, tag_id: str, tag_type: str) -> None:
+        """`tag_type` "" leaves TagType out, as on shuffle (reference §2.3)."""
         fields = [*self._head("sys", "event"), ("Event", "change_external_tag"),
-                  ("Id", tag_id), ("TagType", tag_type), ("ChangeType", change)]
+                  ("Id", tag_id), *((("TagType", tag_type),) if tag_type else ()),
+                  ("ChangeType", change)]
         self._emit(Callback(tuple(fields), lane="tags"))
 
     # -- checks ------------------------------------------------------------------------
@@ -400,6 +402,21 @@ class World:
         self._require_tags([tag_id])
         self.delete_tags([tag_id])
         self._tag_event("delete", tag_id, "tag")
+
+    def admin_shuffle_tags(self, group_id: str = "") -> None:
+        """The admin drags tags into a new order: within `group_id`, or (no group) the tag
+        groups themselves. The callback is a shuffle with Id = the group, or an empty Id
+        when the groups were reordered; no TagType either way."""
+        if group_id:
+            group = self.tag_groups.get(group_id)
+            if group is None:
+                raise ValueError(f"unknown tag group {group_id!r}")
+            items: list[Tag] | list[TagGroup] = [self.tags[t] for t in group.tag_ids]
+        else:
+            items = list(self.tag_groups.values())
+        for n, item in enumerate(reversed(items)):  # the last becomes the first
+            item.order = n  # a larger order sorts first
+        self._tag_event("shuffle", group_id, "")
 
     def find_group_by_name(self, group_name: str) -> TagGroup | None:
         return next((g for g in self.tag_groups.values() if g.group_name == group_name), None)

@@ -256,10 +256,15 @@ class ChatDismissed(ChatEvent, kind="chat.dismissed"):
 
 @dataclass(frozen=True, slots=True)
 class TagChanged(Event, kind="tag.changed"):
-    """A corp tag or tag group was created, renamed, deleted or reordered (shuffle)."""
+    """A corp tag or tag group was created, renamed, deleted or reordered (shuffle).
+
+    On shuffle `Id` names the tag group whose tags were reordered, and is empty when the
+    order of the tag groups themselves changed ("如果为空，则表示全部标签组顺序都发生了变化"):
+    an empty Id is a valid callback, not a malformed one.
+    """
 
     change_type: str = field(default="", metadata=_from(_required("ChangeType"), key=True))
-    tag_id: str = field(default="", metadata=_from(_required("Id"), key=True))
+    tag_id: str = field(default="", metadata=_from(_given("Id"), key=True))
     # "tag" or "tag_group"; absent on shuffle
     tag_type: str = field(default="", metadata=_from(_given("TagType"), key=True))
     strategy_id: str = field(default="", metadata=_from(_given("StrategyId")))
