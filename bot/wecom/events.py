@@ -72,7 +72,12 @@ Read = Callable[[Fields], Any]
 
 def _given(name: str) -> Read:
     """An optional text field, as received ("" when absent)."""
-    return lambda f: f.get(name, "")
+    def read(f: Fields) -> str:
+        value = f.get(name, "")
+        if not isinstance(value, str):  # child elements where WeCom sends text
+            raise MalformedEvent(f"field {name} must be text")
+        return value
+    return read
 
 
 def _required(name: str) -> Read:

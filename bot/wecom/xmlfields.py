@@ -51,17 +51,30 @@ def _refuse_doctype(*_args: object) -> None:
     raise MalformedEvent("invalid XML: document type declarations are not accepted")
 
 
-class _FlatReader:
-    """Collects `<xml><Name>text</Name>...</xml>`; `MemChangeList` may hold `<Item>`s."""
+MAX_DEPTH = 12  # <xml> is 1; the deepest real sample (ApprovalInfo's ItemName) is 7
 
-    __slots__ = ("depth", "field", "fields", "items", "seen_root", "text")
+Nested = list[list[Any]]  # [[name, text or Nested], ...] in document order
+
+
+class _FlatReader:
+    """Collects `<xml><Name>text</Name>...</xml>`.
+
+    A field with child elements (`MemChangeList`'s `<Item>`s; staff-directory `ExtAttr`,
+    `BatchJob`, `ApprovalInfo`, `SendPicsInfo` in other callbacks) is kept as
+    [[child name, text or its own children], ...] in document order: a callback the bot
+    has no class for is still recorded whole and acknowledged, not refused (WeCom would
+    redeliver it three times and then drop it). `MemChangeList` becomes its list of ids.
+    """
+
+    __slots__ = ("depth", "field", "fields", "nodes", "seen_root", "text")
 
     def __init__(self) -> None:
         self.fields: Fields = {}
         self.text: list[str] = []
         self.depth = 0
         self.field = ""
-        self.items: list[str] | None = None
+        # the open elements below the field: (name, children so far)
+        self.nodes: list[tuple[str, Nested]] = []
         self.seen_root = False
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
@@ -70,33 +83,46 @@ class _FlatReader:
             if attrs or name in self.fields:
                 raise MalformedEvent(f"field {name} must be text")
             self.field = name
-            self.items = None
+            self.nodes = [(name, [])]
         elif depth == 1:
             if name != "xml":
                 raise MalformedEvent("missing <xml> root element")
             self.seen_root = True
-        elif depth == 3 and self.field == "MemChangeList" and name == "Item" and not attrs:
-            if self.items is None:
-                self.items = []
-        else:
+        elif attrs or depth > MAX_DEPTH:
             raise MalformedEvent(f"field {self.field} must be text")
+        else:
+            self.nodes.append((name, []))
         self.text.clear()
 
     def end(self, name: str) -> None:
         depth = self.depth
         self.depth = depth - 1
         if depth == 2:
+            children = self.nodes.pop()[1]
             if name == "MemChangeList":
-                self.fields[name] = (self.items if self.items is not None
+                self.fields[name] = (_member_items(children) if children
                                      else _member_list("".join(self.text)))
+            elif children:
+                self.fields[name] = children
             else:
                 self.fields[name] = "".join(self.text).strip()
-        elif depth == 3:
-            item = "".join(self.text).strip()
-            if not item or self.items is None:
-                raise MalformedEvent("MemChangeList must list <Item> user ids")
-            self.items.append(item)
+        elif depth > 2:
+            node, children = self.nodes.pop()
+            value: str | Nested = children if children else "".join(self.text).strip()
+            self.nodes[-1][1].append([node, value])
         self.text.clear()
+
+
+def _member_items(children: Nested) -> list[str]:
+    """MemChangeList as <Item>user id</Item> children."""
+    items = []
+    for name, value in children:
+        if name != "Item":
+            raise MalformedEvent("field MemChangeList must be text or <Item>s")
+        if not isinstance(value, str) or not value:
+            raise MalformedEvent("MemChangeList must list <Item> user ids")
+        items.append(value)
+    return items
 
 
 def _member_list(value: str) -> list[str]:

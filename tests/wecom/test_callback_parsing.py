@@ -46,6 +46,15 @@ def test_fields_are_read_as_stored_before():
                       "Empty": "", "Blank": "", "Text": "a & b"}
 
 
+def test_child_elements_are_kept_in_order_not_refused():
+    """ExtAttr, BatchJob, ApprovalInfo...: kept whole so that the callback is recorded."""
+    fields = parse_xml("<xml><ExtAttr><Item><Name>爱好</Name><Text><Value>旅游</Value></Text>"
+                       "</Item><Item><Name>卡号</Name></Item></ExtAttr><Event>x</Event></xml>")
+    assert fields == {"ExtAttr": [["Item", [["Name", "爱好"], ["Text", [["Value", "旅游"]]]]],
+                                  ["Item", [["Name", "卡号"]]]],
+                      "Event": "x"}
+
+
 def test_markup_inside_cdata_is_text_not_a_doctype():
     fields = parse_xml("<xml><Content><![CDATA[<!DOCTYPE html><!ENTITY x 'y'>]]></Content></xml>")
     assert fields == {"Content": "<!DOCTYPE html><!ENTITY x 'y'>"}
@@ -54,7 +63,8 @@ def test_markup_inside_cdata_is_text_not_a_doctype():
 @pytest.mark.parametrize(("document", "reason"), [
     ("<xml><A>1</A><A>2</A></xml>", "field A must be text"),
     ('<xml><A kind="x">1</A></xml>', "field A must be text"),
-    ("<xml><A><B>1</B></A></xml>", "field A must be text"),
+    ('<xml><A><B k="1">1</B></A></xml>', "field A must be text"),
+    ("<xml>" + "<A>" * 13 + "</A>" * 13 + "</xml>", "field A must be text"),
     ("<root><A>1</A></root>", "missing <xml> root element"),
     ("<xml><MemChangeList><Item>a</Item><Item/></MemChangeList></xml>", "MemChangeList"),
     ("<xml><MemChangeList><Who>a</Who></MemChangeList></xml>", "MemChangeList must be text"),
