@@ -1,7 +1,13 @@
 """Customer relations after the first add: tag edits, deletions, transfers, corp tag changes.
 
 WeCom's callbacks say *that* something changed, not always *what*: for tag edits the
-handler reads the customer back (externalcontact/get) and makes our copy equal to WeCom's.
+handler reads the customer back (externalcontact/get, every follow_user page) and makes our
+copy equal to WeCom's.
+
+84061 ("no relation") is the answer for a customer whom every member has deleted, or whose
+免验证 add no member has accepted yet: nothing to read, and no retry will change that. A
+customer who deleted a member is different: the member keeps them (one-way) and the
+customer APIs still answer, so their tags are read as before.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from sqlalchemy.engine import Connection
 
 from bot.db import repo
 from bot.dispatch import Context, Router
+from bot.wecom import errors
+from bot.wecom.contacts import get_external_contact_all
+from bot.wecom.errors import WeComError
 from bot.wecom.events import (
     ContactDeletedByCustomer,
     ContactDeletedByStaff,
@@ -29,7 +38,14 @@ CORP_TAG = 1  # follow_user.tags[].type: 1 corp tag, 2 the staff member's person
 
 @router.on(ContactEdited)
 async def on_contact_edited(ctx: Context, ev: ContactEdited) -> None:
-    data = await ctx.services.wecom.get_external_contact(ev.external_user_id)
+    try:
+        data = await get_external_contact_all(ctx.services.wecom, ev.external_user_id)
+    except WeComError as exc:
+        if exc.errcode != errors.NO_RELATION:
+            raise
+        log.info("customer %s edited by %s, but no member has them any more (84061): "
+                 "nothing to read", ev.external_user_id, ev.user_id)
+        return
     name = str(data.get("external_contact", {}).get("name", ""))
     tag_ids: set[str] = set()
     for follow in data.get("follow_user", []):

@@ -90,7 +90,8 @@ async def _tag(ctx: Context, ev: ContactAdded, names: list[tuple[str, str]]) -> 
 
     A failure that a retry can fix propagates: the dispatcher retries the whole handler, and
     the second welcome attempt meets 41051 (already sent), never a duplicate. No relation
-    (84061: the customer already deleted the staff member again) is final: nothing to tag.
+    (84061: the member deleted the customer meanwhile, or a 免验证 add not accepted yet; the
+    add_external_contact that follows the acceptance tags them) is final: nothing to tag.
     """
     if not names:
         return []

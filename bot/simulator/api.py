@@ -32,6 +32,7 @@ _dumps = partial(json.dumps, ensure_ascii=False)
 WELCOME_TEXT_MAX_BYTES = 4000
 APP_TEXT_MAX_BYTES = 2048
 MAX_ATTACHMENTS = 9
+FOLLOW_USER_PAGE = 500  # externalcontact/get: follow_user past 500 members is paged
 
 
 class CallRecord(NamedTuple):
@@ -218,6 +219,9 @@ class CgiBin:
         return data
 
     def get_contact(self, req: ApiRequest) -> dict[str, Any]:
+        """follow_user in pages of 500 (`cursor` / `next_cursor`); 84061 when no member has
+        the customer: deleted by every member, or a 免验证 add not yet accepted. A customer
+        who deleted a member is still that member's (one-way): listed as before."""
         ext = req.query.get("external_userid", "")
         contact = self.world.contacts.get(ext)
         if contact is None:
@@ -225,14 +229,21 @@ class CgiBin:
         follows = self.world.visible_follows(ext)
         if not follows:
             raise ApiError(codes.NO_RELATION)
-        return {
+        cursor = req.query.get("cursor", "")
+        if cursor and not (cursor.isdigit() and int(cursor) < len(follows)):
+            raise ApiError(codes.INVALID_CURSOR)
+        page, next_cursor = _page(follows, cursor, FOLLOW_USER_PAGE)
+        data: dict[str, Any] = {
             "external_contact": self._contact_json(contact),
             "follow_user": [
                 {"userid": f.userid, **self._follow_common(f),
                  "tags": [self._tag_json(t) for t in f.tag_ids]}
-                for f in follows
+                for f in page
             ],
         }
+        if next_cursor:
+            data["next_cursor"] = next_cursor
+        return data
 
     def batch_get_by_user(self, req: ApiRequest) -> dict[str, Any]:
         userids = _str_list(req.body.get("userid_list"), "userid_list")

@@ -138,6 +138,9 @@ class Simulator:
     def customer_deletes_staff(self, userid: str, external_userid: str) -> None:
         self.world.customer_deletes_staff(userid, external_userid)
 
+    def bulk_follow(self, external_userid: str, name: str, userids: Sequence[str]) -> None:
+        self.world.bulk_follow(external_userid, name, userids)
+
     def staff_deletes_customer(self, userid: str, external_userid: str, source: str = "") -> None:
         self.world.staff_deletes_customer(userid, external_userid, source)
 

@@ -434,7 +434,7 @@ class GroupSends:
             return reached
         for result in task.results:
             follow = self.world.follows.get((task.userid, result.target))
-            if follow is None or follow.half:
+            if follow is None or follow.half or follow.deleted_by_customer:
                 result.status = NOT_FRIEND
                 self.counters["not_friend"] += 1
             elif self._customer_quota.take(result.target, at):

@@ -62,6 +62,9 @@ class Follow:
     description: str = ""
     tag_ids: list[str] = field(default_factory=list)
     half: bool = False  # 免验证 add the member has not confirmed: APIs answer 84061
+    # The customer deleted the member: a one-way relation remains, the customer APIs
+    # (externalcontact/get, mark_tag...) still work, messages no longer reach them (§5.1).
+    deleted_by_customer: bool = False
 
 
 class Follows:
@@ -311,7 +314,10 @@ class World:
                      with_welcome_code: bool) -> tuple[str, str | None]:
         self._require_staff(userid)
         ext = external_userid or self.new_external_userid()
-        if (userid, ext) in self.follows:
+        earlier = self.follows.get((userid, ext))
+        if earlier is not None and earlier.deleted_by_customer:
+            self.follows.remove(userid, ext)  # adding again replaces the one-way relation
+        elif earlier is not None:
             raise ValueError(f"{ext!r} is already a customer of {userid!r}")
         if ext not in self.contacts:
             self.contacts[ext] = Contact(
@@ -357,9 +363,20 @@ class World:
         return made
 
     def customer_deletes_staff(self, userid: str, external_userid: str) -> None:
-        self._require_follow(userid, external_userid)
-        self.follows.remove(userid, external_userid)
+        """del_follow_user. The member keeps the customer (a one-way relation): the customer
+        APIs still answer for them; only the member deleting the customer ends it (84061)."""
+        follow = self._require_follow(userid, external_userid)
+        if follow.deleted_by_customer:
+            raise ValueError(f"{external_userid!r} already deleted {userid!r}")
+        follow.deleted_by_customer = True
         self._contact_event("del_follow_user", userid, external_userid)
+
+    def bulk_follow(self, external_userid: str, name: str, userids: Sequence[str]) -> None:
+        """Many members follow one customer, with no callbacks (set-up for a customer with
+        more followers than one externalcontact/get page holds)."""
+        for userid in userids:
+            self._add_contact(userid, "", name, external_userid, half=False,
+                              with_welcome_code=False)
 
     def staff_deletes_customer(self, userid: str, external_userid: str, source: str = "") -> None:
         self._require_follow(userid, external_userid)

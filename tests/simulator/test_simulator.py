@@ -352,7 +352,10 @@ async def test_mark_tag_updates_what_externalcontact_get_returns(
     missing = await get(http, sim, "externalcontact/get", external_userid="wmNOPE",
                         access_token=token)
     assert missing["errcode"] == 40096
-    sim.customer_deletes_staff("zhangsan", ext)
+    sim.customer_deletes_staff("zhangsan", ext)  # one-way: zhangsan still has the customer
+    kept = await get(http, sim, "externalcontact/get", external_userid=ext, access_token=token)
+    assert kept["errcode"] == 0 and kept["follow_user"][0]["userid"] == "zhangsan"
+    sim.staff_deletes_customer("zhangsan", ext)
     gone = await get(http, sim, "externalcontact/get", external_userid=ext, access_token=token)
     assert gone["errcode"] == 84061
 
