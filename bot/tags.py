@@ -4,6 +4,12 @@ Channels name tags as (group, tag) pairs in words; WeCom's mark_tag wants tag id
 maps one to the other from `get_corp_tag_list` (read at start and on every
 change_external_tag callback) and creates what is missing with `add_corp_tag`, one
 creation per group at a time so that a burst of welcomes does not create a tag twice.
+
+A name that already exists in WeCom (made in the admin console, or by another replica a
+moment ago) is answered either with 40071 or with the existing tag in the returned group:
+the docs do not settle which, so both work. After 40071 the list is read back and only what
+is still missing is asked for again. Names over 30 characters are never sent (WeCom
+refuses them, 40072); the channel check reports them with their file position.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 from sqlalchemy import delete, text
 from sqlalchemy.engine import Connection
 
+from bot.channels.model import MAX_TAG_NAME
 from bot.db.engine import Database
 from bot.db.tables import MemberTag, Tag
 from bot.wecom.client import WeComClient
@@ -70,33 +77,50 @@ class TagBook:
         """Tag ids for `names`, creating the missing tags (grouped by tag group)."""
         missing: defaultdict[str, list[str]] = defaultdict(list)
         for group, tag in names:
-            if (group, tag) not in self._ids and tag not in missing[group]:
-                missing[group].append(tag)
+            if (group, tag) in self._ids or tag in missing[group]:
+                continue
+            if len(group) > MAX_TAG_NAME or len(tag) > MAX_TAG_NAME:
+                log.error("not creating tag %s/%s: WeCom allows at most %d characters",
+                          group, tag, MAX_TAG_NAME)
+                continue
+            missing[group].append(tag)
         for group, tags in missing.items():
             await self._create(group, tags)
         return [self._ids[name] for name in names if name in self._ids]
 
     async def _create(self, group: str, tags: list[str]) -> None:
         async with self._group_locks[group]:
-            todo = [tag for tag in tags if (group, tag) not in self._ids]  # another task may have
-            if not todo:
+            for attempt in (1, 2):
+                todo = [tag for tag in tags if (group, tag) not in self._ids]  # another task
+                if not todo:  # may have created them, or the re-read below found them
+                    return
+                try:
+                    created = await self._wecom.add_corp_tag(group, todo)
+                except WeComError as exc:
+                    if exc.errcode != TAG_NAME_EXISTS:
+                        raise
+                    if attempt == 2:
+                        log.error("tags %s in group %s: WeCom says they exist (40071) but "
+                                  "the tag list does not show them", todo, group)
+                        return
+                    await self.sync()  # created meanwhile elsewhere: read it back
+                    continue
+                await self._remember(created)
                 return
-            try:
-                created = await self._wecom.add_corp_tag(group, todo)
-            except WeComError as exc:
-                if exc.errcode != TAG_NAME_EXISTS:
-                    raise
-                await self.sync()  # created meanwhile from the admin console: read it back
-                return
-            rows = []
-            for tag in created.get("tag", []):
-                name = (created["group_name"], tag["name"])
-                self._ids[name] = tag["id"]
-                self._names[tag["id"]] = name
-                rows.append({"id": tag["id"], "name": tag["name"], "group_id": created["group_id"],
-                             "group_name": created["group_name"], "deleted": False})
-            await self._db.write(lambda s: _upsert_tags(s, rows))
-            log.info("created corp tags %s in group %s", [r["name"] for r in rows], group)
+
+    async def _remember(self, created: dict[str, Any]) -> None:
+        """The group add_corp_tag answered with: new tags, and existing ones if WeCom
+        answers a name that exists with its tag rather than 40071."""
+        rows = []
+        for tag in created.get("tag", []):
+            name = (created["group_name"], tag["name"])
+            self._ids[name] = tag["id"]
+            self._names[tag["id"]] = name
+            rows.append({"id": tag["id"], "name": tag["name"], "group_id": created["group_id"],
+                         "group_name": created["group_name"], "deleted": False})
+        await self._db.write(lambda s: _upsert_tags(s, rows))
+        log.info("tags %s in group %s: ids known", [r["name"] for r in rows],
+                 created.get("group_name"))
 
 
 _TAG_UPSERT = text(

@@ -14,7 +14,7 @@ from typing import Any
 from bot.books.positions import Loc
 from bot.books.stores import STORE_ID_RE, StoreDirectory
 from bot.books.yamlfile import OperatorFileError, error_at
-from bot.channels.model import DEFAULT_CHANNEL, STORE_VARIABLES, Channel, Perk
+from bot.channels.model import DEFAULT_CHANNEL, MAX_TAG_NAME, STORE_VARIABLES, Channel, Perk
 from bot.channels.patterns import StatePattern, Subst, compile_pattern
 from bot.channels.spec import ChannelsFile, ChannelSpec
 from bot.wecom.content import compile_attachment
@@ -158,8 +158,33 @@ class _Compiler:
                         f"channels.{name}.tags.{group}: unknown placeholder "
                         f"'{{{unknown[0]}}}' ({hint})",
                     )
+                else:
+                    self._tag_length(name, group, index, subst, store)
                 tags.append((group, subst))
+            if len(group) > MAX_TAG_NAME:
+                self.findings.add(("channels", name, "tags", group),
+                                  f"channels.{name}.tags: group name '{group}' is "
+                                  f"{len(group)} characters; WeCom allows at most {MAX_TAG_NAME}")
         return tags
+
+    def _tag_length(self, name: str, group: str, index: int, subst: Subst,
+                    store: Subst | None) -> None:
+        """WeCom refuses a tag name over 30 characters (40072): say so here, with the file
+        position, rather than when a customer scans. ``store_*`` values count at their
+        longest over the stores the channel can name; a capture counts as empty (the state
+        itself is at most 30 characters, and the tag book refuses a long result at run time)."""
+        fixed = self.stores.get(store.source) if store is not None and not store.names else None
+        stores = [fixed] if fixed is not None else self.stores.all()
+        longest = 0
+        for is_var, text in subst.parts:
+            if not is_var:
+                longest += len(text)
+            elif text.startswith("store_") and stores:
+                longest += max(len(str(getattr(s, text.removeprefix("store_")))) for s in stores)
+        if longest > MAX_TAG_NAME:
+            self.findings.add(("channels", name, "tags", group, index),
+                              f"channels.{name}.tags.{group}: tag name '{subst.source}' can be "
+                              f"{longest} characters; WeCom allows at most {MAX_TAG_NAME}")
 
 
 def _captured_by_all(patterns: list[StatePattern]) -> set[str]:

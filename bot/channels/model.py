@@ -27,6 +27,7 @@ STORE_FIELDS = (
     "phone",
 )
 STORE_VARIABLES = tuple(f"store_{f}" for f in STORE_FIELDS)
+MAX_TAG_NAME = 30  # characters, tag and tag group names alike (add_corp_tag, doc 92117)
 
 
 class Tag(NamedTuple):

@@ -32,6 +32,7 @@ _dumps = partial(json.dumps, ensure_ascii=False)
 WELCOME_TEXT_MAX_BYTES = 4000
 APP_TEXT_MAX_BYTES = 2048
 MAX_ATTACHMENTS = 9
+MAX_TAG_NAME = 30  # characters, tags and tag groups (add_corp_tag, edit_corp_tag: doc 92117)
 FOLLOW_USER_PAGE = 500  # externalcontact/get: follow_user past 500 members is paged
 
 
@@ -325,40 +326,53 @@ class CgiBin:
         return {"tag_group": groups}
 
     def add_corp_tag(self, req: ApiRequest) -> dict[str, Any]:
+        """Names at most 30 characters (40072), duplicates in one request collapsed into
+        one tag; a name the group already has: 40071 or the existing tag, per
+        `options.tag_name_exists` (the docs do not settle which)."""
         body = req.body
         tags = body.get("tag")
         if not isinstance(tags, list) or not tags or not all(isinstance(t, dict) for t in tags):
             raise ApiError(codes.INVALID_PARAM, "tag must be a non-empty list")  # no empty groups
         names = [t.get("name") for t in tags]
-        if any(not isinstance(n, str) or not 1 <= len(n) <= 32 for n in names):
+        if any(not isinstance(n, str) or not 1 <= len(n) <= MAX_TAG_NAME for n in names):
             raise ApiError(codes.INVALID_TAG_NAME_LENGTH)
+        group = self._tag_group_for(body)
+        existing = {self.world.tags[t].name: t for t in group.tag_ids} if group else {}
+        wanted: dict[str, dict[str, Any]] = {}
+        for tag in tags:
+            wanted.setdefault(str(tag["name"]), tag)  # a repeated name: one tag, its first entry
+        if set(wanted) & set(existing) and self.options.tag_name_exists == "error":
+            raise ApiError(codes.TAG_NAME_EXISTS)
+        new = [name for name in wanted if name not in existing]
+        if len(self.world.tags) + len(new) > self.options.max_corp_tags:
+            raise ApiError(codes.TOO_MANY_CORP_TAGS)
+        if group is None:
+            group = self.world.new_tag_group(str(body.get("group_name")),
+                                             _int(body.get("order"), "order", 0))
+        ids = [existing[name] if name in existing else
+               self.world.new_tag(group, name, _int(wanted[name].get("order"), "order", 0)).id
+               for name in wanted]
+        return {"tag_group": self._group_json(group, ids, with_deleted=False)}
+
+    def _tag_group_for(self, body: dict[str, Any]) -> TagGroup | None:
+        """The group add_corp_tag adds to: by id, by an existing name, or None (a new one)."""
         group_id, group_name = body.get("group_id"), body.get("group_name")
-        group: TagGroup | None = None
         if group_id:
             group = self.world.tag_groups.get(str(group_id))
             if group is None:
                 raise ApiError(codes.INVALID_TAG_ID, "unknown group_id")
-        elif isinstance(group_name, str) and group_name:
-            group = self.world.find_group_by_name(group_name)  # an existing name is reused
-        else:
+            return group
+        if not isinstance(group_name, str) or not group_name:
             raise ApiError(codes.INVALID_PARAM, "group_id or group_name required")
-        existing = {self.world.tags[t].name for t in group.tag_ids} if group else set()
-        if len(set(names)) != len(names) or existing & set(names):
-            raise ApiError(codes.TAG_NAME_EXISTS)
-        if len(self.world.tags) + len(names) > self.options.max_corp_tags:
-            raise ApiError(codes.TOO_MANY_CORP_TAGS)
-        if group is None:
-            group = self.world.new_tag_group(str(group_name), _int(body.get("order"), "order", 0))
-        created = [self.world.new_tag(group, str(t["name"]), _int(t.get("order"), "order", 0))
-                   for t in tags]
-        return {"tag_group": self._group_json(group, [t.id for t in created],
-                                              with_deleted=False)}
+        if len(group_name) > MAX_TAG_NAME:
+            raise ApiError(codes.INVALID_TAG_NAME_LENGTH, "group_name over 30 characters")
+        return self.world.find_group_by_name(group_name)  # an existing name is reused
 
     def edit_corp_tag(self, req: ApiRequest) -> dict[str, Any]:
         item_id = req.body.get("id")
         name = req.body.get("name")
         order = req.body.get("order")
-        if name is not None and (not isinstance(name, str) or not 1 <= len(name) <= 32):
+        if name is not None and (not isinstance(name, str) or not 1 <= len(name) <= MAX_TAG_NAME):
             raise ApiError(codes.INVALID_TAG_NAME_LENGTH)
         if item_id in self.world.tags:
             tag = self.world.tags[item_id]

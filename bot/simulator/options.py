@@ -8,6 +8,9 @@ from typing import Literal
 from .faults import FaultPlan
 
 QuotaMode = Literal["month", "week7", "day1"]
+# add_corp_tag with a tag name its group already has: 40071, or the existing tag in the
+# answer. The docs do not settle it (docs/conformance.md); the bot must cope with both.
+TagExistsMode = Literal["error", "existing"]
 
 
 @dataclass
@@ -20,6 +23,7 @@ class SimOptions:
     rate_window_s: float = 60.0  # the "minute" above; shrink it in tests
     app_msg_per_member: int = 30  # message/send: per recipient per rate window, rest dropped
     max_corp_tags: int = 3000  # add_corp_tag past it -> 40126
+    tag_name_exists: TagExistsMode = "error"
     callback_timeout_s: float = 5.0  # WeCom stops waiting for the callback answer after 5 s
     callback_retries: int = 3  # retries after the first attempt ("总共重试三次")
     callback_retry_interval_s: float = 1.0  # UNCONFIRMED in the docs; chosen

@@ -854,3 +854,30 @@ def test_yaml_1_2_keeps_times_as_text(tmp_path: Path) -> None:
 def test_match_result_type(book: ChannelBook) -> None:
     assert isinstance(book.match("store-0107-counter"), ChannelMatch)
     assert book.names()[-1] == "default"
+
+
+def test_tag_names_over_30_characters_are_reported_where_they_are_written(
+    tmp_path: Path, tmp_templates: Path, stores: StoreDirectory
+) -> None:
+    """WeCom refuses corp tag names over 30 characters (40072): the check says so, at the
+    name's line, counting {store_*} at the longest store's value."""
+    longest_store = max(len(s.name) for s in stores.all())
+    filler = "会" * (31 - longest_store)  # 31 with the longest store name
+    text = f"""
+    channels:
+      default:
+        template: welcome/hello.j2
+      counter:
+        match: ["store-{{store}}-counter"]
+        store: "{{store}}"
+        tags:
+          门店: ["{{store_name}}{filler}", "{"好" * 30}"]
+          {"组" * 31}: [ok]
+        template: welcome/hello.j2
+    """
+    lines = problems(tmp_path, text, tmp_templates, stores)
+    path = tmp_path / "channels.yaml"
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"{path}:8:12: channels.counter.tags.门店: tag name")
+    assert "can be 31 characters; WeCom allows at most 30" in lines[0]
+    assert lines[1].startswith(f"{path}:9:") and "group name" in lines[1]

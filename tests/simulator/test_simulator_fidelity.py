@@ -1,0 +1,119 @@
+"""The simulator against what independent sources say real WeCom does (issue 18):
+docs/conformance.md lists the source for each rule pinned here."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from bot.simulator import Simulator
+from tests.simulator.test_simulator import (  # noqa: F401 (fixtures)
+    fast_options,
+    get,
+    http,
+    options,
+    post,
+    sim,
+    token_for,
+)
+
+ADD_TAG = "externalcontact/add_corp_tag"
+
+
+async def test_tag_names_are_at_most_30_characters(sim: Simulator, http: aiohttp.ClientSession):
+    token = await token_for(http, sim)
+    ok = await post(http, sim, ADD_TAG, {"group_name": "活动", "tag": [{"name": "好" * 30}]},
+                    token)
+    assert ok["errcode"] == 0
+    for body in ({"group_name": "活动", "tag": [{"name": "好" * 31}]},
+                 {"group_name": "组" * 31, "tag": [{"name": "好"}]}):
+        assert (await post(http, sim, ADD_TAG, body, token))["errcode"] == 40072
+    edit = await post(http, sim, "externalcontact/edit_corp_tag",
+                      {"id": ok["tag_group"]["tag"][0]["id"], "name": "改" * 31}, token)
+    assert edit["errcode"] == 40072
+
+
+async def test_duplicate_names_in_one_request_are_collapsed(sim: Simulator,
+                                                            http: aiohttp.ClientSession):
+    token = await token_for(http, sim)
+    body = {"group_name": "门店", "tag": [{"name": "徐汇店"}, {"name": "静安店"},
+                                          {"name": "徐汇店"}]}
+    data = await post(http, sim, ADD_TAG, body, token)
+    assert data["errcode"] == 0
+    assert [t["name"] for t in data["tag_group"]["tag"]] == ["徐汇店", "静安店"]
+    assert len(sim.world.tags) == 2
+
+
+@pytest.mark.parametrize("options", [fast_options(tag_name_exists="existing")])
+async def test_an_existing_name_can_be_answered_with_the_existing_tag(
+        sim: Simulator, http: aiohttp.ClientSession):
+    token = await token_for(http, sim)
+    first = await post(http, sim, ADD_TAG, {"group_name": "门店", "tag": [{"name": "徐汇店"}]},
+                       token)
+    again = await post(http, sim, ADD_TAG, {"group_name": "门店", "tag": [
+        {"name": "徐汇店"}, {"name": "静安店"}]}, token)
+    assert again["errcode"] == 0
+    [old, new] = again["tag_group"]["tag"]
+    assert old["id"] == first["tag_group"]["tag"][0]["id"] and new["name"] == "静安店"
+    assert len(sim.world.tags) == 2
+
+
+async def test_an_existing_name_is_40071_by_default(sim: Simulator, http: aiohttp.ClientSession):
+    token = await token_for(http, sim)
+    body = {"group_name": "门店", "tag": [{"name": "徐汇店"}]}
+    assert (await post(http, sim, ADD_TAG, body, token))["errcode"] == 0
+    body["tag"].append({"name": "静安店"})
+    assert (await post(http, sim, ADD_TAG, body, token))["errcode"] == 40071
+    assert len(sim.world.tags) == 1  # refused whole
+
+
+async def test_follow_user_is_paged_by_500(sim: Simulator, http: aiohttp.ClientSession):
+    token = await token_for(http, sim)
+    staff = [f"s{n:04d}" for n in range(1203)]
+    for userid in staff:
+        sim.add_staff(userid, userid)
+    sim.bulk_follow("wmMANYFOLLOWERS", "人气王", staff)
+    seen: list[str] = []
+    cursor = ""
+    pages = 0
+    while True:
+        query = {"external_userid": "wmMANYFOLLOWERS", "access_token": token}
+        if cursor:
+            query["cursor"] = cursor
+        data = await get(http, sim, "externalcontact/get", **query)
+        assert data["errcode"] == 0 and data["external_contact"]["name"] == "人气王"
+        seen += [f["userid"] for f in data["follow_user"]]
+        pages += 1
+        cursor = data.get("next_cursor", "")
+        if not cursor:
+            break
+    assert pages == 3 and seen == staff
+    bad = await get(http, sim, "externalcontact/get", external_userid="wmMANYFOLLOWERS",
+                    cursor="nonsense", access_token=token)
+    assert bad["errcode"] == 50100
+
+
+async def test_84061_only_when_no_member_has_the_customer(sim: Simulator,
+                                                          http: aiohttp.ClientSession):
+    token = await token_for(http, sim)
+    ext, _ = sim.scan_contact_qr("zhangsan", "s", "顾客")
+    sim.customer_deletes_staff("zhangsan", ext)
+    tag = sim.admin_add_tag("会员等级", "金卡")
+    mark = {"userid": "zhangsan", "external_userid": ext, "add_tag": [tag]}
+    assert (await post(http, sim, "externalcontact/mark_tag", mark, token))["errcode"] == 0
+    listed = await post(http, sim, "externalcontact/batch/get_by_user",
+                        {"userid_list": ["zhangsan"]}, token)
+    assert [c["external_contact"]["external_userid"]
+            for c in listed["external_contact_list"]] == [ext]
+
+    sim.staff_deletes_customer("zhangsan", ext)
+    assert (await post(http, sim, "externalcontact/mark_tag", mark, token))["errcode"] == 84061
+    gone = await get(http, sim, "externalcontact/get", external_userid=ext, access_token=token)
+    assert gone["errcode"] == 84061
+
+    again, _ = sim.scan_contact_qr("zhangsan", "s", "顾客", external_userid=ext)
+    assert again == ext  # added back: a new relation
+    sim.customer_deletes_staff("zhangsan", ext)
+    back, _ = sim.scan_contact_qr("zhangsan", "s2", "顾客", external_userid=ext)
+    data = await get(http, sim, "externalcontact/get", external_userid=ext, access_token=token)
+    assert [f.get("state") for f in data["follow_user"]] == ["s2"]
