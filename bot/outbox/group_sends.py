@@ -74,8 +74,9 @@ class GroupSends:
         """Did an unanswered add_msg_template create the task? Ask WeCom, then decide.
 
         Messages created through the API are listed without their creator, so a candidate
-        is one with the same text and attachments in the time window that no other send of
-        ours owns, and whose task belongs to this send's owner.
+        is one created in the time window with the same text and the same attachments as far
+        as the list keeps them (`_same_content`), that no other send of ours owns, and whose
+        task belongs to this send's owner.
         """
         sending = self.sending
         try:
@@ -175,7 +176,27 @@ class GroupSends:
 
 
 def _same_content(listed: dict[str, Any], body: dict[str, Any]) -> bool:
-    """A get_groupmsg_list_v2 entry carries the text and attachments it was created with."""
+    """Is a get_groupmsg_list_v2 entry the send `body` asked for? Compared on what the list
+    keeps: the text, and per attachment (in order) its kind, a link's title and url and a
+    mini program's appid, page and title. Media are compared by kind and count only: WeCom
+    lists an image sent by `pic_url` under a media id of its own ("优先吐出media_id"), so
+    comparing attachments verbatim found nothing and the send was created a second time."""
     text = (listed.get("text") or {}).get("content", "")
     return bool(text == (body.get("text") or {}).get("content", "")
-                and (listed.get("attachments") or []) == (body.get("attachments") or []))
+                and _attachment_marks(listed.get("attachments"))
+                == _attachment_marks(body.get("attachments")))
+
+
+def _attachment_marks(attachments: Any) -> list[tuple[str, ...]]:
+    marks: list[tuple[str, ...]] = []
+    for attachment in attachments or []:
+        kind = str(attachment.get("msgtype", ""))
+        inner = attachment.get(kind) or {}
+        if kind == "link":
+            marks.append((kind, str(inner.get("title", "")), str(inner.get("url", ""))))
+        elif kind == "miniprogram":
+            marks.append((kind, str(inner.get("appid", "")), str(inner.get("page", "")),
+                          str(inner.get("title", ""))))
+        else:  # image, video, file: the list names WeCom's media id, not what we sent
+            marks.append((kind,))
+    return marks

@@ -83,6 +83,8 @@ class GroupSend:
     tasks: dict[str, MemberTask]
     fail_list: list[str]
     content_key: str = field(repr=False, default="")
+    # the attachments as get_groupmsg_list_v2 returns them (`listed_attachments`)
+    listed: tuple[dict[str, Any], ...] = field(repr=False, default=())
     cancelled: bool = False
     reminders: list[float] = field(default_factory=list)  # monotonic stamps in the window
     remind_count: int = 0
@@ -112,6 +114,20 @@ def unit(*parts: object) -> float:
 def content_key(text: str, attachments: Sequence[dict[str, Any]]) -> str:
     """What makes two group sends "the same message" for double detection."""
     return json.dumps([text, list(attachments)], sort_keys=True, ensure_ascii=False)
+
+
+def listed_attachments(attachments: Sequence[dict[str, Any]],
+                       new_media_id: Callable[[], str]) -> tuple[dict[str, Any], ...]:
+    """What get_groupmsg_list_v2 says was sent: an image given by `pic_url` comes back as
+    a `media_id` of WeCom's own ("与图片的media_id不能共存优先吐出media_id", doc 93338 as
+    copied by SDKs), so a client cannot find its send by comparing attachments verbatim."""
+    listed = []
+    for attachment in attachments:
+        image = attachment.get("image") if attachment.get("msgtype") == "image" else None
+        if isinstance(image, dict) and image.get("pic_url") and not image.get("media_id"):
+            attachment = {"msgtype": "image", "image": {"media_id": new_media_id()}}
+        listed.append(attachment)
+    return tuple(listed)
 
 
 class GroupSends:
@@ -201,6 +217,7 @@ class GroupSends:
         msg = GroupSend(self.world.new_id("msg", 27), self._seq, chat_type, create_type,
                         creator, sender, int(self._wall()), self._mono(), text,
                         tuple(attachments), tasks, fail, content_key(text, attachments))
+        msg.listed = listed_attachments(attachments, lambda: self.world.new_id("3", 60))
         self._msgs[msg.msgid] = msg
         insort(self._by_time[chat_type], (msg.create_time, msg.seq, msg))
         if self.options.groupsend_dispatch_s > 0:

@@ -181,8 +181,8 @@ class GroupSendApi:
         data["create_type"] = PERSONAL if msg.create_type == PERSONAL else 0
         if msg.text:
             data["text"] = {"content": msg.text}
-        if msg.attachments:
-            data["attachments"] = list(msg.attachments)
+        if msg.listed:
+            data["attachments"] = list(msg.listed)  # pic_url images as media ids
         return data
 
     def get_groupmsg_task(self, req: ApiRequest) -> dict[str, Any]:
