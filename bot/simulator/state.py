@@ -512,11 +512,15 @@ class World:
             raise ValueError(f"already in the group: {already or member_ids}")
         if invitor is not None:
             self._require_staff(invitor)
+        if scene == "qr":
+            invitor = None  # "目前仅当是由本企业内部成员邀请入群时会返回该值": not for QR joins
+        elif invitor is None:
+            invitor = chat.owner
         now = self.now()
         for n, member_id in enumerate(member_ids):
             kind, display = self._member_name(member_id, names[n] if names else None)
             chat.members[member_id] = Member(member_id, kind, now, API_JOIN_SCENE[scene],
-                                             invitor or chat.owner, display)
+                                             invitor, display)
         return self._member_change(chat, "add_member", member_ids,
                                    join_scene=CALLBACK_JOIN_SCENE[scene], quit_scene=0)
 
