@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -27,11 +28,23 @@ from urllib.parse import quote, urlsplit
 
 from bot.config import REAL_WECOM_API
 from bot.wecom.client import WeComClient
+from bot.wecom.errors import FREQUENCY_LIMITED, WeComError
 
 REAL_AUTHORIZE_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
 REAL_JSSDK_SCRIPTS = ("https://res.wx.qq.com/open/js/jweixin-1.2.0.js",
                       "https://open.work.weixin.qq.com/wwopen/js/jwxwork-1.0.0.js")
 TICKET_MARGIN_S = 300  # fetch a new ticket this long before the old one expires
+FETCH_BUDGET_S = 3.0  # a page waits at most this for a ticket fetch (45009 lasts the hour)
+RETRY_AFTER_S = 60.0  # after a failed fetch, serve the ticket in hand; ask again after this
+_API = {"corp": "get_jsapi_ticket", "agent": "ticket/get"}
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    value: str
+    refresh_at: float  # clock time to fetch a new one (TICKET_MARGIN_S before expiry)
+    expires_at: float  # clock time WeCom stops accepting it
 
 
 def is_simulated(api_base_url: str) -> bool:
@@ -95,7 +108,15 @@ class JsConfig:
 
 
 class Tickets:
-    """The two JS-SDK tickets, cached; `config` signs a page URL with both."""
+    """The two JS-SDK tickets, cached; `config` signs a page URL with both.
+
+    WeCom caps fetches per hour, per corp (400 for the corp ticket) and per app (100 for
+    either ticket); past the cap it answers 45009 for the rest of the hour. A page must not
+    wait that out, so a fetch gets `FETCH_BUDGET_S`, and when it fails the ticket in hand is
+    served until it really expires (refreshing starts `TICKET_MARGIN_S` early, so there is
+    time), with no new fetch for `RETRY_AFTER_S`: a burst of page loads costs one call, not
+    one each, and does not dig the hole deeper.
+    """
 
     def __init__(self, wecom: WeComClient, corp_id: str, agent_id: int | None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -103,26 +124,51 @@ class Tickets:
         self._corp_id = corp_id
         self._agent_id = agent_id
         self._clock = clock
-        self._cache: dict[str, tuple[str, float]] = {}
+        self._cache: dict[str, _Cached] = {}
+        self._retry_at: dict[str, float] = {}  # kind -> no fetch before (after a failure)
         self._lock = asyncio.Lock()
         self.fetches = 0
+        self.failures = 0
 
     async def _ticket(self, kind: str) -> str:
         cached = self._cache.get(kind)
-        if cached is not None and cached[1] > self._clock():
-            return cached[0]
+        if cached is not None and cached.refresh_at > self._clock():
+            return cached.value
         async with self._lock:
+            now = self._clock()
             cached = self._cache.get(kind)
-            if cached is not None and cached[1] > self._clock():
-                return cached[0]
-            data = await (self._wecom.get_jsapi_ticket() if kind == "corp"
-                          else self._wecom.get_agent_ticket())
+            if cached is not None and cached.refresh_at > now:
+                return cached.value
+            usable = cached is not None and cached.expires_at > now
+            if self._retry_at.get(kind, 0.0) > now:
+                if cached is not None and usable:
+                    return cached.value
+                raise WeComError(_API[kind], FREQUENCY_LIMITED,
+                                 "ticket fetch failed recently; not asking again yet")
+            try:
+                data = await self._fetch(kind)
+            except WeComError as exc:
+                self.failures += 1
+                self._retry_at[kind] = self._clock() + RETRY_AFTER_S
+                if cached is None or not usable:
+                    raise
+                log.warning("%s ticket not refreshed (%s): serving the current one until it "
+                            "expires", kind, exc)
+                return cached.value
             self.fetches += 1
             expires_in = int(data.get("expires_in", 7200))
-            ticket = str(data["ticket"])
-            self._cache[kind] = (ticket, self._clock() + max(expires_in - TICKET_MARGIN_S,
-                                                             expires_in / 2))
-            return ticket
+            now = self._clock()
+            ticket = _Cached(str(data["ticket"]),
+                             now + max(expires_in - TICKET_MARGIN_S, expires_in / 2),
+                             now + expires_in)
+            self._cache[kind] = ticket
+            return ticket.value
+
+    async def _fetch(self, kind: str) -> dict[str, Any]:
+        deadline = time.monotonic() + FETCH_BUDGET_S
+        if kind == "corp":
+            return await self._wecom.get_jsapi_ticket(deadline=deadline)
+        return await self._wecom.get_agent_ticket(deadline=deadline)
 
     async def config(self, url: str, *, timestamp: int | None = None) -> JsConfig:
         url = url.split("#", 1)[0]

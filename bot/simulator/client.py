@@ -12,7 +12,8 @@ Real WeCom puts three things between a sidebar page and the staff member:
 * **JS-SDK tickets** (doc 90506): ``GET /cgi-bin/get_jsapi_ticket`` (the corp's, for
   ``wx.config``) and ``GET /cgi-bin/ticket/get?type=agent_config`` (the app's, for
   ``wx.agentConfig``), each ``{"ticket", "expires_in": 7200}``, the same ticket while it is
-  valid; at most 400 corp-ticket fetches an hour per corp and 100 per app (45009 past
+  valid; at most 400 corp-ticket fetches an hour per corp, and per app at most 100 of
+  each kind (the corp ticket counts against both: "且单个应用不能超过100次"; 45009 past
   them). The page's server signs ``sha1("jsapi_ticket=T&noncestr=N&timestamp=TS&url=U")``
   over the page URL without its ``#`` part.
 * **The JS bridge**: ``wx.invoke('getCurExternalContact')`` answers the customer whose chat
@@ -58,8 +59,8 @@ from .state import World
 
 OAUTH_CODE_TTL_S = 300.0
 TICKET_TTL_S = 7200
-CORP_TICKETS_PER_HOUR = 400
-AGENT_TICKETS_PER_HOUR = 100
+CORP_TICKETS_PER_HOUR = 400  # the corp's ticket, per corp ...
+APP_TICKETS_PER_HOUR = 100  # ... and per app ("且单个应用不能超过100次"), as the app's ticket
 INVALID_CODE = 40029  # "不合法的oauth_code", doc 90455
 MISSING_CODE = 41008  # "缺少oauth code", doc 90455
 SCOPES = ("snsapi_base", "snsapi_privateinfo")
@@ -121,7 +122,7 @@ class ClientSim:
         self._codes: dict[str, _Code] = {}
         self._tickets: dict[str, _Ticket] = {}  # kind -> current ticket
         self._issued: dict[str, list[_Ticket]] = {"corp": [], "agent": []}
-        self._fetches: dict[str, deque[float]] = {"corp": deque(), "agent": deque()}
+        self._fetches: dict[str, deque[float]] = {}  # counter -> fetch times in the hour
         self.chat_messages: list[ChatMessage] = []
         self.signature_checks: list[SignatureCheck] = []
 
@@ -179,14 +180,18 @@ class ClientSim:
 
     # -- JS-SDK tickets ----------------------------------------------------------------
 
-    def _ticket(self, kind: str, per_hour: int) -> dict[str, Any]:
+    def _ticket(self, kind: str, caps: tuple[tuple[str, int], ...]) -> dict[str, Any]:
+        """Issue (or repeat) the `kind` ticket; `caps`: (counter, fetches an hour) pairs,
+        each a sliding hour, every one of which must have room (45009 otherwise)."""
         now = self._mono()
-        fetches = self._fetches[kind]
-        while fetches and fetches[0] <= now - 3600:
-            fetches.popleft()
-        if len(fetches) >= per_hour:
-            raise ApiError(codes.FREQUENCY_LIMITED, f"{kind} jsapi ticket: {per_hour} an hour")
-        fetches.append(now)
+        for counter, per_hour in caps:
+            fetches = self._fetches.setdefault(counter, deque())
+            while fetches and fetches[0] <= now - 3600:
+                fetches.popleft()
+            if len(fetches) >= per_hour:
+                raise ApiError(codes.FREQUENCY_LIMITED, f"{counter} ticket: {per_hour} an hour")
+        for counter, _ in caps:
+            self._fetches[counter].append(now)
         ticket = self._tickets.get(kind)
         if ticket is None or ticket.expires_at <= now:
             ticket = _Ticket(secrets.token_urlsafe(64), now + TICKET_TTL_S)
@@ -195,12 +200,13 @@ class ClientSim:
         return {"ticket": ticket.value, "expires_in": max(1, int(ticket.expires_at - now))}
 
     def get_jsapi_ticket(self, req: ApiRequest) -> dict[str, Any]:
-        return self._ticket("corp", CORP_TICKETS_PER_HOUR)
+        return self._ticket("corp", (("corp", CORP_TICKETS_PER_HOUR),
+                                     (f"corp@{self.agent_id}", APP_TICKETS_PER_HOUR)))
 
     def ticket_get(self, req: ApiRequest) -> dict[str, Any]:
         if req.query.get("type") != "agent_config":
             raise ApiError(codes.INVALID_PARAM, "type must be agent_config")
-        return self._ticket("agent", AGENT_TICKETS_PER_HOUR)
+        return self._ticket("agent", ((f"agent@{self.agent_id}", APP_TICKETS_PER_HOUR),))
 
     def api_routes(self) -> dict[str, tuple[str, Handler]]:
         return {"auth/getuserinfo": ("GET", self.getuserinfo),

@@ -262,15 +262,16 @@ class WeComClient:
         return await self.call("auth/getuserinfo", None, method="GET", params={"code": code},
                                retry_unanswered=False)
 
-    async def get_jsapi_ticket(self) -> dict[str, Any]:
+    async def get_jsapi_ticket(self, *, deadline: float | None = None) -> dict[str, Any]:
         """get_jsapi_ticket: the corp's JS-SDK ticket for wx.config (`ticket`, `expires_in`
-        7200); WeCom allows a few hundred fetches an hour, so callers cache it."""
-        return await self.call("get_jsapi_ticket", None, method="GET")
+        7200); 400 fetches an hour per corp and 100 per app, so callers cache it."""
+        return await self.call("get_jsapi_ticket", None, method="GET", deadline=deadline)
 
-    async def get_agent_ticket(self) -> dict[str, Any]:
-        """ticket/get?type=agent_config: the app's JS-SDK ticket for wx.agentConfig."""
+    async def get_agent_ticket(self, *, deadline: float | None = None) -> dict[str, Any]:
+        """ticket/get?type=agent_config: the app's JS-SDK ticket for wx.agentConfig (100
+        fetches an hour per app)."""
         return await self.call("ticket/get", None, method="GET",
-                               params={"type": "agent_config"})
+                               params={"type": "agent_config"}, deadline=deadline)
 
     # -- 群发 (group send) and group robots: used by the SOP outbox (bot.outbox.worker) ----
 
