@@ -134,6 +134,18 @@ def record_welcome(conn: Connection, **row: Any) -> None:
     _write(conn, _WELCOME, row)
 
 
+_WELCOMED = sql("""
+    SELECT 1 FROM welcome WHERE external_userid = :external_userid AND userid = :userid
+    AND status IN ('sent', 'already_sent')
+""")
+
+
+def welcomed_before(conn: Connection, external_userid: str, userid: str) -> bool:
+    """Has this member's welcome already reached this customer (any earlier event)?"""
+    params = {"external_userid": external_userid, "userid": userid}
+    return _run(conn, _WELCOMED, params).first() is not None
+
+
 # -- groups ----------------------------------------------------------------------------
 
 _GROUP_SEEN = sql("""

@@ -12,58 +12,45 @@ import asyncio
 import logging
 import time
 from datetime import date
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection
 
-from bot.channels import WelcomeError
+from bot.channels import ChannelMatch, WelcomeError
 from bot.db import repo
 from bot.dispatch import Context, Router
 from bot.wecom import errors
 from bot.wecom.errors import WeComError
-from bot.wecom.events import ContactAdded
+from bot.wecom.events import ContactAdded, ContactMsgAuditApproved
 
 log = logging.getLogger(__name__)
 router = Router()
 SAFETY_MARGIN_S = 0.5  # stop retrying this long before the code dies: the last try must land
 
 
+class Outcome(NamedTuple):
+    """What became of one WelcomeCode: a row of the `welcome` table."""
+
+    status: str  # sent | no_code | expired | already_sent | failed | welcomed_before
+    attempts: int = 0
+    error: str | None = None
+    text: str = ""
+    latency_ms: float | None = None
+
+
 @router.on(ContactAdded)
 async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
     services = ctx.services
-    settings = services.settings.wecom
-    expires = ctx.received_at + settings.welcome_deadline_s
     match = services.channels.match(ev.state)
-
-    name = ""
-    try:
-        contact = await services.wecom.get_external_contact(ev.external_user_id)
-        name = str(contact.get("external_contact", {}).get("name", ""))
-    except WeComError as exc:  # a welcome without the name beats no welcome
-        log.warning("externalcontact/get for %s failed: %s", ev.external_user_id, exc)
-
-    status, attempts, error, text, latency_ms = "no_code", 0, None, "", None
-    if not ev.welcome_code:
-        log.info("no WelcomeCode for %s (state %r): no welcome (already chatting, or the "
-                 "admin console sends one)", ev.external_user_id, ev.state)
-    elif time.time() >= expires - SAFETY_MARGIN_S:
-        status = "expired"
-        log.warning("welcome for %s not sent: WelcomeCode expired before we got to it "
-                    "(received %.1fs ago)", ev.external_user_id, time.time() - ctx.received_at)
+    name = _name(await _read_contact(ctx, ev.external_user_id))
+    if ev.welcome_code:
+        outcome = await _welcome(ctx, ev.user_id, ev.external_user_id, ev.welcome_code, match,
+                                 name)
     else:
-        staff_name = services.stores.staff_name(ev.user_id)
-        try:
-            message = services.channels.render_welcome(
-                match, customer_name=name, staff_name=staff_name, today=date.today())
-        except WelcomeError as exc:  # an operator's template bug must not cost the welcome
-            log.error("welcome template of channel %s failed for %s, sending the fallback: "
-                      "%s", match.name, ev.external_user_id, exc)
-            message = services.channels.fallback_welcome(
-                match, customer_name=name, staff_name=staff_name, today=date.today())
-        text = message.text
-        deadline = time.monotonic() + (expires - SAFETY_MARGIN_S - time.time())
-        status, attempts, error = await _send(ctx, ev, message.text, message.attachments,
-                                              deadline)
-        latency_ms = (time.time() - ctx.received_at) * 1000
+        outcome = Outcome("no_code")
+        log.info("no WelcomeCode for %s (state %r): no welcome (already chatting, the "
+                 "admin console sends one, or it comes with the archiving consent)",
+                 ev.external_user_id, ev.state)
 
     tag_ids = await _tag(ctx, ev, list(match.tags))
 
@@ -75,14 +62,87 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
                           name=name, store_id=store_id, channel=match.name, state=ev.state,
                           at=ctx.received_at)
         repo.add_member_tags(conn, ev.external_user_id, tag_ids, now)
-        repo.record_welcome(conn, event_id=ctx.event_id, external_userid=ev.external_user_id,
-                            userid=ev.user_id, channel=match.name, status=status,
-                            attempts=attempts, latency_ms=latency_ms, text=text, error=error,
-                            at=now)
+        _record(conn, ctx, ev.external_user_id, ev.user_id, match.name, outcome, now)
 
     await ctx.finish(effects)
     log.info("customer %s added %s via %r (channel %s): welcome %s, %d tags",
-             ev.external_user_id, ev.user_id, ev.state, match.name, status, len(tag_ids))
+             ev.external_user_id, ev.user_id, ev.state, match.name, outcome.status,
+             len(tag_ids))
+
+
+@router.on(ContactMsgAuditApproved)
+async def on_msg_audit_approved(ctx: Context, ev: ContactMsgAuditApproved) -> None:
+    """The customer agreed to chat archiving (会话内容存档, doc 92005); the callback carries a
+    WelcomeCode (real samples), usable for 20 s like an add's. Where archiving is on, the
+    consent can come after the add (whose callback then had no code), so this is the
+    customer's welcome: the channel of the member's QR code, sent once. A customer this
+    member already welcomed is not welcomed again; the row says so."""
+    if not ev.welcome_code:
+        log.info("customer %s agreed to archiving with %s: no WelcomeCode, nothing to send",
+                 ev.external_user_id, ev.user_id)
+        return
+    services = ctx.services
+    before = await services.db.read(
+        lambda c: repo.welcomed_before(c, ev.external_user_id, ev.user_id))
+    contact = await _read_contact(ctx, ev.external_user_id)
+    state = next((str(f.get("state", "")) for f in contact.get("follow_user", [])
+                  if f.get("userid") == ev.user_id), "")
+    match = services.channels.match(state)
+    if before:
+        outcome = Outcome("welcomed_before")
+    else:
+        outcome = await _welcome(ctx, ev.user_id, ev.external_user_id, ev.welcome_code, match,
+                                 _name(contact))
+    now = time.time()
+    await ctx.finish(lambda conn: _record(conn, ctx, ev.external_user_id, ev.user_id,
+                                          match.name, outcome, now))
+    log.info("customer %s agreed to archiving with %s (channel %s): welcome %s",
+             ev.external_user_id, ev.user_id, match.name, outcome.status)
+
+
+async def _read_contact(ctx: Context, external_userid: str) -> dict[str, Any]:
+    try:
+        return await ctx.services.wecom.get_external_contact(external_userid)
+    except WeComError as exc:  # a welcome without the name beats no welcome
+        log.warning("externalcontact/get for %s failed: %s", external_userid, exc)
+        return {}
+
+
+def _name(contact: dict[str, Any]) -> str:
+    return str(contact.get("external_contact", {}).get("name", ""))
+
+
+def _record(conn: Connection, ctx: Context, external_userid: str, userid: str, channel: str,
+            outcome: Outcome, at: float) -> None:
+    repo.record_welcome(conn, event_id=ctx.event_id, external_userid=external_userid,
+                        userid=userid, channel=channel, status=outcome.status,
+                        attempts=outcome.attempts, latency_ms=outcome.latency_ms,
+                        text=outcome.text, error=outcome.error, at=at)
+
+
+async def _welcome(ctx: Context, userid: str, external_userid: str, code: str,
+                   match: ChannelMatch, name: str) -> Outcome:
+    """Render the channel's welcome and send it inside the code's 20 s."""
+    services = ctx.services
+    expires = ctx.received_at + services.settings.wecom.welcome_deadline_s
+    if time.time() >= expires - SAFETY_MARGIN_S:
+        log.warning("welcome for %s not sent: WelcomeCode expired before we got to it "
+                    "(received %.1fs ago)", external_userid, time.time() - ctx.received_at)
+        return Outcome("expired")
+    staff_name = services.stores.staff_name(userid)
+    try:
+        message = services.channels.render_welcome(
+            match, customer_name=name, staff_name=staff_name, today=date.today())
+    except WelcomeError as exc:  # an operator's template bug must not cost the welcome
+        log.error("welcome template of channel %s failed for %s, sending the fallback: "
+                  "%s", match.name, external_userid, exc)
+        message = services.channels.fallback_welcome(
+            match, customer_name=name, staff_name=staff_name, today=date.today())
+    deadline = time.monotonic() + (expires - SAFETY_MARGIN_S - time.time())
+    status, attempts, error = await _send(ctx, external_userid, code, message.text,
+                                          message.attachments, deadline)
+    return Outcome(status, attempts, error, message.text,
+                   (time.time() - ctx.received_at) * 1000)
 
 
 async def _tag(ctx: Context, ev: ContactAdded, names: list[tuple[str, str]]) -> list[str]:
@@ -107,8 +167,9 @@ async def _tag(ctx: Context, ev: ContactAdded, names: list[tuple[str, str]]) -> 
     return tag_ids
 
 
-async def _send(ctx: Context, ev: ContactAdded, text: str, attachments: list[dict[str, object]],
-                deadline: float) -> tuple[str, int, str | None]:
+async def _send(ctx: Context, external_userid: str, code: str, text: str,
+                attachments: list[dict[str, object]], deadline: float
+                ) -> tuple[str, int, str | None]:
     """Send, retrying 41096 (another app is sending) and busy inside the code's life."""
     wecom = ctx.services.wecom
     attempts = 0
@@ -116,7 +177,7 @@ async def _send(ctx: Context, ev: ContactAdded, text: str, attachments: list[dic
     while True:
         attempts += 1
         try:
-            await wecom.send_welcome_msg(ev.welcome_code, text, attachments, deadline=deadline)
+            await wecom.send_welcome_msg(code, text, attachments, deadline=deadline)
             return "sent", attempts, None
         except WeComError as exc:
             if exc.errcode == errors.WELCOME_ALREADY_SENT:
@@ -126,7 +187,7 @@ async def _send(ctx: Context, ev: ContactAdded, text: str, attachments: list[dic
                 return "expired", attempts, str(exc)
             retryable = exc.errcode in (errors.WELCOME_BY_OTHER_APP, errors.SYSTEM_BUSY)
             if not retryable or time.monotonic() + delay >= deadline:
-                log.error("welcome for %s failed: %s", ev.external_user_id, exc)
+                log.error("welcome for %s failed: %s", external_userid, exc)
                 return "failed", attempts, str(exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)

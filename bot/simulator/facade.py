@@ -135,6 +135,11 @@ class Simulator:
     def prepare_contacts(self, userid: str, count: int, state: str) -> list[dict[str, str]]:
         return self.world.prepare_contacts(userid, count, state)
 
+    def customer_agrees_to_archiving(self, userid: str, external_userid: str,
+                                     with_welcome_code: bool = True) -> str | None:
+        return self.world.customer_agrees_to_archiving(userid, external_userid,
+                                                       with_welcome_code=with_welcome_code)
+
     def customer_deletes_staff(self, userid: str, external_userid: str) -> None:
         self.world.customer_deletes_staff(userid, external_userid)
 

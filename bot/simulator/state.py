@@ -362,6 +362,22 @@ class World:
             made.append({"external_userid": ext, "welcome_code": code, "state": state})
         return made
 
+    def customer_agrees_to_archiving(self, userid: str, external_userid: str, *,
+                                     with_welcome_code: bool = True) -> str | None:
+        """The customer accepts the member's chat-archiving notice (会话内容存档): the
+        msg_audit_approved callback, with a fresh WelcomeCode (20 s, single use) as in the
+        real samples. Returns the code."""
+        follow = self._require_follow(userid, external_userid)
+        code: str | None = None
+        extra: list[tuple[str, FieldValue]] = []
+        if with_welcome_code:
+            code = self.new_id("", 43)
+            self.welcome_codes[code] = WelcomeCode(code, userid, follow.external_userid,
+                                                   self._mono())
+            extra.append(("WelcomeCode", code))
+        self._contact_event("msg_audit_approved", userid, external_userid, *extra)
+        return code
+
     def customer_deletes_staff(self, userid: str, external_userid: str) -> None:
         """del_follow_user. The member keeps the customer (a one-way relation): the customer
         APIs still answer for them; only the member deleting the customer ends it (84061)."""
@@ -424,11 +440,12 @@ class World:
         """The admin drags tags into a new order: within `group_id`, or (no group) the tag
         groups themselves. The callback is a shuffle with Id = the group, or an empty Id
         when the groups were reordered; no TagType either way."""
+        items: list[Tag | TagGroup]
         if group_id:
             group = self.tag_groups.get(group_id)
             if group is None:
                 raise ValueError(f"unknown tag group {group_id!r}")
-            items: list[Tag] | list[TagGroup] = [self.tags[t] for t in group.tag_ids]
+            items = [self.tags[t] for t in group.tag_ids]
         else:
             items = list(self.tag_groups.values())
         for n, item in enumerate(reversed(items)):  # the last becomes the first

@@ -213,7 +213,13 @@ class ContactTransferFailed(ContactEvent, kind="contact.transfer_failed"):
 
 @dataclass(frozen=True, slots=True)
 class ContactMsgAuditApproved(ContactEvent, kind="contact.msg_audit_approved"):
-    welcome_code: str = field(default="", metadata=_from(_given("WelcomeCode")))
+    """The customer agreed to chat archiving (会话内容存档); may carry a WelcomeCode."""
+
+    welcome_code: str = field(default="", metadata=_from(_given("WelcomeCode"), key=True))
+
+    @property
+    def urgent(self) -> bool:
+        return bool(self.welcome_code)  # usable for 20 s, like an add's
 
 
 @dataclass(frozen=True, slots=True)
