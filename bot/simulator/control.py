@@ -83,6 +83,18 @@ async def _tags_edit(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
     return {"ok": True}
 
 
+async def _tags_shuffle(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
+    """{"group_id": ...} reorders that group's tags; no group_id reorders the groups."""
+    sim.admin_shuffle_tags(str(b.get("group_id", "")))
+    return {"ok": True}
+
+
+async def _archiving_consent(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
+    code = sim.customer_agrees_to_archiving(b["userid"], b["external_userid"],
+                                            bool(b.get("with_welcome_code", True)))
+    return {"welcome_code": code}
+
+
 async def _app_text(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
     return {"msg_id": sim.staff_sends_app_text(b["userid"], b["content"])}
 
@@ -107,6 +119,8 @@ async def _options(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
         raise ValueError(f"unknown options {sorted(unknown)}")
     if b.get("groupsend_quota", "month") not in ("month", "week7", "day1"):
         raise ValueError("groupsend_quota must be month, week7 or day1")
+    if b.get("tag_name_exists", "error") not in ("error", "existing"):
+        raise ValueError("tag_name_exists must be error or existing")
     for name, value in b.items():
         current = getattr(sim.options, name)
         setattr(sim.options, name, type(current)(value))
@@ -202,6 +216,8 @@ _ROUTES: tuple[tuple[str, str, Route], ...] = (
     ("POST", "/sim/leave", _leave),
     ("POST", "/sim/tags", _tag_add),
     ("POST", "/sim/tags/edit", _tags_edit),
+    ("POST", "/sim/tags/shuffle", _tags_shuffle),
+    ("POST", "/sim/archiving_consent", _archiving_consent),
     ("POST", "/sim/app_text", _app_text),
     ("POST", "/sim/faults", _faults),
     ("POST", "/sim/options", _options),
