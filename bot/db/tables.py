@@ -137,7 +137,7 @@ class GroupMemberLog(SQLModel, table=True):
 
 
 class Welcome(SQLModel, table=True):
-    """What happened to the welcome of one add_external_contact event."""
+    """What happened to the welcome of one add_external_contact (or msg_audit_approved)."""
 
     __tablename__ = "welcome"
 
@@ -145,7 +145,7 @@ class Welcome(SQLModel, table=True):
     external_userid: str = Field(max_length=64, index=True)
     userid: str = Field(max_length=64)
     channel: str = Field(max_length=64)
-    status: str = Field(max_length=16)  # sent|no_code|expired|already_sent|failed
+    status: str = Field(max_length=16)  # sent|no_code|expired|already_sent|failed|welcomed_before
     attempts: int = 0
     latency_ms: float | None = None  # receipt of the callback to WeCom's answer
     text: str = ""

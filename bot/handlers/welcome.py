@@ -4,6 +4,10 @@ Order matters for the 20 s: read the customer's name (the template greets them b
 render, send; tags and bookkeeping come after the welcome is out. The WelcomeCode is
 single-use, so WeCom itself refuses a second send (41051): a replay after a crash between
 "sent" and "recorded" cannot welcome anyone twice.
+
+Where chat archiving (会话内容存档) is on, the customer's consent (`msg_audit_approved`)
+brings a WelcomeCode of its own; it gets the same welcome, unless this member has already
+welcomed the customer.
 """
 
 from __future__ import annotations

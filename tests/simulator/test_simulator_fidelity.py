@@ -3,6 +3,7 @@ docs/conformance.md lists the source for each rule pinned here."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -139,3 +140,42 @@ async def test_84061_only_when_no_member_has_the_customer(sim: Simulator,
     sim.scan_contact_qr("zhangsan", "s2", "顾客", external_userid=ext)
     data = await get(http, sim, "externalcontact/get", external_userid=ext, access_token=token)
     assert [f.get("state") for f in data["follow_user"]] == ["s2"]
+
+
+async def test_group_send_list_names_a_pic_url_image_by_media_id(sim: Simulator,
+                                                                 http: aiohttp.ClientSession):
+    token = await token_for(http, sim)
+    chat = sim.create_group("zhangsan", "徐汇店福利群")
+    photo = "https://wework.qpic.cn/wwpic/sim/mango.jpg"
+    link = {"title": "今日到店", "url": "https://example.com/today", "picurl": photo}
+    body = {"chat_type": "group", "sender": "zhangsan", "chat_id_list": [chat],
+            "text": {"content": "早上好"},
+            "attachments": [{"msgtype": "image", "image": {"pic_url": photo}},
+                            {"msgtype": "link", "link": link}]}
+    created = await post(http, sim, "externalcontact/add_msg_template", body, token)
+    assert created["errcode"] == 0
+    now = int(time.time())
+    listed = await post(http, sim, "externalcontact/get_groupmsg_list_v2", {
+        "chat_type": "group", "start_time": now - 60, "end_time": now + 60}, token)
+    [msg] = listed["group_msg_list"]
+    image, listed_link = msg["attachments"]
+    assert set(image["image"]) == {"media_id"} and image["image"]["media_id"]
+    assert listed_link == {"msgtype": "link", "link": link}
+    [seen] = sim.group_messages(chat)  # the group itself got the photo as sent
+    assert seen.attachments[0]["image"] == {"pic_url": photo}
+
+
+async def test_a_customer_who_deleted_the_member_gets_no_group_send(
+        sim: Simulator, http: aiohttp.ClientSession):
+    token = await token_for(http, sim)
+    stays, _ = sim.scan_contact_qr("zhangsan", "s", "留下")
+    gone, _ = sim.scan_contact_qr("zhangsan", "s", "走了")
+    sim.customer_deletes_staff("zhangsan", gone)
+    created = await post(http, sim, "externalcontact/add_msg_template", {
+        "chat_type": "single", "sender": "zhangsan", "external_userid": [stays, gone],
+        "text": {"content": "周二会员日"}}, token)
+    assert created["errcode"] == 0 and created["fail_list"] == []
+    result = await post(http, sim, "externalcontact/get_groupmsg_send_result",
+                        {"msgid": created["msgid"], "userid": "zhangsan"}, token)
+    status = {r["external_userid"]: r["status"] for r in result["send_list"]}
+    assert status == {stays: 1, gone: 2}
