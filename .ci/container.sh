@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# CI: build the container image and run it the way production does (docs/deployment.md):
+# two replicas on CI's PostgreSQL, the WeCom simulator, a welcome through each replica,
+# one leader, a clean stop. Any failure fails the step (non-zero exit).
+#
+# On a fresh Debian machine it installs podman, runc and debootstrap, and makes the base
+# image the Dockerfile starts FROM (no registry is reachable here: ../shared/containers.md
+# in the team's notes). The base is kept as a tarball in $BOT_CI_CACHE between runs and
+# remade when older than 30 days, so it gets Debian's security updates.
+#
+# Usage: bash .ci/container.sh [POSTGRES_URL]   (default: what .ci/postgres.sh prints)
+# Needs root (apt, podman) and the project's venv in .venv (made by .ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE="${BOT_CI_IMAGE:-wecom-store-bot:ci}"
+BASE=debian:bookworm-slim  # the Dockerfile's FROM, made locally under that name
+CACHE="${BOT_CI_CACHE:-/var/cache/wecom-store-bot-ci}"
+BASE_TAR="$CACHE/debian-bookworm-minbase.tar"
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt  # TLS to PyPI is re-signed on the way here
+STEP_START=$SECONDS
+
+phase() { echo "== container step: $* ($((SECONDS - STEP_START)) s)" >&2; }
+
+install_packages() {
+    local missing=()
+    for cmd in podman runc debootstrap; do
+        command -v "$cmd" >/dev/null || missing+=("$cmd")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        phase "installing ${missing[*]} from Debian's packages"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null
+    fi
+    # crun (podman's default) refuses this machine's hybrid cgroups, and setting the
+    # default ulimits is not permitted here: runc and no default ulimits. Only written when
+    # the machine has no containers.conf of its own.
+    if [ ! -e /etc/containers/containers.conf ]; then
+        mkdir -p /etc/containers
+        printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n' \
+            > /etc/containers/containers.conf
+    fi
+}
+
+debian_mirror() {  # the mirror apt already uses, so debootstrap needs nothing new
+    local url
+    url=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/* \
+          | grep -oE 'https?://[^ ]*/debian/?( |$)' | head -n 1 | tr -d ' ')
+    echo "${url:-http://deb.debian.org/debian}"
+}
+
+make_base_image() {
+    if podman image exists "$BASE"; then
+        return
+    fi
+    mkdir -p "$CACHE"
+    if [ -z "$(find "$BASE_TAR" -mtime -30 2>/dev/null)" ]; then
+        local rootfs
+        rootfs=$(mktemp -d /var/tmp/bookworm-rootfs.XXXXXX)
+        phase "debootstrap bookworm (minbase) from $(debian_mirror)"
+        debootstrap --variant=minbase bookworm "$rootfs" "$(debian_mirror)" >/dev/null
+        rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+        tar -C "$rootfs" -cf "$BASE_TAR.part" .
+        mv "$BASE_TAR.part" "$BASE_TAR"
+        rm -rf "$rootfs"
+    fi
+    phase "importing $BASE_TAR as $BASE"
+    podman import -q "$BASE_TAR" "$BASE" >/dev/null
+}
+
+build_image() {
+    phase "building $IMAGE"
+    # --format docker keeps the HEALTHCHECK (the OCI format has no field for it).
+    podman build -q --format docker -t "$IMAGE" \
+        -v "$CA_BUNDLE:/host-ca.crt:ro" --build-arg PIP_CERT=/host-ca.crt . >/dev/null
+}
+
+install_packages
+make_base_image
+build_image
+DATABASE_URL="${1:-$(bash .ci/postgres.sh)}"
+phase "two replicas, the simulator and PostgreSQL"
+.venv/bin/python scripts/container_smoke.py --image "$IMAGE" --database-url "$DATABASE_URL"
+phase "passed"
