@@ -180,6 +180,11 @@ def readyz(replica: Container) -> dict[str, Any]:
 
 
 def is_ready(replica: Container) -> bool:
+    """/readyz 200; a replica that exited (bad image, bad settings) fails at once."""
+    state = podman("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", replica.name)
+    status, code = state.stdout.split()
+    if status not in ("running", "created", "configured"):
+        raise SmokeFailure(f"{replica.name} is {status} (exit code {code}) instead of ready")
     return bool(readyz(replica))
 
 
