@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI: build the container image and run it the way production does (docs/deployment.md):
 # two replicas on CI's PostgreSQL, the WeCom simulator, a welcome through each replica,
-# one leader, a clean stop. Any failure fails the step (non-zero exit).
+# one leader, a clean stop (scripts/container_smoke.py); then docker-compose.yml with
+# podman-compose, the same checks through its nginx (scripts/compose_smoke.py). Any failure
+# fails the step (non-zero exit).
 #
 # On a fresh Debian machine it installs podman, runc and debootstrap, and makes the base
 # image the Dockerfile starts FROM (no registry is reachable here: ../shared/containers.md
@@ -18,6 +20,7 @@ BASE=debian:bookworm-slim  # the Dockerfile's FROM, made locally under that name
 CACHE="${BOT_CI_CACHE:-/var/cache/wecom-store-bot-ci}"
 BASE_TAR="$CACHE/debian-bookworm-minbase.tar"
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt  # TLS to PyPI is re-signed on the way here
+PODMAN_COMPOSE_VERSION=1.6.0
 STEP_START=$SECONDS
 
 phase() { echo "== container step: $* ($((SECONDS - STEP_START)) s)" >&2; }
@@ -70,9 +73,25 @@ make_base_image() {
 
 build_image() {
     phase "building $IMAGE"
+    local before after
+    before=$(podman image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
     # --format docker keeps the HEALTHCHECK (the OCI format has no field for it).
     podman build -q --format docker -t "$IMAGE" \
         -v "$CA_BUNDLE:/host-ca.crt:ro" --build-arg PIP_CERT=/host-ca.crt . >/dev/null
+    after=$(podman image inspect -f '{{.Id}}' "$IMAGE")
+    if [ -n "$before" ] && [ "$before" != "$after" ]; then  # our previous build, untagged now
+        podman rmi "$before" >/dev/null 2>&1 || true
+    fi
+}
+
+podman_compose() {  # from PyPI, in a venv of its own kept with the base image
+    local venv="$CACHE/podman-compose-$PODMAN_COMPOSE_VERSION"
+    if [ ! -x "$venv/bin/podman-compose" ]; then
+        phase "installing podman-compose $PODMAN_COMPOSE_VERSION from PyPI"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q "podman-compose==$PODMAN_COMPOSE_VERSION" >&2
+    fi
+    echo "$venv/bin/podman-compose"
 }
 
 install_packages
@@ -81,4 +100,7 @@ build_image
 DATABASE_URL="${1:-$(bash .ci/postgres.sh)}"
 phase "two replicas, the simulator and PostgreSQL"
 .venv/bin/python scripts/container_smoke.py --image "$IMAGE" --database-url "$DATABASE_URL"
+COMPOSE=$(podman_compose)
+phase "docker-compose.yml with podman-compose (PostgreSQL, nginx, two replicas, simulator)"
+.venv/bin/python scripts/compose_smoke.py --compose "$COMPOSE"
 phase "passed"
