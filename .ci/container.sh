@@ -6,9 +6,10 @@
 # fails the step (non-zero exit).
 #
 # On a fresh Debian machine it installs podman, runc and debootstrap, and makes the base
-# image the Dockerfile starts FROM (no registry is reachable here: ../shared/containers.md
-# in the team's notes). The base is kept as a tarball in $BOT_CI_CACHE between runs and
-# remade when older than 30 days, so it gets Debian's security updates.
+# image the Dockerfile starts FROM with debootstrap when there is none (no registry is
+# reachable from the development machines). The base is kept as a tarball in $BOT_CI_CACHE
+# between runs and remade when 30 days old, so builds get Debian's security updates.
+# More in docs/deployment.md, "Containers".
 #
 # Usage: bash .ci/container.sh [POSTGRES_URL]   (default: what .ci/postgres.sh prints)
 # Needs root (apt, podman) and the project's venv in .venv (made by .ci/run).
@@ -21,6 +22,7 @@ CACHE="${BOT_CI_CACHE:-/var/cache/wecom-store-bot-ci}"
 BASE_TAR="$CACHE/debian-bookworm-minbase.tar"
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt  # TLS to PyPI is re-signed on the way here
 PODMAN_COMPOSE_VERSION=1.6.0
+MADE_BY=wecom-store-bot-ci  # the label on a base image this script made
 STEP_START=$SECONDS
 
 phase() { echo "== container step: $* ($((SECONDS - STEP_START)) s)" >&2; }
@@ -45,30 +47,48 @@ install_packages() {
     fi
 }
 
-debian_mirror() {  # the mirror apt already uses, so debootstrap needs nothing new
+mirror() {  # the mirror apt already uses for $1 (debian or debian-security)
     local url
     url=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/* \
-          | grep -oE 'https?://[^ ]*/debian/?( |$)' | head -n 1 | tr -d ' ')
-    echo "${url:-http://deb.debian.org/debian}"
+          | grep -oE "https?://[^ ]*/$1/?( |\$)" | head -n 1 | tr -d ' ')
+    echo "${url:-http://deb.debian.org/$1}"
+}
+
+apt_sources() {  # deb822, as in Docker Hub's debian images
+    local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm bookworm-updates\nComponents: main\n' "$1"
+    printf 'Signed-By: %s\n\n' "$keyring"
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-security\nComponents: main\n' "$2"
+    printf 'Signed-By: %s\n' "$keyring"
 }
 
 make_base_image() {
+    # A base someone pulled from a registry is theirs: used as it is. Ours carries a label
+    # and is remade when its tarball is 30 days old.
     if podman image exists "$BASE"; then
-        return
+        local made_by
+        made_by=$(podman image inspect -f '{{index .Labels "made-by"}}' "$BASE" 2>/dev/null || true)
+        if [ "$made_by" != "$MADE_BY" ] || [ -n "$(find "$BASE_TAR" -mtime -30 2>/dev/null)" ]; then
+            return
+        fi
     fi
     mkdir -p "$CACHE"
     if [ -z "$(find "$BASE_TAR" -mtime -30 2>/dev/null)" ]; then
         local rootfs
         rootfs=$(mktemp -d /var/tmp/bookworm-rootfs.XXXXXX)
-        phase "debootstrap bookworm (minbase) from $(debian_mirror)"
-        debootstrap --variant=minbase bookworm "$rootfs" "$(debian_mirror)" >/dev/null
+        phase "debootstrap bookworm (minbase) from $(mirror debian)"
+        debootstrap --variant=minbase bookworm "$rootfs" "$(mirror debian)" >/dev/null
+        # As Docker Hub's image has it: point releases and security updates, not only main.
+        rm -f "$rootfs/etc/apt/sources.list"
+        apt_sources "$(mirror debian)" "$(mirror debian-security)" \
+            > "$rootfs/etc/apt/sources.list.d/debian.sources"
         rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
         tar -C "$rootfs" -cf "$BASE_TAR.part" .
         mv "$BASE_TAR.part" "$BASE_TAR"
         rm -rf "$rootfs"
     fi
     phase "importing $BASE_TAR as $BASE"
-    podman import -q "$BASE_TAR" "$BASE" >/dev/null
+    podman import -q --change "LABEL made-by=$MADE_BY" "$BASE_TAR" "$BASE" >/dev/null
 }
 
 build_image() {
