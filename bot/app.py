@@ -190,6 +190,7 @@ class BotRuntime:
         await running.replica.stop()  # last: our claims stay ours until work has stopped
         await running.services.wecom.close()
         await running.services.db.close()
+        log.info("bot stopped: replica %s finished its work and left", running.replica.id)
 
     # -- what tests, the demo and scripts look at -----------------------------------------
 
