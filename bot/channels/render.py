@@ -65,7 +65,8 @@ def _render_attachment(
 ) -> dict[str, Any] | None:
     try:
         return render_attachment(
-            attachment, lambda _key, source: templates.render_string(source, context)
+            attachment, lambda _key, source: templates.render_string(source, context),
+            templates.images,
         )
     except ContentError as exc:
         raise WelcomeError(channel.name, exc.reason) from exc

@@ -12,12 +12,14 @@ import asyncio
 import logging
 import time
 from datetime import date
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from bot.channels import WelcomeError
 from bot.db import repo
 from bot.dispatch import Context, Router
+from bot.media.cache import MediaFileError
 from bot.wecom import errors
 from bot.wecom.errors import WeComError
 from bot.wecom.events import ContactAdded
@@ -61,8 +63,8 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
                 match, customer_name=name, staff_name=staff_name, today=date.today())
         text = message.text
         deadline = time.monotonic() + (expires - SAFETY_MARGIN_S - time.time())
-        status, attempts, error = await _send(ctx, ev, message.text, message.attachments,
-                                              deadline)
+        attachments = await _hosted_images(ctx, message.attachments)
+        status, attempts, error = await _send(ctx, ev, message.text, attachments, deadline)
         latency_ms = (time.time() - ctx.received_at) * 1000
 
     tag_ids = await _tag(ctx, ev, list(match.tags))
@@ -104,6 +106,22 @@ async def _tag(ctx: Context, ev: ContactAdded, names: list[tuple[str, str]]) -> 
         log.info("not tagging %s: no relation with %s any more", ev.external_user_id, ev.user_id)
         return []
     return tag_ids
+
+
+async def _hosted_images(ctx: Context, attachments: list[dict[str, Any]]
+                         ) -> list[dict[str, Any]]:
+    """Local pictures swapped for WeCom-hosted ones (uploaded once, bot.media). A picture
+    that cannot be uploaded now is left out: the welcome's text must still go out."""
+    media = ctx.services.media
+    if media is None or not attachments:
+        return attachments
+    out: list[dict[str, Any]] = []
+    for attachment in attachments:
+        try:
+            out.extend(await media.resolve([attachment]))
+        except (MediaFileError, ValueError, WeComError) as exc:
+            log.error("welcome picture left out: %s", exc)
+    return out
 
 
 async def _send(ctx: Context, ev: ContactAdded, text: str, attachments: list[dict[str, object]],

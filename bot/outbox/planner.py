@@ -8,6 +8,7 @@ and a 群发 is one add_msg_template per owner and store, at most 2000 groups ea
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.db.engine import Database
+from bot.media.cache import MediaCache
 from bot.outbox import rows as outbox
 from bot.outbox.owner_posts import REMIND_VIA
 from bot.outbox.quota import quota_period
@@ -64,8 +66,10 @@ def slot_label(slot: datetime) -> str:
 
 async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
                     quota_rule: str, now: float | None = None,
-                    groups: list[GroupRow] | None = None, sidebar_url: str = "") -> SlotPlan:
-    """Plan `sop` at `slot` (aware): write its rows, once."""
+                    groups: list[GroupRow] | None = None, sidebar_url: str = "",
+                    media: MediaCache | None = None) -> SlotPlan:
+    """Plan `sop` at `slot` (aware): write its rows, once. Local pictures are uploaded
+    (`media`) before the rows are written, so a row's body is what WeCom gets and lists."""
     now = time.time() if now is None else now
     plan = SlotPlan(sop.name, slot)
     posts: list[PlannedPost] = []
@@ -91,6 +95,8 @@ async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
                                       lambda g: g.chat_id, slot, quota_rule, sop.timezone,
                                       plan)
         sends = _group_sends(book, sop, slot, targets, plan)
+    if media is not None:
+        sends = await _hosted_images(media, sends)
     plan.sends = len(sends)
     plan.groups = sum(len(s.chat_ids) for s in sends) + len(posts)
     status = SlotStatus.PLANNED if sends or posts else SlotStatus.EMPTY
@@ -179,6 +185,18 @@ def _member_sends(book: SopBook, sop: Sop, slot: datetime, members: list[MemberR
             per_store[store_id] = (message, by_sender)
     return _sends(sop, slot, per_store, MAX_CUSTOMERS_PER_SEND, "m",
                   SopMessage.member_send_payload)
+
+
+async def _hosted_images(media: MediaCache, sends: list[PlannedSend]) -> list[PlannedSend]:
+    """Each send with its local pictures swapped for WeCom-hosted ones (bot.media)."""
+    out: list[PlannedSend] = []
+    for send in sends:
+        attachments = send.body.get("attachments")
+        if attachments:
+            body = {**send.body, "attachments": await media.resolve(list(attachments))}
+            send = dataclasses.replace(send, body=body)
+        out.append(send)
+    return out
 
 
 def _rendered_per_store(book: SopBook, sop: Sop, slot: datetime, targets: list[GroupRow],

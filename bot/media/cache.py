@@ -1,0 +1,129 @@
+"""Local pictures become WeCom-hosted ones, each uploaded once.
+
+A rendered message may name local files (``images/mango.png``) where WeCom wants its own
+URL (``pic_url``, a link's ``picurl``) or a media id (``image.media_id``, a mini-program's
+``pic_media_id``, an app image message). `MediaCache.resolve` swaps each for what WeCom
+hosts, right before the send. Uploads are keyed by the sha256 of the file's bytes in the
+``media_upload`` table, so the same picture named by ten SOPs and a thousand welcomes costs
+one ``media/uploadimg`` call, ever, and an edited picture (new bytes) is uploaded anew.
+
+A media id lives 3 days: one with less than `RENEW_BEFORE_S` left is uploaded again before
+use (a 群发 is confirmed by its owner up to hours later; a dead id there is a lost image).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from bot.db.engine import Database, sql
+from bot.media.images import is_local_image, local_image_path
+from bot.wecom.client import WeComClient
+from bot.wecom.media import upload_image, upload_media
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RENEW_BEFORE_S", "MediaCache", "MediaFileError"]
+
+RENEW_BEFORE_S = 86_400.0  # renew a media id with less than a day of its 3 left
+PIC_URL, MEDIA_ID = "pic_url", "media_id"
+# attachment field -> what WeCom wants there
+_FIELDS = {"pic_url": PIC_URL, "picurl": PIC_URL, "media_id": MEDIA_ID,
+           "pic_media_id": MEDIA_ID}
+
+
+class MediaFileError(ValueError):
+    """A local picture named by a message that cannot be read (removed since the check)."""
+
+
+class MediaCache:
+    """Uploads by content hash, remembered in the database (shared by replicas)."""
+
+    def __init__(self, db: Database, wecom: WeComClient, base: Path, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._wecom = wecom
+        self._base = base
+        self._clock = clock
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.uploads = 0  # uploads made by this process (metrics, tests)
+
+    def read_local(self, name: str) -> bytes:
+        path = local_image_path(self._base, name)
+        if path is None:
+            raise MediaFileError(f"image {name} is outside {self._base}")
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise MediaFileError(f"image {name}: {exc.strerror or exc}") from exc
+
+    async def pic_url(self, data: bytes, filename: str) -> str:
+        """The permanent WeCom URL of this picture (media/uploadimg once per content)."""
+        return await self._hosted(data, filename, PIC_URL)
+
+    async def media_id(self, data: bytes, filename: str) -> str:
+        """A media id of this picture with at least `RENEW_BEFORE_S` to live."""
+        return await self._hosted(data, filename, MEDIA_ID)
+
+    async def resolve(self, attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`attachments` with every local picture swapped for what WeCom hosts (new dicts;
+        the given ones, maybe cached renders, are left as they are)."""
+        out: list[dict[str, Any]] = []
+        for attachment in attachments:
+            kind = str(attachment.get("msgtype", ""))
+            inner = attachment.get(kind)
+            if not isinstance(inner, dict) or not any(
+                    isinstance(inner.get(k), str) and is_local_image(inner[k]) for k in _FIELDS):
+                out.append(attachment)
+                continue
+            swapped = dict(inner)
+            for key, want in _FIELDS.items():
+                value = inner.get(key)
+                if isinstance(value, str) and is_local_image(value):
+                    swapped[key] = await self._hosted(self.read_local(value),
+                                                      Path(value).name, want)
+            out.append({**attachment, kind: swapped})
+        return out
+
+    async def _hosted(self, data: bytes, filename: str, kind: str) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        lock = self._locks.setdefault((digest, kind), asyncio.Lock())
+        async with lock:  # two welcomes with a new picture at once: one upload
+            now = self._clock()
+            row = await self._db.read(lambda c: _lookup(c, digest, kind))
+            if row is not None and (row[1] is None or row[1] - now > RENEW_BEFORE_S):
+                return row[0]
+            if kind == PIC_URL:
+                value, expires = await upload_image(self._wecom, data, filename), None
+            else:
+                media = await upload_media(self._wecom, data, filename)
+                value, expires = media.media_id, float(media.expires_at)
+            self.uploads += 1
+            log.info("uploaded %s (%d bytes) as %s%s", filename, len(data), kind,
+                     " (renewed)" if row is not None else "")
+            await self._db.write(lambda c: _store(c, digest, kind, value, now, expires))
+            return value
+
+
+def _lookup(conn: Connection, digest: str, kind: str) -> tuple[str, float | None] | None:
+    row = conn.execute(sql("SELECT value, expires_at FROM media_upload "
+                           "WHERE content_hash = :h AND kind = :k"),
+                       {"h": digest, "k": kind}).first()
+    return None if row is None else (str(row[0]), None if row[1] is None else float(row[1]))
+
+
+def _store(conn: Connection, digest: str, kind: str, value: str, now: float,
+           expires: float | None) -> None:
+    params = {"h": digest, "k": kind, "v": value, "c": now, "e": expires}
+    updated = conn.execute(sql("UPDATE media_upload SET value = :v, created_at = :c, "
+                               "expires_at = :e WHERE content_hash = :h AND kind = :k"), params)
+    if updated.rowcount == 0:
+        conn.execute(sql("INSERT INTO media_upload (content_hash, kind, value, created_at, "
+                         "expires_at) VALUES (:h, :k, :v, :c, :e)"), params)
