@@ -124,6 +124,7 @@ class Channel:
     template: str
     perk: Perk | None
     attachments: tuple[Attachment, ...]
+    card_line: str = ""  # printed under the channel's QR code (bot.cards)
 
     def matched(self, state: str, captures: dict[str, str], store: Store | None) -> ChannelMatch:
         """What `state` means in this channel, with its captures and its (found) store."""
