@@ -61,7 +61,7 @@ async def make_cards(codes: Sequence[CardCode], out: Path, fetch: Fetch,
                      sizes: Sequence[CardSize] = SIZES) -> list[Path]:
     """Every card of every code, written to `out`; the files written, PNG then PDF."""
     font = find_font()
-    out.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     written: list[Path] = []
     for code in codes:
         qr_png = await fetch(code.qr_url)
