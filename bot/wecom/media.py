@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from bot.wecom.client import WeComClient
 from bot.wecom.http import Multipart
@@ -96,12 +97,12 @@ def _part(data: bytes, filename: str, limit: int) -> Multipart:
 
 async def upload_image(client: WeComClient, data: bytes, filename: str) -> str:
     """media/uploadimg: the permanent URL WeCom now hosts the picture at, for ``pic_url``
-    and link ``picurl``. WeCom's example answers ``http://p.qpic.cn/...``; the same path is
-    served over https, which is what WeCom's clients are given (the https rule of
-    bot.wecom.content)."""
+    and link ``picurl``. WeCom's example answers ``http://p.qpic.cn/...``; its picture hosts
+    serve the same path over https, which is what customers' clients are given."""
     data_json = await client.call("media/uploadimg", _part(data, filename, MAX_UPLOADIMG_BYTES))
     url = str(data_json.get("url", ""))
-    if url.startswith("http://"):
+    host = urlsplit(url).hostname or ""
+    if url.startswith("http://") and (host == "qpic.cn" or host.endswith(".qpic.cn")):
         url = "https://" + url[len("http://"):]
     return url
 
