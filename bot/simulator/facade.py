@@ -25,7 +25,7 @@ from .control import register_control
 from .faults import FaultInjector, FaultPlan, RateLimiter, normalise_path
 from .groupsend import GroupSend, GroupSends
 from .groupsend_api import GroupSendApi
-from .media import SimMedia
+from .media import MAX_UPLOAD_BYTES, SimMedia
 from .options import SimOptions
 from .records import GroupMessage, Inbox
 from .robots import Robots
@@ -62,7 +62,7 @@ class Simulator:
         # the staff member's client: OAuth2 login, JS-SDK tickets, the sidebar's JS bridge
         self.client = ClientSim(self.world, corp_id, agent_id, inbox=self.inbox)
         self._api.add_routes(self.client.api_routes())
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=MAX_UPLOAD_BYTES)  # media/upload: files
         self._api.register(self.app)
         self.client.register(self.app)
         self.media.register(self.app)

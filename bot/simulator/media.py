@@ -38,6 +38,7 @@ UPLOADIMG_MAX_BYTES = 2 * 1024 * 1024
 IMAGE_MAX_BYTES = 10 * 1024 * 1024
 MIN_BYTES = 5
 MEDIA_TTL_S = 3 * 86_400
+MAX_UPLOAD_BYTES = 21 * 1024 * 1024  # a request body: a 20 MB file (type=file) and its framing
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 
 
