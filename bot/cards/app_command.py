@@ -20,6 +20,7 @@ from PIL import Image
 from bot.cards.cli import fetch_qr
 from bot.cards.draw import draw_card, find_font
 from bot.cards.model import SIZES, CardCode
+from bot.cards.recorded import codes_reader
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -73,9 +74,8 @@ def _png(card: Image.Image) -> bytes:
 
 def recorded_store_codes(services: Services) -> StoreCodes | None:
     """The codes `codes sync` recorded (bot.codes), or None in a build without them."""
-    try:
-        from bot.codes import recorded_codes  # type: ignore[attr-defined]
-    except ImportError:
+    recorded_codes = codes_reader()
+    if recorded_codes is None:
         return None
 
     async def read(store_ids: list[str]) -> list[CardCode]:

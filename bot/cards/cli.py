@@ -72,8 +72,10 @@ async def make_cards(codes: Sequence[CardCode], out: Path, fetch: Fetch,
     return written
 
 
-def run_cards(args: argparse.Namespace, source: CodeSource | None = None) -> int:
-    """The command: 0 with the files listed, 1 when nothing was made, 2 on a setup error."""
+def run_cards(args: argparse.Namespace, source: CodeSource | None = None,
+              fetch: Fetch | None = None) -> int:
+    """The command: 0 with the files listed, 1 when nothing was made, 2 on a setup error.
+    `source` and `fetch` default to the recorded codes and an HTTP download."""
     try:
         source = source or recorded_code_source(args.config)
         codes = source(args.store, args.channel)
@@ -86,7 +88,7 @@ def run_cards(args: argparse.Namespace, source: CodeSource | None = None) -> int
         return 1
     sizes = [s for s in SIZES if not args.size or s.name in args.size]
     try:
-        written = asyncio.run(make_cards(codes, args.out, fetch_qr, sizes))
+        written = asyncio.run(make_cards(codes, args.out, fetch or fetch_qr, sizes))
     except (CardFontMissing, QrFetchError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

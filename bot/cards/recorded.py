@@ -9,7 +9,9 @@ channel's line; a store's 「加入群聊」 join code is printed with the group
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,22 @@ from bot.config import load_settings
 GROUP_LINE = "扫码进门店福利群，每天限时秒杀"
 
 
+def codes_reader() -> Callable[..., Any] | None:
+    """bot.codes.recorded_codes(db, store=None, channel=None), or None in a build without
+    the codes package (imported by name: cards are printed from whatever records codes)."""
+    try:
+        module = importlib.import_module("bot.codes")
+    except ImportError:
+        return None
+    reader = getattr(module, "recorded_codes", None)
+    return reader if callable(reader) else None
+
+
 def recorded_source(config: Path | None) -> CodeSource:
     """A `CodeSource` over the database and channels.yaml named by `config`."""
-    try:
-        from bot.codes import recorded_codes  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise RuntimeError("no recorded codes: this build has no bot.codes (codes sync)"
-                           ) from exc
+    recorded_codes = codes_reader()
+    if recorded_codes is None:
+        raise RuntimeError("no recorded codes: this build has no bot.codes (codes sync)")
     from bot.db.engine import Database
     from bot.operator_books import load_operator_files
 
