@@ -95,7 +95,7 @@ async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
                                       lambda g: g.chat_id, slot, quota_rule, sop.timezone,
                                       plan)
         sends = _group_sends(book, sop, slot, targets, plan)
-    if media is not None:
+    if media is not None and not sop.owner_post and sop.robot is None:  # the 群发 bodies
         sends = await _hosted_images(media, sends)
     plan.sends = len(sends)
     plan.groups = sum(len(s.chat_ids) for s in sends) + len(posts)
