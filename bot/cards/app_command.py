@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from bot.cards.cli import fetch_qr
+from bot.cards.cli import QrFetchError, fetch_qr
 from bot.cards.draw import draw_card, find_font
 from bot.cards.model import SIZES, CardCode
 from bot.cards.recorded import codes_reader
+from bot.wecom.errors import WeComError
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -60,9 +61,17 @@ async def answer_qr(services: Services, userid: str, codes: StoreCodes | None,
     font: Path = find_font()
     sent = 0
     for code in found:
-        card = draw_card(code, await fetch(code.qr_url), _TILL, font)
-        media_id = await services.media.media_id(_png(card), f"{code.store_id}-{code.channel}.png")
+        try:  # one card that cannot be made must not stop (or, retried, repeat) the others
+            card = draw_card(code, await fetch(code.qr_url), _TILL, font)
+            media_id = await services.media.media_id(_png(card),
+                                                     f"{code.store_id}-{code.channel}.png")
+        except (QrFetchError, WeComError, ValueError) as exc:
+            log.error("二维码 for %s: card %s/%s not made: %s", userid, code.store_id,
+                      code.channel, exc)
+            continue
         sent += await messenger.send_image(userid, media_id)
+    if not sent:
+        await messenger.send_text(userid, "二维码卡片暂时没有生成出来，请稍后再发「二维码」。")
     return sent
 
 

@@ -103,8 +103,7 @@ class SimMedia:
 
     def routes(self) -> dict[str, tuple[str, Handler]]:
         return {"media/uploadimg": ("POST", self.uploadimg),
-                "media/upload": ("POST", self.upload),
-                "media/get": ("GET", self.get_info)}
+                "media/upload": ("POST", self.upload)}
 
     def register(self, app: web.Application) -> None:
         """The picture host: GET of a URL ``uploadimg`` returned (no token, like a CDN)."""
@@ -136,12 +135,6 @@ class SimMedia:
                                            upload.filename, created)
         self.uploads.append("upload")
         return {"type": kind, "media_id": media_id, "created_at": str(created)}
-
-    def get_info(self, req: ApiRequest) -> dict[str, Any]:
-        """Not media/get's file download: the facts a test wants (the simulator's own)."""
-        stored = self.live_media(req.query.get("media_id", ""))
-        return {"media_id": stored.media_id, "bytes": len(stored.data),
-                "created_at": stored.created_at}
 
     # -- what sends check ---------------------------------------------------------------
 

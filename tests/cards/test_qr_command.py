@@ -82,3 +82,22 @@ async def test_no_codes_yet_and_not_a_manager_get_a_text(world: World):
     [other] = world.sim.app_messages_for("xiaowang")
     assert other.msgtype == "text" and "只发给门店店长" in other.content
     assert world.sim.call_count("media/upload") == 0
+
+
+async def test_a_code_whose_qr_is_gone_does_not_stop_the_others(world: World):
+    services = world.runtime.services
+    assert services is not None
+    good = (await codes_of_0012(world))[0]
+    gone = CardCode("0012", "天钥桥路店", "tuesday-fruit-day", "周二会员日",
+                    f"{world.sim.url}/pic_wework/1/{'0' * 48}/0")
+
+    async def store_codes(store_ids: list[str]) -> list[CardCode]:
+        return [gone, good]
+
+    services.card_codes = store_codes
+    world.sim.staff_sends_app_text(MANAGER_0012, "二维码")
+    await world.settle()
+    [image] = world.sim.app_messages_for(MANAGER_0012)  # once: the handler did not fail
+    card = Image.open(io.BytesIO(world.sim.media.live_media(image.content).data))
+    assert [r.text for r in zxingcpp.read_barcodes(card)] == [
+        "https://work.weixin.qq.com/ca/store-counter-0012"]
