@@ -97,6 +97,8 @@ async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
         sends = _group_sends(book, sop, slot, targets, plan)
     if media is not None and not sop.owner_post and sop.robot is None:  # the 群发 bodies
         sends = await _hosted_images(media, sends)
+    if media is not None and posts:  # what owners see in the sidebar: WeCom's URLs too
+        posts = await _hosted_post_images(media, posts)
     plan.sends = len(sends)
     plan.groups = sum(len(s.chat_ids) for s in sends) + len(posts)
     status = SlotStatus.PLANNED if sends or posts else SlotStatus.EMPTY
@@ -196,6 +198,20 @@ async def _hosted_images(media: MediaCache, sends: list[PlannedSend]) -> list[Pl
             body = {**send.body, "attachments": await media.resolve(list(attachments))}
             send = dataclasses.replace(send, body=body)
         out.append(send)
+    return out
+
+
+async def _hosted_post_images(media: MediaCache, posts: list[PlannedPost]
+                              ) -> list[PlannedPost]:
+    """Each owner post with hosted pictures; resolved once per distinct message (a store's
+    groups share one), not once per group."""
+    done: dict[str, tuple[dict[str, Any], ...]] = {}
+    out: list[PlannedPost] = []
+    for post in posts:
+        key = repr(post.attachments)
+        if key not in done:
+            done[key] = tuple(await media.resolve(list(post.attachments)))
+        out.append(dataclasses.replace(post, attachments=done[key]))
     return out
 
 
