@@ -9,6 +9,7 @@ Anyone else gets a short text saying why not.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Awaitable, Callable
@@ -62,9 +63,10 @@ async def answer_qr(services: Services, userid: str, codes: StoreCodes | None,
     sent = 0
     for code in found:
         try:  # one card that cannot be made must not stop (or, retried, repeat) the others
-            card = draw_card(code, await fetch(code.qr_url), _TILL, font)
-            media_id = await services.media.media_id(_png(card),
-                                                     f"{code.store_id}-{code.channel}.png")
+            qr_png = await fetch(code.qr_url)
+            # a few hundred ms of drawing and encoding: not on the loop the callbacks use
+            card = await asyncio.to_thread(_card_png, code, qr_png, font)
+            media_id = await services.media.media_id(card, f"{code.store_id}-{code.channel}.png")
         except (QrFetchError, WeComError, ValueError) as exc:
             log.error("二维码 for %s: card %s/%s not made: %s", userid, code.store_id,
                       code.channel, exc)
@@ -75,7 +77,8 @@ async def answer_qr(services: Services, userid: str, codes: StoreCodes | None,
     return sent
 
 
-def _png(card: Image.Image) -> bytes:
+def _card_png(code: CardCode, qr_png: bytes, font: Path) -> bytes:
+    card: Image.Image = draw_card(code, qr_png, _TILL, font)
     buf = io.BytesIO()
     card.save(buf, "PNG", optimize=True)
     return buf.getvalue()

@@ -108,6 +108,6 @@ def draw_card(code: CardCode, qr_png: bytes, size: CardSize, font_path: Path) ->
 def save_card(card: Image.Image, size: CardSize, stem: Path) -> tuple[Path, Path]:
     """`stem`.png and `stem`.pdf; the PDF's page is the card's size in mm."""
     png, pdf = stem.with_suffix(".png"), stem.with_suffix(".pdf")
-    card.save(png, "PNG", dpi=(size.dpi, size.dpi), optimize=True)
+    card.save(png, "PNG", dpi=(size.dpi, size.dpi), compress_level=6)
     card.save(pdf, "PDF", resolution=float(size.dpi))
     return png, pdf
