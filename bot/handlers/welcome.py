@@ -63,7 +63,7 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
                 match, customer_name=name, staff_name=staff_name, today=date.today())
         text = message.text
         deadline = time.monotonic() + (expires - SAFETY_MARGIN_S - time.time())
-        attachments = await _hosted_images(ctx, message.attachments)
+        attachments = await _hosted_images(ctx, message.attachments, deadline)
         status, attempts, error = await _send(ctx, ev, message.text, attachments, deadline)
         latency_ms = (time.time() - ctx.received_at) * 1000
 
@@ -108,8 +108,8 @@ async def _tag(ctx: Context, ev: ContactAdded, names: list[tuple[str, str]]) -> 
     return tag_ids
 
 
-async def _hosted_images(ctx: Context, attachments: list[dict[str, Any]]
-                         ) -> list[dict[str, Any]]:
+async def _hosted_images(ctx: Context, attachments: list[dict[str, Any]],
+                         deadline: float) -> list[dict[str, Any]]:
     """Local pictures swapped for WeCom-hosted ones (uploaded once, bot.media). A picture
     that cannot be uploaded now is left out: the welcome's text must still go out."""
     media = ctx.services.media
@@ -118,7 +118,7 @@ async def _hosted_images(ctx: Context, attachments: list[dict[str, Any]]
     out: list[dict[str, Any]] = []
     for attachment in attachments:
         try:
-            out.extend(await media.resolve([attachment]))
+            out.extend(await media.resolve([attachment], deadline=deadline))
         except (MediaFileError, ValueError, WeComError) as exc:
             log.error("welcome picture left out: %s", exc)
     return out

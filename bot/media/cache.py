@@ -72,9 +72,11 @@ class MediaCache:
         """A media id of this picture with at least `RENEW_BEFORE_S` to live."""
         return await self._hosted(data, filename, MEDIA_ID)
 
-    async def resolve(self, attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def resolve(self, attachments: list[dict[str, Any]], *,
+                      deadline: float | None = None) -> list[dict[str, Any]]:
         """`attachments` with every local picture swapped for what WeCom hosts (new dicts;
-        the given ones, maybe cached renders, are left as they are)."""
+        the given ones, maybe cached renders, are left as they are). `deadline`
+        (time.monotonic()) bounds the uploads, e.g. by a welcome's 20 seconds."""
         out: list[dict[str, Any]] = []
         for attachment in attachments:
             kind = str(attachment.get("msgtype", ""))
@@ -88,11 +90,12 @@ class MediaCache:
                 value = inner.get(key)
                 if isinstance(value, str) and is_local_image(value):
                     swapped[key] = await self._hosted(self.read_local(value),
-                                                      Path(value).name, want)
+                                                      Path(value).name, want, deadline)
             out.append({**attachment, kind: swapped})
         return out
 
-    async def _hosted(self, data: bytes, filename: str, kind: str) -> str:
+    async def _hosted(self, data: bytes, filename: str, kind: str,
+                      deadline: float | None = None) -> str:
         digest = hashlib.sha256(data).hexdigest()
         lock = self._locks.setdefault((digest, kind), asyncio.Lock())
         async with lock:  # two welcomes with a new picture at once: one upload
@@ -100,10 +103,11 @@ class MediaCache:
             row = await self._db.read(lambda c: _lookup(c, digest, kind))
             if row is not None and (row[1] is None or row[1] - now > RENEW_BEFORE_S):
                 return row[0]
+            expires: float | None = None
             if kind == PIC_URL:
-                value, expires = await upload_image(self._wecom, data, filename), None
+                value = await upload_image(self._wecom, data, filename, deadline=deadline)
             else:
-                media = await upload_media(self._wecom, data, filename)
+                media = await upload_media(self._wecom, data, filename, deadline=deadline)
                 value, expires = media.media_id, float(media.expires_at)
             self.uploads += 1
             log.info("uploaded %s (%d bytes) as %s%s", filename, len(data), kind,

@@ -95,11 +95,13 @@ def _part(data: bytes, filename: str, limit: int) -> Multipart:
     return multipart_file(data, filename, _CONTENT_TYPES[kind])
 
 
-async def upload_image(client: WeComClient, data: bytes, filename: str) -> str:
+async def upload_image(client: WeComClient, data: bytes, filename: str, *,
+                       deadline: float | None = None) -> str:
     """media/uploadimg: the permanent URL WeCom now hosts the picture at, for ``pic_url``
     and link ``picurl``. WeCom's example answers ``http://p.qpic.cn/...``; its picture hosts
     serve the same path over https, which is what customers' clients are given."""
-    data_json = await client.call("media/uploadimg", _part(data, filename, MAX_UPLOADIMG_BYTES))
+    data_json = await client.call("media/uploadimg", _part(data, filename, MAX_UPLOADIMG_BYTES),
+                                  deadline=deadline)
     url = str(data_json.get("url", ""))
     host = urlsplit(url).hostname or ""
     if url.startswith("http://") and (host == "qpic.cn" or host.endswith(".qpic.cn")):
@@ -107,9 +109,10 @@ async def upload_image(client: WeComClient, data: bytes, filename: str) -> str:
     return url
 
 
-async def upload_media(client: WeComClient, data: bytes, filename: str) -> UploadedMedia:
+async def upload_media(client: WeComClient, data: bytes, filename: str, *,
+                       deadline: float | None = None) -> UploadedMedia:
     """media/upload?type=image: a media_id valid for 3 days (an app image message, a
     welcome's ``image.media_id``)."""
     answer = await client.call("media/upload", _part(data, filename, MAX_MEDIA_IMAGE_BYTES),
-                               params={"type": "image"})
+                               params={"type": "image"}, deadline=deadline)
     return UploadedMedia(str(answer["media_id"]), int(answer.get("created_at", 0)))

@@ -124,3 +124,29 @@ async def test_wecom_refuses_what_it_would_not_host(world: World):
     with pytest.raises(ValueError, match="at most 2,097,152"):
         await upload_image(wecom, b"\x89PNG\r\n\x1a\n" + b"\0" * (2 * 1024 * 1024), "b.png")
     assert world.sim.call_count("media/uploadimg") == calls
+
+
+async def test_a_welcome_with_an_outside_picture_is_recorded_or_refused(world: World):
+    """The simulator's stand on pic_urls WeCom did not host (docs/simulator.md, ASSUMED)."""
+    secrets = world.secrets
+    outside = {"msgtype": "image", "image": {"pic_url": "https://cdn.example/a.png"}}
+    async with world.http.get(world.sim.base_url + "gettoken", params={
+            "corpid": secrets.corp_id, "corpsecret": secrets.secret}) as resp:
+        token = (await resp.json())["access_token"]
+
+    async def welcome(code: str, attachment: dict[str, Any]) -> int:
+        async with world.http.post(world.sim.base_url + "externalcontact/send_welcome_msg",
+                                   params={"access_token": token},
+                                   json={"welcome_code": code, "attachments": [attachment]}
+                                   ) as resp:
+            return int((await resp.json())["errcode"])
+
+    world.sim.callback_url = None  # the bot stays out of it: the test sends the welcomes
+    _, first = world.sim.scan_contact_qr("linxiaoyu", "s", "顾客甲")
+    assert await welcome(first, outside) == 0
+    assert world.sim.media.foreign_pic_urls == ["https://cdn.example/a.png"]
+    world.sim.media.refuse_foreign = True
+    _, second = world.sim.scan_contact_qr("linxiaoyu", "s", "顾客乙")
+    assert await welcome(second, outside) == 41065
+    hosted = await cache(world).pic_url(png((230, 57, 70)), "apple.png")
+    assert await welcome(second, {"msgtype": "image", "image": {"pic_url": hosted}}) == 0
