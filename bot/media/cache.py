@@ -125,9 +125,11 @@ def _lookup(conn: Connection, digest: str, kind: str) -> tuple[str, float | None
 
 def _store(conn: Connection, digest: str, kind: str, value: str, now: float,
            expires: float | None) -> None:
-    params = {"h": digest, "k": kind, "v": value, "c": now, "e": expires}
-    updated = conn.execute(sql("UPDATE media_upload SET value = :v, created_at = :c, "
-                               "expires_at = :e WHERE content_hash = :h AND kind = :k"), params)
-    if updated.rowcount == 0:
-        conn.execute(sql("INSERT INTO media_upload (content_hash, kind, value, created_at, "
-                         "expires_at) VALUES (:h, :k, :v, :c, :e)"), params)
+    """Insert or replace: two replicas uploading the same new picture both succeed, the
+    later answer is kept (either works: WeCom hosts both)."""
+    conn.execute(sql("""
+        INSERT INTO media_upload (content_hash, kind, value, created_at, expires_at)
+        VALUES (:h, :k, :v, :c, :e)
+        ON CONFLICT (content_hash, kind) DO UPDATE SET value = excluded.value,
+            created_at = excluded.created_at, expires_at = excluded.expires_at
+    """), {"h": digest, "k": kind, "v": value, "c": now, "e": expires})

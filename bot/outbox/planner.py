@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.db.engine import Database
-from bot.media.cache import MediaCache
+from bot.media.cache import MediaCache, MediaFileError
 from bot.outbox import rows as outbox
 from bot.outbox.owner_posts import REMIND_VIA
 from bot.outbox.quota import quota_period
@@ -96,9 +96,9 @@ async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
                                       plan)
         sends = _group_sends(book, sop, slot, targets, plan)
     if media is not None and not sop.owner_post and sop.robot is None:  # the 群发 bodies
-        sends = await _hosted_images(media, sends)
+        sends = await _hosted_images(media, sends, plan)
     if media is not None and posts:  # what owners see in the sidebar: WeCom's URLs too
-        posts = await _hosted_post_images(media, posts)
+        posts = await _hosted_post_images(media, posts, plan)
     plan.sends = len(sends)
     plan.groups = sum(len(s.chat_ids) for s in sends) + len(posts)
     status = SlotStatus.PLANNED if sends or posts else SlotStatus.EMPTY
@@ -189,19 +189,34 @@ def _member_sends(book: SopBook, sop: Sop, slot: datetime, members: list[MemberR
                   SopMessage.member_send_payload)
 
 
-async def _hosted_images(media: MediaCache, sends: list[PlannedSend]) -> list[PlannedSend]:
-    """Each send with its local pictures swapped for WeCom-hosted ones (bot.media)."""
+async def _hosted(media: MediaCache, attachments: list[dict[str, Any]], plan: SlotPlan
+                  ) -> list[dict[str, Any]]:
+    """The attachments with WeCom-hosted pictures (bot.media). A picture file gone since
+    the check is left out and noted on the slot; a WeCom failure raises (planned later)."""
+    out: list[dict[str, Any]] = []
+    for attachment in attachments:
+        try:
+            out.extend(await media.resolve([attachment]))
+        except MediaFileError as exc:
+            log.error("%s: picture left out: %s", plan.sop, exc)
+            plan.errors.append(f"picture left out: {exc}")
+    return out
+
+
+async def _hosted_images(media: MediaCache, sends: list[PlannedSend], plan: SlotPlan
+                         ) -> list[PlannedSend]:
+    """Each send with its local pictures swapped for WeCom-hosted ones."""
     out: list[PlannedSend] = []
     for send in sends:
         attachments = send.body.get("attachments")
         if attachments:
-            body = {**send.body, "attachments": await media.resolve(list(attachments))}
+            body = {**send.body, "attachments": await _hosted(media, list(attachments), plan)}
             send = dataclasses.replace(send, body=body)
         out.append(send)
     return out
 
 
-async def _hosted_post_images(media: MediaCache, posts: list[PlannedPost]
+async def _hosted_post_images(media: MediaCache, posts: list[PlannedPost], plan: SlotPlan
                               ) -> list[PlannedPost]:
     """Each owner post with hosted pictures; resolved once per distinct message (a store's
     groups share one), not once per group."""
@@ -210,7 +225,7 @@ async def _hosted_post_images(media: MediaCache, posts: list[PlannedPost]
     for post in posts:
         key = repr(post.attachments)
         if key not in done:
-            done[key] = tuple(await media.resolve(list(post.attachments)))
+            done[key] = tuple(await _hosted(media, list(post.attachments), plan))
         out.append(dataclasses.replace(post, attachments=done[key]))
     return out
 

@@ -8,13 +8,17 @@ media endpoints refuse what WeCom refuses.
 from __future__ import annotations
 
 import io
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
+from bot.app import load_sop_book
 from bot.media.cache import RENEW_BEFORE_S, MediaCache
+from bot.outbox.scheduler import SopScheduler
 from bot.wecom.errors import WeComError
 from bot.wecom.media import MEDIA_ID_TTL_S, multipart_file, upload_image
 from tests.conftest import REPO, World
@@ -150,3 +154,27 @@ async def test_a_welcome_with_an_outside_picture_is_recorded_or_refused(world: W
     assert await welcome(second, outside) == 41065
     hosted = await cache(world).pic_url(png((230, 57, 70)), "apple.png")
     assert await welcome(second, {"msgtype": "image", "image": {"pic_url": hosted}}) == 0
+
+
+async def test_a_picture_removed_after_the_check_holds_back_that_stores_message(
+        world: World, tmp_path: Path):
+    """A store's message that does not render is left out and noted, as for bad data; the
+    other stores' messages go (bot.outbox.planner)."""
+    chats = await make_groups(world)
+    sop = tmp_path / "sop"
+    shutil.copytree(REPO / "sop", sop)
+    settings = world.settings.with_overrides(paths={"sop_dir": sop})
+    book = load_sop_book(settings)  # checked with every picture there
+    (sop / "images/products/qicheng-gannan.png").unlink()  # then someone tidies the folder
+    runtime = world.runtime
+    assert runtime.services is not None and runtime.outbox is not None
+    scheduler = SopScheduler(runtime.services.db, settings, lambda: book, runtime.outbox)
+    plan = await scheduler.plan("morning-new-arrivals", MORNING, now=MORNING.timestamp())
+    assert plan.sends == 1
+    await deliver(world, 1)
+    assert world.sim.group_messages(chats["0012-a"]) == []
+    [seen] = world.sim.group_messages(chats["0015"])
+    assert seen.attachments and all(world.sim.media.hosted(a["image"]["pic_url"])
+                                    for a in seen.attachments)
+    [(note,)] = world.rows("SELECT note FROM sop_slot")
+    assert "store 0012" in note and "images/products/qicheng-gannan.png not found" in note
