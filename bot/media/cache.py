@@ -53,16 +53,44 @@ class MediaCache:
         self._base = base
         self._clock = clock
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # What this process already knows, so a welcome costs no file read, hash or database
+        # read: (digest, kind) -> (value, expires_at), and a file's (path, size, mtime) ->
+        # digest (an edited file has a new mtime, so it is read and hashed again).
+        self._known: dict[tuple[str, str], tuple[str, float | None]] = {}
+        self._digests: dict[tuple[str, int, int], str] = {}
         self.uploads = 0  # uploads made by this process (metrics, tests)
 
-    def read_local(self, name: str) -> bytes:
+    def _path(self, name: str) -> Path:
         path = local_image_path(self._base, name)
         if path is None:
             raise MediaFileError(f"image {name} is outside {self._base}")
+        return path
+
+    def read_local(self, name: str) -> bytes:
         try:
-            return path.read_bytes()
+            return self._path(name).read_bytes()
         except OSError as exc:
             raise MediaFileError(f"image {name}: {exc.strerror or exc}") from exc
+
+    def _fresh(self, digest: str, kind: str) -> str | None:
+        known = self._known.get((digest, kind))
+        if known is None or (known[1] is not None and known[1] - self._clock() <= RENEW_BEFORE_S):
+            return None
+        return known[0]
+
+    async def _local(self, name: str, kind: str, deadline: float | None) -> str:
+        """The hosted value of local file `name`, from memory while the file is unchanged."""
+        try:
+            stat = self._path(name).stat()
+        except OSError as exc:
+            raise MediaFileError(f"image {name}: {exc.strerror or exc}") from exc
+        key = (name, stat.st_size, stat.st_mtime_ns)
+        digest = self._digests.get(key)
+        if digest is not None and (value := self._fresh(digest, kind)) is not None:
+            return value
+        data = self.read_local(name)
+        self._digests[key] = hashlib.sha256(data).hexdigest()
+        return await self._hosted(data, Path(name).name, kind, deadline)
 
     async def pic_url(self, data: bytes, filename: str) -> str:
         """The permanent WeCom URL of this picture (media/uploadimg once per content)."""
@@ -89,19 +117,21 @@ class MediaCache:
             for key, want in _FIELDS.items():
                 value = inner.get(key)
                 if isinstance(value, str) and is_local_image(value):
-                    swapped[key] = await self._hosted(self.read_local(value),
-                                                      Path(value).name, want, deadline)
+                    swapped[key] = await self._local(value, want, deadline)
             out.append({**attachment, kind: swapped})
         return out
 
     async def _hosted(self, data: bytes, filename: str, kind: str,
                       deadline: float | None = None) -> str:
         digest = hashlib.sha256(data).hexdigest()
+        if (known := self._fresh(digest, kind)) is not None:
+            return known
         lock = self._locks.setdefault((digest, kind), asyncio.Lock())
         async with lock:  # two welcomes with a new picture at once: one upload
             now = self._clock()
             row = await self._db.read(lambda c: _lookup(c, digest, kind))
             if row is not None and (row[1] is None or row[1] - now > RENEW_BEFORE_S):
+                self._known[(digest, kind)] = row
                 return row[0]
             expires: float | None = None
             if kind == PIC_URL:
@@ -113,6 +143,7 @@ class MediaCache:
             log.info("uploaded %s (%d bytes) as %s%s", filename, len(data), kind,
                      " (renewed)" if row is not None else "")
             await self._db.write(lambda c: _store(c, digest, kind, value, now, expires))
+            self._known[(digest, kind)] = (value, expires)
             return value
 
 
