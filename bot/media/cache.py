@@ -58,10 +58,13 @@ class MediaCache:
         # digest (an edited file has a new mtime, so it is read and hashed again).
         self._known: dict[tuple[str, str], tuple[str, float | None]] = {}
         self._digests: dict[tuple[str, int, int], str] = {}
+        self._paths: dict[str, Path | None] = {}  # a name resolved once (no symlink walk)
         self.uploads = 0  # uploads made by this process (metrics, tests)
 
     def _path(self, name: str) -> Path:
-        path = local_image_path(self._base, name)
+        if name not in self._paths:
+            self._paths[name] = local_image_path(self._base, name)
+        path = self._paths[name]
         if path is None:
             raise MediaFileError(f"image {name} is outside {self._base}")
         return path

@@ -63,7 +63,8 @@ class ImageRule:
     base: Path
     api_base_url: str = REAL_WECOM_API
     max_bytes: int = MAX_UPLOADIMG_BYTES
-    _seen: dict[tuple[str, int, float], str | None] = field(default_factory=dict, repr=False)
+    _seen: dict[tuple[str, int, int], str | None] = field(default_factory=dict, repr=False)
+    _paths: dict[str, Path | None] = field(default_factory=dict, repr=False)
 
     @property
     def real_api(self) -> bool:
@@ -82,14 +83,18 @@ class ImageRule:
         return None
 
     def _file_problem(self, value: str) -> str | None:
-        path = local_image_path(self.base, value)
+        """One stat per call (every welcome renders its pictures through here): the path is
+        resolved once per name, the content checked once per (size, mtime)."""
+        if value not in self._paths:
+            self._paths[value] = local_image_path(self.base, value)
+        path = self._paths[value]
         if path is None:
             return f"image {value} is outside {self.base}"
         try:
             stat = path.stat()
         except OSError:
             return f"image file {value} not found under {self.base}"
-        key = (str(path), stat.st_size, stat.st_mtime)
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in self._seen:
             self._seen[key] = self._content_problem(value, path, stat.st_size)
         return self._seen[key]
