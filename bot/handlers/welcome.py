@@ -27,6 +27,7 @@ from bot.wecom.events import ContactAdded
 log = logging.getLogger(__name__)
 router = Router()
 SAFETY_MARGIN_S = 0.5  # stop retrying this long before the code dies: the last try must land
+UPLOAD_SHARE = 0.4  # of the code's life left, what a first upload of a picture may take
 
 
 @router.on(ContactAdded)
@@ -111,14 +112,18 @@ async def _tag(ctx: Context, ev: ContactAdded, names: list[tuple[str, str]]) -> 
 async def _hosted_images(ctx: Context, attachments: list[dict[str, Any]],
                          deadline: float) -> list[dict[str, Any]]:
     """Local pictures swapped for WeCom-hosted ones (uploaded once, bot.media). A picture
-    that cannot be uploaded now is left out: the welcome's text must still go out."""
+    that cannot be uploaded now is left out: the welcome's text must still go out, so
+    uploads get at most `UPLOAD_SHARE` of the code's remaining life (a slow or failing
+    upload once cost the welcome itself in the soak)."""
     media = ctx.services.media
     if media is None or not attachments:
         return attachments
+    now = time.monotonic()
+    upload_deadline = now + max(deadline - now, 0.0) * UPLOAD_SHARE
     out: list[dict[str, Any]] = []
     for attachment in attachments:
         try:
-            out.extend(await media.resolve([attachment], deadline=deadline))
+            out.extend(await media.resolve([attachment], deadline=upload_deadline))
         except (MediaFileError, ValueError, WeComError) as exc:
             log.error("welcome picture left out: %s", exc)
     return out
