@@ -31,6 +31,7 @@ from bot.sop.book import SopBook
 from bot.sop.group_tags import GroupRow, load_groups
 from bot.sop.model import MemberSelect, Sop, SopError, SopMessage
 from bot.sop.robots import Robot
+from bot.wecom.errors import WeComError
 
 log = logging.getLogger(__name__)
 MAX_CHATS_PER_SEND = 2000  # add_msg_template chat_id_list limit (reference §4)
@@ -191,13 +192,14 @@ def _member_sends(book: SopBook, sop: Sop, slot: datetime, members: list[MemberR
 
 async def _hosted(media: MediaCache, attachments: list[dict[str, Any]], plan: SlotPlan
                   ) -> list[dict[str, Any]]:
-    """The attachments with WeCom-hosted pictures (bot.media). A picture file gone since
-    the check is left out and noted on the slot; a WeCom failure raises (planned later)."""
+    """The attachments with WeCom-hosted pictures (bot.media). A picture that cannot be
+    uploaded (its file gone since the check, WeCom refusing after the client's retries) is
+    left out and noted on the slot: the other stores and the text still go on time."""
     out: list[dict[str, Any]] = []
     for attachment in attachments:
         try:
             out.extend(await media.resolve([attachment]))
-        except MediaFileError as exc:
+        except (MediaFileError, WeComError) as exc:
             log.error("%s: picture left out: %s", plan.sop, exc)
             plan.errors.append(f"picture left out: {exc}")
     return out

@@ -178,3 +178,17 @@ async def test_a_picture_removed_after_the_check_holds_back_that_stores_message(
                                     for a in seen.attachments)
     [(note,)] = world.rows("SELECT note FROM sop_slot")
     assert "store 0012" in note and "images/products/qicheng-gannan.png not found" in note
+
+
+async def test_wecom_refusing_uploads_leaves_pictures_out_not_the_slot(world: World):
+    chats = await make_groups(world)
+    world.sim.fail_next("media/uploadimg", 48002, times=100)  # "api forbidden": no retry
+    plan = await scheduler_for(world).plan("morning-new-arrivals", MORNING,
+                                           now=MORNING.timestamp())
+    assert plan.sends == 2
+    await deliver(world, 2)
+    for chat in chats.values():
+        [seen] = world.sim.group_messages(chat)
+        assert "早上好" in seen.text and seen.attachments == ()
+    [(status, note)] = world.rows("SELECT status, note FROM sop_slot")
+    assert status == "planned" and "picture left out" in note and "48002" in note
