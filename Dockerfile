@@ -20,11 +20,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 
-# Python 3.11 and tzdata (schedules run in Asia/Shanghai) from Debian; no compiler: every
-# dependency has a wheel.
+# Python 3.11, tzdata (schedules run in Asia/Shanghai) and the CJK font the printed QR
+# cards are set in (bot/cards/, docs/cards.md) from Debian; no compiler: every dependency
+# has a wheel.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        python3 python3-venv ca-certificates tzdata \
+        python3 python3-venv ca-certificates tzdata fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv \
     && useradd --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin bot

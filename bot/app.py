@@ -32,6 +32,7 @@ from bot.dispatch import Dispatcher
 from bot.handlers import build_router
 from bot.leader import Leader, RobotKeys, take_over_loop
 from bot.logs import set_context as set_log_context
+from bot.media.cache import MediaCache
 from bot.metrics import BotMetrics
 from bot.operator_books import live_channels, live_replies, load_operator_files, load_sop_book
 from bot.outbox.scheduler import SopScheduler
@@ -156,7 +157,8 @@ class BotRuntime:
             live_channels=channels,
             replies=RepliesService(db, replies, stores, settings.replies),
             app_messenger=AppMessenger(wecom, secrets.agent_id,
-                                       per_minute=settings.replies.app_msg_per_minute))
+                                       per_minute=settings.replies.app_msg_per_minute),
+            media=MediaCache(db, wecom, settings.paths.sop_dir))
 
     def _limits(self, db: Database) -> Limits:
         """Per-API quotas: counted for the whole deployment on PostgreSQL (several

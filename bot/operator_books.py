@@ -17,6 +17,7 @@ from bot.books.stores import StoreDirectory
 from bot.books.templating import TemplateLibrary
 from bot.channels import ChannelBook
 from bot.config import Settings
+from bot.media.images import ImageRule
 from bot.outbox.scheduler import sop_names
 from bot.replies.library import ReplyLibrary
 from bot.sop.book import SopBook
@@ -26,7 +27,7 @@ def load_operator_files(settings: Settings) -> tuple[StoreDirectory, ChannelBook
     """Stores and channels from `sop/`, templates from `templates/`; raises with file:line."""
     paths = settings.paths
     stores = StoreDirectory.load(paths.sop_dir / "stores.yaml")
-    templates = TemplateLibrary(paths.templates_dir)
+    templates = TemplateLibrary(paths.templates_dir, images=image_rule(settings))
     channels = ChannelBook.load(paths.sop_dir / "channels.yaml", templates, stores)
     return stores, channels
 
@@ -37,7 +38,8 @@ def load_sop_book(settings: Settings, stores: StoreDirectory | None = None) -> S
     paths = settings.paths
     if stores is None:
         stores = StoreDirectory.load(paths.sop_dir / "stores.yaml")
-    return SopBook.load(paths.sop_dir, TemplateLibrary(paths.templates_dir), stores)
+    return SopBook.load(paths.sop_dir,
+                        TemplateLibrary(paths.templates_dir, images=image_rule(settings)), stores)
 
 
 def live_channels(settings: Settings) -> tuple[StoreDirectory, LiveBook[ChannelBook]]:
@@ -86,3 +88,9 @@ def _operator_files(*roots: Path) -> Iterator[Path]:
         if root.is_dir():
             yield from sorted(p for p in root.rglob("*")
                               if p.is_file() and p.suffix in {".yaml", ".yml", ".j2"})
+
+
+def image_rule(settings: Settings) -> ImageRule:
+    """The check of every picture the books render: local files under sop/ that exist and
+    fit WeCom's limit; URLs WeCom hosts when the bot talks to the real WeCom."""
+    return ImageRule(settings.paths.sop_dir, settings.wecom.api_base_url)

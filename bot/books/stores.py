@@ -45,8 +45,11 @@ def _check_time(value: str) -> str:
 
 
 def _check_url(value: str) -> str:
-    if value and not value.startswith("https://"):
-        raise ValueError("must be an https:// address (WeCom clients refuse plain http)")
+    """An https:// address, or a local picture under sop/ (uploaded by the bot, bot.media)."""
+    local = "://" not in value and value.lower().endswith((".png", ".jpg", ".jpeg"))
+    if value and not local and not value.startswith("https://"):
+        raise ValueError("must be a local image file (images/group-qr/0012.png) or an "
+                         "https:// address (WeCom clients refuse plain http)")
     return value
 
 

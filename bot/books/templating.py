@@ -94,8 +94,12 @@ class TemplateLibrary:
         *,
         max_output_chars: int = MAX_OUTPUT_CHARS,
         filters: Mapping[str, Callable[..., Any]] | None = None,
+        images: Callable[[str], str | None] | None = None,
     ) -> None:
         self.root = Path(root)
+        # The check every rendered picture passes (bot.media.images.ImageRule: local files
+        # exist and fit, URLs are WeCom's); None: https:// or a local image name.
+        self.images = images
         self.max_output_chars = max_output_chars
         self.env = GuardedEnvironment(
             max_output_chars=max_output_chars,

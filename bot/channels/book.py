@@ -76,6 +76,11 @@ class ChannelBook:
         """Channel names in file order."""
         return list(self._channels)
 
+    def card_line(self, name: str) -> str:
+        """The line a printed card of channel `name` carries ("" when none is set)."""
+        channel = self._channels.get(name)
+        return channel.card_line if channel is not None else ""
+
     # ------------------------------------------------------------------ loading
 
     @classmethod

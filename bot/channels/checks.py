@@ -60,7 +60,7 @@ class RenderCheck:
                 try:
                     render_channel(self.templates, channel, ctx)
                 except WelcomeError as exc:
-                    problems.setdefault(exc.reason, (*where, "template"))
+                    problems.setdefault(exc.reason, (*where, *(exc.loc or ("template",))))
         return problems
 
     def _attachment_problems(

@@ -80,6 +80,7 @@ class _Compiler:
             template=spec.template,
             perk=perk,
             attachments=tuple(compile_attachment(a) for a in spec.attachments),
+            card_line=spec.card_line,
         )
 
     def _patterns(self, name: str, spec: ChannelSpec) -> list[StatePattern]:

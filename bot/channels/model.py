@@ -105,10 +105,11 @@ class WelcomeMessage:
 class WelcomeError(Exception):
     """A welcome could not be built for a channel; the message says which and why."""
 
-    def __init__(self, channel: str, reason: str) -> None:
+    def __init__(self, channel: str, reason: str, loc: tuple[str | int, ...] = ()) -> None:
         super().__init__(channel, reason)
         self.channel = channel
         self.reason = reason
+        self.loc = loc  # the node below the channel at fault, e.g. attachments/0/link/picurl
 
     def __str__(self) -> str:
         return f"channel '{self.channel}': {self.reason}"
@@ -125,6 +126,7 @@ class Channel:
     template: str
     perk: Perk | None
     attachments: tuple[Attachment, ...]
+    card_line: str = ""  # printed under the channel's QR code (bot.cards)
 
     def matched(self, state: str, captures: dict[str, str], store: Store | None) -> ChannelMatch:
         """What `state` means in this channel, with its captures and its (found) store."""

@@ -40,8 +40,8 @@ def render_channel(
         text = templates.render(channel.template, context).strip()
         attachments = [
             rendered
-            for attachment in channel.attachments
-            if (rendered := _render_attachment(templates, channel, attachment, context))
+            for index, attachment in enumerate(channel.attachments)
+            if (rendered := _render_attachment(templates, channel, index, attachment, context))
         ]
     except TemplateError as exc:
         raise WelcomeError(channel.name, str(exc)) from exc
@@ -60,12 +60,15 @@ def render_channel(
 def _render_attachment(
     templates: TemplateLibrary,
     channel: Channel,
+    index: int,
     attachment: Attachment,
     context: Mapping[str, Any],
 ) -> dict[str, Any] | None:
     try:
         return render_attachment(
-            attachment, lambda _key, source: templates.render_string(source, context)
+            attachment, lambda _key, source: templates.render_string(source, context),
+            templates.images,
         )
     except ContentError as exc:
-        raise WelcomeError(channel.name, exc.reason) from exc
+        raise WelcomeError(channel.name, exc.reason,
+                           ("attachments", index, exc.kind, exc.key)) from exc

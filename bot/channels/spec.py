@@ -42,6 +42,7 @@ class ChannelSpec(OperatorModel):
     """One entry of ``channels:``."""
 
     note: str = ""  # for operators: where the QR code is printed, who owns the campaign
+    card_line: str = Field(default="", max_length=40)  # the line printed under the QR card
     match: MatchList | None = None
     store: str | None = None
     tags: dict[NonEmpty, list[NonEmpty]] = Field(default_factory=dict)

@@ -307,3 +307,21 @@ class ApiQuota(SQLModel, table=True):
     window_s: int = Field(primary_key=True)
     window_start: int = Field(primary_key=True)
     used: int = 0
+
+
+# -- uploaded images (bot/media/) ---------------------------------------------------------
+
+
+class MediaUpload(SQLModel, table=True):
+    """An image WeCom hosts for the bot, by the sha256 of its bytes: a permanent URL
+    (`kind` pic_url, from media/uploadimg) or a 3-day media_id (kind media_id, from
+    media/upload, `expires_at` set). One row per (content, kind): the same picture named in
+    ten files is uploaded once."""
+
+    __tablename__ = "media_upload"
+
+    content_hash: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=16)  # pic_url | media_id
+    value: str = Field(max_length=512)  # the URL or the media_id
+    created_at: float
+    expires_at: float | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.cards.app_command import answer_qr, is_qr_command
 from bot.dispatch import Context, Router
 from bot.replies import commands
 from bot.wecom.events import EnterAgent, TextMessage, UnknownEvent
@@ -20,6 +21,9 @@ router = Router()
 async def on_text(ctx: Context, ev: TextMessage) -> None:
     log.info("staff %s wrote to the app (%d chars)", ev.from_user, len(ev.content))
     services = ctx.services
+    if is_qr_command(ev.content):
+        await answer_qr(services, ev.from_user, services.card_codes)
+        return
     text = await commands.answer(services.replies, ev.from_user, ev.content,
                                  top=services.settings.replies.command_top)
     await services.app_messenger.send_text(ev.from_user, text)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from bot.channels import ChannelMatch, WelcomeError
 from bot.db import repo
 from bot.dispatch import Context, Router
+from bot.media.cache import MediaFileError
 from bot.wecom import errors
 from bot.wecom.errors import WeComError
 from bot.wecom.events import ContactAdded, ContactMsgAuditApproved
@@ -30,6 +31,7 @@ from bot.wecom.events import ContactAdded, ContactMsgAuditApproved
 log = logging.getLogger(__name__)
 router = Router()
 SAFETY_MARGIN_S = 0.5  # stop retrying this long before the code dies: the last try must land
+UPLOAD_SHARE = 0.4  # of the code's life left, what a first upload of a picture may take
 
 
 class Outcome(NamedTuple):
@@ -143,8 +145,9 @@ async def _welcome(ctx: Context, userid: str, external_userid: str, code: str,
         message = services.channels.fallback_welcome(
             match, customer_name=name, staff_name=staff_name, today=date.today())
     deadline = time.monotonic() + (expires - SAFETY_MARGIN_S - time.time())
+    attachments = await _hosted_images(ctx, message.attachments, deadline)
     status, attempts, error = await _send(ctx, external_userid, code, message.text,
-                                          message.attachments, deadline)
+                                          attachments, deadline)
     return Outcome(status, attempts, error, message.text,
                    (time.time() - ctx.received_at) * 1000)
 
@@ -169,6 +172,26 @@ async def _tag(ctx: Context, ev: ContactAdded, names: list[tuple[str, str]]) -> 
         log.info("not tagging %s: no relation with %s any more", ev.external_user_id, ev.user_id)
         return []
     return tag_ids
+
+
+async def _hosted_images(ctx: Context, attachments: list[dict[str, Any]],
+                         deadline: float) -> list[dict[str, Any]]:
+    """Local pictures swapped for WeCom-hosted ones (uploaded once, bot.media). A picture
+    that cannot be uploaded now is left out: the welcome's text must still go out, so
+    uploads get at most `UPLOAD_SHARE` of the code's remaining life (a slow or failing
+    upload once cost the welcome itself in the soak)."""
+    media = ctx.services.media
+    if media is None or not attachments:
+        return attachments
+    now = time.monotonic()
+    upload_deadline = now + max(deadline - now, 0.0) * UPLOAD_SHARE
+    out: list[dict[str, Any]] = []
+    for attachment in attachments:
+        try:
+            out.extend(await media.resolve([attachment], deadline=upload_deadline))
+        except (MediaFileError, ValueError, WeComError) as exc:
+            log.error("welcome picture left out: %s", exc)
+    return out
 
 
 async def _send(ctx: Context, external_userid: str, code: str, text: str,

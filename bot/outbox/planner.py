@@ -8,6 +8,7 @@ and a 群发 is one add_msg_template per owner and store, at most 2000 groups ea
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.db.engine import Database
+from bot.media.cache import MediaCache, MediaFileError
 from bot.outbox import rows as outbox
 from bot.outbox.owner_posts import REMIND_VIA
 from bot.outbox.quota import quota_period
@@ -29,6 +31,7 @@ from bot.sop.book import SopBook
 from bot.sop.group_tags import GroupRow, load_groups
 from bot.sop.model import MemberSelect, Sop, SopError, SopMessage
 from bot.sop.robots import Robot
+from bot.wecom.errors import WeComError
 
 log = logging.getLogger(__name__)
 MAX_CHATS_PER_SEND = 2000  # add_msg_template chat_id_list limit (reference §4)
@@ -64,8 +67,10 @@ def slot_label(slot: datetime) -> str:
 
 async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
                     quota_rule: str, now: float | None = None,
-                    groups: list[GroupRow] | None = None, sidebar_url: str = "") -> SlotPlan:
-    """Plan `sop` at `slot` (aware): write its rows, once."""
+                    groups: list[GroupRow] | None = None, sidebar_url: str = "",
+                    media: MediaCache | None = None) -> SlotPlan:
+    """Plan `sop` at `slot` (aware): write its rows, once. Local pictures are uploaded
+    (`media`) before the rows are written, so a row's body is what WeCom gets and lists."""
     now = time.time() if now is None else now
     plan = SlotPlan(sop.name, slot)
     posts: list[PlannedPost] = []
@@ -91,6 +96,10 @@ async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
                                       lambda g: g.chat_id, slot, quota_rule, sop.timezone,
                                       plan)
         sends = _group_sends(book, sop, slot, targets, plan)
+    if media is not None and not sop.owner_post and sop.robot is None:  # the 群发 bodies
+        sends = await _hosted_images(media, sends, plan)
+    if media is not None and posts:  # what owners see in the sidebar: WeCom's URLs too
+        posts = await _hosted_post_images(media, posts, plan)
     plan.sends = len(sends)
     plan.groups = sum(len(s.chat_ids) for s in sends) + len(posts)
     status = SlotStatus.PLANNED if sends or posts else SlotStatus.EMPTY
@@ -179,6 +188,48 @@ def _member_sends(book: SopBook, sop: Sop, slot: datetime, members: list[MemberR
             per_store[store_id] = (message, by_sender)
     return _sends(sop, slot, per_store, MAX_CUSTOMERS_PER_SEND, "m",
                   SopMessage.member_send_payload)
+
+
+async def _hosted(media: MediaCache, attachments: list[dict[str, Any]], plan: SlotPlan
+                  ) -> list[dict[str, Any]]:
+    """The attachments with WeCom-hosted pictures (bot.media). A picture that cannot be
+    uploaded (its file gone since the check, WeCom refusing after the client's retries) is
+    left out and noted on the slot: the other stores and the text still go on time."""
+    out: list[dict[str, Any]] = []
+    for attachment in attachments:
+        try:
+            out.extend(await media.resolve([attachment]))
+        except (MediaFileError, WeComError) as exc:
+            log.error("%s: picture left out: %s", plan.sop, exc)
+            plan.errors.append(f"picture left out: {exc}")
+    return out
+
+
+async def _hosted_images(media: MediaCache, sends: list[PlannedSend], plan: SlotPlan
+                         ) -> list[PlannedSend]:
+    """Each send with its local pictures swapped for WeCom-hosted ones."""
+    out: list[PlannedSend] = []
+    for send in sends:
+        attachments = send.body.get("attachments")
+        if attachments:
+            body = {**send.body, "attachments": await _hosted(media, list(attachments), plan)}
+            send = dataclasses.replace(send, body=body)
+        out.append(send)
+    return out
+
+
+async def _hosted_post_images(media: MediaCache, posts: list[PlannedPost], plan: SlotPlan
+                              ) -> list[PlannedPost]:
+    """Each owner post with hosted pictures; resolved once per distinct message (a store's
+    groups share one), not once per group."""
+    done: dict[str, tuple[dict[str, Any], ...]] = {}
+    out: list[PlannedPost] = []
+    for post in posts:
+        key = repr(post.attachments)
+        if key not in done:
+            done[key] = tuple(await _hosted(media, list(post.attachments), plan))
+        out.append(dataclasses.replace(post, attachments=done[key]))
+    return out
 
 
 def _rendered_per_store(book: SopBook, sop: Sop, slot: datetime, targets: list[GroupRow],

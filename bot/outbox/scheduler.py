@@ -30,6 +30,7 @@ from bot.books.live import LiveBook
 from bot.config import Settings
 from bot.db import repo
 from bot.db.engine import Database
+from bot.media.cache import MediaCache
 from bot.outbox import rows as outbox
 from bot.outbox.planner import SlotPlan, plan_slot, slot_label
 from bot.outbox.status import SlotStatus
@@ -61,6 +62,8 @@ class SopScheduler:
         self.load_book = load_book
         self.worker = worker
         self.clock = clock
+        # the SOPs' local pictures, uploaded once (bot.media)
+        self.media = MediaCache(db, worker.sending.wecom, settings.paths.sop_dir)
         if live is None:  # no files watched: reloads on request (tests, the demo)
             # an invalid SOP here raises: there is no last good one to keep running
             live = LiveBook("SOPs", lambda: (), load_book, settings.sop.reload_poll_s,
@@ -150,7 +153,8 @@ class SopScheduler:
         async with self._lock:
             plan = await plan_slot(self.db, self.book, self.book.get(name), slot,
                                    quota_rule=self.settings.sop.group_send_quota, now=now,
-                                   sidebar_url=self.settings.sidebar.public_url)
+                                   sidebar_url=self.settings.sidebar.public_url,
+                                   media=self.media)
         if plan.slot_id is not None and plan.owners:
             log.info("SOP %s %s: %d groups due for their owners to post; %d owners reminded",
                      name, plan.slot_local, plan.groups, plan.owners)

@@ -44,7 +44,7 @@ from bot.books.yamlfile import (
     validate_part,
 )
 from bot.replies.spec import AttachmentSpec, LibraryFile, RepliesFile, ReplySpec
-from bot.wecom.content import payload
+from bot.wecom.content import https_error, payload
 
 LIBRARY_FILE = "_library.yaml"
 MAX_TEXT_BYTES = 2048  # sendChatMessage text and an app message both fit in WeCom's 2048 B
@@ -289,7 +289,8 @@ def _attachment(spec: AttachmentSpec) -> dict[str, Any]:
         link = spec.link
         fields = {"link": link.url, "title": link.title, "desc": link.desc,
                   "imgUrl": link.imgUrl}
-        return payload("news", {k: v for k, v in fields.items() if v})
+        # the sidebar's card takes a URL only (the page sends it): no local file here
+        return payload("news", {k: v for k, v in fields.items() if v}, https_error)
     assert spec.miniprogram is not None
     return payload("miniprogram", spec.miniprogram.model_dump())
 

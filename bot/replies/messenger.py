@@ -76,3 +76,17 @@ class AppMessenger:
             return False
         await self._wecom.send_app_text(self._agent_id, [userid], content)
         return True
+
+    async def send_image(self, userid: str, media_id: str) -> bool:
+        """An image (a media_id from media/upload) to one member, within the same limits."""
+        if self._agent_id is None:
+            log.error("cannot send %s an image: WECOM_AGENT_ID is not set", userid)
+            return False
+        window, hour = self._minute(userid), self._hour(userid)
+        if not (hour.has_room() and window.try_acquire() and hour.try_acquire()):
+            self.held_back += 1
+            return False
+        body = {"touser": userid, "msgtype": "image", "agentid": self._agent_id,
+                "image": {"media_id": media_id}}
+        await self._wecom.call("message/send", body)
+        return True

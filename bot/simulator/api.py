@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiohttp import web
 
@@ -26,6 +26,9 @@ from .codes import ApiError
 from .faults import FaultInjector, RateLimiter
 from .options import SimOptions
 from .state import Chat, Contact, Follow, TagGroup, World
+
+if TYPE_CHECKING:
+    from .media import SimMedia
 
 _dumps = partial(json.dumps, ensure_ascii=False)
 
@@ -49,6 +52,8 @@ class ApiRequest:
     path: str
     query: Mapping[str, str]
     body: dict[str, Any]
+    raw: bytes = b""  # the body as sent: an upload's multipart/form-data (media.py)
+    content_type: str = ""
 
 
 Handler = Callable[[ApiRequest], dict[str, Any]]
@@ -114,6 +119,7 @@ class CgiBin:
             "message/send": ("POST", self.message_send),
         }
         self.tokenless = {"gettoken"}  # paths served without an access_token
+        self.media: SimMedia | None = None  # media ids and pictures sends may name
 
     def add_routes(self, routes: Mapping[str, tuple[str, Handler]], *,
                    tokenless: bool = False) -> None:
@@ -154,8 +160,10 @@ class CgiBin:
         try:
             if needs_token:
                 self.tokens.check(token)
-            body = self._json_body(raw)
-            result = handler(ApiRequest(path, request.query, body))
+            upload = request.content_type == "multipart/form-data"
+            body = {} if upload else self._json_body(raw)
+            result = handler(ApiRequest(path, request.query, body, raw,
+                                        request.headers.get("Content-Type", "")))
             data: dict[str, Any] = {"errcode": 0, "errmsg": "ok", **result}
         except ApiError as exc:
             data = exc.body()
@@ -464,6 +472,8 @@ class CgiBin:
         if not isinstance(code, str) or not code:
             raise ApiError(codes.WELCOME_CODE_MISSING)
         content, attachments = parse_content(req.body)
+        if self.media is not None:
+            self.media.check_attachments(attachments)
         welcome = self.world.use_welcome_code(code)  # the last check: spends the code
         self.world.record_welcome(welcome, content, attachments)
         return {}
@@ -475,12 +485,15 @@ class CgiBin:
         if str(body.get("agentid", "")) != str(self.world.agent_id):
             raise ApiError(codes.INVALID_AGENT_ID)
         msgtype = body.get("msgtype")
-        if msgtype not in ("text", "markdown"):
-            raise ApiError(codes.INVALID_MSGTYPE, "the simulator sends text and markdown")
+        if msgtype not in ("text", "markdown", "image"):
+            raise ApiError(codes.INVALID_MSGTYPE, "the simulator sends text, markdown, image")
         payload = body.get(msgtype)
-        content = payload.get("content") if isinstance(payload, dict) else None
+        field = "media_id" if msgtype == "image" else "content"
+        content = payload.get(field) if isinstance(payload, dict) else None
+        if msgtype == "image" and self.media is not None:
+            self.media.live_media(content)
         if not isinstance(content, str) or not content:
-            raise ApiError(codes.INVALID_PARAM, f"{msgtype}.content required")
+            raise ApiError(codes.INVALID_PARAM, f"{msgtype}.{field} required")
         if _bytes(content) > APP_TEXT_MAX_BYTES:
             raise ApiError(codes.CONTENT_TOO_LONG, f"content over {APP_TEXT_MAX_BYTES} B")
         touser = [u for u in str(body.get("touser") or "").split("|") if u]

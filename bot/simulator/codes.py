@@ -52,6 +52,10 @@ TOO_MANY_USERS_WITHOUT_FILTER = 81017
 NO_RELATION = 84061
 ROBOT_INVALID = 93000  # webhook key unknown, or the robot was removed from the group
 MD5_MISMATCH = 301019  # "文件的 md5 不合法", doc 90455; robot image md5 check
+INVALID_UPLOAD_TYPE = 40005  # "不合法的type参数" (media/upload ?type=), doc 90313
+INVALID_FILE_SIZE = 40006  # "不合法的文件大小": under 5 B, doc 90313
+INVALID_MEDIA_ID = 40007  # "不合法的media_id参数": unknown or expired (3 days), doc 90313
+EMPTY_MEDIA = 44001  # "多媒体文件为空": no `media` part in the upload, doc 90313
 
 MESSAGES: dict[int, str] = {
     OK: "ok",
@@ -99,6 +103,10 @@ MESSAGES: dict[int, str] = {
     NO_RELATION: "no privilege to access/modify contact/party/agent: no external contact relation",
     ROBOT_INVALID: "invalid webhook url, or the robot was removed from the group",
     MD5_MISMATCH: "media md5 not match",
+    INVALID_UPLOAD_TYPE: "invalid media type parameter",
+    INVALID_FILE_SIZE: "invalid file size",
+    INVALID_MEDIA_ID: "invalid media_id",
+    EMPTY_MEDIA: "empty media data",
 }
 
 

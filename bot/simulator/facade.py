@@ -25,6 +25,7 @@ from .control import register_control
 from .faults import FaultInjector, FaultPlan, RateLimiter, normalise_path
 from .groupsend import GroupSend, GroupSends
 from .groupsend_api import GroupSendApi
+from .media import MAX_UPLOAD_BYTES, SimMedia
 from .options import SimOptions
 from .records import GroupMessage, Inbox
 from .robots import Robots
@@ -53,14 +54,18 @@ class Simulator:
         self.inbox = Inbox()  # what every group (and customer) received from 群发 and robots
         self._groupsends = GroupSends(self.world, self.inbox, self.options)
         self._robots = Robots(self.world, self.inbox, self.options, self._groupsends.advance)
-        self._api.add_routes(GroupSendApi(self.world, self._groupsends).routes())
+        self.media = SimMedia(self.world, lambda: self.url)  # uploads and hosted pictures
+        self._api.add_routes(self.media.routes())
+        self._api.media = self.media
+        self._api.add_routes(GroupSendApi(self.world, self._groupsends, self.media).routes())
         self._api.add_routes(self._robots.routes(), tokenless=True)
         # the staff member's client: OAuth2 login, JS-SDK tickets, the sidebar's JS bridge
         self.client = ClientSim(self.world, corp_id, agent_id, inbox=self.inbox)
         self._api.add_routes(self.client.api_routes())
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=MAX_UPLOAD_BYTES)  # media/upload: files
         self._api.register(self.app)
         self.client.register(self.app)
+        self.media.register(self.app)
         register_control(self.app, self)
         self.app.on_startup.append(self._on_startup)
         self.app.on_cleanup.append(self._on_cleanup)

@@ -15,6 +15,7 @@ from . import codes
 from .api import ApiRequest, Handler, parse_content
 from .codes import ApiError
 from .groupsend import PERSONAL, ChatType, GroupSend, GroupSends
+from .media import SimMedia
 from .state import World
 
 MAX_CHATS = 2000  # chat_id_list
@@ -100,9 +101,10 @@ def _tag_groups(value: Any) -> list[list[str]]:
 class GroupSendApi:
     """Handlers for add_msg_template, get_groupmsg_*, remind_ and cancel_groupmsg_send."""
 
-    def __init__(self, world: World, sends: GroupSends) -> None:
+    def __init__(self, world: World, sends: GroupSends, media: SimMedia | None = None) -> None:
         self.world = world
         self.sends = sends
+        self.media = media  # media ids and uploaded pictures the attachments may name
 
     def routes(self) -> dict[str, tuple[str, Handler]]:
         handlers: Sequence[tuple[str, Handler]] = (
@@ -128,6 +130,8 @@ class GroupSendApi:
         body = req.body
         chat_type = _chat_type(body.get("chat_type"))
         text, attachments = parse_content(body)
+        if self.media is not None:
+            self.media.check_attachments(attachments)
         sender = self._sender(body.get("sender"))
         chat_ids: list[str] = []
         exts: list[str] = []

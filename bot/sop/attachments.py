@@ -91,7 +91,7 @@ def _render_one(templates: TemplateLibrary, sop: Sop, store_id: str | None,
                            ("attachments", index, kind, key)) from exc
 
     try:
-        return render_attachment(attachment.spec, render)
+        return render_attachment(attachment.spec, render, templates.images)
     except ContentError as exc:
         raise SopError(sop.name, store_id, f"attachments[{index}]: {exc.reason}",
                        ("attachments", index, kind, exc.key)) from exc

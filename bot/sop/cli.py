@@ -34,6 +34,7 @@ from bot.books.templating import TemplateLibrary
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
 from bot.channels import ChannelBook
 from bot.config import ConfigError, Settings, load_settings
+from bot.media.images import ImageRule
 from bot.outbox.report import read_only_url, report, safe_url
 from bot.sop.book import SopBook
 from bot.sop.group_tags import GroupRow, GroupTags, nominal_groups, read_groups
@@ -135,7 +136,8 @@ def _load(sop_dir: Path | None, config: Path | None, *, channels: bool) -> _Load
         loaded.errors.extend(exc.errors)
         loaded.notes.append("the SOP files and channels.yaml are checked once stores.yaml loads")
         return loaded
-    templates = TemplateLibrary(templates_dir)
+    templates = TemplateLibrary(templates_dir, images=ImageRule(
+        sop_dir, loaded.settings.wecom.api_base_url))
     channels_path = sop_dir / "channels.yaml"
     if channels and channels_path.exists():
         try:

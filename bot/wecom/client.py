@@ -28,7 +28,7 @@ import aiohttp
 
 from bot.wecom import errors
 from bot.wecom.errors import WeComError, WeComTransientError, WeComUnanswered, classify
-from bot.wecom.http import NO_ANSWER, AiohttpTransport, LeanTransport, Transport
+from bot.wecom.http import NO_ANSWER, AiohttpTransport, Body, LeanTransport, Transport
 from bot.wecom.ratelimit import Limits, RateLimits
 
 log = logging.getLogger("bot.wecom")
@@ -114,7 +114,7 @@ class WeComClient:
 
     # -- calls -----------------------------------------------------------------------
 
-    async def call(self, api: str, json: dict[str, Any] | None = None, *,
+    async def call(self, api: str, json: Body = None, *,
                    params: dict[str, str] | None = None, method: str = "POST",
                    deadline: float | None = None, with_token: bool = True,
                    retry_unanswered: bool = True) -> dict[str, Any]:
@@ -131,7 +131,7 @@ class WeComClient:
                                    with_token=with_token, retry_unanswered=retry_unanswered)
 
     async def _request(self, method: str, api: str, *, params: dict[str, str] | None,
-                       json: dict[str, Any] | None, deadline: float,
+                       json: Body, deadline: float,
                        with_token: bool, retry_unanswered: bool = True) -> dict[str, Any]:
         busy_retries = 0
         token_refreshes = 0
@@ -187,7 +187,7 @@ class WeComClient:
             raise classify(api, code, errmsg, data)
 
     async def _send(self, method: str, api: str, query: dict[str, str],
-                    json: dict[str, Any] | None, deadline: float) -> dict[str, Any]:
+                    json: Body, deadline: float) -> dict[str, Any]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError

@@ -34,6 +34,7 @@ __all__ = [
     "Attachment",
     "AttachmentSpec",
     "ContentError",
+    "ImageCheck",
     "ImageSpec",
     "LinkSpec",
     "MiniprogramSpec",
@@ -55,7 +56,12 @@ BYTE_LIMITS: Mapping[str, tuple[tuple[str, int], ...]] = {
     "news": (("title", MAX_LINK_TITLE_BYTES), ("desc", MAX_LINK_DESC_BYTES)),
     "miniprogram": (("title", MAX_MINIPROGRAM_TITLE_BYTES),),
 }
-URL_KEYS = ("url", "picurl", "pic_url", "link", "imgUrl")
+URL_KEYS = ("url", "link")
+IMAGE_KEYS = ("picurl", "pic_url", "imgUrl")  # a picture: a URL, or a local file to upload
+
+# Why a rendered picture cannot be sent, or None (bot.media.images.ImageRule: local files,
+# WeCom-hosted URLs); without one, an https:// URL or a local image name passes.
+ImageCheck = Callable[[str], str | None]
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -161,8 +167,8 @@ def compile_attachment(spec: AttachmentSpec) -> Attachment:
     return Attachment("miniprogram", pairs, "appid")
 
 
-def render_attachment(attachment: Attachment,
-                      render: Callable[[str, str], str]) -> dict[str, Any] | None:
+def render_attachment(attachment: Attachment, render: Callable[[str, str], str],
+                      images: ImageCheck | None = None) -> dict[str, Any] | None:
     """The attachment's JSON for WeCom, or None when its required field renders empty (a
     product without a photo: the image is left out). `render(key, source)` renders one
     field; a field WeCom would refuse raises `ContentError`."""
@@ -174,10 +180,19 @@ def render_attachment(attachment: Attachment,
             body[key] = value
     if attachment.required not in body:
         return None
-    return payload(kind, body)
+    return payload(kind, body, images)
 
 
-def payload(kind: str, body: Mapping[str, str]) -> dict[str, Any]:
+def image_error(value: str) -> str | None:
+    """Without an `ImageCheck`: an https:// URL, or a local image name (uploaded before
+    sending, bot.media), else why not."""
+    if "://" not in value and value.lower().endswith((".png", ".jpg", ".jpeg")):
+        return None
+    return https_error(value)
+
+
+def payload(kind: str, body: Mapping[str, str],
+            images: ImageCheck | None = None) -> dict[str, Any]:
     """``{"msgtype": kind, kind: body}`` once `body` is within WeCom's limits; the one
     render-to-payload step of welcomes, group sends and sidebar replies."""
     for key, limit in BYTE_LIMITS.get(kind, ()):
@@ -185,5 +200,12 @@ def payload(kind: str, body: Mapping[str, str]) -> dict[str, Any]:
             raise ContentError(kind, key, f"{kind} {key} {problem}")
     for key in URL_KEYS:
         if key in body and (problem := https_error(body[key])):
+            raise ContentError(kind, key, f"{kind} {key} {problem}, got {body[key]!r}")
+    for key in IMAGE_KEYS:
+        if key not in body:
+            continue
+        if images is not None and (problem := images(body[key])):
+            raise ContentError(kind, key, f"{kind} {key}: {problem}")
+        if images is None and (problem := image_error(body[key])):
             raise ContentError(kind, key, f"{kind} {key} {problem}, got {body[key]!r}")
     return {"msgtype": kind, kind: dict(body)}

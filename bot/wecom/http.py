@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import ssl
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -30,11 +31,23 @@ from bot.wecom.http11 import Answer, Connection, TransportError
 NO_ANSWER: tuple[type[Exception], ...] = (aiohttp.ClientError, TimeoutError)
 
 
+@dataclass(frozen=True, slots=True)
+class Multipart:
+    """A request body that is a file upload (media/upload, media/uploadimg), not JSON:
+    built by `bot.wecom.media`, sent as it is by either transport."""
+
+    body: bytes
+    content_type: str  # multipart/form-data; boundary=...
+
+
+Body = dict[str, Any] | Multipart | None  # what a call sends: JSON, an upload, or nothing
+
+
 class Transport(Protocol):
     """One API call: the answer's JSON object, or one of `NO_ANSWER` raised."""
 
     async def exchange(self, method: str, api: str, query: dict[str, str],
-                       json: dict[str, Any] | None, timeout_s: float) -> dict[str, Any]:
+                       json: Body, timeout_s: float) -> dict[str, Any]:
         """`api` is the path below the base URL; an answer that is not JSON (or not an
         object) comes back as WeCom's "busy" (errcode -1), to be retried like it."""
 
@@ -67,10 +80,14 @@ class AiohttpTransport:
         return self._session
 
     async def exchange(self, method: str, api: str, query: dict[str, str],
-                       json: dict[str, Any] | None, timeout_s: float) -> dict[str, Any]:
+                       json: Body, timeout_s: float) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=timeout_s)
-        async with self._http().request(method, self._base_url + api, params=query, json=json,
-                                        timeout=timeout) as resp:
+        upload = json if isinstance(json, Multipart) else None
+        async with self._http().request(
+                method, self._base_url + api, params=query,
+                json=None if upload else json, data=upload.body if upload else None,
+                headers={"Content-Type": upload.content_type} if upload else None,
+                timeout=timeout) as resp:
             if resp.status != 200:
                 raise HttpStatusError(f"HTTP {resp.status}")
             body = await resp.json(content_type=None)
@@ -109,13 +126,17 @@ class LeanTransport:
         self._closed = False
 
     async def exchange(self, method: str, api: str, query: dict[str, str],
-                       json: dict[str, Any] | None, timeout_s: float) -> dict[str, Any]:
+                       json: Body, timeout_s: float) -> dict[str, Any]:
         target = self.path_prefix + api
         if query:
             target += "?" + _query_string(query)
-        body = None if json is None else jsonlib.dumps(
-            json, ensure_ascii=False, separators=(",", ":")).encode()
-        answer = await self.request(method, target, body, timeout_s)
+        if isinstance(json, Multipart):
+            answer = await self.request(method, target, json.body, timeout_s,
+                                        content_type=json.content_type)
+        else:
+            body = None if json is None else jsonlib.dumps(
+                json, ensure_ascii=False, separators=(",", ":")).encode()
+            answer = await self.request(method, target, body, timeout_s)
         if answer.status != 200:
             raise HttpStatusError(f"HTTP {answer.status}")
         try:
@@ -127,7 +148,7 @@ class LeanTransport:
         return data
 
     async def request(self, method: str, target: str, body: bytes | None,
-                      timeout_s: float) -> Answer:
+                      timeout_s: float, *, content_type: str = "application/json") -> Answer:
         """`target` is the path and query, already encoded; raises TimeoutError or
         `TransportError`. A GET that fails on a reused connection before any answer byte
         came back (the server closed it while idle) is tried once more on a new one."""
@@ -140,7 +161,7 @@ class LeanTransport:
             request = (head + "\r\n").encode()
         else:
             body = body or b""
-            request = (f"{head}Content-Type: application/json\r\n"
+            request = (f"{head}Content-Type: {content_type}\r\n"
                        f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         async with self._slots:
             while True:

@@ -269,7 +269,7 @@ def test_store_counter_welcome_has_the_store_details(book: ChannelBook) -> None:
     assert "08:00-22:30" in message.text
     assert "周二水果日" in message.text  # member day line
     assert message.attachments == [
-        {"msgtype": "image", "image": {"pic_url": "https://img.guotian.example/group-qr/0012.png"}}
+        {"msgtype": "image", "image": {"pic_url": "images/group-qr/0012.png"}}  # uploaded on send
     ]
     plain_day = book.render_welcome(found, "王小美", "林晓雨", THURSDAY)
     assert "周二水果日" not in plain_day.text

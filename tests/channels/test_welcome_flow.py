@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.simulator import SimOptions
-from tests.conftest import World
+from tests.conftest import REPO, World
 
 MANAGER_0012 = "linxiaoyu"  # 天钥桥路店, see sop/stores.yaml
 
@@ -30,9 +30,12 @@ async def test_store_counter_qr_welcomes_with_coupon_and_store_tags(world: World
     [welcome] = world.sim.welcomes_for(ext)
     assert "王丽" in welcome.text and "天钥桥路店" in welcome.text
     assert "5元无门槛券" in welcome.text and "JOIN5" in welcome.text
-    assert list(welcome.attachments) == [
-        {"msgtype": "image", "image": {"pic_url": "https://img.guotian.example/group-qr/0012.png"}}
-    ]
+    # the store's group picture (sop/images/group-qr/0012.png), uploaded once: WeCom's URL
+    [picture] = welcome.attachments
+    url = picture["image"]["pic_url"]
+    assert world.sim.media.hosted(url) and world.sim.media.foreign_pic_urls == []
+    async with world.http.get(url) as resp:
+        assert await resp.read() == (REPO / "sop/images/group-qr/0012.png").read_bytes()
     expected_tags = {("渠道", "门店收银台"), ("门店", "天钥桥路店"), ("城市", "上海")}
     assert member_tags(world, ext) == expected_tags
     assert await wecom_tags(world, ext) == expected_tags
@@ -41,6 +44,10 @@ async def test_store_counter_qr_welcomes_with_coupon_and_store_tags(world: World
     assert member == ("王丽", "0012", MANAGER_0012, "store-counter", "store-0012-counter", "active")
     [(status, latency_ms)] = world.rows("SELECT status, latency_ms FROM welcome")
     assert status == "sent" and latency_ms > 0
+    again, _ = world.sim.scan_contact_qr(MANAGER_0012, "store-0012-counter", "李雷")
+    await world.settle()
+    assert world.sim.welcomes_for(again)[0].attachments == welcome.attachments
+    assert world.sim.call_count("media/uploadimg") == 1  # the same picture: no second upload
 
 
 @pytest.mark.parametrize(("state", "channel", "must_say", "tag"), [

@@ -215,7 +215,15 @@ async def test_welcome_code_errors_do_not_spend_the_code(
     async def send(body: dict[str, Any]) -> int:
         return int((await post(http, sim, WELCOME, body, token))["errcode"])
 
-    image = {"msgtype": "image", "image": {"media_id": "MEDIA"}}
+    form = aiohttp.FormData()
+    form.add_field("media", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, filename="a.png",
+                   content_type="image/png")
+    async with http.post(f"{sim.base_url}media/upload",
+                         params={"type": "image", "access_token": token}, data=form) as resp:
+        media_id = (await resp.json())["media_id"]
+    image = {"msgtype": "image", "image": {"media_id": media_id}}
+    unknown = {"msgtype": "image", "image": {"media_id": "MEDIA"}}
+    assert await send({"welcome_code": code, "attachments": [unknown]}) == 40007
     assert await send({"text": {"content": "hi"}}) == 41049
     assert await send({"welcome_code": "nope", "text": {"content": "hi"}}) == 41050
     assert await send({"welcome_code": code, "attachments": [image] * 10}) == 41064
@@ -232,7 +240,7 @@ async def test_welcome_code_errors_do_not_spend_the_code(
                        "attachments": [image]}) == 0
     assert len(sim.welcomes) == 1
     codes_seen = [c.errcode for c in sim.calls if c.path == WELCOME]
-    assert codes_seen == [41049, 41050, 41064, 41065, 41065, 41065, 45002, -1, 0]
+    assert codes_seen == [40007, 41049, 41050, 41064, 41065, 41065, 41065, 45002, -1, 0]
 
 
 @pytest.mark.parametrize("options", [fast_options(welcome_code_ttl_s=0.05)])

@@ -116,7 +116,7 @@ def test_morning_new_arrivals_renders_the_stores_own_products(
     assert store.manager_name in message.text
     photos = [a["image"]["pic_url"] for a in message.attachments]
     assert photos == [p["photo"] for p in products]  # one image per product, in order
-    assert all(p.startswith("https://") for p in photos)
+    assert all((REPO / "sop" / p).is_file() for p in photos)  # uploaded when sent (bot.media)
     assert message.via == "group_send" and message.robot is None
     assert len(message.text.encode()) <= 4000
 
@@ -150,7 +150,7 @@ def test_flash_sale_uses_the_days_item_and_the_stores_window(
     assert "秒杀价 ¥29.9（平时 ¥51.6）" in lines[2]
     assert "限量 40 份" in lines[2] and f"每人限 {per_person} 份" in lines[2]
     assert message.attachments == [
-        {"msgtype": "image", "image": {"pic_url": "https://img.guotian.example/flash/pineapple-2.jpg"}}
+        {"msgtype": "image", "image": {"pic_url": "images/flash/pineapple-2.png"}}
     ]
     thursday = book.render("flash-sale", store_id, at(date(2026, 11, 26), 14, 40)).text
     assert "阳光玫瑰青提 1 斤" in thursday

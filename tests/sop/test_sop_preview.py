@@ -249,7 +249,7 @@ def test_check_cli_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
     line_of = {n: i + 1 for i, line in enumerate(text.splitlines())
                for n in ("14:75", "good_night") if n in line}
     assert lines[:3] == [
-        f"{channels}:39:5: channels.store-counter: unknown key 'tagz' (did you mean 'tags'?)",
+        f"{channels}:41:5: channels.store-counter: unknown key 'tagz' (did you mean 'tags'?)",
         f"{daily}:{line_of['14:75']}:9: sops.flash-sale.at: '14:75' is not a time of day: "
         "hours are 00-23 and minutes 00-59",
         f"{daily}:{line_of['good_night']}:15: sops.goodnight: sop/good_night.j2: template not "

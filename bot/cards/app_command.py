@@ -1,0 +1,104 @@
+"""``二维码`` in the bot app: a store manager gets their store's codes back as card images.
+
+A manager who lost the till card, or wants to send the code to a customer, asks the bot
+rather than head office. The store directory (sop/stores.yaml) says which stores the member
+manages; each of their codes comes back as the till card (QR, store name, channel line),
+uploaded with media/upload (cached by content: asking twice in 3 days uploads nothing).
+Anyone else gets a short text saying why not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from bot.cards.cli import QrFetchError, fetch_qr
+from bot.cards.draw import draw_card, find_font
+from bot.cards.model import SIZES, CardCode
+from bot.cards.recorded import codes_reader
+from bot.wecom.errors import WeComError
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+__all__ = ["QR_COMMAND", "StoreCodes", "answer_qr", "is_qr_command"]
+
+QR_COMMAND = "二维码"
+StoreCodes = Callable[[list[str]], Awaitable[list[CardCode]]]  # store ids -> their codes
+_TILL = SIZES[0]
+
+
+def is_qr_command(text: str) -> bool:
+    return text.strip().lower() in (QR_COMMAND, "qr", "qrcode")
+
+
+async def answer_qr(services: Services, userid: str, codes: StoreCodes | None,
+                    fetch: Callable[[str], Awaitable[bytes]] = fetch_qr) -> int:
+    """Send `userid` their stores' cards; the number of images sent."""
+    messenger = services.app_messenger
+    stores = services.stores.by_manager(userid)
+    if not stores:
+        await messenger.send_text(userid, "「二维码」只发给门店店长：你不是 stores.yaml "
+                                          "里任何门店的店长，请找总部运营。")
+        return 0
+    codes = codes or recorded_store_codes(services)
+    found = await codes([s.id for s in stores]) if codes is not None else []
+    if not found:
+        names = "、".join(s.name for s in stores)
+        await messenger.send_text(userid, f"{names}还没有生成二维码，请总部运营运行 "
+                                          "`python -m bot codes sync`。")
+        return 0
+    if services.media is None:
+        log.error("二维码 for %s: no media cache to upload the cards with", userid)
+        return 0
+    font: Path = find_font()
+    sent = 0
+    for code in found:
+        try:  # one card that cannot be made must not stop (or, retried, repeat) the others
+            qr_png = await fetch(code.qr_url)
+            # a few hundred ms of drawing and encoding: not on the loop the callbacks use
+            card = await asyncio.to_thread(_card_png, code, qr_png, font)
+            media_id = await services.media.media_id(card, f"{code.store_id}-{code.channel}.png")
+        except (QrFetchError, WeComError, ValueError) as exc:
+            log.error("二维码 for %s: card %s/%s not made: %s", userid, code.store_id,
+                      code.channel, exc)
+            continue
+        sent += await messenger.send_image(userid, media_id)
+    if not sent:
+        await messenger.send_text(userid, "二维码卡片暂时没有生成出来，请稍后再发「二维码」。")
+    return sent
+
+
+def _card_png(code: CardCode, qr_png: bytes, font: Path) -> bytes:
+    card: Image.Image = draw_card(code, qr_png, _TILL, font)
+    buf = io.BytesIO()
+    card.save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
+def recorded_store_codes(services: Services) -> StoreCodes | None:
+    """The codes `codes sync` recorded (bot.codes), or None in a build without them."""
+    recorded_codes = codes_reader()
+    if recorded_codes is None:
+        return None
+
+    async def read(store_ids: list[str]) -> list[CardCode]:
+        out: list[CardCode] = []
+        for store_id in store_ids:
+            found: Any = recorded_codes(services.db, store=store_id)
+            if hasattr(found, "__await__"):
+                found = await found
+            out.extend(CardCode(r.store_id, r.store_name, r.channel,
+                                services.channels.card_line(r.channel), r.qr_url)
+                       for r in found)
+        return out
+
+    return read
