@@ -76,6 +76,10 @@ class ChannelBook:
         """Channel names in file order."""
         return list(self._channels)
 
+    def channel(self, name: str) -> Channel | None:
+        """The compiled channel of that name (bot.codes makes its QR codes from it)."""
+        return self._channels.get(name)
+
     # ------------------------------------------------------------------ loading
 
     @classmethod

@@ -307,3 +307,8 @@ class ApiQuota(SQLModel, table=True):
     window_s: int = Field(primary_key=True)
     window_start: int = Field(primary_key=True)
     used: int = 0
+
+
+from bot.codes.tables import GroupJoinState, WeComCode  # noqa: E402  (issue 13: codes)
+
+__all__ = ["GroupJoinState", "WeComCode"]

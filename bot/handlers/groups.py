@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from bot.codes.attribution import join_states, record_join_states, serves
 from bot.db import repo
 from bot.dispatch import Context, Router
 from bot.groupchats import group_fields, join_fields
@@ -74,8 +75,11 @@ async def _members_joined(ctx: Context, ev: ChatUpdated) -> None:
         known = await ctx.services.db.read(lambda s: repo.group_members(s, ev.chat_id))
         joined = [uid for uid in listed if uid not in known]
     fallback_how = CALLBACK_JOIN_HOW.get(ev.join_scene, "invite")
+    served = ev.join_scene == 3 and await ctx.services.db.read(lambda c: serves(c, ev.chat_id))
+    states = await join_states(ctx.services.wecom, ev.chat_id, joined, group, served)
 
     def effects(conn: Connection) -> None:
+        record_join_states(conn, ev.chat_id, states, float(ev.create_time))
         if group is not None:
             repo.group_seen(conn, chat_id=ev.chat_id, **group_fields(group))
         for member_id in joined:

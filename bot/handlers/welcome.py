@@ -16,6 +16,7 @@ from datetime import date
 from sqlalchemy.engine import Connection
 
 from bot.channels import WelcomeError
+from bot.codes.invite import with_join_code
 from bot.db import repo
 from bot.dispatch import Context, Router
 from bot.wecom import errors
@@ -32,7 +33,7 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
     services = ctx.services
     settings = services.settings.wecom
     expires = ctx.received_at + settings.welcome_deadline_s
-    match = services.channels.match(ev.state)
+    match = await with_join_code(services.db, services.channels.match(ev.state))
 
     name = ""
     try:

@@ -52,6 +52,18 @@ TOO_MANY_USERS_WITHOUT_FILTER = 81017
 NO_RELATION = 84061
 ROBOT_INVALID = 93000  # webhook key unknown, or the robot was removed from the group
 MD5_MISMATCH = 301019  # "文件的 md5 不合法", doc 90455; robot image md5 check
+# 「联系我」 / 「加入群聊」 / 入群欢迎语 (wecom-more.md §1-2, LinkWeChat WeErrorCodeEnum)
+MISSING_WAY_TYPE = 41037
+MISSING_WAY_SCENE = 41038
+INVALID_WAY_TYPE = 41039
+INVALID_WAY_SCENE = 41040
+TOO_MANY_WAY_USERS = 41041  # more than 100 staff on one contact way
+INVALID_WAY_STYLE = 41042
+MISSING_CONFIG_ID = 41043
+INVALID_CONFIG_ID = 41044  # unknown, deleted, or created by another app
+WAY_QUOTA_REACHED = 41045  # the corp's 500,000 contact + join ways
+GROUP_WELCOME_LIMIT = 41055  # 100 group welcome templates per corp
+GROUP_WELCOME_NO_PERMISSION = 41058  # a template another app created (or none such: sim)
 
 MESSAGES: dict[int, str] = {
     OK: "ok",
@@ -99,6 +111,17 @@ MESSAGES: dict[int, str] = {
     NO_RELATION: "no privilege to access/modify contact/party/agent: no external contact relation",
     ROBOT_INVALID: "invalid webhook url, or the robot was removed from the group",
     MD5_MISMATCH: "media md5 not match",
+    MISSING_WAY_TYPE: "missing type",
+    MISSING_WAY_SCENE: "missing scene",
+    INVALID_WAY_TYPE: "invalid type",
+    INVALID_WAY_SCENE: "invalid scene",
+    TOO_MANY_WAY_USERS: "too many users in contact way",
+    INVALID_WAY_STYLE: "invalid style",
+    MISSING_CONFIG_ID: "missing config_id",
+    INVALID_CONFIG_ID: "invalid config_id",
+    WAY_QUOTA_REACHED: "contact way count reaches the limit",
+    GROUP_WELCOME_LIMIT: "group welcome template count reaches the limit",
+    GROUP_WELCOME_NO_PERMISSION: "no permission to edit this group welcome template",
 }
 
 
