@@ -67,8 +67,10 @@ def notice_text(code: DesiredCode) -> str:
     """The app message that asks a manager to attach a new or changed template."""
     text = str(code.body.get("text", {}).get("content", ""))
     preview = text if len(text) <= 60 else text[:60] + "…"
-    return (f"入群欢迎语「{code.channel}」已更新，请在企业微信：客户群 → 群设置 → 入群欢迎语 "
-            f"中选用它（每个福利群都要选）。\n内容预览：{preview}")
+    # the version makes each change's notice distinct: WeCom's duplicate check drops only
+    # a repeat of the same change (a rerun after a crash)
+    return (f"入群欢迎语「{code.channel}」已更新（版本 {code.spec_hash[:6]}），请在企业微信：客户群"
+            f" → 群设置 → 入群欢迎语 中选用它（每个福利群都要选）。\n内容预览：{preview}")
 
 
 def _stores_of(entries: Mapping[str, GroupWelcomeSpec], add: AddProblem,

@@ -3,9 +3,13 @@ after an interrupted run or a code deleted by hand."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections import Counter
 from pathlib import Path
 
+from bot.simulator.local import secrets_env
 from tests.codes.support import operator_files, run_sync, store_groups
 from tests.conftest import World
 
@@ -112,3 +116,41 @@ async def test_orphans_are_listed_and_deleted_only_with_prune(world: World, tmp_
     assert code == 0 and "1 deleted" in out
     assert "persona-xiaoxian" not in {w.state for w in world.sim.codes.contact_ways.values()}
     assert world.rows("SELECT count(*) FROM wecom_code") == [(16,)]
+
+
+async def test_a_sync_killed_between_create_and_record_converges(world: World, tmp_path: Path):
+    """kill -9 of `python -m bot codes sync` while WeCom is making codes: the next run finds
+    what was made (list_contact_way + get_contact_way, by state) and makes no duplicate."""
+    settings = operator_files(tmp_path, world)
+    await store_groups(world)
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        f'[database]\nurl = "{world.settings.database.url}"\n'
+        f'[wecom]\napi_base_url = "{world.sim.base_url}"\n'
+        f'[paths]\nsop_dir = "{tmp_path / "sop"}"\ntemplates_dir = "{tmp_path / "templates"}"\n')
+    # every add is answered late: WeCom makes the code, the answer comes after the kill
+    world.sim.delay_next("externalcontact/add_contact_way", 1.5, times=100)
+    env = {**os.environ, **secrets_env(world.secrets)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "codes", "sync", "--config", str(config), env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    for _ in range(600):  # until some intents are written (the adds are in flight)
+        await asyncio.sleep(0.05)
+        if world.rows("SELECT count(*) FROM wecom_code WHERE status = 'creating'")[0][0] >= 4:
+            break
+    if proc.returncode is not None:
+        raise AssertionError((await proc.communicate())[0].decode())
+    proc.kill()  # SIGKILL
+    await proc.wait()
+    await asyncio.sleep(1.7)  # the delayed adds run in WeCom anyway
+    made = len(world.sim.codes.contact_ways)
+    assert made >= 4 and world.rows(
+        "SELECT count(*) FROM wecom_code WHERE status = 'active' AND kind = 'contact'") == [(0,)]
+
+    world.sim.clear_faults()
+    code, out = await run_sync(world, settings)
+    assert code == 0, out
+    assert out.count("found unrecorded in WeCom") == made
+    states = [w.state for w in world.sim.codes.contact_ways.values()]
+    assert len(states) == len(set(states)) == 14
+    assert "0 create, 0 update, 17 unchanged" in (await run_sync(world, settings))[1]
