@@ -150,7 +150,7 @@ def _join_codes(spec: JoinWaySpec, findings: Findings, stores: StoreDirectory,
         return []
     codes = []
     for store in stores.all():
-        chats = _chat_list(rooms.get(store.id, ()), spec.full_at)
+        chats = chat_list(rooms.get(store.id, ()), spec.full_at)
         if not chats:
             findings.notes.append(f"store {store.id} {store.name}: no customer group yet, "
                                   "so no join code (make the group in WeCom, then sync again)")
@@ -162,11 +162,11 @@ def _join_codes(spec: JoinWaySpec, findings: Findings, stores: StoreDirectory,
         if spec.remark:
             body["remark"] = spec.remark
         codes.append(DesiredCode(f"join:{store.id}", "join", state, spec.channel, store.id,
-                                 store.name, body))
+                                 store.name, body, full_at=spec.full_at))
     return codes
 
 
-def _chat_list(rooms: Sequence[GroupRoom], full_at: int) -> list[str]:
+def chat_list(rooms: Sequence[GroupRoom], full_at: int) -> list[str]:
     """Up to 5 groups with room, oldest first; all full: the newest, so that WeCom makes
     the next one (auto_create_room)."""
     open_rooms = [r.chat_id for r in rooms if r.members < full_at]

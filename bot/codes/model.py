@@ -39,6 +39,7 @@ class DesiredCode:
     store_name: str
     body: Mapping[str, Any]
     notify: tuple[str, ...] = ()  # managers to tell when it is made or changed
+    full_at: int = 0  # join codes: a group with this many members is left out of the list
 
     @property
     def spec_hash(self) -> str:

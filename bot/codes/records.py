@@ -6,6 +6,7 @@ Portable SQL (SQLite and PostgreSQL): upserts with ON CONFLICT, nothing else spe
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,18 +44,21 @@ _SELECT = sql("""
 """)
 _UPSERT = sql("""
     INSERT INTO wecom_code (key, kind, config_id, state, qr_code, store_id, store_name,
-                            channel, spec_hash, notified_hash, status, created_at, updated_at)
+                            channel, spec_hash, body, notified_hash, status, created_at,
+                            updated_at)
     VALUES (:key, :kind, :config_id, :state, :qr_code, :store_id, :store_name, :channel,
-            :spec_hash, '', :status, :at, :at)
+            :spec_hash, :body, '', :status, :at, :at)
     ON CONFLICT (key) DO UPDATE SET
         kind = excluded.kind, config_id = excluded.config_id, state = excluded.state,
         qr_code = excluded.qr_code, store_id = excluded.store_id,
         store_name = excluded.store_name, channel = excluded.channel,
-        spec_hash = excluded.spec_hash, status = excluded.status,
+        spec_hash = excluded.spec_hash, body = excluded.body, status = excluded.status,
         updated_at = excluded.updated_at
 """)
-_UPDATED = sql("""UPDATE wecom_code SET spec_hash = :spec_hash, store_name = :store_name,
-                  channel = :channel, updated_at = :at WHERE key = :key""")
+_BODY = sql("""SELECT config_id, body FROM wecom_code
+               WHERE key = :key AND status = 'active'""")
+_FOLLOWED = sql("""UPDATE wecom_code SET spec_hash = :spec_hash, body = :body, updated_at = :at
+                   WHERE key = :key AND body = :old""")
 _NOTIFIED = sql("UPDATE wecom_code SET notified_hash = :hash WHERE key = :key")
 _DROP = sql("DELETE FROM wecom_code WHERE key = :key")
 _JOIN_URL = sql("""SELECT qr_code FROM wecom_code
@@ -69,6 +73,13 @@ _ROOMS = sql("""
     ORDER BY g.store_id, g.created_at, g.chat_id
 """)
 _STORE_CHAT = sql("""SELECT store_id FROM customer_group WHERE chat_id = :chat_id""")
+_STORE_ROOMS = sql("""
+    SELECT g.chat_id, COUNT(m.member_id) AS members
+    FROM customer_group g LEFT JOIN group_member m ON m.chat_id = g.chat_id
+    WHERE g.store_id = :store_id AND g.dismissed_at IS NULL
+    GROUP BY g.chat_id, g.created_at
+    ORDER BY g.created_at, g.chat_id
+""")
 
 
 def load_rows(conn: Connection) -> dict[str, CodeRow]:
@@ -79,7 +90,13 @@ def _params(code: DesiredCode, *, config_id: str, qr_code: str, spec_hash: str,
             status: str, at: float) -> dict[str, Any]:
     return {"key": code.key, "kind": code.kind, "config_id": config_id, "state": code.state,
             "qr_code": qr_code, "store_id": code.store_id, "store_name": code.store_name,
-            "channel": code.channel, "spec_hash": spec_hash, "status": status, "at": at}
+            "channel": code.channel, "spec_hash": spec_hash, "status": status, "at": at,
+            "body": _body_json(code)}
+
+
+def _body_json(code: DesiredCode) -> str:
+    return json.dumps({"wecom": code.body, "full_at": code.full_at}, ensure_ascii=False,
+                      sort_keys=True)
 
 
 def record_intent(conn: Connection, code: DesiredCode, at: float) -> None:
@@ -96,9 +113,23 @@ def record_made(conn: Connection, code: DesiredCode, config_id: str, qr_code: st
                                   status=ACTIVE, at=at))
 
 
-def record_updated(conn: Connection, code: DesiredCode, at: float) -> None:
-    conn.execute(_UPDATED, {"key": code.key, "spec_hash": code.spec_hash,
-                            "store_name": code.store_name, "channel": code.channel, "at": at})
+def recorded_body(conn: Connection, key: str) -> tuple[str, str] | None:
+    """(config_id, recorded body JSON) of an active code (see `body_of`)."""
+    row = conn.execute(_BODY, {"key": key}).first()
+    return (str(row[0]), str(row[1])) if row is not None and row[1] else None
+
+
+def body_of(recorded: str) -> tuple[dict[str, Any], int]:
+    """The body last sent to WeCom, and the join code's full_at, from the recorded JSON."""
+    data = json.loads(recorded)
+    return dict(data["wecom"]), int(data.get("full_at", 0))
+
+
+def record_followed(conn: Connection, old: str, new: DesiredCode, at: float) -> bool:
+    """A join code moved to the store's current groups, unless a sync changed it since."""
+    found = conn.execute(_FOLLOWED, {"key": new.key, "spec_hash": new.spec_hash, "at": at,
+                                     "body": _body_json(new), "old": old})
+    return bool(found.rowcount)
 
 
 def record_notified(conn: Connection, key: str, spec_hash: str) -> None:
@@ -115,6 +146,12 @@ def store_rooms(conn: Connection) -> dict[str, list[GroupRoom]]:
     for store_id, chat_id, members in conn.execute(_ROOMS):
         rooms.setdefault(str(store_id), []).append(GroupRoom(str(chat_id), int(members)))
     return rooms
+
+
+def rooms_of(conn: Connection, store_id: str) -> list[GroupRoom]:
+    """One store's live customer groups with their member counts, oldest first."""
+    return [GroupRoom(str(c), int(n)) for c, n in conn.execute(_STORE_ROOMS,
+                                                                {"store_id": store_id})]
 
 
 def join_code_url(conn: Connection, store_id: str) -> str | None:

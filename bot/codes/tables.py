@@ -28,6 +28,7 @@ class WeComCode(SQLModel, table=True):
     store_name: str = ""
     channel: str = Field(default="", max_length=64)
     spec_hash: str = Field(default="", max_length=32)
+    body: str = ""  # the JSON body it was made or last updated with (join codes follow it)
     notified_hash: str = Field(default="", max_length=32)  # group welcome: managers told
     status: str = Field(default="creating", max_length=16)  # creating | active
     created_at: float

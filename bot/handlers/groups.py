@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from bot.codes.attribution import join_states, record_join_states, serves
+from bot.codes.follow import follow_groups
 from bot.db import repo
 from bot.dispatch import Context, Router
 from bot.groupchats import group_fields, join_fields
@@ -51,6 +52,7 @@ async def on_chat_created(ctx: Context, ev: ChatCreated) -> None:
     await ctx.finish(effects)
     log.info("group %s created (%s), %d members", ev.chat_id, group.get("name", "?"),
              len(members))
+    await follow_groups(ctx.services.db, ctx.services.wecom, ev.chat_id)
 
 
 @router.on(ChatUpdated)
@@ -94,6 +96,7 @@ async def _members_joined(ctx: Context, ev: ChatUpdated) -> None:
 
     await ctx.finish(effects)
     log.info("group %s: %d joined (%s)", ev.chat_id, len(joined), ", ".join(joined))
+    await follow_groups(ctx.services.db, ctx.services.wecom, ev.chat_id)
 
 
 async def _members_left(ctx: Context, ev: ChatUpdated) -> None:
@@ -115,6 +118,7 @@ async def _members_left(ctx: Context, ev: ChatUpdated) -> None:
 
     await ctx.finish(effects)
     log.info("group %s: %d %s (%s)", ev.chat_id, len(left), how, ", ".join(left))
+    await follow_groups(ctx.services.db, ctx.services.wecom, ev.chat_id)
 
 
 @router.on(ChatDismissed)
@@ -129,3 +133,4 @@ async def on_chat_dismissed(ctx: Context, ev: ChatEvent) -> None:
 
     await ctx.finish(effects)
     log.info("group %s dismissed", ev.chat_id)
+    await follow_groups(ctx.services.db, ctx.services.wecom, ev.chat_id)

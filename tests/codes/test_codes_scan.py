@@ -88,7 +88,23 @@ async def test_a_full_store_gets_a_new_group_and_the_code_follows(
     await world.settle()
     assert {r[0] for r in world.rows("SELECT store_id FROM group_join_state")} == {"0012"}
 
-    code, out = await run_sync(world, settings)  # the full group leaves the code's list
-    assert code == 0 and "1 update" in out
+    # the full group left the code's list when WeCom opened the new one, without a sync
     way = world.sim.codes.join_ways[join.config_id]
     assert way.chat_id_list == [second["chat_id"]]
+    code, out = await run_sync(world, settings)
+    assert code == 0 and "0 create, 0 update, 16 unchanged" in out
+
+
+async def test_a_dismissed_group_leaves_the_join_code(world: World, tmp_path: Path):
+    settings = operator_files(tmp_path, world)
+    chats = await store_groups(world, ("0012",))
+    other = world.sim.create_group("linxiaoyu", "果田鲜生·天钥桥路店福利2群")
+    await world.settle()
+    await run_sync(world, settings)
+    [join] = await codes_of(world, store="0012", channel="门店福利群")
+    way = world.sim.codes.join_ways[join.config_id]
+    assert sorted(way.chat_id_list) == sorted([chats["0012"], other])
+    world.sim.dismiss_group(chats["0012"])
+    await world.settle()
+    assert way.chat_id_list == [other]
+    assert "0 create, 0 update, 16 unchanged" in (await run_sync(world, settings))[1]

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("store_name", sa.String(), nullable=False, server_default=""),
         sa.Column("channel", sa.String(length=64), nullable=False, server_default=""),
         sa.Column("spec_hash", sa.String(length=32), nullable=False, server_default=""),
+        sa.Column("body", sa.String(), nullable=False, server_default=""),
         sa.Column("notified_hash", sa.String(length=32), nullable=False, server_default=""),
         sa.Column("status", sa.String(length=16), nullable=False, server_default="creating"),
         sa.Column("created_at", sa.Float(), nullable=False),
