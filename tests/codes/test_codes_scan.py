@@ -108,3 +108,19 @@ async def test_a_dismissed_group_leaves_the_join_code(world: World, tmp_path: Pa
     await world.settle()
     assert way.chat_id_list == [other]
     assert "0 create, 0 update, 16 unchanged" in (await run_sync(world, settings))[1]
+
+
+async def test_a_reply_invites_with_the_join_code(world: World, tmp_path: Path):
+    settings = operator_files(tmp_path, world)
+    await store_groups(world, ("0012",))
+    ext, _ = world.sim.scan_contact_qr("linxiaoyu", "store-0012-counter", "王丽")
+    await world.settle()
+    replies = world.runtime.services.replies
+    before = await replies.for_customer("linxiaoyu", ext, query="水果日")
+    [intro] = [r for r in before.replies if r.id == "member-day-intro"]
+    assert "https://img.guotian.example/group-qr/0012.png" in intro.text  # stores.yaml's
+    await run_sync(world, settings)
+    [join] = await codes_of(world, store="0012", channel="门店福利群")
+    after = await replies.for_customer("linxiaoyu", ext, query="水果日")
+    [intro] = [r for r in after.replies if r.id == "member-day-intro"]
+    assert join.qr_code in intro.text and "img.guotian.example" not in intro.text
