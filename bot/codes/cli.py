@@ -40,6 +40,9 @@ def add_codes_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     sync_cmd.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     sync_cmd.add_argument("--prune", action="store_true",
                           help="also delete codes no file asks for (their printed cards die)")
+    sync_cmd.add_argument("--verify", action="store_true",
+                          help="also ask WeCom for every recorded code (one call each) and "
+                               "make again any deleted by hand")
 
 
 def run_codes_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -54,7 +57,8 @@ def run_codes_command(args: argparse.Namespace, out: TextIO | None = None) -> in
     except ConfigError as exc:
         print(f"error: {exc}", file=out)
         return 2
-    return asyncio.run(sync(settings, secrets, dry_run=args.dry_run, prune=args.prune, out=out))
+    return asyncio.run(sync(settings, secrets, dry_run=args.dry_run, prune=args.prune,
+                            verify=args.verify, out=out))
 
 
 def check(settings: Settings, out: TextIO) -> int:
@@ -70,7 +74,7 @@ def check(settings: Settings, out: TextIO) -> int:
 
 
 async def sync(settings: Settings, secrets: Secrets, *, dry_run: bool, prune: bool,
-               out: TextIO) -> int:
+               out: TextIO, verify: bool = False) -> int:
     db = Database(settings.database.url)
     try:
         await asyncio.get_running_loop().run_in_executor(None, db.migrate)
@@ -92,7 +96,7 @@ async def sync(settings: Settings, secrets: Secrets, *, dry_run: bool, prune: bo
                 print_plan(await syncer.plan(book.codes), book, prune, out)
                 return 0
             started = time.monotonic()
-            report = await syncer.run(book.codes, prune=prune)
+            report = await syncer.run(book.codes, prune=prune, verify=verify)
             print_plan(report.plan, book, prune, out)
             print_report(report, time.monotonic() - started, out)
             return 1 if report.failed else 0

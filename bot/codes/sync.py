@@ -68,12 +68,16 @@ class CodeSync:
         rows = await self.db.read(records.load_rows)
         return make_plan(desired, rows)
 
-    async def run(self, desired: Sequence[DesiredCode], *, prune: bool = False) -> SyncReport:
-        """Look up what an interrupted run left, then apply the plan."""
+    async def run(self, desired: Sequence[DesiredCode], *, prune: bool = False,
+                  verify: bool = False) -> SyncReport:
+        """Look up what an interrupted run left, then apply the plan; `verify` first asks
+        WeCom for every unchanged code (one call each) and makes again what is gone."""
         rows = await self.db.read(records.load_rows)
         report = SyncReport(make_plan(desired, rows))
         await self._recover(desired, rows, report)
         plan = report.plan = await self.plan(desired)
+        if verify:
+            plan = report.plan = await self._verify(plan, report)
         steps = plan.of("create", "update") + (plan.of("orphan") if prune else [])
         await asyncio.gather(*(self._guarded(step, report) for step in steps))
         if self.agent_id is not None:
@@ -165,6 +169,30 @@ class CodeSync:
                 if exc.errcode not in GONE[row.kind]:
                     raise
         await self.db.write(lambda c: records.drop(c, row.key))
+
+    async def _verify(self, plan: Plan, report: SyncReport) -> Plan:
+        """Codes deleted by hand in WeCom, found by asking for each: to be made again."""
+        gone: set[str] = set()
+        readers = {"contact": api.get_contact_way, "join": api.get_join_way,
+                   "group_welcome": api.get_group_welcome_template}
+
+        async def ask(step: Step) -> None:
+            assert step.row is not None
+            async with self._slots:
+                try:
+                    await readers[step.row.kind](self.client, step.row.config_id)
+                except WeComError as exc:
+                    if exc.errcode not in GONE[step.row.kind]:
+                        raise
+                    gone.add(step.key)
+
+        await asyncio.gather(*(ask(s) for s in plan.of("unchanged")))
+        report.recreated.extend(sorted(gone))
+        steps = tuple(Step("create", s.key, s.desired, None) if s.key in gone else s
+                      for s in plan.steps)
+        again = tuple(s.desired for s in steps if s.key in gone and s.desired is not None
+                      and s.desired.kind == "group_welcome" and s.desired not in plan.notices)
+        return Plan(steps, plan.notices + again)
 
     # -- an interrupted run ----------------------------------------------------------------
 

@@ -30,9 +30,10 @@ def operator_files(tmp_path: Path, world: World) -> Settings:
 
 
 async def run_sync(world: World, settings: Settings, *, dry_run: bool = False,
-                   prune: bool = False) -> tuple[int, str]:
+                   prune: bool = False, verify: bool = False) -> tuple[int, str]:
     out = io.StringIO()
-    code = await sync(settings, world.secrets, dry_run=dry_run, prune=prune, out=out)
+    code = await sync(settings, world.secrets, dry_run=dry_run, prune=prune, out=out,
+                      verify=verify)
     return code, out.getvalue()
 
 

@@ -82,6 +82,24 @@ async def test_a_code_deleted_by_hand_is_made_again(world: World, tmp_path: Path
     assert len(world.sim.codes.contact_ways) == 14
 
 
+async def test_verify_finds_a_code_deleted_by_hand_without_an_edit(world: World,
+                                                                    tmp_path: Path):
+    settings = operator_files(tmp_path, world)
+    await store_groups(world)
+    await run_sync(world, settings)
+    [(old_id,)] = world.rows("SELECT config_id FROM wecom_code WHERE key = 'join:0015'")
+    await world.api("externalcontact/groupchat/del_join_way", {"config_id": old_id})
+    assert "0 create, 0 update, 17 unchanged" in (await run_sync(world, settings))[1]
+    mark = world.sim.mark()
+    code, out = await run_sync(world, settings, verify=True)
+    assert code == 0 and "made again (it was deleted in WeCom): join:0015" in out
+    assert changing_calls(world, mark) == {"add_join_way": 1}
+    gets = [c for c in world.sim.api_calls_since(mark) if "/get" in c.path]
+    assert len(gets) == 17 + 1  # each recorded code, then the new join code's QR
+    [(new_id,)] = world.rows("SELECT config_id FROM wecom_code WHERE key = 'join:0015'")
+    assert list(world.sim.codes.join_ways).count(new_id) == 1 and new_id != old_id
+
+
 async def test_a_lost_answer_does_not_make_a_second_code(world: World, tmp_path: Path):
     settings = operator_files(tmp_path, world)
     await store_groups(world)
