@@ -67,9 +67,10 @@ def check(settings: Settings, out: TextIO) -> int:
     except OperatorFileErrors as exc:
         return print_check_failure(exc, out)
     kinds = [c.kind for c in book.codes]
-    print(f"codes.yaml: ok, {kinds.count('contact')} contact ways, "
-          f"{kinds.count('group_welcome')} group welcomes; join codes are planned at sync "
-          "from the groups the bot knows", file=out)
+    welcomes = kinds.count("group_welcome")
+    print(f"codes.yaml: ok, {kinds.count('contact')} contact ways, {welcomes} group "
+          f"welcome{'s' if welcomes != 1 else ''}; join codes are planned at sync from the "
+          "groups the bot knows", file=out)
     return 0
 
 

@@ -66,4 +66,4 @@ async def test_a_bad_file_is_refused_with_file_line_and_nothing_is_made(
 async def test_check_passes_the_shipped_files(world: World):
     out = io.StringIO()
     assert check(world.settings, out) == 0, out.getvalue()
-    assert "14 contact ways, 1 group welcomes" in out.getvalue()
+    assert "14 contact ways, 1 group welcome;" in out.getvalue()
