@@ -23,6 +23,7 @@ from bot.wecom.content import ContentError, payload
 
 NICKNAME = "%NICKNAME%"  # WeCom replaces it with the newcomer's name
 NAME_CARD = "城市+社区+名字"
+MAX_NAME_CHARS = 40
 AddProblem = Callable[..., None]  # Findings.add(loc, reason, at_key=False)
 
 
@@ -38,6 +39,10 @@ def group_welcome_codes(entries: Mapping[str, GroupWelcomeSpec], add: AddProblem
     members = _stores_of(entries, add, stores)
     codes = []
     for name, entry in entries.items():
+        if len(name) > MAX_NAME_CHARS:  # managers read it in a notice; it keys the record
+            add(("group_welcome", name), f"group_welcome.{name}: a name of at most "
+                                         f"{MAX_NAME_CHARS} characters", at_key=True)
+            continue
         its = members.get(name)
         if not its:
             continue
