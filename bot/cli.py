@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.codes.cli import add_codes_commands, run_codes_command
+from bot.codes.commands import add_codes_commands
 from bot.config import ConfigError, load_secrets, load_settings
 from bot.logs import setup_logging
 from bot.replies.cli import add_replies_commands, run_replies_command
@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replies":
         return run_replies_command(args)
     if args.command == "codes":
+        from bot.codes.cli import run_codes_command
+
         return run_codes_command(args)
     from bot.demo import run_demo
 

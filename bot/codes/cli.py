@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
 from bot.books.checks import print_check_failure, settings_for_check
@@ -27,22 +26,6 @@ from bot.db import repo
 from bot.db.engine import Database
 from bot.wecom.client import WeComClient
 from bot.wecom.ratelimit import RateLimits
-
-
-def add_codes_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    codes = commands.add_parser("codes", help="make the stores' QR codes and group welcome "
-                                              "in WeCom (sop/codes.yaml)")
-    sub = codes.add_subparsers(dest="codes_command", required=True)
-    check_cmd = sub.add_parser("check", help="check sop/codes.yaml with channels and stores")
-    check_cmd.add_argument("--config", type=Path, help="TOML settings file")
-    sync_cmd = sub.add_parser("sync", help="create and update exactly what differs in WeCom")
-    sync_cmd.add_argument("--config", type=Path, help="TOML settings file")
-    sync_cmd.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    sync_cmd.add_argument("--prune", action="store_true",
-                          help="also delete codes no file asks for (their printed cards die)")
-    sync_cmd.add_argument("--verify", action="store_true",
-                          help="also ask WeCom for every recorded code (one call each) and "
-                               "make again any deleted by hand")
 
 
 def run_codes_command(args: argparse.Namespace, out: TextIO | None = None) -> int:

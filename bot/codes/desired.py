@@ -22,10 +22,10 @@ from bot.books.positions import Loc
 from bot.books.stores import Store, StoreDirectory
 from bot.books.templating import TemplateLibrary
 from bot.channels import ChannelBook
-from bot.codes.model import DesiredCode, Findings, GroupRoom
+from bot.codes.model import DesiredCode, Findings, GroupRoom, chat_list
 from bot.codes.spec import CodesFile, ContactWaySpec, JoinWaySpec
 from bot.codes.welcome_template import group_welcome_codes
-from bot.wecom.contact_ways import MAX_CONTACT_WAY_USERS, MAX_JOIN_WAY_CHATS, MAX_STATE_CHARS
+from bot.wecom.contact_ways import MAX_CONTACT_WAY_USERS, MAX_STATE_CHARS
 
 SAMPLE_STORE_ID = "0000"
 
@@ -164,15 +164,6 @@ def _join_codes(spec: JoinWaySpec, findings: Findings, stores: StoreDirectory,
         codes.append(DesiredCode(f"join:{store.id}", "join", state, spec.channel, store.id,
                                  store.name, body, full_at=spec.full_at))
     return codes
-
-
-def chat_list(rooms: Sequence[GroupRoom], full_at: int) -> list[str]:
-    """Up to 5 groups with room, oldest first; all full: the newest, so that WeCom makes
-    the next one (auto_create_room)."""
-    open_rooms = [r.chat_id for r in rooms if r.members < full_at]
-    if open_rooms:
-        return open_rooms[:MAX_JOIN_WAY_CHATS]
-    return [rooms[-1].chat_id] if rooms else []
 
 
 def _unique_states(codes: list[DesiredCode], findings: Findings) -> None:

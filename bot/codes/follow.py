@@ -4,7 +4,7 @@ full) joins it.
 
 Called by the group handlers (bot.handlers.groups) after a group event is recorded: one
 read when the group's store has no join code, an update_join_way only when the list the
-sync would make (bot.codes.desired.chat_list, the same rule) differs from the recorded
+sync would make (bot.codes.model.chat_list, the same rule) differs from the recorded
 one. The result is recorded with the same spec hash a sync would compute, so the next
 `codes sync` sees it unchanged. A failed update is logged and left to the next sync.
 """
@@ -15,8 +15,7 @@ import logging
 import time
 
 from bot.codes import records
-from bot.codes.desired import chat_list
-from bot.codes.model import DesiredCode
+from bot.codes.model import DesiredCode, chat_list
 from bot.db.engine import Database
 from bot.wecom.client import WeComClient
 from bot.wecom.contact_ways import update_join_way

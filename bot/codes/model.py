@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from bot.books.positions import Loc
 from bot.books.yamlfile import OperatorFileError, error_at
+from bot.wecom.contact_ways import MAX_JOIN_WAY_CHATS
 
 Kind = Literal["contact", "join", "group_welcome"]
 
@@ -72,3 +73,12 @@ class RecordedCode:
     qr_code: str  # the QR image URL WeCom returned
     kind: str  # contact | join | group_welcome
     config_id: str = ""  # template_id for group_welcome
+
+
+def chat_list(rooms: Sequence[GroupRoom], full_at: int) -> list[str]:
+    """Up to 5 groups with room, oldest first; all full: the newest, so that WeCom makes
+    the next one (auto_create_room)."""
+    open_rooms = [r.chat_id for r in rooms if r.members < full_at]
+    if open_rooms:
+        return open_rooms[:MAX_JOIN_WAY_CHATS]
+    return [rooms[-1].chat_id] if rooms else []
