@@ -35,7 +35,7 @@ from bot.wecom.errors import WeComError
 
 log = logging.getLogger(__name__)
 GONE = {"contact": {api.INVALID_CONFIG_ID}, "join": {api.INVALID_CONFIG_ID},
-        "group_welcome": {api.NO_TEMPLATE_PERMISSION, 40058}}
+        "group_welcome": {api.NO_TEMPLATE_PERMISSION}}  # also unknown ids (ASSUMED, sim)
 LOOKBACK_S = 600  # list_contact_way's window starts this long before the oldest intent
 NOTICE_DUPLICATE_CHECK_S = 4 * 3600  # WeCom drops an identical notice within this
 
