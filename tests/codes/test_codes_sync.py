@@ -173,3 +173,17 @@ async def test_a_sync_killed_between_create_and_record_converges(world: World, t
     states = [w.state for w in world.sim.codes.contact_ways.values()]
     assert len(states) == len(set(states)) == 14
     assert "0 create, 0 update, 17 unchanged" in (await run_sync(world, settings))[1]
+
+
+async def test_busy_and_rate_limited_answers_converge_without_duplicates(world: World,
+                                                                         tmp_path: Path):
+    settings = operator_files(tmp_path, world)
+    await store_groups(world)
+    world.sim.fail_next("externalcontact/add_contact_way", 45009, times=2)  # waited out
+    world.sim.fail_next("externalcontact/groupchat/add_join_way", -1, times=8)  # gives up
+    code, out = await run_sync(world, settings)
+    assert code == 1 and out.count("failed: create join:") == 2
+    assert len(world.sim.codes.contact_ways) == 14 and world.sim.codes.join_ways == {}
+    code, out = await run_sync(world, settings)
+    assert code == 0 and "2 create, 0 update, 15 unchanged" in out
+    assert len(world.sim.codes.join_ways) == 2 and len(world.sim.codes.contact_ways) == 14
