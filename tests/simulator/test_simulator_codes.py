@@ -162,3 +162,17 @@ async def test_a_codes_qr_image_names_it_and_a_scan_adds_the_customer(
     await api.del_contact_way(client, made["config_id"])
     with pytest.raises(ValueError, match="no longer valid"):
         sim.scan_code(found.text, "再扫一次")
+
+
+async def test_the_scan_control_route(client: WeComClient, sim: Simulator):
+    made = await api.add_contact_way(client, contact())
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sim.url}/sim/codes/scan",
+                             json={"code": made["qr_code"], "name": "赵六"}) as resp:
+            assert resp.status == 200
+            answer = await resp.json()
+        async with http.post(f"{sim.url}/sim/codes/scan",
+                             json={"code": "https://work.weixin.qq.com/ca/gone"}) as resp:
+            assert resp.status == 400 and "error" in await resp.json()
+    assert answer["state"] == "store-0012-counter" and answer["welcome_code"]
+    assert sim.world.contacts[answer["external_userid"]].name == "赵六"
