@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.cards.cli import add_cards_command, run_cards
+from bot.codes.commands import add_codes_commands
 from bot.config import ConfigError, load_secrets, load_settings
 from bot.logs import setup_logging
 from bot.replies.cli import add_replies_commands, run_replies_command
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     add_sop_commands(commands)
     add_replies_commands(commands)
-    add_cards_command(commands)  # the lead moves it under `codes cards` at merge
+    add_codes_commands(commands)
 
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -40,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_sop_command(args)
     if args.command == "replies":
         return run_replies_command(args)
-    if args.command == "cards":
-        return run_cards(args)
+    if args.command == "codes":
+        from bot.codes.cli import run_codes_command
+
+        return run_codes_command(args)
     from bot.demo import run_demo
 
     return run_demo(keep=args.keep)

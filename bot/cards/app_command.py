@@ -14,14 +14,14 @@ import io
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from bot.cards.cli import QrFetchError, fetch_qr
+from bot.cards.cli import QrFetchError, qr_fetcher
 from bot.cards.draw import draw_card, find_font
 from bot.cards.model import SIZES, CardCode
-from bot.cards.recorded import codes_reader
+from bot.cards.recorded import store_cards
 from bot.wecom.errors import WeComError
 
 if TYPE_CHECKING:
@@ -41,16 +41,17 @@ def is_qr_command(text: str) -> bool:
 
 
 async def answer_qr(services: Services, userid: str, codes: StoreCodes | None,
-                    fetch: Callable[[str], Awaitable[bytes]] = fetch_qr) -> int:
+                    fetch: Callable[[str], Awaitable[bytes]] | None = None) -> int:
     """Send `userid` their stores' cards; the number of images sent."""
     messenger = services.app_messenger
+    fetch = fetch or qr_fetcher(services.settings.wecom.api_base_url)
     stores = services.stores.by_manager(userid)
     if not stores:
         await messenger.send_text(userid, "「二维码」只发给门店店长：你不是 stores.yaml "
                                           "里任何门店的店长，请找总部运营。")
         return 0
     codes = codes or recorded_store_codes(services)
-    found = await codes([s.id for s in stores]) if codes is not None else []
+    found = await codes([s.id for s in stores])
     if not found:
         names = "、".join(s.name for s in stores)
         await messenger.send_text(userid, f"{names}还没有生成二维码，请总部运营运行 "
@@ -84,21 +85,10 @@ def _card_png(code: CardCode, qr_png: bytes, font: Path) -> bytes:
     return buf.getvalue()
 
 
-def recorded_store_codes(services: Services) -> StoreCodes | None:
-    """The codes `codes sync` recorded (bot.codes), or None in a build without them."""
-    recorded_codes = codes_reader()
-    if recorded_codes is None:
-        return None
+def recorded_store_codes(services: Services) -> StoreCodes:
+    """The codes `codes sync` recorded for these stores."""
 
     async def read(store_ids: list[str]) -> list[CardCode]:
-        out: list[CardCode] = []
-        for store_id in store_ids:
-            found: Any = recorded_codes(services.db, store=store_id)
-            if hasattr(found, "__await__"):
-                found = await found
-            out.extend(CardCode(r.store_id, r.store_name, r.channel,
-                                services.channels.card_line(r.channel), r.qr_url)
-                       for r in found)
-        return out
+        return await store_cards(services.db, services.channels, store_ids)
 
     return read

@@ -12,11 +12,14 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from bot.cards.draw import CardFontMissing, draw_card, find_font, save_card
 from bot.cards.model import SIZES, CardCode, CardSize, CodeSource
+from bot.cards.recorded import recorded_source
+from bot.config import REAL_WECOM_API, ConfigError, load_settings
 
 __all__ = ["add_cards_command", "fetch_qr", "make_cards", "run_cards"]
 
@@ -36,6 +39,29 @@ def add_cards_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        help="only these sizes (default: all three)")
     cards.add_argument("--out", type=Path, required=True, help="folder to write the cards to")
     cards.add_argument("--config", type=Path, help="TOML settings file")
+
+
+def picture_source(url: str, api_base_url: str) -> str:
+    """Where to download a WeCom-hosted picture from: the URL itself against the real WeCom;
+    against the simulator (any other API base), the same path on the simulator's host, which
+    serves WeCom's picture paths (docs/simulator.md)."""
+    if api_base_url == REAL_WECOM_API:
+        return url
+    host = urlsplit(url).hostname or ""
+    if not (host == "qpic.cn" or host.endswith(".qpic.cn")):
+        return url
+    base = urlsplit(api_base_url)
+    parts = urlsplit(url)
+    return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+
+
+def qr_fetcher(api_base_url: str) -> Fetch:
+    """`fetch_qr` from where this deployment's WeCom serves its pictures."""
+
+    async def fetch(url: str) -> bytes:
+        return await fetch_qr(picture_source(url, api_base_url))
+
+    return fetch
 
 
 async def fetch_qr(url: str, session: aiohttp.ClientSession | None = None) -> bytes:
@@ -77,9 +103,11 @@ def run_cards(args: argparse.Namespace, source: CodeSource | None = None,
     """The command: 0 with the files listed, 1 when nothing was made, 2 on a setup error.
     `source` and `fetch` default to the recorded codes and an HTTP download."""
     try:
-        source = source or recorded_code_source(args.config)
+        settings = load_settings(args.config)
+        source = source or recorded_source(settings)
+        fetch = fetch or qr_fetcher(settings.wecom.api_base_url)
         codes = source(args.store, args.channel)
-    except (RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not codes:
@@ -88,7 +116,7 @@ def run_cards(args: argparse.Namespace, source: CodeSource | None = None,
         return 1
     sizes = [s for s in SIZES if not args.size or s.name in args.size]
     try:
-        written = asyncio.run(make_cards(codes, args.out, fetch or fetch_qr, sizes))
+        written = asyncio.run(make_cards(codes, args.out, fetch, sizes))
     except (CardFontMissing, QrFetchError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -96,10 +124,3 @@ def run_cards(args: argparse.Namespace, source: CodeSource | None = None,
         print(path)
     print(f"{len(codes)} codes, {len(written)} files in {args.out}")
     return 0
-
-
-def recorded_code_source(config: Path | None) -> CodeSource:
-    """The codes `codes sync` recorded (bot.codes), with each channel's card_line."""
-    from bot.cards.recorded import recorded_source
-
-    return recorded_source(config)

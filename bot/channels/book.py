@@ -80,6 +80,9 @@ class ChannelBook:
         """The line a printed card of channel `name` carries ("" when none is set)."""
         channel = self._channels.get(name)
         return channel.card_line if channel is not None else ""
+    def channel(self, name: str) -> Channel | None:
+        """The compiled channel of that name (bot.codes makes its QR codes from it)."""
+        return self._channels.get(name)
 
     # ------------------------------------------------------------------ loading
 

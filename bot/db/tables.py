@@ -325,3 +325,8 @@ class MediaUpload(SQLModel, table=True):
     value: str = Field(max_length=512)  # the URL or the media_id
     created_at: float
     expires_at: float | None = None
+
+
+from bot.codes.tables import GroupJoinState, WeComCode  # noqa: E402  (issue 13: codes)
+
+__all__ = ["GroupJoinState", "WeComCode"]

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from bot.codes.attribution import join_states, record_join_states, serves
+from bot.codes.follow import follow_groups
 from bot.db import repo
 from bot.dispatch import Context, Router
 from bot.groupchats import group_fields, join_fields
@@ -50,6 +52,7 @@ async def on_chat_created(ctx: Context, ev: ChatCreated) -> None:
     await ctx.finish(effects)
     log.info("group %s created (%s), %d members", ev.chat_id, group.get("name", "?"),
              len(members))
+    await follow_groups(ctx.services.db, ctx.services.wecom, ev.chat_id)
 
 
 @router.on(ChatUpdated)
@@ -74,8 +77,11 @@ async def _members_joined(ctx: Context, ev: ChatUpdated) -> None:
         known = await ctx.services.db.read(lambda s: repo.group_members(s, ev.chat_id))
         joined = [uid for uid in listed if uid not in known]
     fallback_how = CALLBACK_JOIN_HOW.get(ev.join_scene, "invite")
+    served = ev.join_scene == 3 and await ctx.services.db.read(lambda c: serves(c, ev.chat_id))
+    states = await join_states(ctx.services.wecom, ev.chat_id, joined, group, served)
 
     def effects(conn: Connection) -> None:
+        record_join_states(conn, ev.chat_id, states, float(ev.create_time))
         if group is not None:
             repo.group_seen(conn, chat_id=ev.chat_id, **group_fields(group))
         for member_id in joined:
@@ -90,6 +96,7 @@ async def _members_joined(ctx: Context, ev: ChatUpdated) -> None:
 
     await ctx.finish(effects)
     log.info("group %s: %d joined (%s)", ev.chat_id, len(joined), ", ".join(joined))
+    await follow_groups(ctx.services.db, ctx.services.wecom, ev.chat_id)
 
 
 async def _members_left(ctx: Context, ev: ChatUpdated) -> None:
@@ -111,6 +118,7 @@ async def _members_left(ctx: Context, ev: ChatUpdated) -> None:
 
     await ctx.finish(effects)
     log.info("group %s: %d %s (%s)", ev.chat_id, len(left), how, ", ".join(left))
+    await follow_groups(ctx.services.db, ctx.services.wecom, ev.chat_id)
 
 
 @router.on(ChatDismissed)
@@ -125,3 +133,4 @@ async def on_chat_dismissed(ctx: Context, ev: ChatEvent) -> None:
 
     await ctx.finish(effects)
     log.info("group %s dismissed", ev.chat_id)
+    await follow_groups(ctx.services.db, ctx.services.wecom, ev.chat_id)

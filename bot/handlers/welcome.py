@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.engine import Connection
 
 from bot.channels import ChannelMatch, WelcomeError
+from bot.codes.invite import with_join_code
 from bot.db import repo
 from bot.dispatch import Context, Router
 from bot.media.cache import MediaFileError
@@ -47,7 +48,7 @@ class Outcome(NamedTuple):
 @router.on(ContactAdded)
 async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
     services = ctx.services
-    match = services.channels.match(ev.state)
+    match = await with_join_code(services.db, services.channels.match(ev.state))
     name = _name(await _read_contact(ctx, ev.external_user_id))
     if ev.welcome_code:
         outcome = await _welcome(ctx, ev.user_id, ev.external_user_id, ev.welcome_code, match,
@@ -93,7 +94,7 @@ async def on_msg_audit_approved(ctx: Context, ev: ContactMsgAuditApproved) -> No
     contact = await _read_contact(ctx, ev.external_user_id)
     state = next((str(f.get("state", "")) for f in contact.get("follow_user", [])
                   if f.get("userid") == ev.user_id), "")
-    match = services.channels.match(state)
+    match = await with_join_code(services.db, services.channels.match(state))
     if before:
         outcome = Outcome("welcomed_before")
     else:

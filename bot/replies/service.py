@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.books.stores import Store, StoreDirectory
+from bot.codes.invite import store_with_join_code
 from bot.config import RepliesSettings
 from bot.db.engine import Database
 from bot.replies import queries as store
@@ -129,6 +130,8 @@ class RepliesService:
         ranked = rank(library, set(words), await self._send_counts(),
                       await self._tag_stats(library), query=query, category=category or None)
         store_ = self._store_for(record.store_id, userid)
+        if store_ is not None:  # invitations into the group use its permanent join code
+            store_ = await store_with_join_code(self.db, store_)
         context = reply_context(CustomerView(record.name or "您", tuple(n for _, n in record.tags),
                                              record.channel),
                                 StaffView(self.stores.staff_name(userid)), store_,

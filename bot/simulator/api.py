@@ -451,6 +451,8 @@ class CgiBin:
                 item["unionid"] = contact.unionid
             if need_name:
                 item["name"] = m.name
+            if m.state:  # only joins through a join way with a state (wecom-more.md §1c)
+                item["state"] = m.state
             members.append(item)
         return {"chat_id": chat.chat_id, "name": chat.name, "owner": chat.owner,
                 "create_time": chat.create_time, "notice": chat.notice,

@@ -56,6 +56,18 @@ INVALID_UPLOAD_TYPE = 40005  # "不合法的type参数" (media/upload ?type=), d
 INVALID_FILE_SIZE = 40006  # "不合法的文件大小": under 5 B, doc 90313
 INVALID_MEDIA_ID = 40007  # "不合法的media_id参数": unknown or expired (3 days), doc 90313
 EMPTY_MEDIA = 44001  # "多媒体文件为空": no `media` part in the upload, doc 90313
+# 「联系我」 / 「加入群聊」 / 入群欢迎语 (wecom-more.md §1-2, LinkWeChat WeErrorCodeEnum)
+MISSING_WAY_TYPE = 41037
+MISSING_WAY_SCENE = 41038
+INVALID_WAY_TYPE = 41039
+INVALID_WAY_SCENE = 41040
+TOO_MANY_WAY_USERS = 41041  # more than 100 staff on one contact way
+INVALID_WAY_STYLE = 41042
+MISSING_CONFIG_ID = 41043
+INVALID_CONFIG_ID = 41044  # unknown, deleted, or created by another app
+WAY_QUOTA_REACHED = 41045  # the corp's 500,000 contact + join ways
+GROUP_WELCOME_LIMIT = 41055  # 100 group welcome templates per corp
+GROUP_WELCOME_NO_PERMISSION = 41058  # a template another app created (or none such: sim)
 
 MESSAGES: dict[int, str] = {
     OK: "ok",
@@ -107,6 +119,17 @@ MESSAGES: dict[int, str] = {
     INVALID_FILE_SIZE: "invalid file size",
     INVALID_MEDIA_ID: "invalid media_id",
     EMPTY_MEDIA: "empty media data",
+    MISSING_WAY_TYPE: "missing type",
+    MISSING_WAY_SCENE: "missing scene",
+    INVALID_WAY_TYPE: "invalid type",
+    INVALID_WAY_SCENE: "invalid scene",
+    TOO_MANY_WAY_USERS: "too many users in contact way",
+    INVALID_WAY_STYLE: "invalid style",
+    MISSING_CONFIG_ID: "missing config_id",
+    INVALID_CONFIG_ID: "invalid config_id",
+    WAY_QUOTA_REACHED: "contact way count reaches the limit",
+    GROUP_WELCOME_LIMIT: "group welcome template count reaches the limit",
+    GROUP_WELCOME_NO_PERMISSION: "no permission to edit this group welcome template",
 }
 
 

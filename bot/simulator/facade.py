@@ -21,6 +21,7 @@ from .api import CallRecord, CgiBin
 from .auth import TokenStore
 from .callbacks import CallbackPusher, DeliveryRecord
 from .client import ChatMessage, ClientSim
+from .contact_ways import Codes, register_code_routes
 from .control import register_control
 from .faults import FaultInjector, FaultPlan, RateLimiter, normalise_path
 from .groupsend import GroupSend, GroupSends
@@ -62,10 +63,13 @@ class Simulator:
         # the staff member's client: OAuth2 login, JS-SDK tickets, the sidebar's JS bridge
         self.client = ClientSim(self.world, corp_id, agent_id, inbox=self.inbox)
         self._api.add_routes(self.client.api_routes())
+        self.codes = Codes(self.world, self.options)  # 「联系我」, 「加入群聊」, 入群欢迎语
+        self._api.add_routes(self.codes.routes())
         self.app = web.Application(client_max_size=MAX_UPLOAD_BYTES)  # media/upload: files
         self._api.register(self.app)
         self.client.register(self.app)
         self.media.register(self.app)
+        register_code_routes(self.app, self.codes)
         register_control(self.app, self)
         self.app.on_startup.append(self._on_startup)
         self.app.on_cleanup.append(self._on_cleanup)
@@ -133,6 +137,14 @@ class Simulator:
                         with_welcome_code: bool = True) -> tuple[str, str | None]:
         return self.world.scan_contact_qr(userid, state, name, external_userid, half=half,
                                           with_welcome_code=with_welcome_code)
+
+    def scan_code(self, code: str, name: str, external_userid: str | None = None
+                  ) -> dict[str, Any]:
+        """A customer scans a code the API made (its QR content, qr_code URL or config_id):
+        a contact way adds its staff member (add_external_contact with State and
+        WelcomeCode), a join way puts them in a group (add_member callback; the state shows
+        in groupchat/get `join_state_delay_s` later). ValueError for a deleted code."""
+        return self.codes.scan(code, name, external_userid)
 
     def staff_confirms_contact(self, userid: str, external_userid: str) -> None:
         self.world.staff_confirms_contact(userid, external_userid)

@@ -39,4 +39,10 @@ class SimOptions:
     groupsend_quota: QuotaMode = "month"  # per customer / group: days-in-month, 7/week, 1/day
     # -- group robots (webhook/send, see robots.py) --
     robot_per_minute: int = 20  # per robot per rate_window_s; 45009 past it, nothing delivered
+    # -- 「联系我」 / 「加入群聊」 / 入群欢迎语 (see contact_ways.py) --
+    max_ways: int = 500_000  # contact + join ways per corp, shared; 41045 past it
+    max_group_welcome_templates: int = 100  # per corp; 41055 past it
+    chat_member_limit: int = 500  # a customer group is full at this many members
+    join_state_delay_s: float = 0.5  # groupchat/get shows a join's state this long after
+    qr_image_base: str = "https://wework.qpic.cn/wwpic/sim/"  # qr_code URLs (served at /wwpic/)
     faults: FaultPlan = field(default_factory=FaultPlan)

@@ -143,6 +143,7 @@ class Member:
     join_scene: int  # groupchat/get numbering: 1 invite, 2 link, 3 QR
     invitor: str | None
     name: str
+    state: str = ""  # the join way's state; set a moment after the join (contact_ways.py)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """media uploads: images WeCom hosts for the bot, by content hash
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03 14:30:00
 
 Operators name local image files; the bot uploads each once (media/uploadimg for a
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

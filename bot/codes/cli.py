@@ -1,0 +1,126 @@
+"""``python -m bot codes check|sync``: what operators run after editing sop/codes.yaml,
+channels.yaml or stores.yaml.
+
+``check`` reports every problem as ``file:line:col: reason`` (exit 1) and touches nothing.
+``sync`` checks the same way first (nothing is made in WeCom while any file is wrong),
+prints the plan, and unless ``--dry-run`` applies it; ``--prune`` also deletes the codes
+no file asks for any more. Exit 1 when a step failed: run it again, it carries on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import TextIO
+
+from bot.books.checks import print_check_failure, settings_for_check
+from bot.books.yamlfile import OperatorFileErrors
+from bot.codes import records
+from bot.codes.book import CodesBook, load_codes, load_stores
+from bot.codes.plan import Plan
+from bot.codes.sync import CodeSync, SyncReport
+from bot.config import ConfigError, Secrets, Settings, load_secrets
+from bot.db import repo
+from bot.db.engine import Database
+from bot.wecom.client import WeComClient
+from bot.wecom.ratelimit import RateLimits
+
+
+def run_codes_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    if args.codes_command == "cards":
+        from bot.cards.cli import run_cards
+
+        return run_cards(args)
+    out = out or sys.stdout
+    settings = settings_for_check(args.config, out)
+    if settings is None:
+        return 1
+    if args.codes_command == "check":
+        return check(settings, out)
+    try:
+        secrets = load_secrets()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=out)
+        return 2
+    return asyncio.run(sync(settings, secrets, dry_run=args.dry_run, prune=args.prune,
+                            verify=args.verify, out=out))
+
+
+def check(settings: Settings, out: TextIO) -> int:
+    try:
+        book = load_codes(settings, rooms={})
+    except OperatorFileErrors as exc:
+        return print_check_failure(exc, out)
+    kinds = [c.kind for c in book.codes]
+    welcomes = kinds.count("group_welcome")
+    print(f"codes.yaml: ok, {kinds.count('contact')} contact ways, {welcomes} group "
+          f"welcome{'s' if welcomes != 1 else ''}; join codes are planned at sync from the "
+          "groups the bot knows", file=out)
+    return 0
+
+
+async def sync(settings: Settings, secrets: Secrets, *, dry_run: bool, prune: bool,
+               out: TextIO, verify: bool = False) -> int:
+    db = Database(settings.database.url)
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, db.migrate)
+        try:
+            stores = load_stores(settings)
+            await db.write(lambda c: repo.sync_directory(c, stores.store_rows(),
+                                                         stores.staff_rows()))
+            book = load_codes(settings, await db.read(records.store_rooms), stores)
+        except OperatorFileErrors as exc:
+            print("nothing was changed in WeCom:", file=out)
+            return print_check_failure(exc, out)
+        async with WeComClient(settings.wecom.api_base_url, secrets.corp_id, secrets.secret,
+                               limits=RateLimits(settings.wecom.per_api_per_minute,
+                                                 settings.wecom.per_api_per_hour),
+                               request_timeout_s=settings.wecom.request_timeout_s,
+                               max_retries=settings.wecom.max_retries) as client:
+            syncer = CodeSync(db, client, agent_id=secrets.agent_id)
+            if dry_run:
+                print_plan(await syncer.plan(book.codes), book, prune, out)
+                return 0
+            started = time.monotonic()
+            report = await syncer.run(book.codes, prune=prune, verify=verify)
+            print_plan(report.plan, book, prune, out)
+            print_report(report, time.monotonic() - started, out)
+            return 1 if report.failed else 0
+    finally:
+        await db.close()
+
+
+def print_plan(plan: Plan, book: CodesBook, prune: bool, out: TextIO) -> None:
+    for step in plan.steps:
+        if step.action != "unchanged":
+            print("  " + step.describe(), file=out)
+    for code in plan.notices:
+        print(f"  notify    {len(code.notify)} managers to attach 「{code.channel}」", file=out)
+    for note in book.notes:
+        print(f"  note: {note}", file=out)
+    counts = plan.counts()
+    orphans = "deleted (--prune)" if prune else "listed only; --prune deletes them"
+    print(f"plan: {counts['create']} create, {counts['update']} update, "
+          f"{counts['unchanged']} unchanged, {counts['orphan']} orphan ({orphans})", file=out)
+    calls = plan.api_calls(prune)
+    print(f"WeCom calls: {sum(calls.values())}"
+          + (" (" + ", ".join(f"{api.rsplit('/', 1)[-1]} {n}" for api, n in calls.items())
+             + ")" if calls else ""), file=out)
+
+
+def print_report(report: SyncReport, elapsed_s: float, out: TextIO) -> None:
+    done = ", ".join(f"{n} {what}" for what, n in sorted(report.done.items())) or "nothing"
+    print(f"done in {elapsed_s:.1f}s: {done}", file=out)
+    for key in report.recovered:
+        print(f"  found unrecorded in WeCom (an interrupted run made it): {key}", file=out)
+    for key in report.recreated:
+        print(f"  made again (it was deleted in WeCom): {key}; reprint its cards", file=out)
+    for line in report.strays:
+        print(f"  warning: {line}", file=out)
+    for line in report.failed:
+        print(f"  failed: {line}", file=out)
+    if report.failed:
+        print("some steps failed: run `codes sync` again, it carries on where it stopped",
+              file=out)
