@@ -307,3 +307,11 @@ class ApiQuota(SQLModel, table=True):
     window_s: int = Field(primary_key=True)
     window_start: int = Field(primary_key=True)
     used: int = 0
+
+
+from bot.members.tables import (  # noqa: E402,F401  (member data: one metadata for Alembic)
+    CustomerUnionid,
+    LoyaltyMember,
+    PosRequest,
+    Purchase,
+)
