@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from bot.channels import WelcomeError
 from bot.db import repo
 from bot.dispatch import Context, Router
+from bot.members.linking import remember_unionid
 from bot.wecom import errors
 from bot.wecom.errors import WeComError
 from bot.wecom.events import ContactAdded
@@ -34,10 +35,11 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
     expires = ctx.received_at + settings.welcome_deadline_s
     match = services.channels.match(ev.state)
 
-    name = ""
+    name = unionid = ""
     try:
         contact = await services.wecom.get_external_contact(ev.external_user_id)
         name = str(contact.get("external_contact", {}).get("name", ""))
+        unionid = str(contact.get("external_contact", {}).get("unionid", ""))
     except WeComError as exc:  # a welcome without the name beats no welcome
         log.warning("externalcontact/get for %s failed: %s", ev.external_user_id, exc)
 
@@ -75,6 +77,7 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
                           name=name, store_id=store_id, channel=match.name, state=ev.state,
                           at=ctx.received_at)
         repo.add_member_tags(conn, ev.external_user_id, tag_ids, now)
+        remember_unionid(conn, ev.external_user_id, unionid)  # a till member meets them
         repo.record_welcome(conn, event_id=ctx.event_id, external_userid=ev.external_user_id,
                             userid=ev.user_id, channel=match.name, status=status,
                             attempts=attempts, latency_ms=latency_ms, text=text, error=error,

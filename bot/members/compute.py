@@ -1,3 +1,4 @@
+# ruff: noqa: S608  (SQL built from the rules' shape; every value in it is a bound parameter)
 """Levels and stages in SQL: one statement for one member after a purchase and for all.
 
 The rules (bot.members.rules) become CASE expressions over each member's roll-up (total
@@ -162,7 +163,7 @@ def preview(conn: Connection, rules: MemberRules, now: float) -> Moves:
     found: list[list[tuple[str, str, int]]] = []
     for column, case in (("level", _level_case(rules, q, growth, "name")),
                          ("stage", _stage_case(rules, q, now, growth, "name"))):
-        rows = conn.execute(text(f"SELECT {column}, {case} AS then_, count(*) "  # noqa: S608
+        rows = conn.execute(text(f"SELECT {column}, {case} AS then_, count(*) "
                                  f"FROM loyalty_member GROUP BY {column}, then_"), q.params)
         found.append(sorted((str(a), str(b), int(n)) for a, b, n in rows))
     return Moves(found[0], found[1])
