@@ -51,12 +51,13 @@ async def test_a_purchase_moves_wang_li_to_gold_and_her_tag_follows(world: World
 
     status, answer = await post_purchases(world, [purchase("T-2", "M0001", "268.00")])
     assert status == 200 and answer["accepted"] == 1
-    await eventually(lambda: "会员等级/金卡" in customer_tags(world, ext))
+    await eventually(lambda: world.rows(
+        "SELECT level, level_tag_synced, tag_dirty FROM loyalty_member") == [
+        ("金卡", "会员等级/金卡", 0)])
     tags = customer_tags(world, ext)
+    assert "会员等级/金卡" in tags
     assert "会员等级/银卡" not in tags and "生命周期/引入期" not in tags
     assert "生命周期/成长期" in tags  # a second purchase within two weeks of the first
-    assert world.rows("SELECT level, level_tag_synced, tag_dirty FROM loyalty_member") == [
-        ("金卡", "会员等级/金卡", 0)]
     marks = [c for c in world.sim.calls if c.path == "externalcontact/mark_tag"
              and c.errcode == 0]
     assert len(marks) == 3  # the channel's welcome tags, then one call per change
