@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy.engine import Engine
+
 from bot.books.checks import print_check_failure, settings_for_check
 from bot.books.yamlfile import OperatorFileErrors
 from bot.config import Settings
@@ -65,7 +67,7 @@ def run_members_command(args: argparse.Namespace, out: TextIO | None = None) -> 
     return _recompute(settings, rules, out)
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings) -> Engine:
     from bot.db.engine import make_engine, migrate
 
     engine = make_engine(settings.database.url)

@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
+from bot.db.engine import sql
 from bot.members.rules import MemberRules
 
-__all__ = ["Moves", "preview", "recompute"]
+__all__ = ["TOUCHED", "TOUCHED_ONLY", "Moves", "preview", "recompute"]
 DAY_S = 86_400
 
 
@@ -105,27 +106,50 @@ def _stage_case(rules: MemberRules, q: _Sql, now: float, growth: str, column: st
     return f"CASE {' '.join(whens)} ELSE {q.bind_text(_value(rules.stages[-1], column))} END"
 
 
+TOUCHED = "members_touched"  # the import's temporary table of member codes to recompute
+
+
 def _where(codes: Sequence[str] | None, prefix: str = "WHERE") -> str:
+    if codes is TOUCHED_ONLY:
+        return f" {prefix} member_code IN (SELECT member_code FROM {TOUCHED})"
     return f" {prefix} member_code IN :codes" if codes is not None else ""
+
+
+class _Touched(tuple):  # type: ignore[type-arg]
+    """`codes` meaning: the members listed in the temporary table `TOUCHED`."""
+
+
+TOUCHED_ONLY: Sequence[str] = _Touched(("(touched)",))
 
 
 def _run(conn: Connection, sql: str, params: dict[str, Any],
          codes: Sequence[str] | None) -> int:
     statement = text(" ".join(sql.split()))
-    if codes is not None:
+    if codes is not None and codes is not TOUCHED_ONLY:
         statement = statement.bindparams(bindparam("codes", expanding=True))
         params = {**params, "codes": list(codes)}
     return int(conn.execute(statement, params).rowcount or 0)
+
+
+_MISSING_MEMBERS = sql("""
+    INSERT INTO loyalty_member (member_code, total_fen, purchases, growth, level, stage,
+        level_tag, stage_tag, level_tag_synced, stage_tag_synced, tag_dirty, sync_attempts)
+    SELECT DISTINCT p.member_code, 0, 0, 0, '', '', '', '', '', '', 0, 0 FROM purchase p
+    WHERE NOT EXISTS (SELECT 1 FROM loyalty_member m WHERE m.member_code = p.member_code)
+""")
 
 
 def recompute(conn: Connection, rules: MemberRules, now: float,
               codes: Sequence[str] | None = None) -> int:
     """Roll up purchases, link by unionid, set growth, level, stage and the wanted tags,
     and mark for the tag sync what now differs from WeCom. `codes`: only these members
-    (None: all). Returns how many members now wait for the tag sync (of those touched)."""
+    (None: all; `TOUCHED_ONLY`: those in the temporary table `TOUCHED`). Returns how
+    many members now wait for the tag sync (of those touched)."""
     if codes is not None and not codes:
         return 0
-    inner = " WHERE member_code IN :codes" if codes is not None else ""
+    if codes is None:  # members a bulk import left to be made here (bot.members.importer)
+        conn.execute(_MISSING_MEMBERS)
+    inner = _where(codes)
     _run(conn, f"""UPDATE loyalty_member SET total_fen = a.t, purchases = a.n,
         first_at = a.f, last_at = a.l FROM (SELECT member_code, sum(amount_fen) AS t,
         count(*) AS n, min(at) AS f, max(at) AS l FROM purchase{inner}

@@ -14,7 +14,7 @@ so both accept the same fields and refuse the same mistakes with the same words:
     items         optional: free text or JSON, kept as sent
 
 Writing is plain executemany with ON CONFLICT (SQLite and PostgreSQL alike), straight on
-the driver (bot.db.engine.driver_execute): this is the import's hot path.
+the driver with positional rows: this is the import's hot path.
 """
 
 from __future__ import annotations
@@ -29,15 +29,12 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.engine import Connection
 
-from bot.db.engine import driver_execute
-
-__all__ = ["PHONE_KEY_ENV", "BadPurchase", "PhoneHasher", "PurchaseRow", "parse_purchase",
-           "write_purchases"]
+__all__ = ["PHONE_KEY_ENV", "BadPurchase", "PhoneHasher", "PurchaseRow", "executemany",
+           "parse_fields", "parse_purchase", "write_purchases"]
 
 PHONE_KEY_ENV = "BOT_PHONE_HASH_KEY"
 BEIJING = timezone(timedelta(hours=8))
 MAX_FEN = 10_000_000 * 100  # one order over ten million yuan is a typo
-_AMOUNT = re.compile(r"\d{1,10}(\.\d{1,2})?")
 _CODE = re.compile(r"[0-9A-Za-z_-]{1,32}")
 _PHONE = re.compile(r"\+?86[- ]?|[- ]")
 
@@ -76,114 +73,135 @@ class PurchaseRow:
     items: str
 
 
-def _text(record: Mapping[str, object], name: str, required: bool = True) -> str:
+def _text(record: Mapping[str, object], name: str) -> str:
     value = record.get(name)
-    if value is None or value == "":
-        if required:
-            raise BadPurchase(f"{name}: missing")
+    if value is None:
         return ""
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise BadPurchase(f"{name}: expected text")
-    return str(value).strip()
+    return str(value)
 
 
-def _amount_fen(value: object) -> int:
-    text = str(value).strip() if isinstance(value, str | int | float) else ""
-    if isinstance(value, bool) or not _AMOUNT.fullmatch(text):
-        raise BadPurchase(f"amount: expected yuan such as 68.50, found {str(value)[:20]!r}")
-    whole, _, cents = text.partition(".")
-    fen = int(whole) * 100 + int((cents + "00")[:2])
+def _amount_fen(text: str) -> int:
+    whole, dot, cents = text.partition(".")
+    if not (whole.isascii() and whole.isdigit() and len(whole) <= 10 and len(cents) <= 2
+            and (not dot or (cents.isascii() and cents.isdigit()))):
+        raise BadPurchase(f"amount: expected yuan such as 68.50, found {text[:20]!r}")
+    fen = int(whole) * 100 + (int(cents) * (10 if len(cents) == 1 else 1) if cents else 0)
     if fen <= 0 or fen > MAX_FEN:
         raise BadPurchase(f"amount: {text} is not a purchase amount (above 0, below "
                           "10,000,000 yuan)")
     return fen
 
 
-def _time(value: object, now: float) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        at = float(value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        try:
-            at = float(text) if text.replace(".", "", 1).isdigit() else _iso(text)
-        except ValueError:
-            raise BadPurchase(f"at: expected a time such as 2026-12-01T18:30:00+08:00, "
-                              f"found {text[:32]!r}") from None
-    else:
+def _time(text: str, now: float) -> float:
+    if not text:
         raise BadPurchase("at: missing")
+    try:
+        if text.isascii() and text.isdigit():
+            at = float(text)
+        else:
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=BEIJING)
+            at = moment.timestamp()
+    except ValueError:
+        raise BadPurchase(f"at: expected a time such as 2026-12-01T18:30:00+08:00, "
+                          f"found {text[:32]!r}") from None
     if not 946_684_800 <= at <= now + 86_400:  # 2000-01-01 .. tomorrow (a till's clock)
         raise BadPurchase("at: before 2000 or in the future")
     return at
 
 
-def _iso(text: str) -> float:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=BEIJING)
-    return moment.timestamp()
+def parse_fields(order_id: str, member_code: str, store_id: str, amount: str, at: str,
+                 unionid: str, phone: str, items: str, now: float,
+                 hash_phone: PhoneHasher) -> PurchaseRow:
+    """One purchase from its fields as text (a CSV row's cells); raises `BadPurchase`.
+
+    The import's hot path: string methods and one precompiled pattern, no dict per row.
+    """
+    order_id, member_code = order_id.strip(), member_code.strip()
+    if not order_id or len(order_id) > 64:
+        raise BadPurchase("order_id: missing or longer than 64 characters")
+    if not _CODE.fullmatch(member_code):
+        raise BadPurchase("member_code: 1 to 32 letters, digits, - or _")
+    if len(store_id) > 16:
+        raise BadPurchase("store_id: longer than 16 characters")
+    if len(unionid) > 64:
+        raise BadPurchase("unionid: longer than 64 characters")
+    return PurchaseRow(order_id, member_code, store_id.strip(), _amount_fen(amount.strip()),
+                       _time(at.strip(), now), unionid.strip() or None,
+                       hash_phone(phone) if phone.strip() else None, items)
 
 
 def parse_purchase(record: Mapping[str, object], now: float,
                    hash_phone: PhoneHasher) -> PurchaseRow:
-    """One purchase from a CSV row or a JSON object; raises `BadPurchase`."""
-    order_id = _text(record, "order_id")
-    if len(order_id) > 64:
-        raise BadPurchase("order_id: longer than 64 characters")
-    code = _text(record, "member_code")
-    if not _CODE.fullmatch(code):
-        raise BadPurchase("member_code: 1 to 32 letters, digits, - or _")
-    store = _text(record, "store_id", required=False)
-    if len(store) > 16:
-        raise BadPurchase("store_id: longer than 16 characters")
-    unionid = _text(record, "unionid", required=False) or None
-    if unionid is not None and len(unionid) > 64:
-        raise BadPurchase("unionid: longer than 64 characters")
-    phone = _text(record, "phone", required=False)
+    """One purchase from a JSON object (the webhook); raises `BadPurchase`."""
+    amount, at = record.get("amount"), record.get("at")
+    if isinstance(amount, bool) or not isinstance(amount, str | int | float):
+        raise BadPurchase("amount: expected yuan such as 68.50")
+    if isinstance(at, bool) or not isinstance(at, str | int | float):
+        raise BadPurchase("at: missing")
+    if isinstance(amount, float):
+        amount = f"{amount:.2f}" if round(amount, 2) == amount else str(amount)
     items = record.get("items") or ""
-    return PurchaseRow(order_id, code, store, _amount_fen(record.get("amount")),
-                       _time(record.get("at"), now), unionid,
-                       hash_phone(phone) if phone else None,
-                       items if isinstance(items, str) else str(items))
+    return parse_fields(
+        _text(record, "order_id"), _text(record, "member_code"), _text(record, "store_id"),
+        str(amount), str(int(at)) if isinstance(at, int | float) else at,
+        _text(record, "unionid"), _text(record, "phone"),
+        items if isinstance(items, str) else str(items), now, hash_phone)
 
 
 _MEMBER_BARE = ("INSERT INTO loyalty_member (member_code, total_fen, purchases, growth, level, "
                 "stage, level_tag, stage_tag, level_tag_synced, stage_tag_synced, tag_dirty, "
-                "sync_attempts) VALUES (:member_code, 0, 0, 0, '', '', '', '', '', '', 0, 0) "
+                "sync_attempts) VALUES (?, 0, 0, 0, '', '', '', '', '', '', 0, 0) "
                 "ON CONFLICT (member_code) DO NOTHING")
 _MEMBER_KNOWN = ("INSERT INTO loyalty_member (member_code, unionid, phone_hash, total_fen, "
                  "purchases, growth, level, stage, level_tag, stage_tag, level_tag_synced, "
-                 "stage_tag_synced, tag_dirty, sync_attempts) VALUES (:member_code, :unionid, "
-                 ":phone_hash, 0, 0, 0, '', '', '', '', '', '', 0, 0) "
-                 "ON CONFLICT (member_code) DO UPDATE SET "
+                 "stage_tag_synced, tag_dirty, sync_attempts) VALUES (?, ?, ?, 0, 0, 0, '', "
+                 "'', '', '', '', '', 0, 0) ON CONFLICT (member_code) DO UPDATE SET "
                  "unionid = COALESCE(excluded.unionid, loyalty_member.unionid), "
                  "phone_hash = COALESCE(excluded.phone_hash, loyalty_member.phone_hash)")
 _PURCHASE = ("INSERT INTO purchase (order_id, member_code, store_id, amount_fen, at, items) "
-             "VALUES (:order_id, :member_code, :store_id, :amount_fen, :at, :items) "
-             "ON CONFLICT (order_id) DO NOTHING")
+             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING")
 
 
-def write_purchases(conn: Connection, rows: Iterable[PurchaseRow]) -> tuple[int, set[str]]:
+def executemany(conn: Connection, statement: str, rows: list[tuple[object, ...]]) -> int:
+    """`statement` (with ``?`` placeholders) for every row, on the driver's own cursor:
+    sqlite3 takes ``?``, psycopg ``%s`` (it pipelines executemany). Rows changed."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if conn.dialect.name == "sqlite":
+        return int(raw.executemany(statement, rows).rowcount)
+    cursor = raw.cursor()
+    cursor.executemany(statement.replace("?", "%s"), rows)
+    return int(cursor.rowcount)
+
+
+def write_purchases(conn: Connection, rows: Iterable[PurchaseRow], *,
+                    bare_members: bool = True) -> tuple[int, set[str]]:
     """Insert new purchases (an order id already there is skipped) and their members;
-    returns how many purchases were new and the member codes they belong to."""
-    bare: dict[str, dict[str, object]] = {}
-    known: dict[str, dict[str, object]] = {}
+    returns how many purchases were new and the member codes they belong to.
+
+    `bare_members=False`: members the row says nothing about (no unionid, no phone) are
+    left to the recompute of everyone that follows (bot.members.compute), for bulk loads.
+    """
+    bare: set[str] = set()
+    known: dict[str, tuple[str, str | None, str | None]] = {}
     purchases = []
     for row in rows:
         if row.unionid or row.phone_hash:
-            known[row.member_code] = {"member_code": row.member_code, "unionid": row.unionid,
-                                      "phone_hash": row.phone_hash}
+            known[row.member_code] = (row.member_code, row.unionid, row.phone_hash)
         else:
-            bare[row.member_code] = {"member_code": row.member_code}
-        purchases.append({"order_id": row.order_id, "member_code": row.member_code,
-                          "store_id": row.store_id, "amount_fen": row.amount_fen,
-                          "at": row.at, "items": row.items})
+            bare.add(row.member_code)
+        purchases.append((row.order_id, row.member_code, row.store_id, row.amount_fen,
+                          row.at, row.items))
     if not purchases:
         return 0, set()
-    for code in known:
-        bare.pop(code, None)
-    if bare:
-        driver_execute(conn, _MEMBER_BARE, list(bare.values()))
+    codes = bare | known.keys()
+    bare -= known.keys()
+    if bare and bare_members:
+        executemany(conn, _MEMBER_BARE, [(code,) for code in bare])
     if known:
-        driver_execute(conn, _MEMBER_KNOWN, list(known.values()))
-    new = driver_execute(conn, _PURCHASE, purchases).rowcount
-    return max(int(new), 0), {p["member_code"] for p in purchases}  # type: ignore[misc]
+        executemany(conn, _MEMBER_KNOWN, list(known.values()))
+    return max(executemany(conn, _PURCHASE, purchases), 0), codes

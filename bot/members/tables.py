@@ -47,12 +47,15 @@ class LoyaltyMember(SQLModel, table=True):
     sync_error: str | None = None
 
 
+PURCHASE_INDEX = "ix_purchase_member_at"  # a bulk import drops and rebuilds it (importer)
+
+
 class Purchase(SQLModel, table=True):
     """One till order; `order_id` is the key, so a file or a webhook sent twice adds
     nothing the second time."""
 
     __tablename__ = "purchase"
-    __table_args__ = (Index("ix_purchase_member_at", "member_code", "at", "amount_fen"),)
+    __table_args__ = (Index(PURCHASE_INDEX, "member_code", "at", "amount_fen"),)
 
     order_id: str = Field(primary_key=True, max_length=64)
     member_code: str = Field(max_length=32)
