@@ -314,4 +314,5 @@ from bot.members.tables import (  # noqa: E402,F401  (member data: one metadata 
     LoyaltyMember,
     PosRequest,
     Purchase,
+    QuestionnaireAnswer,
 )

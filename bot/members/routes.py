@@ -5,6 +5,7 @@ Both are signed by the POS (bot.members.signing):
 - ``POST /api/pos/purchases``: ``{"purchases": [...]}`` (fields: bot.members.purchases)
 - ``GET /api/pos/member?member_code=&store_id=``: level, stage, whether the member is in
   one of the store's groups, and if not the store's join code to show
+- ``GET|POST /q/<form>``: the questionnaire page (bot.members.q_routes), signed link
 
 Refusals come first and write nothing: oversized 413, unsigned/forged/stale 401, secret
 not configured 403, bad body 400, a replayed request id 409. Nothing else lives here.
@@ -17,6 +18,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.members import q_routes
+from bot.members.questionnaire import Questionnaires
 from bot.members.service import Members
 from bot.members.signing import PosRefused, SignedRequest, pos_secret, verify
 
@@ -66,4 +69,9 @@ def routes(members: Callable[[], Members | None]) -> list[web.AbstractRouteDef]:
         except PosRefused as exc:
             return _refused(exc)
 
-    return [web.post("/api/pos/purchases", purchases), web.get("/api/pos/member", member)]
+    def questionnaires() -> Questionnaires | None:
+        found = members()
+        return found.questionnaires if found is not None else None
+
+    return [web.post("/api/pos/purchases", purchases), web.get("/api/pos/member", member),
+            *q_routes.routes(questionnaires)]

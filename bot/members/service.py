@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -23,6 +24,7 @@ from bot.db.engine import Database, sql
 from bot.members.compute import recompute
 from bot.members.purchases import BadPurchase, PhoneHasher, PurchaseRow, parse_purchase
 from bot.members.purchases import write_purchases as _write
+from bot.members.questionnaire import Questionnaires
 from bot.members.rules import MemberRules
 from bot.members.signing import WINDOW_S, PosRefused, SignedRequest
 from bot.members.tag_sync import TagSync
@@ -67,10 +69,13 @@ class Members:
     stores: StoreDirectory
     sync: TagSync
     hasher: PhoneHasher
+    questionnaires: Questionnaires | None = None  # None: no sop/questionnaires.yaml
     _task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.rules.start()
+        if self.questionnaires is not None:
+            self.questionnaires.forms.start()
         self.sync.start()
         self._task = asyncio.get_running_loop().create_task(self._recompute_loop(),
                                                             name="member-recompute")
@@ -80,6 +85,8 @@ class Members:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.rules.stop()
+        if self.questionnaires is not None:
+            await self.questionnaires.forms.stop()
         await self.sync.stop()
 
     async def _recompute_loop(self) -> None:
@@ -181,4 +188,17 @@ def build_members(services: Any, replica_id: str) -> Members | None:
                      describe=lambda r: f"{len(r.levels)} levels, {len(r.stages)} stages")
     rules.load_now()  # a broken file stops the start, like the other books
     sync = TagSync(services.db, services.wecom, services.tags, replica_id)
-    return Members(services.db, rules, services.stores, sync, PhoneHasher())
+    return Members(services.db, rules, services.stores, sync, PhoneHasher(),
+                   _questionnaires(services, settings.paths.sop_dir / "questionnaires.yaml"))
+
+
+def _questionnaires(services: Any, path: Path) -> Questionnaires | None:
+    from bot.members.forms import load_forms
+
+    if not path.is_file():
+        return None
+    forms = LiveBook("questionnaires", lambda: [path], lambda: load_forms(path),
+                     services.settings.sop.reload_poll_s,
+                     describe=lambda f: f"{len(f)} forms")
+    forms.load_now()
+    return Questionnaires(services.db, services.wecom, services.tags, forms)

@@ -82,3 +82,18 @@ class CustomerUnionid(SQLModel, table=True):
 
     unionid: str = Field(primary_key=True, max_length=64)
     external_userid: str = Field(max_length=64, index=True)
+
+
+class QuestionnaireAnswer(SQLModel, table=True):
+    """A customer's latest answer to one form: the codes (JSON {question id: [codes]}) and
+    whether WeCom has them yet (tags marked, description written)."""
+
+    __tablename__ = "questionnaire_answer"
+
+    form: str = Field(primary_key=True, max_length=32)
+    external_userid: str = Field(primary_key=True, max_length=64)
+    userid: str = Field(max_length=64)
+    codes: str
+    answered_at: float
+    applied_at: float | None = None
+    corrected_by: str | None = Field(default=None, max_length=64)  # staff, from the sidebar

@@ -27,6 +27,7 @@ from .groupsend import GroupSend, GroupSends
 from .groupsend_api import GroupSendApi
 from .options import SimOptions
 from .records import GroupMessage, Inbox
+from .remarks import Remarks
 from .robots import Robots
 from .state import AppMessage, Scene, WelcomeRecord, World
 
@@ -55,6 +56,7 @@ class Simulator:
         self._robots = Robots(self.world, self.inbox, self.options, self._groupsends.advance)
         self._api.add_routes(GroupSendApi(self.world, self._groupsends).routes())
         self._api.add_routes(self._robots.routes(), tokenless=True)
+        self._api.add_routes(Remarks(self.world).routes())  # externalcontact/remark
         # the staff member's client: OAuth2 login, JS-SDK tickets, the sidebar's JS bridge
         self.client = ClientSim(self.world, corp_id, agent_id, inbox=self.inbox)
         self._api.add_routes(self.client.api_routes())

@@ -1,4 +1,4 @@
-"""members: till members, purchases, POS request ids, customers' unionids
+"""members: till members, purchases, POS request ids, customers' unionids, answers
 
 Revision ID: 0009
 Revises: 0006
@@ -78,8 +78,19 @@ def upgrade() -> None:
     )
     op.create_index("ix_customer_unionid_external_userid", "customer_unionid",
                     ["external_userid"])
+    op.create_table(
+        "questionnaire_answer",
+        _s("form", 32, nullable=False),
+        _s("external_userid", 64, nullable=False),
+        _s("userid", 64, nullable=False),
+        sa.Column("codes", sa.String(), nullable=False),
+        sa.Column("answered_at", sa.Float(), nullable=False),
+        sa.Column("applied_at", sa.Float(), nullable=True),
+        _s("corrected_by", 64, nullable=True),
+        sa.PrimaryKeyConstraint("form", "external_userid"),
+    )
 
 
 def downgrade() -> None:
-    for table in ("customer_unionid", "pos_request", "purchase", "loyalty_member"):
+    for table in ("questionnaire_answer", "customer_unionid", "pos_request", "purchase", "loyalty_member"):
         op.drop_table(table)
