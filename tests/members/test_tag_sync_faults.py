@@ -70,7 +70,7 @@ async def test_a_sync_killed_mid_call_finishes_later_with_each_tag_once(world: W
 async def test_a_live_claim_is_not_taken_twice_and_only_changes_are_sent(world: World):
     runtime = world.runtime
     assert runtime.members is not None
-    ext = await gold_customer(world, "钱多多", "M0900", "oQian")
+    await gold_customer(world, "钱多多", "M0900", "oQian")
     await post_purchases(world, [purchase("S-1", "M0900", "10.00", unionid="oQian")])
     await eventually(lambda: world.rows("SELECT tag_dirty, level_tag_synced FROM "
                                         "loyalty_member") == [(0, "会员等级/普通")])
