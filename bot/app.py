@@ -236,6 +236,7 @@ def build_app(settings: Settings, secrets: Secrets) -> web.Application:
     app.router.add_routes(runtime.endpoint.routes())
     app.router.add_routes(health.routes(runtime))
     app.router.add_routes(member_routes.routes(lambda: runtime.members))
+    app.router.add_routes(member_routes.staff_routes(runtime))
     if settings.sidebar.enabled:
         runtime.sidebar = Sidebar(settings, secrets)
         app.router.add_routes(runtime.sidebar.routes())

@@ -6,6 +6,7 @@ Both are signed by the POS (bot.members.signing):
 - ``GET /api/pos/member?member_code=&store_id=``: level, stage, whether the member is in
   one of the store's groups, and if not the store's join code to show
 - ``GET|POST /q/<form>``: the questionnaire page (bot.members.q_routes), signed link
+- ``GET|POST /api/questionnaire``: the codes for the sidebar (bot.members.staff_codes)
 
 Refusals come first and write nothing: oversized 413, unsigned/forged/stale 401, secret
 not configured 403, bad body 400, a replayed request id 409. Nothing else lives here.
@@ -15,10 +16,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
-from bot.members import q_routes
+from bot.members import q_routes, staff_codes
 from bot.members.questionnaire import Questionnaires
 from bot.members.service import Members
 from bot.members.signing import PosRefused, SignedRequest, pos_secret, verify
@@ -75,3 +77,11 @@ def routes(members: Callable[[], Members | None]) -> list[web.AbstractRouteDef]:
 
     return [web.post("/api/pos/purchases", purchases), web.get("/api/pos/member", member),
             *q_routes.routes(questionnaires)]
+
+
+def staff_routes(runtime: Any) -> list[web.AbstractRouteDef]:
+    """The sidebar's questionnaire API (bot.members.staff_codes) for the running `runtime`
+    (bot.app.BotRuntime): its members and its sidebar's session signer."""
+    return staff_codes.routes(
+        lambda: runtime.members.questionnaires if runtime.members is not None else None,
+        lambda: runtime.sidebar.signer if runtime.sidebar is not None else None)

@@ -1,0 +1,95 @@
+"""The questionnaire codes in the chat sidebar: staff see them and correct them.
+
+| route | what | auth |
+|---|---|---|
+| ``GET /api/questionnaire?customer=`` | each form: its questions and the codes given | session |
+| ``POST /api/questionnaire`` | ``{customer, form, codes: {question: [codes]}}`` | session + CSRF |
+
+The sidebar's own session (bot.sidebar.session: the OAuth2 login, its CSRF token) says who
+asks; a customer the staff member does not follow gets 403 with the sidebar's words, the
+same whether the customer exists or not. A correction is applied exactly as an answer is
+(tags, description) and recorded as corrected by that staff member.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from bot.members.links import QuestionnaireLink
+from bot.members.questionnaire import BadAnswer, Questionnaires, codes_text
+from bot.replies.queries import follows
+from bot.sidebar.session import COOKIE, Session, SessionSigner
+from bot.wecom.errors import WeComError
+
+__all__ = ["routes"]
+NOT_YOURS = "这位客户没有添加你，或不存在"
+_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, headers=_NO_STORE,
+                             dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def routes(service: Callable[[], Questionnaires | None],
+           signer: Callable[[], SessionSigner | None]) -> list[web.AbstractRouteDef]:
+    async def who(request: web.Request, customer: str) -> tuple[Questionnaires, Session]:
+        found, sign = service(), signer()
+        if found is None or sign is None:
+            raise web.HTTPServiceUnavailable(text="questionnaires are off")
+        session = sign.verify(request.cookies.get(COOKIE))
+        if session is None:
+            raise web.HTTPUnauthorized(text="not logged in")
+        if not customer or not await found.db.read(
+                lambda c: follows(c, session.userid, customer)):
+            raise web.HTTPForbidden(text=NOT_YOURS)
+        return found, session
+
+    async def show(request: web.Request) -> web.Response:
+        customer = request.query.get("customer", "")
+        found, _ = await who(request, customer)
+        forms = []
+        for form in found.forms.value.values():
+            codes = await found.current(form.name, customer) or {}
+            forms.append({"form": form.name, "title": form.title, "codes": codes,
+                          "text": codes_text(form, codes),
+                          "questions": [{"id": q.id, "text": q.text, "many": q.many,
+                                         "answers": [{"code": a.code, "text": a.text}
+                                                     for a in q.answers]}
+                                        for q in form.questions]})
+        return _json({"customer": customer, "forms": forms})
+
+    async def correct(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _json({"error": "the body is not JSON"}, 400)
+        if not isinstance(body, dict) or not isinstance(body.get("codes"), dict):
+            return _json({"error": "need customer, form and codes"}, 400)
+        customer = str(body.get("customer", ""))
+        found, session = await who(request, customer)
+        sign = signer()
+        assert sign is not None
+        if not sign.check_csrf(session, request.headers.get("X-CSRF-Token")):
+            return _json({"error": "missing or stale CSRF token; reload the sidebar"}, 403)
+        form = found.form(str(body.get("form", "")))
+        if form is None:
+            return _json({"error": "no such form"}, 404)
+        chosen = {str(k): [str(c) for c in v] if isinstance(v, list) else [str(v)]
+                  for k, v in body["codes"].items()}
+        try:
+            codes = found.check(form, chosen)
+        except BadAnswer as exc:
+            return _json({"error": str(exc)}, 400)
+        link = QuestionnaireLink(form.name, customer, session.userid, 0)
+        try:
+            await found.answer(link, form, codes, corrected_by=session.userid)
+        except WeComError as exc:
+            return _json({"error": f"saved; WeCom did not take it yet: {exc}"}, 502)
+        return _json({"ok": True, "text": codes_text(form, codes)})
+
+    return [web.get("/api/questionnaire", show), web.post("/api/questionnaire", correct)]
