@@ -93,7 +93,7 @@ def _rows(handle: TextIO, report: ImportReport, now: float,
             continue
         values.append("")  # what an absent optional column reads as (index `width`)
         try:
-            yield parse_fields(*pick(values), now, hasher)
+            yield parse_fields(*pick(values), now, hasher)  # type: ignore[call-arg,misc]
         except BadPurchase as exc:
             report.bad.append((reader.line_num, str(exc)))
 

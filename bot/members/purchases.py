@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -166,7 +166,7 @@ _PURCHASE = ("INSERT INTO purchase (order_id, member_code, store_id, amount_fen,
              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING")
 
 
-def executemany(conn: Connection, statement: str, rows: list[tuple[object, ...]]) -> int:
+def executemany(conn: Connection, statement: str, rows: Sequence[tuple[object, ...]]) -> int:
     """`statement` (with ``?`` placeholders) for every row, on the driver's own cursor:
     sqlite3 takes ``?``, psycopg ``%s`` (it pipelines executemany). Rows changed."""
     raw = conn.connection.driver_connection
