@@ -1,7 +1,7 @@
 """``python -m bot members check|preview|import|recompute``: the member rules and data.
 
-- ``check [FILE]``: sop/members.yaml checked as the running bot checks it; exit 1 with every
-  problem as ``file:line:col: reason``.
+- ``check [FILE]``: sop/members.yaml (and sop/questionnaires.yaml beside it) checked as the
+  running bot checks them; exit 1 with every problem as ``file:line:col: reason``.
 - ``preview [FILE]``: how many members would move from which level (stage) to which under
   the rules in FILE, against the database; writes nothing.
 - ``import CSV``: a till export (bot.members.importer); bad rows by line number, the good
@@ -59,12 +59,26 @@ def run_members_command(args: argparse.Namespace, out: TextIO | None = None) -> 
         print(f"{path}: ok, {len(rules.levels)} levels "
               f"({', '.join(lv.name for lv in rules.levels)}), {len(rules.stages)} stages "
               f"({', '.join(st.name for st in rules.stages)})", file=out)
-        return 0
+        return _check_forms(Path(path).parent / "questionnaires.yaml", out)
     if command == "preview":
         return _preview(settings, rules, out)
     if command == "import":
         return _import(settings, rules, args.csv, out)
     return _recompute(settings, rules, out)
+
+
+def _check_forms(path: Path, out: TextIO) -> int:
+    """sop/questionnaires.yaml beside the rules, when there is one."""
+    from bot.members.forms import load_forms
+
+    if not path.is_file():
+        return 0
+    try:
+        forms = load_forms(path)
+    except OperatorFileErrors as exc:
+        return print_check_failure(exc, out)
+    print(f"{path}: ok, {len(forms)} forms ({', '.join(forms)})", file=out)
+    return 0
 
 
 def _engine(settings: Settings) -> Engine:

@@ -111,3 +111,19 @@ def test_members_commands_read_their_own_output_stream():
     code = run_members_command(Namespace(config=None, file=REPO / "sop" / "members.yaml",
                                          members_command="check"), out)
     assert code == 0 and "ok, 3 levels" in out.getvalue()
+
+
+def test_check_reads_the_questionnaires_beside_the_rules(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]):
+    shutil.copy(REPO / "sop" / "members.yaml", tmp_path / "members.yaml")
+    text = (REPO / "sop" / "questionnaires.yaml").read_text(encoding="utf-8")
+    (tmp_path / "questionnaires.yaml").write_text(
+        text.replace("{code: B, text: 低糖少负担}", "{code: A, text: 低糖少负担}"),
+        encoding="utf-8")
+    code, out = run("members", "check", str(tmp_path / "members.yaml"), capsys=capsys)
+    assert code == 1
+    [problem] = [line for line in out.splitlines() if "questionnaires.yaml:" in line]
+    line = int(problem.split(":")[1])
+    lines = (tmp_path / "questionnaires.yaml").read_text(encoding="utf-8").splitlines()
+    assert "低糖少负担" in lines[line - 1]
+    assert "code 'A' is already given by question wish" in problem
