@@ -32,6 +32,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,16 +117,16 @@ async def step_sync(url: str, count: int) -> None:
     db = Database(url)
 
     def link(conn: Connection) -> None:
-        codes = [r[0] for r in conn.exec_driver_sql(
-            "SELECT member_code FROM loyalty_member LIMIT ?", (count,))]
-        for code, contact in zip(codes, made, strict=False):
-            ext = contact["external_userid"]
-            conn.exec_driver_sql("UPDATE loyalty_member SET external_userid = ?, tag_dirty = 1,"
-                                 " level_tag_synced = '', stage_tag_synced = '' "
-                                 "WHERE member_code = ?", (ext, code))
-            conn.exec_driver_sql("INSERT INTO member_follow (external_userid, userid, state, "
-                                 "status, added_at) VALUES (?, 'linxiaoyu', '', 'active', 0) "
-                                 "ON CONFLICT DO NOTHING", (ext,))
+        codes = [r[0] for r in conn.execute(text(
+            "SELECT member_code FROM loyalty_member ORDER BY member_code LIMIT :n"), {"n": count})]
+        pairs = [{"ext": contact["external_userid"], "code": code}
+                 for code, contact in zip(codes, made, strict=False)]
+        conn.execute(text("UPDATE loyalty_member SET external_userid = :ext, tag_dirty = 1, "
+                          "level_tag_synced = '', stage_tag_synced = '' "
+                          "WHERE member_code = :code"), pairs)
+        conn.execute(text("INSERT INTO member_follow (external_userid, userid, state, status, "
+                          "added_at) VALUES (:ext, 'linxiaoyu', '', 'active', 0) "
+                          "ON CONFLICT DO NOTHING"), pairs)
 
     await db.write(link)
     async with WeComClient(sim.base_url, secrets.corp_id, secrets.secret,

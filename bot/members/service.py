@@ -91,12 +91,25 @@ class Members:
 
     async def _recompute_loop(self) -> None:
         while True:
+            await self._answers_pending()  # at start, then with each recompute
             await asyncio.sleep(RECOMPUTE_EVERY_S)
             try:
                 await self.recompute_all()
             except Exception:
                 log.exception("member recompute failed; the next one is in %.0f h",
                               RECOMPUTE_EVERY_S / 3600)
+
+    async def _answers_pending(self) -> None:
+        """Questionnaire answers stored while WeCom was away, applied now."""
+        if self.questionnaires is None:
+            return
+        try:
+            done = await self.questionnaires.apply_pending()
+        except Exception:  # WeCom still away: the next round tries again
+            log.exception("questionnaire answers not yet applied")
+            return
+        if done:
+            log.info("%d stored questionnaire answers applied in WeCom", done)
 
     async def recompute_all(self) -> int:
         rules, now = self.rules.value, time.time()

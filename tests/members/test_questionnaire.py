@@ -122,3 +122,20 @@ async def test_member_code_typed_in_binds_the_till_member(world: World,
                                           ("member_code", "M2000")])
     assert status == 200
     assert world.rows("SELECT external_userid FROM loyalty_member") == [(ext,)]
+
+
+async def test_an_answer_wecom_refused_is_kept_and_applied_later(world: World):
+    ext = await new_customer(world, "吴敏")
+    url = make_link(world.bot_url, "welcome", ext, MANAGER)
+    world.sim.fail_next("externalcontact/mark_tag", 48002)  # not permitted (for now)
+    status, _ = await submit(world, url, [("wish", "D"), ("taste", "甜")])
+    assert status == 200  # the customer is thanked: the answer is kept
+    assert "问卷/D" not in customer_tags(world, ext)
+    assert world.rows("SELECT codes, applied_at FROM questionnaire_answer") == [
+        ('{"situation": [], "wish": ["D"], "taste": ["甜"]}', None)]
+    runtime = world.runtime
+    assert runtime.members is not None and runtime.members.questionnaires is not None
+    assert await runtime.members.questionnaires.apply_pending() == 1
+    assert "问卷/D" in customer_tags(world, ext)
+    assert world.rows("SELECT count(*) FROM questionnaire_answer WHERE applied_at IS NULL") == [
+        (0,)]
