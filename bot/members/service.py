@@ -200,7 +200,8 @@ def build_members(services: Any, replica_id: str) -> Members | None:
                      settings.sop.reload_poll_s,
                      describe=lambda r: f"{len(r.levels)} levels, {len(r.stages)} stages")
     rules.load_now()  # a broken file stops the start, like the other books
-    sync = TagSync(services.db, services.wecom, services.tags, replica_id)
+    sync = TagSync(services.db, services.wecom, services.tags, replica_id,
+                   rules=lambda: rules.value)
     return Members(services.db, rules, services.stores, sync, PhoneHasher(),
                    _questionnaires(services, settings.paths.sop_dir / "questionnaires.yaml"))
 

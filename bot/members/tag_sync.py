@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -31,6 +32,7 @@ from sqlalchemy.engine import Connection
 from bot.db import repo
 from bot.db.claims import orphaned, skip_locked
 from bot.db.engine import Database, sql
+from bot.members.rules import MemberRules
 from bot.tags import TagBook
 from bot.wecom.client import WeComClient
 from bot.wecom.errors import WeComError
@@ -73,8 +75,10 @@ def _claim(conn: Connection, me: str, limit: int) -> list[dict[str, Any]]:
 
 class TagSync:
     def __init__(self, db: Database, wecom: WeComClient, tags: TagBook, replica_id: str, *,
-                 batch: int = 200, concurrency: int = 8, idle_s: float = 2.0) -> None:
+                 rules: Callable[[], MemberRules] | None = None, batch: int = 200,
+                 concurrency: int = 8, idle_s: float = 2.0) -> None:
         self.db, self.wecom, self.tags, self.me = db, wecom, tags, replica_id
+        self.rules = rules
         self.batch, self.concurrency, self.idle_s = batch, concurrency, idle_s
         self.applied = 0
         self.failed = 0
@@ -138,6 +142,7 @@ class TagSync:
                                    (stage, row["stage_tag_synced"])) if t and t != had]
         stale = [had for t, had in ((level, row["level_tag_synced"]),
                                     (stage, row["stage_tag_synced"])) if had and had != t]
+        stale += self._siblings(wanted, stale)
         try:
             add = await self.tags.ensure([_pair(t) for t in wanted])
             remove = [i for t in stale if (i := self.tags.id_of(_pair(t))) is not None]
@@ -157,6 +162,19 @@ class TagSync:
 
         await self.db.write(applied)
         self.applied += 1
+
+    def _siblings(self, wanted: list[str], stale: list[str]) -> list[str]:
+        """The rules' other tags of a level or stage being set: a tag staff marked by hand
+        (or one a lost sync left) goes too, so a customer carries one level and one stage."""
+        if self.rules is None or not wanted:
+            return []
+        rules = self.rules()
+        names: set[str] = set()
+        for kind in ([lv.tag for lv in rules.levels], [st.tag for st in rules.stages]):
+            texts = {"/".join(tag) for tag in kind}
+            if texts & set(wanted):
+                names |= texts
+        return sorted(names - set(wanted) - set(stale))
 
     async def _failed(self, code: str, error: str, attempts: int) -> None:
         self.failed += 1

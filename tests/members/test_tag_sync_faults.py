@@ -78,3 +78,18 @@ async def test_a_live_claim_is_not_taken_twice_and_only_changes_are_sent(world: 
     await runtime.members.recompute_all()  # nothing changed: nothing to send
     assert await runtime.members.sync.run_once() == 0
     assert len(mark_calls(world)) == sent
+
+
+async def test_a_level_tag_marked_by_hand_is_replaced(world: World):
+    """Staff marked 会员等级/金卡 by hand on a 普通 member: the sync leaves one level tag."""
+    ext = await gold_customer(world, "孙丽", "M1100", "oSunLi")
+    runtime = world.runtime
+    assert runtime.services is not None
+    [gold] = await runtime.services.tags.ensure([("会员等级", "金卡")])
+    world.sim.edit_contact_tags(MANAGER, ext, [gold])
+    await world.settle()
+    await post_purchases(world, [purchase("H-1", "M1100", "10.00", unionid="oSunLi")])
+    await eventually(lambda: world.rows("SELECT tag_dirty, level_tag_synced FROM "
+                                        "loyalty_member") == [(0, "会员等级/普通")])
+    levels = {t for t in customer_tags(world, ext) if t.startswith("会员等级/")}
+    assert levels == {"会员等级/普通"}
