@@ -2,7 +2,7 @@
 
 | route | what | auth |
 |---|---|---|
-| ``GET /api/questionnaire?customer=`` | each form: its questions and the codes given | session |
+| ``GET /api/questionnaire?customer=`` | per form: questions, codes, customer's link | session |
 | ``POST /api/questionnaire`` | ``{customer, form, codes: {question: [codes]}}`` | session + CSRF |
 
 The sidebar's own session (bot.sidebar.session: the OAuth2 login, its CSRF token) says who
@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.members.links import QuestionnaireLink
+from bot.members.links import LinkRefused, QuestionnaireLink, make_link
 from bot.members.questionnaire import BadAnswer, Questionnaires, codes_text
 from bot.replies.queries import follows
 from bot.sidebar.session import COOKIE, Session, SessionSigner
@@ -33,6 +33,14 @@ _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, headers=_NO_STORE,
                              dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def _link(base: str, form: str, customer: str, userid: str) -> str | None:
+    """The customer's own link, for staff to send in the chat (None: links are off)."""
+    try:
+        return make_link(base, form, customer, userid)
+    except LinkRefused:
+        return None
 
 
 def routes(service: Callable[[], Questionnaires | None],
@@ -51,12 +59,14 @@ def routes(service: Callable[[], Questionnaires | None],
 
     async def show(request: web.Request) -> web.Response:
         customer = request.query.get("customer", "")
-        found, _ = await who(request, customer)
+        found, session = await who(request, customer)
+        base = f"{request.scheme}://{request.host}"
         forms = []
         for form in found.forms.value.values():
             codes = await found.current(form.name, customer) or {}
             forms.append({"form": form.name, "title": form.title, "codes": codes,
                           "text": codes_text(form, codes),
+                          "link": _link(base, form.name, customer, session.userid),
                           "questions": [{"id": q.id, "text": q.text, "many": q.many,
                                          "answers": [{"code": a.code, "text": a.text}
                                                      for a in q.answers]}

@@ -28,6 +28,8 @@ async def test_staff_see_and_correct_the_codes(world: World):
         assert status == 200
         [form] = data["forms"]
         assert form["form"] == "welcome" and form["text"] == "C 甜"
+        async with world.http.get(form["link"]) as resp:  # the link staff send works
+            assert resp.status == 200 and "最想让水果帮您什么" in await resp.text()
 
         # 王丽 said in the chat she wants to clear acne, not a gift: the manager corrects it
         body = {"customer": ext, "form": "welcome",
