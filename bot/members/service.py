@@ -165,12 +165,9 @@ class Members:
         """Is this member in one of the store's groups; if not, what to show them."""
         if store_id not in self.stores:
             raise PosRefused(404, f"store {store_id!r} is not in the store directory")
-        try:
-            await self.db.write(lambda c: _remember(c, signed, time.time()))
-        except Replayed:
-            raise PosRefused(409, "this X-Pos-Request-Id was used before") from None
 
-        def read(conn: Connection) -> dict[str, Any]:
+        def answer_for(conn: Connection) -> dict[str, Any]:
+            _remember(conn, signed, time.time())  # with the read: one trip, no thread hop
             row = conn.execute(sql("SELECT level, stage, external_userid FROM loyalty_member "
                                    "WHERE member_code = :c"), {"c": member_code}).first()
             found = {"member_code": member_code, "known": row is not None,
@@ -180,7 +177,10 @@ class Members:
                      if row and row[2] else None)
             return {**found, "in_store_group": group is not None, "group_name": group or ""}
 
-        answer = await self.db.read(read)
+        try:
+            answer = await self.db.write(answer_for)
+        except Replayed:
+            raise PosRefused(409, "this X-Pos-Request-Id was used before") from None
         if not answer["in_store_group"]:
             answer["join_code"] = store_join_code(self.stores, store_id)
         return answer
