@@ -22,11 +22,11 @@ from aiohttp import web
 from bot.members.links import LinkRefused, QuestionnaireLink, make_link
 from bot.members.questionnaire import BadAnswer, Questionnaires, codes_text
 from bot.replies.queries import follows
+from bot.sidebar.routes import NOT_YOURS
 from bot.sidebar.session import COOKIE, Session, SessionSigner
 from bot.wecom.errors import WeComError
 
 __all__ = ["routes"]
-NOT_YOURS = "这位客户没有添加你，或不存在"
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
