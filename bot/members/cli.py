@@ -8,6 +8,7 @@
   ones imported; exit 1 if any row was bad.
 - ``recompute``: every member's level and stage now (the running bot does it every 6 h);
   the tag sync of a running bot picks up the changes.
+- ``link FORM EXTERNAL_USERID USERID --base-url URL``: a customer's signed questionnaire link.
 """
 
 from __future__ import annotations
@@ -42,10 +43,18 @@ def add_members_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     imp.add_argument("--config", type=Path, help="TOML settings file")
     again = sub.add_parser("recompute", help="recompute every member's level and stage")
     again.add_argument("--config", type=Path, help="TOML settings file")
+    link = sub.add_parser("link", help="a customer's signed questionnaire link (BOT_LINK_KEY)")
+    link.add_argument("form")
+    link.add_argument("external_userid")
+    link.add_argument("userid", help="the staff member whose customer they are")
+    link.add_argument("--base-url", required=True, help="the bot's public https:// address")
+    link.add_argument("--days", type=float, default=7.0, help="valid this many days")
 
 
 def run_members_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    if args.members_command == "link":
+        return _link(args, out)
     settings = settings_for_check(args.config, out)
     if settings is None:
         return 1
@@ -65,6 +74,18 @@ def run_members_command(args: argparse.Namespace, out: TextIO | None = None) -> 
     if command == "import":
         return _import(settings, rules, args.csv, out)
     return _recompute(settings, rules, out)
+
+
+def _link(args: argparse.Namespace, out: TextIO) -> int:
+    from bot.members.links import LinkRefused, make_link
+
+    try:
+        print(make_link(args.base_url, args.form, args.external_userid, args.userid,
+                        ttl_s=args.days * 86_400), file=out)
+    except LinkRefused as exc:
+        print(f"error: {exc}", file=out)
+        return 1
+    return 0
 
 
 def _check_forms(path: Path, out: TextIO) -> int:

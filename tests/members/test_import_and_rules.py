@@ -127,3 +127,21 @@ def test_check_reads_the_questionnaires_beside_the_rules(tmp_path: Path,
     lines = (tmp_path / "questionnaires.yaml").read_text(encoding="utf-8").splitlines()
     assert "低糖少负担" in lines[line - 1]
     assert "code 'A' is already given by question wish" in problem
+
+
+def test_link_command_prints_a_link_the_page_accepts(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]):
+    from bot.members.links import LinkRefused, verify_link
+
+    monkeypatch.delenv("BOT_LINK_KEY", raising=False)
+    code, out = run("members", "link", "welcome", "wmCustomer", "linxiaoyu", "--base-url",
+                    "https://bot.example", capsys=capsys)
+    assert code == 1 and "BOT_LINK_KEY" in out
+    monkeypatch.setenv("BOT_LINK_KEY", "k")
+    code, out = run("members", "link", "welcome", "wmCustomer", "linxiaoyu", "--base-url",
+                    "https://bot.example", capsys=capsys)
+    assert code == 0 and out.startswith("https://bot.example/q/welcome?c=wmCustomer&u=")
+    params = dict(p.split("=", 1) for p in out.strip().split("?", 1)[1].split("&"))
+    assert verify_link("welcome", params).external_userid == "wmCustomer"
+    with pytest.raises(LinkRefused):
+        verify_link("other-form", params)
