@@ -23,7 +23,7 @@ from bot.members.links import LinkRefused, verify_link
 from bot.members.questionnaire import BadAnswer, Questionnaires, codes_text
 from bot.wecom.errors import WeComError
 
-__all__ = ["routes"]
+__all__ = ["page", "routes"]
 log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 16 * 1024
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
@@ -33,7 +33,8 @@ _jinja = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "
                      lstrip_blocks=True)
 
 
-def _page(status: int = 200, **context: Any) -> web.Response:
+def page(status: int = 200, **context: Any) -> web.Response:
+    """The questionnaire template (also the sidebar's correction page, bot.members.staff_codes)."""
     values: dict[str, Any] = {"chosen": {}, "error": "", "done": "", "link": {}, "action": ""}
     text = _jinja.get_template("questionnaire.html").render({**values, **context})
     return web.Response(text=text, status=status, content_type="text/html", headers=_HEADERS)
@@ -60,7 +61,7 @@ def routes(service: Callable[[], Questionnaires | None]) -> list[web.AbstractRou
         except LinkRefused:
             return _plain(403, "链接无效或已过期，请向店长重新索取")
         chosen = await questionnaires.current(form.name, link.external_userid) or {}
-        return _page(form=form, chosen=chosen, link=_hidden(request.query),
+        return page(form=form, chosen=chosen, link=_hidden(request.query),
                      action=request.path)
 
     async def answer(request: web.Request) -> web.Response:
@@ -77,19 +78,19 @@ def routes(service: Callable[[], Questionnaires | None]) -> list[web.AbstractRou
         try:
             codes = questionnaires.check(form, chosen)
         except BadAnswer as exc:
-            return _page(400, form=form, chosen=chosen, error=str(exc),
+            return page(400, form=form, chosen=chosen, error=str(exc),
                          link=_hidden(fields), action=request.path)
         code = fields.get("member_code", "").strip()
         if code and not await questionnaires.db.write(
                 lambda c: bind_member_code(c, code, link.external_userid)):
-            return _page(400, form=form, chosen=chosen, link=_hidden(fields),
+            return page(400, form=form, chosen=chosen, link=_hidden(fields),
                          action=request.path, error="没有找到这个会员码，请核对后再填，或先空着")
         try:
             await questionnaires.answer(link, form, codes)
         except WeComError as exc:  # stored: applied later (Questionnaires.apply_pending)
             log.warning("questionnaire %s of %s stored, not yet applied: %s", form.name,
                         link.external_userid, exc)
-        return _page(form=form, done=codes_text(form, codes))
+        return page(form=form, done=codes_text(form, codes))
 
     return [web.get("/q/{form}", show), web.post("/q/{form}", answer)]
 

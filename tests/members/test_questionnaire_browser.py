@@ -78,3 +78,39 @@ async def test_answer_on_the_phone_then_acne_scripts_first_in_the_sidebar(
         finally:
             await context.close()
     assert {"问卷/D", "口味偏好/甜"} <= customer_tags(world, ext)
+
+
+async def test_staff_correct_the_codes_from_the_sidebar(world: World, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    """The manager opens 王丽's chat, follows 改问卷编码 on her card, ticks 祛痘 and types
+    her member code: WeCom carries 问卷/D and the till member is hers."""
+    require_browser()
+    from playwright.async_api import async_playwright
+
+    from tests.members.support import POS_SECRET, post_purchases, purchase
+
+    monkeypatch.setenv("BOT_POS_SECRET", POS_SECRET)
+    await post_purchases(world, [purchase("B-1", "M3000", "88.00")])
+    ext, _ = world.sim.scan_contact_qr(MANAGER, "store-0012-counter", "王丽")
+    await world.settle()
+    async with async_playwright() as pw:
+        context = await pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
+            args=ARGS, viewport={"width": 390, "height": 844}, locale="zh-CN")
+        context.set_default_timeout(15_000)
+        try:
+            page = context.pages[0] if context.pages else await context.new_page()
+            await page.goto(world.sim.client_login_url(MANAGER, ext,
+                                                       next_url=f"{world.bot_url}/sidebar"))
+            await page.wait_for_selector("body[data-sdk=ready]")
+            await page.click(".card a.codes")
+            await page.check("input[name=wish][value='D']")
+            await page.check("input[name=taste][value='脆']")
+            await page.fill("input[name=member_code]", "M3000")
+            await page.click("#submit")
+            assert await page.inner_text("#codes") == "D 脆"
+        finally:
+            await context.close()
+    assert {"问卷/D", "口味偏好/脆"} <= customer_tags(world, ext)
+    assert world.rows("SELECT corrected_by FROM questionnaire_answer") == [(MANAGER,)]
+    assert world.rows("SELECT external_userid FROM loyalty_member") == [(ext,)]

@@ -59,3 +59,17 @@ async def test_another_staff_members_customer_is_refused(world: World):
     async with world.http.get(f"{world.bot_url}/api/questionnaire",
                               params={"customer": ext}) as resp:
         assert resp.status == 401
+
+
+async def test_correction_page_needs_the_sessions_csrf_token(world: World):
+    ext, _ = world.sim.scan_contact_qr(MANAGER, "store-0012-counter", "王丽")
+    await world.settle()
+    async with Browser(world, MANAGER, chat=ext) as staff:
+        await staff.login()
+        status, page = await staff.get("/sidebar/questionnaire", customer=ext)
+        assert status == 200 and "最想让水果帮您什么" in page
+        data = {"wish": "D", "taste": "甜", "csrf": "forged"}
+        async with staff.http.post(f"{world.bot_url}/sidebar/questionnaire?customer={ext}",
+                                   data=data) as resp:
+            assert resp.status == 403
+    assert world.count("questionnaire_answer") == 0
