@@ -33,6 +33,8 @@ from bot.handlers import build_router
 from bot.leader import Leader, RobotKeys, take_over_loop
 from bot.logs import set_context as set_log_context
 from bot.media.cache import MediaCache
+from bot.members import routes as member_routes
+from bot.members.service import Members, build_members
 from bot.metrics import BotMetrics
 from bot.operator_books import live_channels, live_replies, load_operator_files, load_sop_book
 from bot.outbox.scheduler import SopScheduler
@@ -88,6 +90,7 @@ class BotRuntime:
         self.secrets = secrets
         self.running: Running | None = None
         self.sidebar: Sidebar | None = None
+        self.members: Members | None = None  # bot.members: till purchases, levels, tags
         self.metrics = BotMetrics(lambda: health.metrics_state(self))
         crypto = CallbackCrypto(secrets.token, secrets.aes_key, secrets.corp_id)
         self.endpoint = CallbackEndpoint(
@@ -123,6 +126,9 @@ class BotRuntime:
             self.sidebar.attach(services)
         channels.start()
         replies.start()
+        self.members = build_members(services, replica.id)
+        if self.members is not None:
+            self.members.start()
         set_log_context(replica=replica.id)
         # liveness first: what this replica claims is its own
         await replica.start(on_elected=leader.lead, on_deposed=leader.follow)
@@ -179,6 +185,8 @@ class BotRuntime:
         if running is None:
             return
         await running.channels.stop()
+        if self.members is not None:
+            await self.members.stop()
         if self._take_over is not None:
             self._take_over.cancel()
             await asyncio.gather(self._take_over, return_exceptions=True)
@@ -230,6 +238,8 @@ def build_app(settings: Settings, secrets: Secrets) -> web.Application:
     app[RUNTIME] = runtime
     app.router.add_routes(runtime.endpoint.routes())
     app.router.add_routes(health.routes(runtime))
+    app.router.add_routes(member_routes.routes(lambda: runtime.members))
+    app.router.add_routes(member_routes.staff_routes(runtime))
     if settings.sidebar.enabled:
         runtime.sidebar = Sidebar(settings, secrets)
         app.router.add_routes(runtime.sidebar.routes())

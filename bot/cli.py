@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run|demo|sop|replies` (and `wecom-bot` when installed)."""
+"""Command line: `python -m bot run|demo|sop|replies|members` (and `wecom-bot` when installed)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from aiohttp import web
 from bot.codes.commands import add_codes_commands
 from bot.config import ConfigError, load_secrets, load_settings
 from bot.logs import setup_logging
+from bot.members.cli import add_members_commands, run_members_command
 from bot.replies.cli import add_replies_commands, run_replies_command
 from bot.sop.cli import add_sop_commands, run_sop_command
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     add_sop_commands(commands)
     add_replies_commands(commands)
     add_codes_commands(commands)
+    add_members_commands(commands)
 
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         from bot.codes.cli import run_codes_command
 
         return run_codes_command(args)
+    if args.command == "members":
+        return run_members_command(args)
     from bot.demo import run_demo
 
     return run_demo(keep=args.keep)

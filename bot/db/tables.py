@@ -327,6 +327,15 @@ class MediaUpload(SQLModel, table=True):
     expires_at: float | None = None
 
 
-from bot.codes.tables import GroupJoinState, WeComCode  # noqa: E402  (issue 13: codes)
+# Tables of the capability packages, on the same metadata (one schema for Alembic).
+from bot.codes.tables import GroupJoinState, WeComCode  # noqa: E402
+from bot.members.tables import (  # noqa: E402
+    CustomerUnionid,
+    LoyaltyMember,
+    PosRequest,
+    Purchase,
+    QuestionnaireAnswer,
+)
 
-__all__ = ["GroupJoinState", "WeComCode"]
+__all__ = ["CustomerUnionid", "GroupJoinState", "LoyaltyMember", "PosRequest", "Purchase",
+           "QuestionnaireAnswer", "WeComCode"]

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from bot.db import repo
 from bot.dispatch import Context, Router
+from bot.members.linking import remember_unionid
 from bot.wecom import errors
 from bot.wecom.contacts import get_external_contact_all
 from bot.wecom.errors import WeComError
@@ -47,6 +48,7 @@ async def on_contact_edited(ctx: Context, ev: ContactEdited) -> None:
                  "nothing to read", ev.external_user_id, ev.user_id)
         return
     name = str(data.get("external_contact", {}).get("name", ""))
+    unionid = str(data.get("external_contact", {}).get("unionid", ""))
     tag_ids: set[str] = set()
     for follow in data.get("follow_user", []):
         tag_ids.update(str(tag["tag_id"]) for tag in follow.get("tags", [])
@@ -56,6 +58,7 @@ async def on_contact_edited(ctx: Context, ev: ContactEdited) -> None:
     def effects(conn: Connection) -> None:
         repo.member_seen(conn, external_userid=ev.external_user_id, name=name, at=now)
         repo.set_member_tags(conn, ev.external_user_id, tag_ids, now)
+        remember_unionid(conn, ev.external_user_id, unionid)  # a till member meets them
 
     await ctx.finish(effects)
     log.info("customer %s edited by %s: %d corp tags now", ev.external_user_id, ev.user_id,

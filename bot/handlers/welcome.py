@@ -25,6 +25,7 @@ from bot.codes.invite import with_join_code
 from bot.db import repo
 from bot.dispatch import Context, Router
 from bot.media.cache import MediaFileError
+from bot.members.linking import remember_unionid
 from bot.wecom import errors
 from bot.wecom.errors import WeComError
 from bot.wecom.events import ContactAdded, ContactMsgAuditApproved
@@ -49,7 +50,9 @@ class Outcome(NamedTuple):
 async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
     services = ctx.services
     match = await with_join_code(services.db, services.channels.match(ev.state))
-    name = _name(await _read_contact(ctx, ev.external_user_id))
+    contact = await _read_contact(ctx, ev.external_user_id)
+    name = _name(contact)
+    unionid = str(contact.get("external_contact", {}).get("unionid", ""))
     if ev.welcome_code:
         outcome = await _welcome(ctx, ev.user_id, ev.external_user_id, ev.welcome_code, match,
                                  name)
@@ -70,6 +73,7 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
                           at=ctx.received_at)
         repo.add_member_tags(conn, ev.external_user_id, tag_ids, now)
         _record(conn, ctx, ev.external_user_id, ev.user_id, match.name, outcome, now)
+        remember_unionid(conn, ev.external_user_id, unionid)  # a till member meets them
 
     await ctx.finish(effects)
     log.info("customer %s added %s via %r (channel %s): welcome %s, %d tags",

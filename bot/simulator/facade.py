@@ -29,6 +29,7 @@ from .groupsend_api import GroupSendApi
 from .media import MAX_UPLOAD_BYTES, SimMedia
 from .options import SimOptions
 from .records import GroupMessage, Inbox
+from .remarks import Remarks
 from .robots import Robots
 from .state import AppMessage, Scene, WelcomeRecord, World
 
@@ -60,6 +61,7 @@ class Simulator:
         self._api.media = self.media
         self._api.add_routes(GroupSendApi(self.world, self._groupsends, self.media).routes())
         self._api.add_routes(self._robots.routes(), tokenless=True)
+        self._api.add_routes(Remarks(self.world).routes())  # externalcontact/remark
         # the staff member's client: OAuth2 login, JS-SDK tickets, the sidebar's JS bridge
         self.client = ClientSim(self.world, corp_id, agent_id, inbox=self.inbox)
         self._api.add_routes(self.client.api_routes())

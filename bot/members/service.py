@@ -1,0 +1,227 @@
+"""The member data in a running bot: purchases in, the till's question, rules kept live.
+
+Built at start (bot.app) from the running services; the routes (bot.members.routes) turn
+requests into calls here. Every accepted POS request writes its request id together with
+its effects, in one transaction, so a replay is refused and a refusal writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from bot.books.live import LiveBook
+from bot.books.stores import StoreDirectory
+from bot.codes.records import join_code_url
+from bot.db.engine import Database, sql
+from bot.members.compute import recompute
+from bot.members.purchases import BadPurchase, PhoneHasher, PurchaseRow, parse_purchase
+from bot.members.purchases import write_purchases as _write
+from bot.members.questionnaire import Questionnaires
+from bot.members.rules import MemberRules
+from bot.members.signing import WINDOW_S, PosRefused, SignedRequest
+from bot.members.tag_sync import TagSync
+
+__all__ = ["MAX_PURCHASES", "Members", "store_join_code"]
+log = logging.getLogger(__name__)
+MAX_PURCHASES = 200  # per webhook call; a till sends as it sells, a backfill uses the CSV
+RECOMPUTE_EVERY_S = 6 * 3600.0  # stages move with the calendar (days since last purchase)
+
+
+class Replayed(Exception):
+    pass
+
+
+def store_join_code(conn: Connection, stores: StoreDirectory, store_id: str
+                    ) -> dict[str, str] | None:
+    """What the till shows a member not yet in the store's group: the store's permanent
+    「加入群聊」 code once `codes sync` made it (bot/codes/), else the group QR picture of
+    sop/stores.yaml (it dies 7 days after it was made in the client)."""
+    store = stores.get(store_id)
+    if store is None:
+        return None
+    url = join_code_url(conn, store_id)
+    if url:
+        return {"kind": "join_way", "url": url, "group_name": store.group_name}
+    if "://" not in store.group_qr_url:  # none, or a picture file only a message can carry
+        return None
+    return {"kind": "group_qr", "url": store.group_qr_url, "group_name": store.group_name}
+
+
+def _remember(conn: Connection, signed: SignedRequest, now: float) -> None:
+    seen = conn.execute(sql("INSERT INTO pos_request (request_id, at) VALUES (:id, :at) "
+                            "ON CONFLICT (request_id) DO NOTHING"),
+                        {"id": signed.request_id, "at": now})
+    if not seen.rowcount:
+        raise Replayed
+
+
+_IN_STORE_GROUP = sql("""
+    SELECT g.name FROM group_member gm JOIN customer_group g ON g.chat_id = gm.chat_id
+    WHERE gm.member_id = :ext AND g.store_id = :store AND g.dismissed_at IS NULL LIMIT 1
+""")
+
+
+@dataclass
+class Members:
+    db: Database
+    rules: LiveBook[MemberRules]
+    stores: StoreDirectory
+    sync: TagSync
+    hasher: PhoneHasher
+    questionnaires: Questionnaires | None = None  # None: no sop/questionnaires.yaml
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.rules.start()
+        if self.questionnaires is not None:
+            self.questionnaires.forms.start()
+        self.sync.start()
+        self._task = asyncio.get_running_loop().create_task(self._recompute_loop(),
+                                                            name="member-recompute")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.rules.stop()
+        if self.questionnaires is not None:
+            await self.questionnaires.forms.stop()
+        await self.sync.stop()
+
+    async def _recompute_loop(self) -> None:
+        while True:
+            await self._answers_pending()  # at start, then with each recompute
+            await asyncio.sleep(RECOMPUTE_EVERY_S)
+            try:
+                await self.recompute_all()
+            except Exception:
+                log.exception("member recompute failed; the next one is in %.0f h",
+                              RECOMPUTE_EVERY_S / 3600)
+
+    async def _answers_pending(self) -> None:
+        """Questionnaire answers stored while WeCom was away, applied now."""
+        if self.questionnaires is None:
+            return
+        try:
+            done = await self.questionnaires.apply_pending()
+        except Exception:  # WeCom still away: the next round tries again
+            log.exception("questionnaire answers not yet applied")
+            return
+        if done:
+            log.info("%d stored questionnaire answers applied in WeCom", done)
+
+    async def recompute_all(self) -> int:
+        rules, now = self.rules.value, time.time()
+
+        def run(conn: Connection) -> int:
+            conn.execute(sql("DELETE FROM pos_request WHERE at < :old"),
+                         {"old": now - 2 * WINDOW_S})
+            return recompute(conn, rules, now)
+
+        dirty = await self.db.write(run)
+        log.info("members recomputed: %d wait for the tag sync", dirty)
+        self.sync.wake()
+        return dirty
+
+    def parse(self, body: bytes) -> list[PurchaseRow]:
+        """The webhook body, checked whole before anything is written (400 otherwise)."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise PosRefused(400, "the body is not JSON") from None
+        items = data.get("purchases") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_PURCHASES:
+            raise PosRefused(400, f'expected {{"purchases": [...]}} with 1..{MAX_PURCHASES}')
+        rows, now = [], time.time()
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise PosRefused(400, f"purchases[{i}]: expected an object")
+            try:
+                rows.append(parse_purchase(item, now, self.hasher))
+            except BadPurchase as exc:
+                raise PosRefused(400, f"purchases[{i}]: {exc}") from None
+        return rows
+
+    async def take_purchases(self, signed: SignedRequest, rows: list[PurchaseRow]
+                             ) -> dict[str, Any]:
+        rules, now = self.rules.value, time.time()
+
+        def effects(conn: Connection) -> tuple[int, int]:
+            _remember(conn, signed, now)
+            new, codes = _write(conn, rows)
+            return new, recompute(conn, rules, now, sorted(codes)) if new else 0
+
+        try:
+            new, dirty = await self.db.write(effects)
+        except Replayed:
+            raise PosRefused(409, "this X-Pos-Request-Id was used before") from None
+        if dirty:
+            self.sync.wake()
+        return {"accepted": new, "already": len(rows) - new}
+
+    async def till_lookup(self, signed: SignedRequest, member_code: str, store_id: str
+                          ) -> dict[str, Any]:
+        """Is this member in one of the store's groups; if not, what to show them."""
+        if store_id not in self.stores:
+            raise PosRefused(404, f"store {store_id!r} is not in the store directory")
+
+        def answer_for(conn: Connection) -> dict[str, Any]:
+            _remember(conn, signed, time.time())  # with the read: one trip, no thread hop
+            row = conn.execute(sql("SELECT level, stage, external_userid FROM loyalty_member "
+                                   "WHERE member_code = :c"), {"c": member_code}).first()
+            found = {"member_code": member_code, "known": row is not None,
+                     "level": row[0] if row else "", "stage": row[1] if row else "",
+                     "wecom_customer": bool(row and row[2])}
+            group = (conn.execute(_IN_STORE_GROUP, {"ext": row[2], "store": store_id}).scalar()
+                     if row and row[2] else None)
+            answer = {**found, "in_store_group": group is not None, "group_name": group or ""}
+            if group is None:
+                answer["join_code"] = store_join_code(conn, self.stores, store_id)
+            return answer
+
+        try:
+            answer = await self.db.write(answer_for)
+        except Replayed:
+            raise PosRefused(409, "this X-Pos-Request-Id was used before") from None
+        return answer
+
+
+def build_members(services: Any, replica_id: str) -> Members | None:
+    """The member data of a running bot, from `services` (bot.services.Services); None when
+    the deployment has no sop/members.yaml (the till endpoints then answer 503)."""
+    from bot.members.rules import load_rules
+
+    settings = services.settings
+    path = settings.paths.sop_dir / "members.yaml"
+    if not path.is_file():
+        log.info("no %s: member levels, stages and the till endpoints are off", path)
+        return None
+    rules = LiveBook("member rules", lambda: [path], lambda: load_rules(path),
+                     settings.sop.reload_poll_s,
+                     describe=lambda r: f"{len(r.levels)} levels, {len(r.stages)} stages")
+    rules.load_now()  # a broken file stops the start, like the other books
+    sync = TagSync(services.db, services.wecom, services.tags, replica_id,
+                   rules=lambda: rules.value)
+    return Members(services.db, rules, services.stores, sync, PhoneHasher(),
+                   _questionnaires(services, settings.paths.sop_dir / "questionnaires.yaml"))
+
+
+def _questionnaires(services: Any, path: Path) -> Questionnaires | None:
+    from bot.members.forms import load_forms
+
+    if not path.is_file():
+        return None
+    forms = LiveBook("questionnaires", lambda: [path], lambda: load_forms(path),
+                     services.settings.sop.reload_poll_s,
+                     describe=lambda f: f"{len(f)} forms")
+    forms.load_now()
+    return Questionnaires(services.db, services.wecom, services.tags, forms)

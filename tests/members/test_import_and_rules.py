@@ -1,0 +1,147 @@
+"""`python -m bot members check|import|preview|recompute`, as an operator runs them."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.conftest import REPO
+from tests.databases import ScratchDb
+
+CSV = """order_id,member_code,store_id,amount,at,unionid,phone
+A-1,M001,0012,250.00,2026-11-01T10:00:00+08:00,oU001,138 0013 8000
+A-2,M001,0012,68.5,2026-11-20 10:00:00,,
+A-3,M002,0012,abc,2026-11-20 10:00:00,,
+A-4,M002,0012,12,2026-11-20 10:00:00,,
+A-5,M003,0012,500,not a time,,
+A-6,M003,0012,400,1764000000,,
+A-7,M004,0012,1,2026-11-20 10:00:00,,12345
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, scratch_db: ScratchDb, monkeypatch: pytest.MonkeyPatch) -> Path:
+    sop = tmp_path / "sop"
+    sop.mkdir()
+    shutil.copy(REPO / "sop" / "members.yaml", sop / "members.yaml")
+    monkeypatch.setenv("BOT_DATABASE_URL", scratch_db.url)
+    monkeypatch.setenv("BOT_PHONE_HASH_KEY", "test-phone-key")
+    path = tmp_path / "bot.toml"
+    path.write_text(f'[paths]\nsop_dir = "{sop}"\n', encoding="utf-8")
+    return path
+
+
+def run(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_import_reports_bad_rows_by_line_and_imports_the_good(
+        tmp_path: Path, config: Path, scratch_db: ScratchDb,
+        capsys: pytest.CaptureFixture[str]):
+    export = tmp_path / "export.csv"
+    export.write_text(CSV, encoding="utf-8-sig")  # Excel's BOM
+    code, out = run("members", "import", str(export), "--config", str(config), capsys=capsys)
+    assert code == 1
+    assert f"{export}: line 4: amount: expected yuan such as 68.50" in out
+    assert f"{export}: line 6: at: expected a time" in out
+    assert f"{export}: line 8: phone: expected an 11-digit" in out
+    assert "7 rows: 4 new purchases, 0 already imported, 3 bad" in out
+    assert "13800138000" not in out and "12345" not in out
+    members = scratch_db.rows("SELECT member_code, total_fen, purchases, level, unionid, "
+                              "phone_hash FROM loyalty_member ORDER BY member_code")
+    assert [m[:5] for m in members] == [
+        ("M001", 31850, 2, "银卡", "oU001"), ("M002", 1200, 1, "普通", None),
+        ("M003", 40000, 1, "银卡", None)]
+    phone_hash = members[0][5]
+    assert phone_hash and len(phone_hash) == 64 and "138" not in phone_hash
+
+    code, out = run("members", "import", str(export), "--config", str(config), capsys=capsys)
+    assert "7 rows: 0 new purchases, 4 already imported, 3 bad" in out
+    assert scratch_db.rows("SELECT count(*) FROM purchase") == [(4,)]
+
+
+def test_check_points_at_the_line(tmp_path: Path, config: Path,
+                                  capsys: pytest.CaptureFixture[str]):
+    code, out = run("members", "check", "--config", str(config), capsys=capsys)
+    assert code == 0 and "3 levels (普通, 银卡, 金卡)" in out
+    bad = tmp_path / "bad.yaml"
+    text = (REPO / "sop" / "members.yaml").read_text(encoding="utf-8")
+    bad.write_text(text.replace("from: 6000", "from: 2000").replace(
+        "    tag: 生命周期/引入期\n    when:\n      purchases: {at_most: 1}",
+        "    tag: 生命周期/引入期"), encoding="utf-8")
+    code, out = run("members", "check", str(bad), "--config", str(config), capsys=capsys)
+    assert code == 1
+    lines = bad.read_text(encoding="utf-8").splitlines()
+    problems = [line for line in out.splitlines() if line.startswith(str(bad))]
+    assert len(problems) == 2
+    for problem in problems:
+        number = int(problem.split(":")[1])
+        assert ("from: 2000" in lines[number - 1] or "- name: 引入期" in lines[number - 1])
+
+
+def test_preview_counts_who_moves_and_writes_nothing(
+        tmp_path: Path, config: Path, scratch_db: ScratchDb,
+        capsys: pytest.CaptureFixture[str]):
+    export = tmp_path / "export.csv"
+    export.write_text(CSV, encoding="utf-8")
+    run("members", "import", str(export), "--config", str(config), capsys=capsys)
+    cheaper = tmp_path / "cheaper.yaml"
+    cheaper.write_text((REPO / "sop" / "members.yaml").read_text(encoding="utf-8").replace(
+        "from: 3000", "from: 100"), encoding="utf-8")
+    code, out = run("members", "preview", str(cheaper), "--config", str(config),
+                    capsys=capsys)
+    assert code == 0
+    assert "levels: 1 members move, 2 stay" in out and "普通 → 银卡: 1" in out
+    assert scratch_db.rows("SELECT level FROM loyalty_member WHERE member_code = 'M002'") == [
+        ("普通",)]
+
+
+def test_members_commands_read_their_own_output_stream():
+    """`run_members_command` prints where it is told (the lead's console may capture it)."""
+    from argparse import Namespace
+
+    from bot.members.cli import run_members_command
+
+    out = io.StringIO()
+    code = run_members_command(Namespace(config=None, file=REPO / "sop" / "members.yaml",
+                                         members_command="check"), out)
+    assert code == 0 and "ok, 3 levels" in out.getvalue()
+
+
+def test_check_reads_the_questionnaires_beside_the_rules(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]):
+    shutil.copy(REPO / "sop" / "members.yaml", tmp_path / "members.yaml")
+    text = (REPO / "sop" / "questionnaires.yaml").read_text(encoding="utf-8")
+    (tmp_path / "questionnaires.yaml").write_text(
+        text.replace("{code: B, text: 低糖少负担}", "{code: A, text: 低糖少负担}"),
+        encoding="utf-8")
+    code, out = run("members", "check", str(tmp_path / "members.yaml"), capsys=capsys)
+    assert code == 1
+    [problem] = [line for line in out.splitlines() if "questionnaires.yaml:" in line]
+    line = int(problem.split(":")[1])
+    lines = (tmp_path / "questionnaires.yaml").read_text(encoding="utf-8").splitlines()
+    assert "低糖少负担" in lines[line - 1]
+    assert "code 'A' is already given by question wish" in problem
+
+
+def test_link_command_prints_a_link_the_page_accepts(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]):
+    from bot.members.links import LinkRefused, verify_link
+
+    monkeypatch.delenv("BOT_LINK_KEY", raising=False)
+    code, out = run("members", "link", "welcome", "wmCustomer", "linxiaoyu", "--base-url",
+                    "https://bot.example", capsys=capsys)
+    assert code == 1 and "BOT_LINK_KEY" in out
+    monkeypatch.setenv("BOT_LINK_KEY", "k")
+    code, out = run("members", "link", "welcome", "wmCustomer", "linxiaoyu", "--base-url",
+                    "https://bot.example", capsys=capsys)
+    assert code == 0 and out.startswith("https://bot.example/q/welcome?c=wmCustomer&u=")
+    params = dict(p.split("=", 1) for p in out.strip().split("?", 1)[1].split("&"))
+    assert verify_link("welcome", params).external_userid == "wmCustomer"
+    with pytest.raises(LinkRefused):
+        verify_link("other-form", params)
