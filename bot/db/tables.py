@@ -307,3 +307,13 @@ class ApiQuota(SQLModel, table=True):
     window_s: int = Field(primary_key=True)
     window_start: int = Field(primary_key=True)
     used: int = 0
+
+
+# -- the operations console (issue 16): daily rollups, in the console's own module ---------
+
+from bot.console.tables import (  # noqa: E402,F401  (registered on SQLModel.metadata)
+    ConsoleChannelDay,
+    ConsoleGroupDay,
+    ConsoleGroupHealth,
+    WeComOwnerDay,
+)

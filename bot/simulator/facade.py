@@ -29,6 +29,7 @@ from .options import SimOptions
 from .records import GroupMessage, Inbox
 from .robots import Robots
 from .state import AppMessage, Scene, WelcomeRecord, World
+from .web_login import register_web_login
 
 
 class Simulator:
@@ -61,6 +62,7 @@ class Simulator:
         self.app = web.Application()
         self._api.register(self.app)
         self.client.register(self.app)
+        register_web_login(self.app, self.client)
         register_control(self.app, self)
         self.app.on_startup.append(self._on_startup)
         self.app.on_cleanup.append(self._on_cleanup)
