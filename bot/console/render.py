@@ -34,8 +34,8 @@ class Renderer:
             store_link=lambda row: f"/console/today?{urlencode({'store': row['store_id']})}",
             group_link=lambda row: f"/console/group?{urlencode({'chat': row['chat_id']})}")
 
-    def page(self, request: web.Request, viewer: Viewer, page: str,
-             found: dict[str, Any]) -> web.Response:
+    def page(self, request: web.Request, viewer: Viewer, page: str, found: dict[str, Any],
+             csrf: str) -> web.Response:
         def static(name: str) -> str:
             return str(request.app.router["console_static"].url_for(filename=name))
 
@@ -47,7 +47,7 @@ class Renderer:
                   for t in found["tables"] if t.chart]
         html = self._jinja.get_template(f"{page}.html").render(
             viewer=viewer, nav=NAV, page=page, static=static, csv_url=csv_url,
-            csrf=request.get("csrf", ""), back=request.path_qs,
+            csrf=csrf, back=request.path_qs,
             charts=json.dumps(charts, ensure_ascii=False, default=str), **found)
         return web.Response(text=html, content_type="text/html", headers=HEADERS)
 

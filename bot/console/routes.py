@@ -47,6 +47,7 @@ COOKIE = "ws_console"
 STATE_COOKIE = "ws_console_oauth"
 _STORE = re.compile(r"\d{4}")
 _CHAT = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+CSRF = web.RequestKey("console_csrf", str)
 Handler = Callable[[web.Request, Viewer], Awaitable[web.StreamResponse]]
 
 
@@ -76,7 +77,7 @@ class Console:
                               self.settings.wecom.api_base_url, self.secrets.corp_id,
                               self.secrets.agent_id, self._public_base(request) + "/console/oauth",
                               state)
-        response = web.HTTPFound(url, headers=_NO_STORE)
+        response = _redirect(url)
         response.set_cookie(STATE_COOKIE, cookie, max_age=600, httponly=True, samesite="Lax",
                             secure=self._public_base(request).startswith("https://"),
                             path="/console")
@@ -97,8 +98,7 @@ class Console:
         if not userid:
             return page_error(403, "只有企业成员可以使用控制台。")
         cookie, _ = self.signer.issue(userid)
-        response = web.HTTPFound(back if back.startswith("/console/") else "/console/today",
-                                 headers=_NO_STORE)
+        response = _redirect(back if back.startswith("/console/") else "/console/today")
         response.set_cookie(COOKIE, cookie, max_age=self.settings.sidebar.session_ttl_s,
                             httponly=True, samesite="Lax", path="/console",
                             secure=self._public_base(request).startswith("https://"))
@@ -124,7 +124,7 @@ class Console:
                     form = await request.post()
                     if not self.signer.check_csrf(session, str(form.get("csrf", ""))):
                         return page_error(403, "缺少或错误的 CSRF 令牌，什么也没有改。")
-                request["csrf"] = self.signer.csrf_token(session)
+                request[CSRF] = self.signer.csrf_token(session)
                 return await handler(request, viewer)
             except NoAccess as exc:
                 return page_error(403, str(exc))
@@ -146,7 +146,6 @@ class Console:
 
     async def today(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         store = _store_param(request)
-        viewer.check_store(store or None)
         found = await self.views().today(viewer, store or None)
         return self._answer(request, viewer, "today", found)
 
@@ -196,7 +195,7 @@ class Console:
         if self.runtime.outbox is not None and action == "retry":
             self.runtime.outbox.wake()
         back = str((await request.post()).get("back", ""))
-        return web.HTTPSeeOther(back if back.startswith("/console/") else "/console/today")
+        return _redirect(back if back.startswith("/console/") else "/console/today", 303)
 
     def _answer(self, request: web.Request, viewer: Viewer, page: str,
                 found: dict[str, Any]) -> web.StreamResponse:
@@ -206,10 +205,10 @@ class Console:
             if table is None:
                 raise BadRequest("table 不是本页的表格")
             return csv_response(table, f"{page}-{key}.csv")
-        return self.render.page(request, viewer, page, found)
+        return self.render.page(request, viewer, page, found, request.get(CSRF, ""))
 
     async def home(self, _request: web.Request) -> web.StreamResponse:
-        return web.HTTPFound("/console/today")
+        return _redirect("/console/today")
 
     # -- wiring ----------------------------------------------------------------------------
 
@@ -229,6 +228,10 @@ class Console:
 
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
              "Referrer-Policy": "no-referrer"}
+
+
+def _redirect(location: str, status: int = 302) -> web.Response:
+    return web.Response(status=status, headers={**_NO_STORE, "Location": location})
 
 
 def _store_param(request: web.Request) -> str:
