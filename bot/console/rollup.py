@@ -26,7 +26,9 @@ from sqlalchemy.engine import Connection
 from bot.console.classify import build_health
 from bot.console.days import bounds, today
 from bot.console.health import HealthBook
+from bot.console.wecom_figures import fetch_missing
 from bot.db.engine import Database, sql
+from bot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
 DAY_S = 86400.0
@@ -207,9 +209,12 @@ class RollupJob:
     """Keeps the rollups current: `run_once` now, `run` every `every_s` seconds."""
 
     def __init__(self, db: Database, tz: tzinfo, every_s: float, health: HealthBook,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, wecom: WeComClient | None = None,
+                 leading: Callable[[], bool] = lambda: True) -> None:
         self.db = db
         self.health = health
+        self.wecom = wecom  # WeCom's own figures are fetched with each run when given
+        self.leading = leading  # replicas: only the leader rolls up
         self.tz = tz
         self.every_s = every_s
         self.clock = clock
@@ -231,6 +236,8 @@ class RollupJob:
 
     async def run_once(self) -> None:
         started = time.monotonic()
+        if self.wecom is not None:
+            await fetch_missing(self.db, self.wecom, now=self.clock())
         await self.rebuild(*days_to_refresh(self.clock(), self.tz))
         self.last_run_at = self.clock()
         log.info("console rollups brought up to date in %.2fs", time.monotonic() - started)
@@ -238,7 +245,8 @@ class RollupJob:
     async def run(self) -> None:
         while True:
             try:
-                await self.run_once()
+                if self.leading():
+                    await self.run_once()
             except Exception:  # a failed run is retried at the next tick
                 log.exception("console rollup failed; retrying in %.0fs", self.every_s)
             await asyncio.sleep(self.every_s)

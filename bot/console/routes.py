@@ -253,8 +253,10 @@ def add_console_routes(app: web.Application, runtime: BotRuntime) -> Console | N
         services = runtime.services
         task = None
         if services is not None:
+            replica = runtime.replica
             console.job = RollupJob(services.db, console.tz, settings.console.rollup_every_s,
-                                    console.health)
+                                    console.health, wecom=services.wecom,
+                                    leading=lambda: replica is None or replica.is_leader)
             task = asyncio.get_running_loop().create_task(console.job.run(),
                                                           name="console-rollups")
         yield

@@ -29,6 +29,7 @@ from .options import SimOptions
 from .records import GroupMessage, Inbox
 from .robots import Robots
 from .state import AppMessage, Scene, WelcomeRecord, World
+from .statistics import GroupStatistics
 from .web_login import register_web_login
 
 
@@ -59,6 +60,8 @@ class Simulator:
         # the staff member's client: OAuth2 login, JS-SDK tickets, the sidebar's JS bridge
         self.client = ClientSim(self.world, corp_id, agent_id, inbox=self.inbox)
         self._api.add_routes(self.client.api_routes())
+        self.statistics = GroupStatistics(self.world, self.inbox)  # groupchat/statistic*
+        self._api.add_routes(self.statistics.routes())
         self.app = web.Application()
         self._api.register(self.app)
         self.client.register(self.app)
