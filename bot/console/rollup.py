@@ -56,7 +56,7 @@ def _group_moves(conn: Connection, t0: float, t1: float,
             SELECT l.chat_id, count(*) FROM group_member_log l
             WHERE l.at >= :t0 AND l.at < :t1 AND l.action = 'join' AND EXISTS (
               SELECT 1 FROM group_member_log p WHERE p.chat_id = l.chat_id
-              AND p.member_id = l.member_id AND p.action = 'leave' AND p.at <= l.at)
+              AND p.member_id = l.member_id AND p.action = 'leave' AND p.id < l.id)
             GROUP BY l.chat_id""", t0=t0, t1=t1):
         if chat in out:
             out[chat]["rejoins"] = int(n)
