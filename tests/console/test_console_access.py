@@ -147,3 +147,26 @@ async def test_operator_retries_a_failed_send_once_it_is_sent(world: World):
     await until(lambda: world.rows("SELECT status FROM outbox_delivery WHERE chat_id = ?",
                                    chat) == [("sent",)])
     assert len(world.sim.group_messages(chat)) == 1
+
+
+class TestExpiredSession:
+    """A session past its TTL is refused like a forged one (the cookie alone proves nothing)."""
+
+    @pytest.fixture
+    def bot_overrides(self) -> dict[str, dict[str, Any]]:
+        return {**console_overrides(), "sidebar": {"session_ttl_s": 1}}
+
+    async def test_an_expired_session_is_401_and_a_page_asks_to_sign_in_again(self,
+                                                                              world: World):
+        import asyncio
+
+        world.sim.add_staff(OPERATOR, "韩梅梅")
+        url = f"{world.bot_url}/console/today?format=csv&table=stores"
+        async with await signed_in(world, OPERATOR) as op:
+            assert (await _get(op, url))[0] == 200
+            [cookie] = [c.value for c in op.cookie_jar if c.key == "ws_console"]
+        await asyncio.sleep(2.1)
+        # a browser drops it at max-age; a script that keeps sending it is refused anyway
+        async with aiohttp.ClientSession(cookies={"ws_console": cookie}) as replay:
+            assert (await _get(replay, url))[0] == 401
+            assert (await _get(replay, f"{world.bot_url}/console/today"))[0] == 302

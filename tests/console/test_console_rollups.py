@@ -75,11 +75,11 @@ async def test_group_days_count_joins_leaves_removals_and_rejoins(world: World):
 async def test_channel_funnel_page_and_csv(world: World):
     await store_day(world)
     await roll_up(world)
-    async with await signed_in(world, MANAGER_0012) as manager:
-        async with manager.get(f"{world.bot_url}/console/channels?format=csv&table=funnel"
-                               ) as resp:
-            assert resp.status == 200
-            rows = list(csv.reader(io.StringIO((await resp.text()).lstrip("\ufeff"))))
+    manager = await signed_in(world, MANAGER_0012)
+    async with manager, manager.get(f"{world.bot_url}/console/channels?format=csv"
+                                    "&table=funnel") as resp:
+        assert resp.status == 200
+        rows = list(csv.reader(io.StringIO((await resp.text()).lstrip("\ufeff"))))
     assert rows[0][:7] == ["渠道", "扫码添加", "已欢迎", "已打标签", "已入群", "7天仍在",
                            "30天仍在"]
     [funnel] = rows[1:]
@@ -100,9 +100,9 @@ async def test_wecom_owner_figures_are_fetched_and_shown_per_owner(world: World)
     assert world.rows("SELECT chat_total, msg_total FROM wecom_owner_day WHERE owner = ? "
                       "AND day = ?", MANAGER_0012, yesterday.date().isoformat()) == [(2, 1)]
     assert await fetch_missing(services.db, services.wecom) == []  # kept, not asked again
-    async with await signed_in(world, OPERATOR) as op:
-        async with op.get(f"{world.bot_url}/console/group?chat={chats['0012-a']}") as resp:
-            html = await resp.text()
+    op = await signed_in(world, OPERATOR)
+    async with op, op.get(f"{world.bot_url}/console/group?chat={chats['0012-a']}") as resp:
+        html = await resp.text()
     assert "按群主按天，不是本群" in html and "没有单个群的数字" in html
 
 
