@@ -154,7 +154,7 @@ class TestExpiredSession:
 
     @pytest.fixture
     def bot_overrides(self) -> dict[str, dict[str, Any]]:
-        return {**console_overrides(), "sidebar": {"session_ttl_s": 1}}
+        return {**console_overrides(), "sidebar": {"session_ttl_s": 3}}
 
     async def test_an_expired_session_is_401_and_a_page_asks_to_sign_in_again(self,
                                                                               world: World):
@@ -165,7 +165,7 @@ class TestExpiredSession:
         async with await signed_in(world, OPERATOR) as op:
             assert (await _get(op, url))[0] == 200
             [cookie] = [c.value for c in op.cookie_jar if c.key == "ws_console"]
-        await asyncio.sleep(2.1)
+        await asyncio.sleep(4.1)
         # a browser drops it at max-age; a script that keeps sending it is refused anyway
         async with aiohttp.ClientSession(cookies={"ws_console": cookie}) as replay:
             assert (await _get(replay, url))[0] == 401
