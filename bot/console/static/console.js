@@ -23,7 +23,7 @@
                        label: { formatter: "{b}: {c}", fontFamily: FONT } }];
       return base;
     }
-    base.grid = { left: 48, right: 16, top: 40, bottom: 48 };
+    base.grid = { left: 48, right: 16, top: 32 + 22 * Math.ceil(c.series.length / 6), bottom: 48 };
     base.xAxis = { type: "category", data: rows.map(function (r) { return r[c.x]; }),
                    axisLabel: { fontFamily: FONT, rotate: rows.length > 8 ? 30 : 0 } };
     base.yAxis = { type: "value" };
