@@ -59,5 +59,16 @@ def period(start: str | None, end: str | None, tz: tzinfo, *,
     return first, last
 
 
+def one_day(text: str | None, tz: tzinfo) -> date:
+    """A day a page is about (``?day=``): today when not given; never in the future."""
+    current = today(tz)
+    if not text:
+        return current
+    day = parse_day(text)
+    if day > current or day.year < 2000:
+        raise BadPeriod("day must be a day of the bot's history, not the future")
+    return day
+
+
 def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]

@@ -30,9 +30,6 @@ class Renderer:
         self._jinja = Environment(loader=FileSystemLoader(here / "templates"),
                                   autoescape=select_autoescape(default=True),
                                   trim_blocks=True, lstrip_blocks=True, auto_reload=False)
-        self._jinja.globals.update(
-            store_link=lambda row: f"/console/today?{urlencode({'store': row['store_id']})}",
-            group_link=lambda row: f"/console/group?{urlencode({'chat': row['chat_id']})}")
 
     def page(self, request: web.Request, viewer: Viewer, page: str, found: dict[str, Any],
              csrf: str) -> web.Response:
@@ -43,11 +40,19 @@ class Renderer:
             query = {k: v for k, v in request.query.items() if k not in ("format", "table")}
             return f"{request.path}?{urlencode({**query, 'format': 'csv', 'table': key})}"
 
+        day = {"day": request.query["day"]} if request.query.get("day") else {}
+
+        def store_link(row: dict[str, Any]) -> str:
+            return f"/console/today?{urlencode({'store': row['store_id'], **day})}"
+
+        def group_link(row: dict[str, Any]) -> str:
+            return f"/console/group?{urlencode({'chat': row['chat_id'], **day})}"
+
         charts = [{"key": t.key, "chart": t.chart, "columns": t.columns, "rows": t.rows}
                   for t in found["tables"] if t.chart]
         html = self._jinja.get_template(f"{page}.html").render(
             viewer=viewer, nav=NAV, page=page, static=static, csv_url=csv_url,
-            csrf=csrf, back=request.path_qs,
+            csrf=csrf, back=request.path_qs, store_link=store_link, group_link=group_link,
             charts=json.dumps(charts, ensure_ascii=False, default=str), **found)
         return web.Response(text=html, content_type="text/html", headers=HEADERS)
 

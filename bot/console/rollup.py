@@ -23,8 +23,9 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from bot.config import Settings
 from bot.console.classify import build_health
-from bot.console.days import bounds, today
+from bot.console.days import bounds, today, zone
 from bot.console.health import HealthBook
 from bot.console.wecom_figures import fetch_missing
 from bot.db.engine import Database, sql
@@ -250,3 +251,10 @@ class RollupJob:
             except Exception:  # a failed run is retried at the next tick
                 log.exception("console rollup failed; retrying in %.0fs", self.every_s)
             await asyncio.sleep(self.every_s)
+
+
+async def roll_up_days(db: Database, settings: Settings, days: list[date]) -> None:
+    """Rebuild the given days now (the demo's store day, a back-fill after an outage)."""
+    job = RollupJob(db, zone(settings.console.timezone), settings.console.rollup_every_s,
+                    HealthBook(settings.paths.sop_dir / "group_health.yaml"))
+    await job.rebuild(days, days)

@@ -146,7 +146,8 @@ class Console:
 
     async def today(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         store = _store_param(request)
-        found = await self.views().today(viewer, store or None)
+        day = days.one_day(request.query.get("day"), self.tz)
+        found = await self.views().today(viewer, store or None, day)
         return self._answer(request, viewer, "today", found)
 
     async def group(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
@@ -154,7 +155,8 @@ class Console:
         if not _CHAT.fullmatch(chat):
             raise BadRequest("chat 必须是企业微信的群 ID")
         first, last = days.period(request.query.get("start"), request.query.get("end"), self.tz)
-        found = await self.views().group(viewer, chat, first, last)
+        day = days.one_day(request.query.get("day"), self.tz)
+        found = await self.views().group(viewer, chat, first, last, day)
         return self._answer(request, viewer, "group", found)
 
     async def channels(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:

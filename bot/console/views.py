@@ -35,8 +35,7 @@ class Views:
         store = self.stores.get(store_id or "")
         return store.name if store is not None else (store_id or "")
 
-    async def today(self, viewer: Viewer, store: str | None) -> dict[str, Any]:
-        day = today(self.tz)
+    async def today(self, viewer: Viewer, store: str | None, day: date) -> dict[str, Any]:
         t0, t1 = bounds(day, self.tz)
         names = self._names(viewer)
 
@@ -48,10 +47,11 @@ class Views:
             return tables
 
         return {"tables": await self.db.read(read), "day": day, "store": store,
+                "is_today": day == today(self.tz),
                 "store_name": self.store_name(store)}
 
-    async def group(self, viewer: Viewer, chat: str, first: date, last: date) -> dict[str, Any]:
-        day = today(self.tz)
+    async def group(self, viewer: Viewer, chat: str, first: date, last: date,
+                    day: date) -> dict[str, Any]:
         t0, t1 = bounds(day, self.tz)
 
         def read(conn: Connection) -> dict[str, Any]:
@@ -71,7 +71,7 @@ class Views:
         found = await self.db.read(read)
         rules = self.health.current()
         found["labels"] = rules.labels() if rules else {}
-        return {**found, "first": first, "last": last}
+        return {**found, "first": first, "last": last, "day": day}
 
     async def channels(self, viewer: Viewer, store: str | None, first: date,
                        last: date) -> dict[str, Any]:
