@@ -99,6 +99,7 @@ class ConsoleSettings:
     operators: tuple[str, ...] = ()  # WeCom userids who see the whole chain
     timezone: str = "Asia/Shanghai"  # the chain's day: rollups and "today" follow it
     rollup_every_s: float = 300.0  # how often today's rollups are brought up to date
+    digest_robot: str = "store-managers"  # robots.yaml robot for the weekly digest; "" = none
 
 
 @dataclass(frozen=True)

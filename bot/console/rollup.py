@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, timedelta, tzinfo
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from bot.config import Settings
 from bot.console.classify import build_health
 from bot.console.days import bounds, today, zone
+from bot.console.digest import due
 from bot.console.health import HealthBook
 from bot.console.wecom_figures import fetch_missing
 from bot.db.engine import Database, sql
@@ -211,11 +212,13 @@ class RollupJob:
 
     def __init__(self, db: Database, tz: tzinfo, every_s: float, health: HealthBook,
                  clock: Callable[[], float] = time.time, *, wecom: WeComClient | None = None,
-                 leading: Callable[[], bool] = lambda: True) -> None:
+                 leading: Callable[[], bool] = lambda: True,
+                 digest: Callable[[date], Awaitable[int]] | None = None) -> None:
         self.db = db
         self.health = health
         self.wecom = wecom  # WeCom's own figures are fetched with each run when given
         self.leading = leading  # replicas: only the leader rolls up
+        self.digest = digest  # plans the weekly digest of a Monday (bot.console.digest)
         self.tz = tz
         self.every_s = every_s
         self.clock = clock
@@ -241,6 +244,9 @@ class RollupJob:
             await fetch_missing(self.db, self.wecom, now=self.clock())
         await self.rebuild(*days_to_refresh(self.clock(), self.tz))
         self.last_run_at = self.clock()
+        monday = due(self.clock(), self.tz)
+        if monday is not None and self.digest is not None:
+            await self.digest(monday)
         log.info("console rollups brought up to date in %.2fs", time.monotonic() - started)
 
     async def run(self) -> None:

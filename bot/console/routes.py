@@ -35,6 +35,7 @@ from bot.console.health import HealthBook
 from bot.console.render import Renderer, csv_response, page_error
 from bot.console.rollup import RollupJob
 from bot.console.views import Views
+from bot.console.weekly import weekly_digest
 from bot.sidebar.session import SessionSigner
 from bot.wecom.errors import WeComError
 
@@ -258,7 +259,8 @@ def add_console_routes(app: web.Application, runtime: BotRuntime) -> Console | N
             replica = runtime.replica
             console.job = RollupJob(services.db, console.tz, settings.console.rollup_every_s,
                                     console.health, wecom=services.wecom,
-                                    leading=lambda: replica is None or replica.is_leader)
+                                    leading=lambda: replica is None or replica.is_leader,
+                                    digest=weekly_digest(runtime, console.tz, console.health))
             task = asyncio.get_running_loop().create_task(console.job.run(),
                                                           name="console-rollups")
         yield
