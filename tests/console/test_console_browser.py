@@ -9,6 +9,7 @@ Screenshots: tests/artifacts/console-*.png (copied to docs/img/ with UPDATE_DOCS
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -78,7 +79,8 @@ async def test_operator_and_manager_in_a_real_browser(world: World, tmp_path: Pa
             # CSV export: the same rows as the table
             async with page.expect_download() as download:
                 await page.click("#block-stores a.csv")
-            text = Path(await (await download.value).path()).read_text(encoding="utf-8-sig")
+            saved = await (await download.value).path()
+            text = await asyncio.to_thread(Path(saved).read_text, encoding="utf-8-sig")
             assert text.splitlines()[0].startswith("门店号,门店,已送达")
             assert sorted(line[:4] for line in text.splitlines()[1:]) == ["0012", "0015"]
 
