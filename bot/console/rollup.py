@@ -250,13 +250,16 @@ class RollupJob:
         log.info("console rollups brought up to date in %.2fs", time.monotonic() - started)
 
     async def run(self) -> None:
+        """Every `every_s`, the first time `every_s` after the start: a restart finds the
+        rollups it left, and a bot that only lives a moment (tests, a check) asks nothing
+        of WeCom."""
         while True:
+            await asyncio.sleep(self.every_s)
             try:
                 if self.leading():
                     await self.run_once()
             except Exception:  # a failed run is retried at the next tick
                 log.exception("console rollup failed; retrying in %.0fs", self.every_s)
-            await asyncio.sleep(self.every_s)
 
 
 async def roll_up_days(db: Database, settings: Settings, days: list[date]) -> None:
