@@ -170,3 +170,48 @@ class TestExpiredSession:
         async with aiohttp.ClientSession(cookies={"ws_console": cookie}) as replay:
             assert (await _get(replay, url))[0] == 401
             assert (await _get(replay, f"{world.bot_url}/console/today"))[0] == 302
+
+
+async def test_desktop_goes_to_web_login_and_the_client_to_oauth2(world: World):
+    async with aiohttp.ClientSession() as browser:
+        async with browser.get(f"{world.bot_url}/console/today", allow_redirects=False,
+                               headers={"User-Agent": "Mozilla/5.0 Chrome/120"}) as resp:
+            assert resp.status == 302
+            assert "/wwlogin/sso/login?login_type=CorpApp&appid=" in resp.headers["Location"]
+        async with browser.get(f"{world.bot_url}/console/today", allow_redirects=False,
+                               headers={"User-Agent": "Mozilla/5.0 wxwork/4.1.22"}) as resp:
+            assert resp.status == 302
+            assert "/connect/oauth2/authorize?appid=" in resp.headers["Location"]
+
+
+async def test_operator_cancels_a_queued_send_and_it_is_never_sent(world: World):
+    from tests.outbox.test_owner_post import this_minute
+    from tests.outbox.test_sop_delivery import make_groups, scheduler_for
+
+    runtime = world.runtime
+    assert runtime.outbox is not None
+    world.sim.add_staff(OPERATOR, "韩梅梅")
+    chats = await make_groups(world)
+    await runtime.outbox.stop(grace_s=0)  # nothing is sent while the operator looks
+    await scheduler_for(world).plan("morning-new-arrivals", this_minute(),
+                                    now=this_minute().timestamp())
+    [(send_id,)] = world.rows("SELECT id FROM outbox_send WHERE store_id = '0015'")
+    async with await signed_in(world, OPERATOR) as op:
+        _, html = await _get(op, f"{world.bot_url}/console/group?chat={chats['0015']}")
+        assert "取消" in html
+        token = html.split('name="csrf" value="')[1].split('"')[0]
+        async with op.post(f"{world.bot_url}/console/sends/{send_id}/cancel",
+                           data={"csrf": token}, allow_redirects=False) as resp:
+            assert resp.status == 303
+        async with op.post(f"{world.bot_url}/console/sends/{send_id}/cancel",
+                           data={"csrf": token}, allow_redirects=False) as resp:
+            assert resp.status == 409  # already cancelled: nothing moves twice
+    [(status, error)] = world.rows("SELECT status, error FROM outbox_send WHERE id = ?", send_id)
+    assert status == "failed" and "已由运营在控制台取消" in error and OPERATOR in error
+    assert world.rows("SELECT status FROM outbox_delivery WHERE send_id = ?",
+                      send_id) == [("failed",)]
+    runtime.outbox.start()
+    await until(lambda: world.rows("SELECT count(*) FROM outbox_send WHERE status = 'queued'"
+                                   )[0][0] == 0)
+    assert world.sim.group_messages(chats["0015"]) == []
+    assert world.sim.call_count("externalcontact/add_msg_template") == 1  # 0012's only
