@@ -93,6 +93,27 @@ def today_by_store(conn: Connection, t0: float, t1: float, scope: frozenset[str]
                         "stack": True})
 
 
+def today_by_store_rolled_up(conn: Connection, day: date, names: dict[str, str]) -> Table:
+    """The chain's stores from the day's rollup (every store's ``*<store>`` row): what an
+    operator sees first; at most `every_s` old, a store's page is live."""
+    rows = []
+    for r in conn.execute(sql(f"""
+            SELECT store_id, sent, in_progress, held, owner_posts, owner_posts_due, unsent,
+                   failed FROM console_group_day
+            WHERE day = :day AND chat_id LIKE '*%' AND store_id <> '*'
+            ORDER BY failed DESC, store_id LIMIT {LIST_LIMIT}"""),  # noqa: S608 (a constant)
+            {"day": day.isoformat()}):
+        store, sent, in_progress, held, posted, due, unsent, failed = r
+        rows.append({"store_id": store, "store": names.get(store, store or "（未归属门店）"),
+                     "sent": sent, "open": in_progress, "held": held, "owner_posted": posted,
+                     "owner_due": max(due - posted, 0), "unsent": unsent, "failed": failed})
+    return Table("stores", "各门店当天发送（汇总）", [("store_id", "门店号"), ("store", "门店"),
+                                                 *TODAY_COLUMNS], rows,
+                 chart={"type": "bar", "x": "store", "series": [c for c, _ in TODAY_COLUMNS],
+                        "stack": True},
+                 note="全部门店的汇总每5分钟更新一次，按失败数排序；点门店看实时明细。")
+
+
 def today_groups(conn: Connection, t0: float, t1: float, store_id: str) -> Table:
     """A store's groups, one row per group and slot: the drill-down from a store."""
     rows = [dict(zip(("chat_id", "name", "slot_local", "sop", "status", "send_id",

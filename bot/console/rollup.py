@@ -36,9 +36,10 @@ log = logging.getLogger(__name__)
 DAY_S = 86400.0
 GROUP_COLUMNS = ("chat_id", "day", "store_id", "owner", "members", "joins", "leaves",
                  "removals", "rejoins", "top_inviter_joins", "owner_posts", "owner_posts_due",
-                 "sent", "held", "failed", "unsent")
+                 "sent", "in_progress", "held", "failed", "unsent")
 DELIVERY_COLUMN = {"sent": "sent", "held_quota": "held", "quota_exceeded": "held",
-                   "failed": "failed", "unsent": "unsent"}
+                   "failed": "failed", "unsent": "unsent", "queued": "in_progress",
+                   "submitted": "in_progress", "uncertain": "in_progress"}
 
 
 def _rows(conn: Connection, statement: str, **params: Any) -> list[Any]:

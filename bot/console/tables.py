@@ -33,6 +33,7 @@ class ConsoleGroupDay(SQLModel, table=True):
     owner_posts: int = 0  # owner posts (sidebar) done that day
     owner_posts_due: int = 0
     sent: int = 0  # SOP deliveries of the day's slots, by outcome
+    in_progress: int = 0  # queued or with the owner (submitted), or uncertain
     held: int = 0
     failed: int = 0
     unsent: int = 0
@@ -44,7 +45,8 @@ class ConsoleChannelDay(SQLModel, table=True):
     stayed_7 / stayed_30 are None until the cohort is 7 / 30 days old."""
 
     __tablename__ = "console_channel_day"
-    __table_args__ = (Index("ix_console_channel_day_day", "day"),)
+    __table_args__ = (Index("ix_console_channel_day_day", "day"),
+                      Index("ix_console_channel_day_store_day", "store_id", "day"))
 
     day: str = Field(primary_key=True, max_length=10)
     store_id: str = Field(primary_key=True, max_length=16)

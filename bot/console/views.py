@@ -43,7 +43,9 @@ class Views:
             tables = [pages.today_slots(conn, t0, t1)]
             if store:
                 tables.append(pages.today_groups(conn, t0, t1, store))
-            tables.insert(1, pages.today_by_store(conn, t0, t1, viewer.scope(store), names))
+            scope = viewer.scope(store)
+            tables.insert(1, pages.today_by_store_rolled_up(conn, day, names) if scope is None
+                          else pages.today_by_store(conn, t0, t1, scope, names))
             return tables
 
         return {"tables": await self.db.read(read), "day": day, "store": store,

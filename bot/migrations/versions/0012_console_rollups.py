@@ -34,7 +34,8 @@ def upgrade() -> None:
         sa.Column("store_id", sa.String(length=16), nullable=False, server_default=""),
         sa.Column("owner", sa.String(length=64), nullable=False, server_default=""),
         *_counts("members", "joins", "leaves", "removals", "rejoins", "top_inviter_joins",
-                 "owner_posts", "owner_posts_due", "sent", "held", "failed", "unsent"),
+                 "owner_posts", "owner_posts_due", "sent", "in_progress", "held", "failed",
+                 "unsent"),
         sa.PrimaryKeyConstraint("chat_id", "day"),
     )
     op.create_index("ix_console_group_day_store_day", "console_group_day", ["store_id", "day"])
@@ -50,6 +51,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("day", "store_id", "channel"),
     )
     op.create_index("ix_console_channel_day_day", "console_channel_day", ["day"])
+    op.create_index("ix_console_channel_day_store_day", "console_channel_day",
+                    ["store_id", "day"])
     op.create_table(
         "wecom_owner_day",
         sa.Column("owner", sa.String(length=64), nullable=False),
