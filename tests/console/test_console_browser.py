@@ -27,7 +27,7 @@ from tests.console.support import (
     store_day,
 )
 from tests.outbox.test_sop_delivery import until
-from tests.sidebar.test_sidebar_browser import ARGS, CHROMIUM, _require_browser
+from tests.sidebar.test_sidebar_browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -38,6 +38,19 @@ SHOTS = ("console-today", "console-group", "console-channels", "console-groups",
 @pytest.fixture
 def bot_overrides() -> dict[str, dict[str, Any]]:
     return console_overrides()
+
+
+def require_browser() -> None:
+    """Debian's Chromium and Playwright, or skip (fail under CI), as the sidebar's test."""
+    missing = None if CHROMIUM.exists() else f"{CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        missing = "playwright is not installed (pip install -e '.[test]')"
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser test must run under CI: {missing}")
+        pytest.skip(missing)
 
 
 async def _desktop(pw: Any, profile: Path) -> Any:
@@ -54,7 +67,7 @@ async def _shot(page: Any, name: str) -> None:
 
 
 async def test_operator_and_manager_in_a_real_browser(world: World, tmp_path: Path):
-    _require_browser()
+    require_browser()
     from playwright.async_api import async_playwright
 
     await store_day(world)
