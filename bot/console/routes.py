@@ -252,23 +252,29 @@ def add_console_routes(app: web.Application, runtime: BotRuntime) -> Console | N
     console = Console(settings, runtime.secrets, runtime)
     app.router.add_routes(console.routes())
 
-    async def rollups(_app: web.Application) -> Any:
-        services = runtime.services
-        task = None
-        if services is not None:
-            replica = runtime.replica
-            console.job = RollupJob(services.db, console.tz, settings.console.rollup_every_s,
-                                    console.health, wecom=services.wecom,
-                                    leading=lambda: replica is None or replica.is_leader,
-                                    digest=weekly_digest(runtime, console.tz, console.health))
-            task = asyncio.get_running_loop().create_task(console.job.run(),
-                                                          name="console-rollups")
-        yield
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+    tasks: list[asyncio.Task[None]] = []
 
-    app.cleanup_ctx.append(rollups)
+    async def start(_app: web.Application) -> None:
+        """After the bot's own start (registered after it): its services exist now."""
+        services = runtime.services
+        if services is None:
+            return
+        replica = runtime.replica
+        console.job = RollupJob(services.db, console.tz, settings.console.rollup_every_s,
+                                console.health, wecom=services.wecom,
+                                leading=lambda: replica is None or replica.is_leader,
+                                digest=weekly_digest(runtime, console.tz, console.health))
+        tasks.append(asyncio.get_running_loop().create_task(console.job.run(),
+                                                            name="console-rollups"))
+
+    async def stop(_app: web.Application) -> None:
+        """On shutdown, before the bot's cleanup closes the database."""
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
     return console
 
 

@@ -149,3 +149,23 @@ def test_the_shipped_rules_file_is_valid():
     assert set(rules.labels()) == {"spam", "dead", "chicken_rib", "value"}
     assert rules.labels()["chicken_rib"] == "鸡肋群"
     _ = date.today()
+
+
+class TestTheJobInTheRunningBot:
+    """The bot keeps the rollups itself: nobody calls the job here."""
+
+    @pytest.fixture
+    def bot_overrides(self) -> dict[str, dict[str, Any]]:
+        overrides = console_overrides()
+        overrides["console"] = {**overrides["console"], "rollup_every_s": 0.3}
+        return overrides
+
+    async def test_rollups_and_wecom_figures_appear_on_their_own(self, world: World):
+        from tests.outbox.test_sop_delivery import until
+
+        chats = await store_day(world)
+        await until(lambda: world.rows("SELECT count(*) FROM console_group_day WHERE "
+                                       "chat_id = ? AND day = ?", chats["0015"], today())
+                    == [(1,)] and world.count("console_group_health") == 3
+                    and world.count("wecom_owner_day") > 0)
+        assert world.sim.call_count("externalcontact/groupchat/statistic") >= 14
