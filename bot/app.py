@@ -26,6 +26,7 @@ from bot.books.live import LiveBook
 from bot.books.stores import StoreDirectory
 from bot.channels import ChannelBook
 from bot.config import Secrets, Settings
+from bot.console.routes import add_console_routes
 from bot.db import api_quota, repo
 from bot.db.engine import Database
 from bot.dispatch import Dispatcher
@@ -245,4 +246,5 @@ def build_app(settings: Settings, secrets: Secrets) -> web.Application:
         app.router.add_routes(runtime.sidebar.routes())
     app.on_startup.append(runtime.startup)
     app.on_cleanup.append(runtime.cleanup)
+    add_console_routes(app, runtime)  # /console; its rollup job runs once the bot has started
     return app

@@ -92,6 +92,17 @@ class SidebarSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The operations console at /console (docs/console.md)."""
+
+    enabled: bool = True
+    operators: tuple[str, ...] = ()  # WeCom userids who see the whole chain
+    timezone: str = "Asia/Shanghai"  # the chain's day: rollups and "today" follow it
+    rollup_every_s: float = 300.0  # how often today's rollups are brought up to date
+    digest_robot: str = "store-managers"  # robots.yaml robot for the weekly digest; "" = none
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = False
@@ -133,6 +144,7 @@ class Settings:
     sidebar: SidebarSettings = field(default_factory=SidebarSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     replicas: ReplicaSettings = field(default_factory=ReplicaSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some keys replaced, e.g. `with_overrides(server={"port": 0})`."""
@@ -151,6 +163,7 @@ _SECTIONS = {
     "sidebar": SidebarSettings,
     "logging": LoggingSettings,
     "replicas": ReplicaSettings,
+    "console": ConsoleSettings,
 }
 _SECRET_NAMES = ("WECOM_CORP_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
 
@@ -202,6 +215,8 @@ def _build_section(path: Path, name: str, cls: type, values: Any, base: Path) ->
             value = Path(value) if Path(value).is_absolute() else base / value
         elif expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        elif expected is tuple and isinstance(value, list):  # a list of strings
+            value = tuple(str(v) for v in value)
         elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(
                 f"{path}: [{name}] {key} must be {expected.__name__}, got {type(value).__name__}"

@@ -329,6 +329,12 @@ class MediaUpload(SQLModel, table=True):
 
 # Tables of the capability packages, on the same metadata (one schema for Alembic).
 from bot.codes.tables import GroupJoinState, WeComCode  # noqa: E402
+from bot.console.tables import (  # noqa: E402
+    ConsoleChannelDay,
+    ConsoleGroupDay,
+    ConsoleGroupHealth,
+    WeComOwnerDay,
+)
 from bot.members.tables import (  # noqa: E402
     CustomerUnionid,
     LoyaltyMember,
@@ -337,5 +343,6 @@ from bot.members.tables import (  # noqa: E402
     QuestionnaireAnswer,
 )
 
-__all__ = ["CustomerUnionid", "GroupJoinState", "LoyaltyMember", "PosRequest", "Purchase",
-           "QuestionnaireAnswer", "WeComCode"]
+__all__ = ["ConsoleChannelDay", "ConsoleGroupDay", "ConsoleGroupHealth", "CustomerUnionid",
+           "GroupJoinState", "LoyaltyMember", "PosRequest", "Purchase",
+           "QuestionnaireAnswer", "WeComCode", "WeComOwnerDay"]

@@ -16,6 +16,7 @@ it shows, and `sop_records`: the delivery table) and `terminal` (CJK-aware print
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from aiohttp import web
 from bot.app import RUNTIME, build_app
 from bot.books.stores import StoreDirectory
 from bot.config import Settings
+from bot.demo.console import show_console
 from bot.demo.members_day import play_members_scene
 from bot.demo.sop_day import play_sop_day
 from bot.demo.welcome_day import callback_summary, play_day, report
@@ -76,7 +78,10 @@ async def _demo(keep: bool) -> int:
         report(sim, workdir / "demo.db", customers, stores)
         await play_members_scene(sim, runtime, f"http://{host}:{port}", customers)
         await play_sop_day(sim, runtime, settings, stores, f"http://{host}:{port}")
+        await show_console(sim, runtime, settings, f"http://{host}:{port}")
         callback_summary(workdir / "demo.db")
+        if keep:  # the console stays readable until Ctrl-C
+            await asyncio.Event().wait()
     finally:
         await runner.cleanup()
         await sim.stop()

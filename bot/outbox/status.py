@@ -64,7 +64,9 @@ SEND_MOVES: dict[SendStatus, frozenset[SendStatus]] = {
     S.CREATED: frozenset({S.DONE}),  # followed until the owner sent it, or gave up
     S.UNKNOWN: frozenset({S.CREATED, S.QUEUED}),  # found at WeCom, or sent again
     S.DONE: frozenset(),
-    S.FAILED: frozenset(),
+    # an operator's retry (bot/console): a final error means WeCom made nothing of the call,
+    # so calling again cannot deliver twice
+    S.FAILED: frozenset({S.QUEUED}),
     S.UNCERTAIN: frozenset(),
 }
 # statuses the worker picks up when next_at is due

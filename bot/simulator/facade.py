@@ -32,6 +32,8 @@ from .records import GroupMessage, Inbox
 from .remarks import Remarks
 from .robots import Robots
 from .state import AppMessage, Scene, WelcomeRecord, World
+from .statistics import GroupStatistics
+from .web_login import register_web_login
 
 
 class Simulator:
@@ -67,11 +69,14 @@ class Simulator:
         self._api.add_routes(self.client.api_routes())
         self.codes = Codes(self.world, self.options)  # 「联系我」, 「加入群聊」, 入群欢迎语
         self._api.add_routes(self.codes.routes())
+        self.statistics = GroupStatistics(self.world, self.inbox)  # groupchat/statistic*
+        self._api.add_routes(self.statistics.routes())
         self.app = web.Application(client_max_size=MAX_UPLOAD_BYTES)  # media/upload: files
         self._api.register(self.app)
         self.client.register(self.app)
         self.media.register(self.app)
         register_code_routes(self.app, self.codes)
+        register_web_login(self.app, self.client)
         register_control(self.app, self)
         self.app.on_startup.append(self._on_startup)
         self.app.on_cleanup.append(self._on_cleanup)
