@@ -307,3 +307,8 @@ class ApiQuota(SQLModel, table=True):
     window_s: int = Field(primary_key=True)
     window_start: int = Field(primary_key=True)
     used: int = 0
+
+
+# -- customer journeys (issue 15): its own module, registered here ------------------------
+
+from bot.journeys.tables import JourneyEntry, JourneyStep, MemberEvent  # noqa: E402, F401

@@ -1,0 +1,216 @@
+"""A day of journeys, planned once on the elected replica: who enters, who leaves, who gets
+which step today, and who gets the customer's one 群发 of the day.
+
+Order of the day (the chain's time zone, docs/journeys.md): events since the last plan
+become entries; then, journey by journey in the operator's precedence, the steps due today
+are checked against the stop rules and the daily allowance, and written as ``journey_step``
+rows (planned, postponed or skipped with the reason), with each planned 群发 reserved in
+the outbox so the member-targeted SOPs see it. Every row is written in the journey's one
+transaction; a second planning of the same day finds the rows and adds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from bot.journeys import rows
+from bot.journeys.book import JourneyBook
+from bot.journeys.facts import Customer, load_customers
+from bot.journeys.model import Allowance, Journey, Step
+from bot.journeys.stops import EntryRow, stop_reason
+from bot.outbox import rows as outbox
+from bot.outbox.quota import quota_period
+
+log = logging.getLogger(__name__)
+
+SopClaims = Mapping[str, frozenset[str]]  # "sop:<name>" -> customers it reaches later today
+
+
+@dataclass
+class JourneyDay:
+    """What planning one journey's day did, for logs, the CLI and tests."""
+
+    journey: str
+    planned: Counter[str] = field(default_factory=Counter)  # step -> customers
+    postponed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> steps
+    stopped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    entry: EntryRow
+    step: Step
+    postponed_id: int | None = None  # the journey_step row, when postponed earlier
+
+
+def slot_name(journey: str, step: str) -> str:
+    """The outbox slot's name (sop_slot.sop, 64 chars): ``j:<journey>:<step>``."""
+    return f"j:{journey}:{step}"[:64]
+
+
+def plan_journey(conn: Connection, book: JourneyBook, journey: Journey, day: date,
+                 now: float, claims: SopClaims) -> JourneyDay:
+    """Plan `journey`'s steps due on local `day` (run in one write transaction)."""
+    result = JourneyDay(journey.name)
+    due = _due_today(conn, journey, day)
+    if not due:
+        return result
+    customers = load_customers(conn, (d.entry.external_userid for d in due))
+    due = _drop_stopped(conn, journey, due, customers, now, result)
+    used = _used_today(conn, journey, day) if journey.via == "group_send" else {}
+    rank = book.allowance.rank(journey.name)
+    ahead = [c for name, c in claims.items() if book.allowance.rank(name) < rank]
+    writer = _Writer(conn, journey, day, now)
+    for item in sorted(due, key=lambda d: (d.step.at, d.entry.external_userid)):
+        ext = item.entry.external_userid
+        if journey.via != "group_send" or _has_room(book.allowance, ext, used, ahead):
+            used[ext] = used.get(ext, 0) + 1
+            writer.planned(item)
+            result.planned[item.step.id] += 1
+        elif _may_postpone(journey, item, day):
+            writer.postponed(item)
+            result.postponed += 1
+        else:
+            writer.skipped(item, "allowance: no 群发 left for the customer today")
+            result.skipped["allowance"] += 1
+    writer.flush()
+    return result
+
+
+def _due_today(conn: Connection, journey: Journey, day: date) -> list[Due]:
+    by_day: dict[str, list[Step]] = {}
+    for step in journey.steps:
+        by_day.setdefault((day - timedelta(days=step.day)).isoformat(), []).append(step)
+    entries = rows.active_entries(conn, journey.name, sorted(by_day))
+    recorded = rows.steps_recorded(conn, [e.id for e in entries])
+    due = [Due(e, s) for e in entries for s in by_day[e.entry_day]
+           if (e.id, s.id) not in recorded]
+    for step_row, step_id, entry in rows.postponed_steps(conn, journey.name, day.isoformat()):
+        later = journey.step(step_id)
+        if later is not None:  # a step the operator removed is not sent late
+            due.append(Due(entry, later, step_row))
+    return due
+
+
+def _drop_stopped(conn: Connection, journey: Journey, due: list[Due],
+                  customers: dict[str, Customer], now: float, result: JourneyDay) -> list[Due]:
+    keep: list[Due] = []
+    stopped: dict[int, tuple[EntryRow, str]] = {}
+    for item in due:
+        reason = stop_reason(journey, item.entry, customers[item.entry.external_userid])
+        if reason is None:
+            keep.append(item)
+        else:
+            stopped[item.entry.id] = (item.entry, reason)
+    if stopped:
+        stop_entries(conn, journey, list(stopped.values()), now)
+        result.stopped += len(stopped)
+        result.skipped["stopped"] += len(due) - len(keep)
+    return keep
+
+
+def stop_entries(conn: Connection, journey: Journey, ended: list[tuple[EntryRow, str]],
+                 now: float) -> None:
+    """End these entries as stopped, and record every step they had not had as skipped."""
+    recorded = rows.steps_recorded(conn, [e.id for e, _ in ended])
+    new: list[dict[str, Any]] = []
+    moved: list[dict[str, Any]] = []
+    for entry, reason in ended:
+        for step in journey.steps:
+            note = f"stopped: {reason}"
+            if (entry.id, step.id) not in recorded:
+                new.append(_step_row(journey, entry, step, "skipped", note, None,
+                                     _when(journey, entry, step), now))
+            else:
+                moved.append({"id": None, "entry": entry.id, "step": step.id, "note": note})
+    rows.new_steps(conn, new)
+    rows.skip_open_steps(conn, [(m["entry"], m["step"], m["note"]) for m in moved], now)
+    rows.end_entries(conn, [{"id": e.id, "status": "stopped", "reason": r, "at": now}
+                            for e, r in ended])
+
+
+def _used_today(conn: Connection, journey: Journey, day: date) -> dict[str, int]:
+    """群发 each customer has (or will have) today, from the outbox's own record."""
+    noon = datetime.combine(day, datetime.min.time(), journey.timezone) + timedelta(hours=12)
+    period = quota_period("day1", noon, journey.timezone)
+    used = outbox.quota_used(conn, period.start, period.end, period.start, period.end)
+    return {ext: today for ext, (_, today) in used.items()}
+
+
+def _has_room(allowance: Allowance, ext: str, used: dict[str, int],
+              ahead: list[frozenset[str]]) -> bool:
+    claimed = sum(1 for customers in ahead if ext in customers)
+    return used.get(ext, 0) + claimed < allowance.per_day
+
+
+def _may_postpone(journey: Journey, item: Due, day: date) -> bool:
+    if item.step.if_full != "postpone":
+        return False
+    first = date.fromisoformat(item.entry.entry_day) + timedelta(days=item.step.day)
+    return (day - first).days < journey.postpone_days
+
+
+def _when(journey: Journey, entry: EntryRow, step: Step) -> datetime:
+    return journey.step_time(date.fromisoformat(entry.entry_day), step)
+
+
+def _step_row(journey: Journey, entry: EntryRow, step: Step, status: str, reason: str,
+              slot_id: int | None, when: datetime, now: float) -> dict[str, Any]:
+    return {"entry_id": entry.id, "journey": journey.name, "step": step.id,
+            "ext": entry.external_userid, "due_day": when.date().isoformat(),
+            "due_at": when.timestamp(), "status": status, "reason": reason,
+            "slot_id": slot_id, "at": now}
+
+
+class _Writer:
+    """Collects one journey's rows for the day and writes them in a few statements."""
+
+    def __init__(self, conn: Connection, journey: Journey, day: date, now: float) -> None:
+        self.conn, self.journey, self.day, self.now = conn, journey, day, now
+        self.new: list[dict[str, Any]] = []
+        self.moved: list[dict[str, Any]] = []
+        self.reserve: dict[tuple[int, float], list[str]] = {}
+
+    def _at(self, step: Step) -> datetime:
+        return datetime.combine(self.day, step.at, tzinfo=self.journey.timezone)
+
+    def _put(self, item: Due, status: str, reason: str, when: datetime,
+             slot_id: int | None) -> None:
+        row = _step_row(self.journey, item.entry, item.step, status, reason, slot_id, when,
+                        self.now)
+        if item.postponed_id is None:
+            self.new.append(row)
+        else:
+            self.moved.append({"id": item.postponed_id, "status": status, "reason": reason,
+                               "due_day": row["due_day"], "due_at": row["due_at"],
+                               "slot_id": slot_id, "at": self.now})
+
+    def planned(self, item: Due) -> None:
+        when = self._at(item.step)
+        slot_id = rows.slot_for(self.conn, slot_name(self.journey.name, item.step.id),
+                                when.timestamp(), when.strftime("%Y-%m-%d %H:%M"), self.now)
+        if self.journey.via == "group_send":
+            self.reserve.setdefault((slot_id, when.timestamp()), []).append(
+                item.entry.external_userid)
+        self._put(item, "planned", "", when, slot_id)
+
+    def postponed(self, item: Due) -> None:
+        when = self._at(item.step) + timedelta(days=1)
+        self._put(item, "postponed", "allowance: postponed to the next day", when, None)
+
+    def skipped(self, item: Due, reason: str) -> None:
+        self._put(item, "skipped", reason, self._at(item.step), None)
+
+    def flush(self) -> None:
+        rows.new_steps(self.conn, self.new)
+        rows.move_postponed(self.conn, self.moved)
+        for (slot_id, slot_at), customers in self.reserve.items():
+            rows.reserve(self.conn, slot_id, slot_at, customers, self.now)
