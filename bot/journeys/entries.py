@@ -42,8 +42,9 @@ _READS = {
     "tag_added": sql("SELECT t.external_userid, t.added_at, g.group_name, g.name "
                      "FROM member_tag t JOIN tag g ON g.id = t.tag_id "
                      "WHERE t.added_at >= :since AND t.added_at < :until"),
-    "member": sql("SELECT external_userid, at, event, attrs FROM member_event "
-                  "WHERE at >= :since AND at < :until"),
+    # by id, not time: the member data may report a purchase hours after it happened
+    "member": sql("SELECT external_userid, at, event, attrs, id FROM member_event "
+                  "WHERE id > :after ORDER BY id"),
 }
 _QUIET = sql("""
     SELECT external_userid, MAX(at),
@@ -54,10 +55,12 @@ _QUIET = sql("""
 """)
 
 
-def read_events(conn: Connection, since: float, until: float,
-                wanted: set[str]) -> list[Happened]:
-    """The recorded events in [since, until) of the kinds some journey starts on."""
+def read_events(conn: Connection, since: float, until: float, wanted: set[str],
+                after_id: int = 0) -> tuple[list[Happened], int]:
+    """The recorded events in [since, until) of the kinds some journey starts on, and the
+    member events recorded after `after_id`; with the last member event id read."""
     window = {"since": since, "until": until}
+    last = after_id
     out: list[Happened] = []
     if "staff_added" in wanted:
         out += [Happened(e, "staff_added", float(at), sender=str(u))
@@ -68,10 +71,11 @@ def read_events(conn: Connection, since: float, until: float,
     if "tag_added" in wanted:
         out += [Happened(e, "tag_added", float(at), {"tag": f"{g}/{n}"})
                 for e, at, g, n in conn.execute(_READS["tag_added"], window)]
-    if wanted & {"purchase", "first_purchase", "level_reached", "stage_changed"}:
-        out += [Happened(e, ev, float(at), json.loads(attrs or "{}"))
-                for e, at, ev, attrs in conn.execute(_READS["member"], window) if ev in wanted]
-    return out
+    for ext, at, ev, attrs, id_ in conn.execute(_READS["member"], {"after": after_id}):
+        last = max(last, int(id_))
+        if ev in wanted:
+            out.append(Happened(ext, ev, float(at), json.loads(attrs or "{}")))
+    return out, last
 
 
 def quiet_customers(conn: Connection, journey: Journey, day: date) -> list[Happened]:

@@ -31,6 +31,7 @@ class Customer:
     follows: list[str] = field(default_factory=list)  # active staff relations, oldest first
     tags: set[str] = field(default_factory=set)  # "组/名"
     in_groups: bool = False
+    last_left: float | None = None  # when they last left a customer group
     last_purchase: float | None = None
 
     def has_tag(self, ref: str) -> bool:
@@ -56,6 +57,8 @@ _FOLLOWS = _in("SELECT external_userid, userid FROM member_follow WHERE status =
 _TAGS = _in("SELECT t.external_userid, g.group_name, g.name FROM member_tag t "
             "JOIN tag g ON g.id = t.tag_id WHERE t.external_userid IN :ids")
 _GROUPS = _in("SELECT DISTINCT member_id FROM group_member WHERE member_id IN :ids")
+_LEFT = _in("SELECT member_id, MAX(at) FROM group_member_log WHERE action = 'leave' "
+             "AND member_id IN :ids GROUP BY member_id")
 _BOUGHT = _in("SELECT external_userid, MAX(at) FROM member_event WHERE event IN "
               "('purchase', 'first_purchase') AND external_userid IN :ids "
               "GROUP BY external_userid")
@@ -81,6 +84,8 @@ def load_customers(conn: Connection, ids: Iterable[str]) -> dict[str, Customer]:
             found[ext].tags.add(f"{group}/{name}")
         for (ext,) in conn.execute(_GROUPS, params):
             found[ext].in_groups = True
+        for ext, at in conn.execute(_LEFT, params):
+            found[ext].last_left = float(at)
         for ext, at in conn.execute(_BOUGHT, params):
             found[ext].last_purchase = float(at)
     return found

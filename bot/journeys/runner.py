@@ -36,7 +36,13 @@ from bot.sop.book import SopBook
 
 log = logging.getLogger(__name__)
 
-EVENTS_MARK = "journeys_events_until"  # bot_state: events read up to here
+EVENTS_MARK = "journeys_events_until"  # bot_state: events read up to here (time)
+MEMBER_MARK = "journeys_member_event_id"  # bot_state: member events read up to this id
+# Events are re-read this far back: a callback replayed after a crash is recorded with its
+# first receipt time; entering is idempotent, so reading an event twice changes nothing.
+OVERLAP_S = 6 * 3600
+# ... and at every sweep a few minutes (WeCom's times are whole seconds, behind our clock)
+SWEEP_OVERLAP_S = 300.0
 PLANNED_MARK = "journeys_planned_day"  # bot_state: the last local day planned
 PLAN_AT = (0, 5)  # local time of the daily plan
 SWEEP_EVERY_S = 30.0
@@ -121,25 +127,30 @@ class JourneyRunner:
         async with self._lock:
             now = self.clock()
             today = datetime.fromtimestamp(now, self.zone()).date()
-            await self.enter(now)
             planned = await self.db.read(lambda c: repo.get_state(c, PLANNED_MARK))
-            if plan or planned is None or planned < today.isoformat():
+            plan = plan or planned is None or planned < today.isoformat()
+            await self.enter(now, overlap=plan)
+            if plan:
                 await self.plan_day(today, now)
             done = await self.dispatch(now, today)
         if done.sends or done.tasks:
             self.wake()
         return done
 
-    async def enter(self, now: float) -> int:
+    async def enter(self, now: float, *, overlap: bool = False) -> int:
+        """New entries from events since the last read (`overlap`: re-read the last hours
+        too, at the daily plan: a replayed callback carries its first receipt time)."""
         book = self.book
         wanted = {j.entry.event for j in book.enabled()}
-        mark = await self.db.read(lambda c: repo.get_state(c, EVENTS_MARK))
-        since = float(mark) if mark else now - LOOKBACK_S
 
         def run(conn: Connection) -> int:
-            events = entries.read_events(conn, since, now, wanted)
+            mark = repo.get_state(conn, EVENTS_MARK)
+            since = float(mark) - (OVERLAP_S if overlap else SWEEP_OVERLAP_S) if mark else now - LOOKBACK_S
+            after = int(repo.get_state(conn, MEMBER_MARK) or 0)
+            events, last = entries.read_events(conn, since, now, wanted, after)
             count = entries.enter(conn, book.enabled(), events)
-            repo.set_state(conn, EVENTS_MARK, repr(now))
+            repo.set_state(conn, EVENTS_MARK, repr(max(now, float(mark or 0))))
+            repo.set_state(conn, MEMBER_MARK, str(last))
             return count
 
         count = await self.db.write(run)

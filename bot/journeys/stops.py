@@ -36,7 +36,9 @@ def stop_reason(journey: Journey, entry: EntryRow, customer: Customer) -> str | 
     if journey.stop.purchase and customer.last_purchase is not None \
             and customer.last_purchase > entry.entered_at:
         return "bought"
-    if journey.stop.left_groups and not customer.in_groups:
+    if journey.stop.left_groups and not customer.in_groups \
+            and customer.last_left is not None \
+            and customer.last_left >= int(entry.entered_at):  # WeCom: whole seconds
         return "left the store groups"
     return None
 

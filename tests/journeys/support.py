@@ -97,6 +97,19 @@ class Journeys:
     def write(self, name: str, text: str) -> None:
         (self.folder / name).write_text(text, encoding="utf-8")
 
+    def only(self, journeys: str, *, precedence: str = "[]") -> None:
+        """Replace the shipped journeys with these (YAML under ``journeys:``), keeping the
+        shipped tag vocabulary; loaded at once."""
+        for path in self.folder.glob("*.yaml"):
+            if path.name != "settings.yaml":
+                path.unlink()
+        settings = (REPO / "sop" / "journeys" / "settings.yaml").read_text(encoding="utf-8")
+        tags = settings[settings.index("\ntags:"):]
+        self.write("settings.yaml", "timezone: Asia/Shanghai\nallowance:\n  per_day: 1\n"
+                                    f"  precedence: {precedence}\n{tags}")
+        self.write("test.yaml", "journeys:\n" + journeys)
+        self.live.load_now()
+
 
 def journeys_world(world: World, tmp_path: Path) -> Journeys:
     sop_dir = tmp_path / "sop"
