@@ -145,7 +145,8 @@ class JourneyRunner:
 
         def run(conn: Connection) -> int:
             mark = repo.get_state(conn, EVENTS_MARK)
-            since = float(mark) - (OVERLAP_S if overlap else SWEEP_OVERLAP_S) if mark else now - LOOKBACK_S
+            back = OVERLAP_S if overlap else SWEEP_OVERLAP_S
+            since = float(mark) - back if mark else now - LOOKBACK_S
             after = int(repo.get_state(conn, MEMBER_MARK) or 0)
             events, last = entries.read_events(conn, since, now, wanted, after)
             count = entries.enter(conn, book.enabled(), events)
