@@ -69,7 +69,8 @@ def plan_journey(conn: Connection, book: JourneyBook, journey: Journey, day: dat
     rank = book.allowance.rank(journey.name)
     ahead = [c for name, c in claims.items() if book.allowance.rank(name) < rank]
     writer = _Writer(conn, journey, day, now)
-    for item in sorted(due, key=lambda d: (d.step.at, d.entry.external_userid)):
+    # a step postponed from an earlier day goes before today's own
+    for item in sorted(due, key=lambda d: (_first_due(d), d.step.at, d.entry.external_userid)):
         ext = item.entry.external_userid
         if journey.via != "group_send" or _has_room(book.allowance, ext, used, ahead):
             used[ext] = used.get(ext, 0) + 1
@@ -151,11 +152,14 @@ def _has_room(allowance: Allowance, ext: str, used: dict[str, int],
     return used.get(ext, 0) + claimed < allowance.per_day
 
 
+def _first_due(item: Due) -> date:
+    return date.fromisoformat(item.entry.entry_day) + timedelta(days=item.step.day)
+
+
 def _may_postpone(journey: Journey, item: Due, day: date) -> bool:
     if item.step.if_full != "postpone":
         return False
-    first = date.fromisoformat(item.entry.entry_day) + timedelta(days=item.step.day)
-    return (day - first).days < journey.postpone_days
+    return (day - _first_due(item)).days < journey.postpone_days
 
 
 def _when(journey: Journey, entry: EntryRow, step: Step) -> datetime:
