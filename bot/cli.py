@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.config import ConfigError, load_secrets, load_settings
+from bot.journeys.cli import add_journeys_commands, run_journeys_command
 from bot.logs import setup_logging
 from bot.replies.cli import add_replies_commands, run_replies_command
 from bot.sop.cli import add_sop_commands, run_sop_command
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     add_sop_commands(commands)
     add_replies_commands(commands)
+    add_journeys_commands(commands)
 
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -38,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_sop_command(args)
     if args.command == "replies":
         return run_replies_command(args)
+    if args.command == "journeys":
+        return run_journeys_command(args)
     from bot.demo import run_demo
 
     return run_demo(keep=args.keep)

@@ -24,7 +24,7 @@ from bot.journeys import rows
 from bot.journeys.book import JourneyBook
 from bot.journeys.facts import Customer, load_customers
 from bot.journeys.model import Allowance, Journey, Step
-from bot.journeys.stops import EntryRow, stop_reason
+from bot.journeys.stops import EntryRow, sender_for, stop_reason
 from bot.outbox import rows as outbox
 from bot.outbox.quota import quota_period
 
@@ -39,6 +39,7 @@ class JourneyDay:
 
     journey: str
     planned: Counter[str] = field(default_factory=Counter)  # step -> customers
+    staff: dict[str, Counter[str]] = field(default_factory=dict)  # step -> sender -> customers
     postponed: int = 0
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> steps
     stopped: int = 0
@@ -57,25 +58,37 @@ def slot_name(journey: str, step: str) -> str:
 
 
 def plan_journey(conn: Connection, book: JourneyBook, journey: Journey, day: date,
-                 now: float, claims: SopClaims) -> JourneyDay:
-    """Plan `journey`'s steps due on local `day` (run in one write transaction)."""
+                 now: float, claims: SopClaims, *, dry: dict[str, int] | None = None
+                 ) -> JourneyDay:
+    """Plan `journey`'s steps due on local `day` (run in one write transaction).
+
+    `dry`: write nothing (``journeys preview --date``); it carries the 群发 that journeys
+    planned earlier in the same preview, which the outbox does not hold.
+    """
     result = JourneyDay(journey.name)
     due = _due_today(conn, journey, day)
     if not due:
         return result
     customers = load_customers(conn, (d.entry.external_userid for d in due))
-    due = _drop_stopped(conn, journey, due, customers, now, result)
+    due = _drop_stopped(conn, journey, due, customers, now, result, write=dry is None)
     used = _used_today(conn, journey, day) if journey.via == "group_send" else {}
+    if dry is not None and journey.via == "group_send":
+        for ext, n in dry.items():
+            used[ext] = used.get(ext, 0) + n
     rank = book.allowance.rank(journey.name)
     ahead = [c for name, c in claims.items() if book.allowance.rank(name) < rank]
-    writer = _Writer(conn, journey, day, now)
+    writer = _Writer(conn, journey, day, now, write=dry is None)
     # a step postponed from an earlier day goes before today's own
     for item in sorted(due, key=lambda d: (_first_due(d), d.step.at, d.entry.external_userid)):
         ext = item.entry.external_userid
         if journey.via != "group_send" or _has_room(book.allowance, ext, used, ahead):
             used[ext] = used.get(ext, 0) + 1
+            if dry is not None and journey.via == "group_send":
+                dry[ext] = dry.get(ext, 0) + 1
             writer.planned(item)
             result.planned[item.step.id] += 1
+            sender = sender_for(item.entry, customers[ext])
+            result.staff.setdefault(item.step.id, Counter())[sender] += 1
         elif _may_postpone(journey, item, day):
             writer.postponed(item)
             result.postponed += 1
@@ -102,7 +115,8 @@ def _due_today(conn: Connection, journey: Journey, day: date) -> list[Due]:
 
 
 def _drop_stopped(conn: Connection, journey: Journey, due: list[Due],
-                  customers: dict[str, Customer], now: float, result: JourneyDay) -> list[Due]:
+                  customers: dict[str, Customer], now: float, result: JourneyDay, *,
+                  write: bool) -> list[Due]:
     keep: list[Due] = []
     stopped: dict[int, tuple[EntryRow, str]] = {}
     for item in due:
@@ -111,8 +125,9 @@ def _drop_stopped(conn: Connection, journey: Journey, due: list[Due],
             keep.append(item)
         else:
             stopped[item.entry.id] = (item.entry, reason)
-    if stopped:
+    if stopped and write:
         stop_entries(conn, journey, list(stopped.values()), now)
+    if stopped:
         result.stopped += len(stopped)
         result.skipped["stopped"] += len(due) - len(keep)
     return keep
@@ -177,8 +192,10 @@ def _step_row(journey: Journey, entry: EntryRow, step: Step, status: str, reason
 class _Writer:
     """Collects one journey's rows for the day and writes them in a few statements."""
 
-    def __init__(self, conn: Connection, journey: Journey, day: date, now: float) -> None:
+    def __init__(self, conn: Connection, journey: Journey, day: date, now: float, *,
+                 write: bool) -> None:
         self.conn, self.journey, self.day, self.now = conn, journey, day, now
+        self.write = write
         self.new: list[dict[str, Any]] = []
         self.moved: list[dict[str, Any]] = []
         self.reserve: dict[tuple[int, float], list[str]] = {}
@@ -199,6 +216,8 @@ class _Writer:
 
     def planned(self, item: Due) -> None:
         when = self._at(item.step)
+        if not self.write:
+            return
         slot_id = rows.slot_for(self.conn, slot_name(self.journey.name, item.step.id),
                                 when.timestamp(), when.strftime("%Y-%m-%d %H:%M"), self.now)
         if self.journey.via == "group_send":
@@ -214,6 +233,8 @@ class _Writer:
         self._put(item, "skipped", reason, self._at(item.step), None)
 
     def flush(self) -> None:
+        if not self.write:
+            return
         rows.new_steps(self.conn, self.new)
         rows.move_postponed(self.conn, self.moved)
         for (slot_id, slot_at), customers in self.reserve.items():
