@@ -30,10 +30,14 @@ ADD = "externalcontact/add_msg_template"
 
 class Clock:
     def __init__(self) -> None:
-        self.t = time.time()
+        self.t: float | None = time.time()
 
     def __call__(self) -> float:
-        return self.t
+        return time.time() if self.t is None else self.t
+
+    def live(self) -> None:
+        """From now on, the real time."""
+        self.t = None
 
     def day(self, offset: int, clock: str) -> float:
         """Local day (today + offset) at HH:MM, Shanghai."""
@@ -78,7 +82,7 @@ class Journeys:
     async def followed(self) -> None:
         """Owners confirm their tasks; a little later the bot has followed every one."""
         self.world.sim.confirm_pending_groupsends(everyone=True)
-        self.clock.t += 120
+        self.clock.t = self.clock() + 120
         outbox = self.world.runtime.outbox
         assert outbox is not None
         outbox.wake()

@@ -88,3 +88,48 @@ async def test_buying_stops_the_journey_before_the_next_step(jw: Journeys) -> No
     assert len(texts(world, ext)) == 1
     assert ("cancelled",) in world.rows(
         "SELECT status FROM outbox_delivery WHERE chat_id = ?", ext)
+
+
+async def test_an_edit_mid_journey_keeps_her_place_and_the_preview_says_what_changes(
+        jw: Journeys) -> None:
+    """On day 2 the operator adds a day-1 step, rewords day 4 and moves the coupon to day 5:
+    she keeps her place (progress is keyed by step id), does not get the step now behind
+    her, gets the new words, and the preview says all of it before it happens."""
+    from datetime import timedelta
+
+    from bot.journeys.preview import customer_preview
+
+    world = jw.world
+    ext = await new_friend(jw)
+    await jw.now()
+    for day in (1, 2):
+        await jw.at(day, "00:05", plan=True)
+        await jw.at(day, "12:00")
+    path = jw.folder / "first_week.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("      - id: tip-storage\n", "      - id: tip-wash\n        day: 1\n"
+                        "        at: \"12:00\"\n        text: 草莓吃之前再洗，洗完别泡水。\n"
+                        "      - id: tip-storage\n")
+    text = text.replace("这周当季的是砂糖橘和冬枣", "本周当季：赣南脐橙")
+    text = text.replace("        day: 6\n", "        day: 5\n")
+    path.write_text(text, encoding="utf-8")
+    assert await jw.live.reload() is True
+
+    db = world.runtime.services.db  # type: ignore[union-attr]
+    lines = await db.read(lambda c: customer_preview(c, jw.live.value, ext,
+                                                     jw.today + timedelta(days=1), 14))
+    shown = "\n".join(lines)
+    assert "today is day 3" in shown
+    assert "tip-wash (day 1) is behind them" in shown
+    assert "day 4 tip-season" in shown and "赣南脐橙" in shown
+    assert "day 5 first-order-coupon" in shown
+    assert "leaves if: buys; gets the tag 旅程/不再打扰; deletes xiaoxian" in shown
+
+    for day in (3, 4, 5):
+        await jw.at(day, "00:05", plan=True)
+        await jw.at(day, "12:00")
+        await jw.at(day, "17:30")
+    got = texts(world, ext)
+    assert len(got) == 4 and "赣南脐橙" in got[2] and "首单券" in got[3]
+    assert "tip-wash" not in jw.steps(ext)
+    assert jw.entries(ext) == [("first-week", "finished", "last step")]
