@@ -26,6 +26,7 @@ from aiohttp import web
 from bot.app import RUNTIME, build_app
 from bot.books.stores import StoreDirectory
 from bot.config import Settings
+from bot.demo.journey_day import play_journey
 from bot.demo.sop_day import play_sop_day
 from bot.demo.welcome_day import callback_summary, play_day, report
 from bot.logs import setup_logging
@@ -73,6 +74,7 @@ async def _demo(keep: bool) -> int:
     try:
         customers = await play_day(sim, runtime, stores)
         report(sim, workdir / "demo.db", customers, stores)
+        await play_journey(sim, runtime, settings, customers)
         await play_sop_day(sim, runtime, settings, stores, f"http://{host}:{port}")
         callback_summary(workdir / "demo.db")
     finally:
