@@ -117,6 +117,7 @@ def _dispatch_journey(conn: Connection, book: JourneyBook, journey: Journey,
         done.skipped["stopped"] += sum(1 for i in items if i.entry.id in leaving)
     staying = [i for i in items if i.entry.id not in leaving]
     groups: dict[tuple[str, str, str], list[tuple[DueRow, RenderedStep]]] = defaultdict(list)
+    rendered_for: dict[tuple[str, ...], RenderedStep | StepRenderError] = {}
     for item in staying:
         step = journey.step(item.step)
         if step is None:
@@ -124,14 +125,14 @@ def _dispatch_journey(conn: Connection, book: JourneyBook, journey: Journey,
             continue
         customer = customers[item.entry.external_userid]
         sender = sender_for(item.entry, customer)
-        scope = context(journey, step, customer=customer.name or "您", store=book.stores.get(
-            item.entry.store_id or ""), staff=book.stores.staff_name(sender),
-            entered=date.fromisoformat(item.entry.entry_day))
-        try:
-            rendered = render_step(book.templates, step, scope)
-        except StepRenderError as exc:
-            log.error("journey %s: %s", journey.name, exc)
-            _skip(conn, [item], f"render: {exc}"[:200], now, done)
+        # rendered once per store, staff member and day, unless it names the customer
+        key = (step.id, item.entry.store_id or "", sender, item.entry.entry_day,
+               customer.name if step.personal else "")
+        if key not in rendered_for:
+            rendered_for[key] = _render(book, journey, step, item, customer.name, sender)
+        rendered = rendered_for[key]
+        if isinstance(rendered, StepRenderError):
+            _skip(conn, [item], f"render: {rendered}"[:200], now, done)
             continue
         groups[(item.step, sender, rendered.key())].append((item, rendered))
     for (step_id, sender, _), members in groups.items():
@@ -139,6 +140,18 @@ def _dispatch_journey(conn: Connection, book: JourneyBook, journey: Journey,
         assert step is not None
         _write_sends(conn, journey, step, sender, members, now, done)
     _finish(conn, journey, staying, now)
+
+
+def _render(book: JourneyBook, journey: Journey, step: Step, item: DueRow, name: str,
+            sender: str) -> RenderedStep | StepRenderError:
+    scope = context(journey, step, customer=name or "您", staff=book.stores.staff_name(sender),
+                    store=book.stores.get(item.entry.store_id or ""),
+                    entered=date.fromisoformat(item.entry.entry_day))
+    try:
+        return render_step(book.templates, step, scope)
+    except StepRenderError as exc:
+        log.error("journey %s: %s", journey.name, exc)
+        return exc
 
 
 def _write_sends(conn: Connection, journey: Journey, step: Step, sender: str,

@@ -25,10 +25,10 @@ from bot.journeys.book import JourneyBook
 from bot.journeys.facts import Customer, load_customers
 from bot.journeys.model import Allowance, Journey, Step
 from bot.journeys.stops import EntryRow, sender_for, stop_reason
-from bot.outbox import rows as outbox
 from bot.outbox.quota import quota_period
 
 log = logging.getLogger(__name__)
+PAGE = 5000  # entries planned at a time: memory stays flat with a million members
 
 SopClaims = Mapping[str, frozenset[str]]  # "sop:<name>" -> customers it reaches later today
 
@@ -66,15 +66,29 @@ def plan_journey(conn: Connection, book: JourneyBook, journey: Journey, day: dat
     planned earlier in the same preview, which the outbox does not hold.
     """
     result = JourneyDay(journey.name)
-    due = _due_today(conn, journey, day)
-    if not due:
-        return result
+    after = 0
+    while True:
+        page = rows.active_page(conn, journey.name, after, PAGE)
+        if not page:
+            return result
+        after = page[-1].id
+        due = _due_today(conn, journey, day, page)
+        if due:
+            _plan_page(conn, book, journey, day, now, claims, dry, due, result)
+
+
+def _plan_page(conn: Connection, book: JourneyBook, journey: Journey, day: date, now: float,
+               claims: SopClaims, dry: dict[str, int] | None, due: list[Due],
+               result: JourneyDay) -> None:
+    """One page of entries: stops, then the allowance, then the rows (a few statements)."""
     customers = load_customers(conn, (d.entry.external_userid for d in due))
     due = _drop_stopped(conn, journey, due, customers, now, result, write=dry is None)
-    used = _used_today(conn, journey, day) if journey.via == "group_send" else {}
-    if dry is not None and journey.via == "group_send":
-        for ext, n in dry.items():
-            used[ext] = used.get(ext, 0) + n
+    used: dict[str, int] = {}
+    if journey.via == "group_send":
+        used = _used_today(conn, journey, day, list(customers))
+        for ext, n in (dry or {}).items():
+            if ext in customers:
+                used[ext] = used.get(ext, 0) + n
     rank = book.allowance.rank(journey.name)
     ahead = [c for name, c in claims.items() if book.allowance.rank(name) < rank]
     writer = _Writer(conn, journey, day, now, write=dry is None)
@@ -96,21 +110,23 @@ def plan_journey(conn: Connection, book: JourneyBook, journey: Journey, day: dat
             writer.skipped(item, "allowance: no 群发 left for the customer today")
             result.skipped["allowance"] += 1
     writer.flush()
-    return result
 
 
-def _due_today(conn: Connection, journey: Journey, day: date) -> list[Due]:
+def _due_today(conn: Connection, journey: Journey, day: date, page: list[EntryRow]
+               ) -> list[Due]:
+    """The steps of these entries due on `day`: today's own, and those postponed to it."""
     by_day: dict[str, list[Step]] = {}
     for step in journey.steps:
         by_day.setdefault((day - timedelta(days=step.day)).isoformat(), []).append(step)
-    entries = rows.active_entries(conn, journey.name, sorted(by_day))
-    recorded = rows.steps_recorded(conn, [e.id for e in entries])
-    due = [Due(e, s) for e in entries for s in by_day[e.entry_day]
+    todays = [e for e in page if e.entry_day in by_day]
+    recorded = rows.steps_recorded(conn, [e.id for e in todays])
+    due = [Due(e, s) for e in todays for s in by_day[e.entry_day]
            if (e.id, s.id) not in recorded]
-    for step_row, step_id, entry in rows.postponed_steps(conn, journey.name, day.isoformat()):
+    by_id = {e.id: e for e in page}
+    for step_row, step_id, entry_id in rows.postponed_of(conn, list(by_id), day.isoformat()):
         later = journey.step(step_id)
         if later is not None:  # a step the operator removed is not sent late
-            due.append(Due(entry, later, step_row))
+            due.append(Due(by_id[entry_id], later, step_row))
     return due
 
 
@@ -153,12 +169,12 @@ def stop_entries(conn: Connection, journey: Journey, ended: list[tuple[EntryRow,
                             for e, r in ended])
 
 
-def _used_today(conn: Connection, journey: Journey, day: date) -> dict[str, int]:
-    """群发 each customer has (or will have) today, from the outbox's own record."""
+def _used_today(conn: Connection, journey: Journey, day: date,
+                customers: list[str]) -> dict[str, int]:
+    """群发 these customers have (or will have) today, from the outbox's own record."""
     noon = datetime.combine(day, datetime.min.time(), journey.timezone) + timedelta(hours=12)
     period = quota_period("day1", noon, journey.timezone)
-    used = outbox.quota_used(conn, period.start, period.end, period.start, period.end)
-    return {ext: today for ext, (_, today) in used.items()}
+    return rows.used_today(conn, customers, period.start, period.end)
 
 
 def _has_room(allowance: Allowance, ext: str, used: dict[str, int],

@@ -16,16 +16,21 @@ from sqlalchemy.engine import Connection
 
 from bot.db.engine import sql
 from bot.journeys.stops import EntryRow
-from bot.outbox.status import DeliveryStatus, SlotStatus
+from bot.outbox.status import QUOTA_COUNTED, DeliveryStatus, SlotStatus, sql_in
 
 ENTRY_COLUMNS = "id, journey, external_userid, entry_day, entered_at, sender, store_id"
-_ACTIVE_ON = sql(f"SELECT {ENTRY_COLUMNS} FROM journey_entry WHERE status = 'active' "  # noqa: S608
-                 "AND journey = :journey AND entry_day IN :days"
-                 ).bindparams(bindparam("days", expanding=True))
-_POSTPONED = sql(f"""SELECT s.id, s.step, {', '.join('e.' + c for c in ENTRY_COLUMNS.split(', '))}
-                     FROM journey_step s JOIN journey_entry e ON e.id = s.entry_id
-                     WHERE s.status = 'postponed' AND s.journey = :journey
-                       AND s.due_day <= :day AND e.status = 'active'""")  # noqa: S608
+_ACTIVE_PAGE = sql(f"SELECT {ENTRY_COLUMNS} FROM journey_entry "  # noqa: S608 (constants)
+                   "WHERE status = 'active' AND journey = :journey AND id > :after "
+                   "ORDER BY id LIMIT :limit")
+_POSTPONED = sql("SELECT id, step, entry_id FROM journey_step WHERE status = 'postponed' "
+                 "AND due_day <= :day AND entry_id IN :ids").bindparams(
+    bindparam("ids", expanding=True))
+_USED = sql(f"""
+    SELECT chat_id, COUNT(*) FROM outbox_delivery
+    WHERE chat_id IN :ids AND via = 'group_send' AND slot_at >= :start AND slot_at < :end
+      AND status IN ({sql_in(QUOTA_COUNTED)})
+    GROUP BY chat_id
+""").bindparams(bindparam("ids", expanding=True))  # noqa: S608 (constants only)
 _STEPS_OF = sql("SELECT entry_id, step FROM journey_step WHERE entry_id IN :ids"
                 ).bindparams(bindparam("ids", expanding=True))
 _NEW_STEP = sql("""
@@ -54,17 +59,30 @@ _RESERVE = sql("""
 """)
 
 
-def active_entries(conn: Connection, journey: str, days: Sequence[str]) -> list[EntryRow]:
-    if not days:
-        return []
-    return [EntryRow(*row) for row in conn.execute(_ACTIVE_ON, {"journey": journey,
-                                                                "days": list(days)})]
+def active_page(conn: Connection, journey: str, after: int, limit: int) -> list[EntryRow]:
+    """The journey's active entries with ids after `after`, in id order."""
+    return [EntryRow(*row) for row in conn.execute(
+        _ACTIVE_PAGE, {"journey": journey, "after": after, "limit": limit})]
 
 
-def postponed_steps(conn: Connection, journey: str, day: str
-                    ) -> list[tuple[int, str, EntryRow]]:
-    return [(int(r[0]), str(r[1]), EntryRow(*r[2:]))
-            for r in conn.execute(_POSTPONED, {"journey": journey, "day": day})]
+def postponed_of(conn: Connection, entry_ids: Sequence[int], day: str
+                 ) -> list[tuple[int, str, int]]:
+    """(step row, step id, entry id) of steps postponed to `day` (or before) of entries."""
+    out: list[tuple[int, str, int]] = []
+    for start in range(0, len(entry_ids), 500):
+        out += [(int(r[0]), str(r[1]), int(r[2])) for r in conn.execute(
+            _POSTPONED, {"day": day, "ids": list(entry_ids[start:start + 500])})]
+    return out
+
+
+def used_today(conn: Connection, customers: Sequence[str], start: float, end: float
+               ) -> dict[str, int]:
+    """群发 deliveries (made or reserved) per customer in [start, end)."""
+    used: dict[str, int] = {}
+    for at in range(0, len(customers), 500):
+        used.update((str(c), int(n)) for c, n in conn.execute(_USED, {
+            "ids": list(customers[at:at + 500]), "start": start, "end": end}))
+    return used
 
 
 def steps_recorded(conn: Connection, entry_ids: Sequence[int]) -> set[tuple[int, str]]:
