@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 
 from bot.db.engine import sql
 from bot.journeys import rows
 from bot.journeys.book import JourneyBook
-from bot.journeys.facts import load_customers
+from bot.journeys.bulk import many, update_in
+from bot.journeys.facts import load_customers, needs
 from bot.journeys.model import Journey, RenderedStep, Step
 from bot.journeys.planner import stop_entries
 from bot.journeys.render import StepRenderError, context, render_step
@@ -69,9 +69,10 @@ _DUE = sql(f"""
     WHERE s.status = 'planned' AND s.due_at <= :now
     ORDER BY s.due_at, s.id LIMIT :limit
 """)  # noqa: S608 (constants only)
-_TAKE = sql("UPDATE journey_step SET status = :status, updated_at = :at "
-            "WHERE id IN :ids AND status = 'planned'").bindparams(
-    bindparam("ids", expanding=True))
+# "still planned", written as not any later status: with `status = 'planned'` SQLite walks
+# the (status, due_at) index over every planned row of the day instead of the ids
+_TAKE = ("UPDATE journey_step SET status = :status, updated_at = :at WHERE id IN {in} "
+         "AND status NOT IN ('postponed', 'queued', 'task', 'skipped')")
 _SEND_NEW = sql("""
     INSERT INTO outbox_send (key, slot_id, via, sender, robot, store_id, payload, status,
                              attempts, next_at, created_at, msgid, reminders)
@@ -79,7 +80,7 @@ _SEND_NEW = sql("""
     ON CONFLICT (key) DO NOTHING
 """)
 _SEND_ID = sql("SELECT id FROM outbox_send WHERE key = :key")
-_LINK = sql("""UPDATE outbox_delivery SET send_id = :send_id, updated_at = :at
+_LINK = ("""UPDATE outbox_delivery SET send_id = :send_id, updated_at = :at
                WHERE slot_id = :slot_id AND chat_id = :ext AND send_id IS NULL""")
 
 
@@ -106,7 +107,8 @@ def _dispatch_journey(conn: Connection, book: JourneyBook, journey: Journey,
     missed = [i for i in items if date.fromisoformat(i.due_day) < today]
     _skip(conn, missed, "missed: the bot was not running that day", now, done)
     items = [i for i in items if date.fromisoformat(i.due_day) >= today]
-    customers = load_customers(conn, (i.entry.external_userid for i in items))
+    customers = load_customers(conn, (i.entry.external_userid for i in items),
+                               **needs(journey))
     leaving: dict[int, tuple[EntryRow, str]] = {}
     for item in items:
         reason = stop_reason(journey, item.entry, customers[item.entry.external_userid])
@@ -159,7 +161,7 @@ def _write_sends(conn: Connection, journey: Journey, step: Step, sender: str,
                  done: Dispatched) -> None:
     ids = [m[0].step_row for m in members]
     status = "queued" if journey.via == "group_send" else "task"
-    moved = conn.execute(_TAKE, {"status": status, "at": now, "ids": ids}).rowcount
+    moved = update_in(conn, _TAKE, ids, {"status": status, "at": now})
     if moved != len(ids):
         raise DispatchConflict(f"{journey.name}/{step.id}: {len(ids) - moved} rows taken "
                                "by another planner")
@@ -184,8 +186,8 @@ def _write_sends(conn: Connection, journey: Journey, step: Step, sender: str,
         send_id = _new_send(conn, key, first.slot_id, "group_send", sender,
                             first.entry.store_id, body, now)
         rows.reserve(conn, first.slot_id, now, exts, now)  # a reservation missing: add it
-        conn.execute(_LINK, [{"send_id": send_id, "at": now, "slot_id": m[0].slot_id,
-                              "ext": m[0].entry.external_userid} for m in part])
+        many(conn, _LINK, [{"send_id": send_id, "at": now, "slot_id": m[0].slot_id,
+                            "ext": m[0].entry.external_userid} for m in part])
         done.sends += 1
         done.customers += len(part)
 

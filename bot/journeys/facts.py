@@ -9,18 +9,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 
-from bot.db.engine import sql
+from bot.journeys.bulk import select_in
+from bot.journeys.model import Journey
 
 BATCH = 500
 PURCHASES = ("purchase", "first_purchase")
 
 
-@dataclass
+@dataclass(slots=True)
 class Customer:
     external_userid: str
     name: str = ""
@@ -46,22 +45,17 @@ class Customer:
         return self.follows[0] if self.follows else ""
 
 
-def _in(statement: str) -> Any:
-    return sql(statement).bindparams(bindparam("ids", expanding=True))
-
-
-_MEMBERS = _in("SELECT external_userid, name, store_id, channel, status, staff_userid "
-               "FROM member WHERE external_userid IN :ids")
-_FOLLOWS = _in("SELECT external_userid, userid FROM member_follow WHERE status = 'active' "
-               "AND external_userid IN :ids ORDER BY added_at, userid")
-_TAGS = _in("SELECT t.external_userid, g.group_name, g.name FROM member_tag t "
-            "JOIN tag g ON g.id = t.tag_id WHERE t.external_userid IN :ids")
-_GROUPS = _in("SELECT DISTINCT member_id FROM group_member WHERE member_id IN :ids")
-_LEFT = _in("SELECT member_id, MAX(at) FROM group_member_log WHERE action = 'leave' "
-             "AND member_id IN :ids GROUP BY member_id")
-_BOUGHT = _in("SELECT external_userid, MAX(at) FROM member_event WHERE event IN "
-              "('purchase', 'first_purchase') AND external_userid IN :ids "
-              "GROUP BY external_userid")
+_MEMBERS = ("SELECT external_userid, name, store_id, channel, status, staff_userid "
+            "FROM member WHERE external_userid IN {in}")
+_FOLLOWS = ("SELECT external_userid, userid FROM member_follow WHERE status = 'active' "
+            "AND external_userid IN {in} ORDER BY added_at, userid")
+_TAGS = ("SELECT t.external_userid, g.group_name, g.name FROM member_tag t "
+         "JOIN tag g ON g.id = t.tag_id WHERE t.external_userid IN {in}")
+_GROUPS = "SELECT DISTINCT member_id FROM group_member WHERE member_id IN {in}"
+_LEFT = ("SELECT member_id, MAX(at) FROM group_member_log WHERE action = 'leave' "
+         "AND member_id IN {in} GROUP BY member_id")
+_BOUGHT = ("SELECT external_userid, MAX(at) FROM member_event WHERE external_userid IN {in} "
+           "AND event IN ('purchase', 'first_purchase') GROUP BY external_userid")
 
 
 def chunks(items: Sequence[str], size: int = BATCH) -> Iterator[list[str]]:
@@ -69,26 +63,35 @@ def chunks(items: Sequence[str], size: int = BATCH) -> Iterator[list[str]]:
         yield list(items[start:start + size])
 
 
-def load_customers(conn: Connection, ids: Iterable[str]) -> dict[str, Customer]:
+def load_customers(conn: Connection, ids: Iterable[str], *, tags: bool = True,
+                   groups: bool = True, purchases: bool = True) -> dict[str, Customer]:
+    """The customers' facts; a plan reads only what its journey's rules look at."""
     wanted = sorted(set(ids))
     found = {ext: Customer(ext) for ext in wanted}
-    for part in chunks(wanted):
-        params = {"ids": part}
-        for ext, name, store, channel, status, first in conn.execute(_MEMBERS, params):
-            c = found[ext]
-            c.name, c.store_id, c.channel, c.status, c.first_staff = (
-                name or "", store, channel or "", status, first or "")
-        for ext, userid in conn.execute(_FOLLOWS, params):
-            found[ext].follows.append(str(userid))
-        for ext, group, name in conn.execute(_TAGS, params):
+    for ext, name, store, channel, status, first in select_in(conn, _MEMBERS, wanted):
+        c = found[ext]
+        c.name, c.store_id, c.channel, c.status, c.first_staff = (
+            name or "", store, channel or "", status, first or "")
+    for ext, userid in select_in(conn, _FOLLOWS, wanted):
+        found[ext].follows.append(str(userid))
+    if tags:
+        for ext, group, name in select_in(conn, _TAGS, wanted):
             found[ext].tags.add(f"{group}/{name}")
-        for (ext,) in conn.execute(_GROUPS, params):
+    if groups:
+        for (ext,) in select_in(conn, _GROUPS, wanted):
             found[ext].in_groups = True
-        for ext, at in conn.execute(_LEFT, params):
+        for ext, at in select_in(conn, _LEFT, wanted):
             found[ext].last_left = float(at)
-        for ext, at in conn.execute(_BOUGHT, params):
+    if purchases:
+        for ext, at in select_in(conn, _BOUGHT, wanted):
             found[ext].last_purchase = float(at)
     return found
+
+
+def needs(journey: Journey) -> dict[str, bool]:
+    """Which facts `journey`'s stop rules read (entry narrowing is checked at entry)."""
+    return {"tags": bool(journey.stop.tags), "groups": journey.stop.left_groups,
+            "purchases": journey.stop.purchase}
 
 
 def group_by(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:

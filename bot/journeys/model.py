@@ -7,8 +7,10 @@ after entry: what a customer gets on the day itself is the welcome's job.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -100,7 +102,10 @@ class RenderedStep:
     text: str
     attachments: list[dict[str, Any]] = field(default_factory=list)
 
+    @cached_property
+    def _key(self) -> str:
+        return json.dumps([self.text, self.attachments], ensure_ascii=False, sort_keys=True)
+
     def key(self) -> str:
         """Customers whose step renders the same share one 群发."""
-        import json
-        return json.dumps([self.text, self.attachments], ensure_ascii=False, sort_keys=True)
+        return self._key

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from bot.journeys import rows
 from bot.journeys.book import JourneyBook
-from bot.journeys.facts import Customer, load_customers
+from bot.journeys.facts import Customer, load_customers, needs
 from bot.journeys.model import Allowance, Journey, Step
 from bot.journeys.stops import EntryRow, sender_for, stop_reason
 from bot.outbox.quota import quota_period
@@ -81,7 +81,7 @@ def _plan_page(conn: Connection, book: JourneyBook, journey: Journey, day: date,
                claims: SopClaims, dry: dict[str, int] | None, due: list[Due],
                result: JourneyDay) -> None:
     """One page of entries: stops, then the allowance, then the rows (a few statements)."""
-    customers = load_customers(conn, (d.entry.external_userid for d in due))
+    customers = load_customers(conn, (d.entry.external_userid for d in due), **needs(journey))
     due = _drop_stopped(conn, journey, due, customers, now, result, write=dry is None)
     used: dict[str, int] = {}
     if journey.via == "group_send":
@@ -215,6 +215,7 @@ class _Writer:
         self.new: list[dict[str, Any]] = []
         self.moved: list[dict[str, Any]] = []
         self.reserve: dict[tuple[int, float], list[str]] = {}
+        self.slots: dict[tuple[str, float], int] = {}  # the day's outbox slot per step
 
     def _at(self, step: Step) -> datetime:
         return datetime.combine(self.day, step.at, tzinfo=self.journey.timezone)
@@ -234,8 +235,12 @@ class _Writer:
         when = self._at(item.step)
         if not self.write:
             return
-        slot_id = rows.slot_for(self.conn, slot_name(self.journey.name, item.step.id),
-                                when.timestamp(), when.strftime("%Y-%m-%d %H:%M"), self.now)
+        key = (item.step.id, when.timestamp())
+        slot_id = self.slots.get(key)
+        if slot_id is None:
+            slot_id = self.slots[key] = rows.slot_for(
+                self.conn, slot_name(self.journey.name, item.step.id), when.timestamp(),
+                when.strftime("%Y-%m-%d %H:%M"), self.now)
         if self.journey.via == "group_send":
             self.reserve.setdefault((slot_id, when.timestamp()), []).append(
                 item.entry.external_userid)
