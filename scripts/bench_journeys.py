@@ -177,6 +177,173 @@ def phase_plan(args: argparse.Namespace, workdir: Path) -> bool:
     return bool(r["plan_s"] < 30 and r["rss_mb"] < 200)
 
 
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, *args], env={**os.environ, **env}, cwd=REPO,
+        stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def wait_up(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited ({proc.returncode})")
+        try:
+            async with http.get(url) as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def statuses(db_path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        return dict(conn.execute("SELECT status, COUNT(*) FROM outbox_send "
+                                 "GROUP BY status").fetchall())
+    finally:
+        conn.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def setup_deliver(args: argparse.Namespace, workdir: Path, http: aiohttp.ClientSession,
+                        sim: str) -> tuple[Path, Path, list[str]]:
+    """Staff and customers in the simulator and the bot's database; a one-step journey."""
+    sop_dir = workdir / "dsop"
+    shutil.copytree(REPO / "sop", sop_dir, ignore=shutil.ignore_patterns("journeys"))
+    journey_files(sop_dir / "journeys", 1, 1, at="00:00")
+    members: list[tuple[str, str]] = []
+    per = max(args.deliver_members // args.deliver_staff, 1)
+    for i in range(args.deliver_staff):
+        userid = f"staff{i:04d}"
+        async with http.post(sim + "/sim/staff", json={"userid": userid, "name": userid}):
+            pass
+        async with http.post(sim + "/sim/prepare_contacts",
+                             json={"userid": userid, "count": per}) as resp:
+            members += [(c["external_userid"], userid) for c in await resp.json()]
+    db_path = workdir / "deliver.db"
+    fill(db_path, members, 1, 1, args.seed)  # every entry yesterday: day 1 is today 00:00
+    return db_path, sop_dir, [e for e, _ in members]
+
+
+async def plan_and_dispatch(db_path: Path, sop_dir: Path) -> int:
+    from bot.db.engine import Database
+    from bot.journeys.files import live_journeys
+    from bot.journeys.runner import JourneyRunner
+
+    settings = settings_for(db_path, sop_dir)
+    live = live_journeys(settings)
+    live.load_now()
+    db = Database(settings.database.url)
+    try:
+        return (await JourneyRunner(db, live).tick(plan=True)).sends
+    finally:
+        await db.close()
+
+
+async def phase_deliver(args: argparse.Namespace, workdir: Path) -> bool:
+    env = secrets_env(throwaway_secrets("wwbench"))
+    sim_port, bot_port = free_port(), free_port()
+    sim_url, bot_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{bot_port}"
+    procs = [spawn(["-m", "bot.simulator", "--port", str(sim_port), "--per-api-per-minute",
+                    str(args.per_minute), "--seed", str(args.seed)], env, workdir / "sim.log")]
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
+            await wait_up(http, sim_url + "/sim/stats", procs[0])
+            db_path, sop_dir, customers = await setup_deliver(args, workdir, http, sim_url)
+            config = workdir / "deliver.toml"
+            config.write_text(
+                f'[server]\nhost = "127.0.0.1"\nport = {bot_port}\n'
+                f'[database]\nurl = "sqlite:///{db_path}"\n'
+                f'[wecom]\napi_base_url = "{sim_url}/cgi-bin/"\n'
+                f"per_api_per_minute = {args.per_minute}\n"
+                f'[paths]\nsop_dir = "{sop_dir}"\ntemplates_dir = "{REPO / "templates"}"\n'
+                f"[sop]\nscheduler = false\nsend_per_minute = {args.per_minute}\n"
+                "check_after_minutes = 1440.0\n", "utf-8")
+            half = args.fault_rate / 2
+            async with http.post(sim_url + "/sim/faults", json={"per_path": {ADD_MSG: {
+                    "busy": half, "rate_limited": half}}}):
+                pass
+            procs.append(spawn(["-m", "bot", "run", "--config", str(config)], env,
+                               workdir / "bot.log"))
+            await wait_up(http, bot_url + "/healthz", procs[-1])
+            t0 = time.time()
+            sends = await plan_and_dispatch(db_path, sop_dir)
+            note(f"[deliver] {len(customers)} customers, {sends} one-to-one 群发 queued")
+            result = await _deliver(args, http, procs, env, config, db_path, bot_url, sends, t0,
+                                    workdir)
+            async with http.post(sim_url + "/sim/groupsend/confirm_pending",
+                                 json={"everyone": True}):
+                pass
+            async with http.get(sim_url + "/sim/groupsend/counts") as resp:
+                counts = await resp.json()
+            async with http.get(sim_url + "/sim/stats") as resp:
+                stats = await resp.json()
+    finally:
+        for proc in procs:
+            stop(proc)
+    received = counts["counts"]
+    lost = sum(1 for ext in customers if not received.get(ext))
+    doubled = len(counts["doubles"])
+    floor = sends / (args.per_minute / 60)
+    print(f"deliver: {len(customers):,} customers of {args.deliver_staff:,} staff, {sends:,} "
+          f"群发, {args.fault_rate:.0%} faults on add_msg_template, kill -9 at "
+          f"{args.kill_at:.0%} accepted")
+    print(f"  all accepted in {result['done_s']:.1f} s (rate-limit floor {floor:.1f} s at "
+          f"{args.per_minute:,}/min); add_msg_template calls {stats['calls'].get(ADD_MSG, 0)},"
+          f" errors {stats['errors'].get(ADD_MSG, {})}")
+    print(f"  kill -9 with {result['killed']} — restarted in {result['restart_s']:.1f} s")
+    print(f"  lost {lost}, doubled {doubled}; bot peak RSS {result['rss']:.0f} MB")
+    return lost == 0 and doubled == 0 and result["finished"]
+
+
+async def _deliver(args: argparse.Namespace, http: aiohttp.ClientSession,
+                   procs: list[subprocess.Popen[bytes]], env: dict[str, str], config: Path,
+                   db_path: Path, bot_url: str, sends: int, t0: float, workdir: Path
+                   ) -> dict[str, Any]:
+    """Wait for every send to be accepted; kill -9 the bot once on the way."""
+    out: dict[str, Any] = {"killed": "-", "restart_s": 0.0, "finished": False}
+    kill_at = int(sends * args.kill_at)
+    deadline = time.monotonic() + 3 * sends / (args.per_minute / 60) + 300
+    while time.monotonic() < deadline:
+        now = statuses(db_path)
+        accepted = now.get("created", 0) + now.get("done", 0)
+        if accepted + now.get("failed", 0) >= sends:
+            out["finished"] = now.get("failed", 0) == 0
+            break
+        if kill_at and accepted >= kill_at:
+            kill_at = 0
+            procs[-1].send_signal(signal.SIGKILL)
+            procs[-1].wait()
+            out["killed"] = statuses(db_path)
+            started = time.perf_counter()
+            procs.append(spawn(["-m", "bot", "run", "--config", str(config)], env,
+                               workdir / "bot-restart.log"))
+            await wait_up(http, bot_url + "/healthz", procs[-1])
+            out["restart_s"] = time.perf_counter() - started
+        await asyncio.sleep(0.2)
+    out["done_s"] = time.time() - t0
+    out["rss"] = peak_rss_mb(procs[-1].pid)
+    return out
+
+
 def note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -191,7 +358,7 @@ def main() -> int:
     parser.add_argument("--staff", type=int, default=2000)
     parser.add_argument("--journeys", type=int, default=10)
     parser.add_argument("--deliver-members", type=int, default=20_000)
-    parser.add_argument("--deliver-staff", type=int, default=100)
+    parser.add_argument("--deliver-staff", type=int, default=1000)
     parser.add_argument("--per-minute", type=int, default=10_000)
     parser.add_argument("--fault-rate", type=float, default=0.01)
     parser.add_argument("--kill-at", type=float, default=0.4)
@@ -204,8 +371,6 @@ def main() -> int:
         if args.phase in ("both", "plan"):
             ok = phase_plan(args, workdir) and ok
         if args.phase in ("both", "deliver"):
-            from scripts_bench_journeys_deliver import phase_deliver  # type: ignore[import-not-found]
-
             ok = asyncio.run(phase_deliver(args, workdir)) and ok
     finally:
         if args.keep:
