@@ -96,6 +96,12 @@ class JourneyRunner:
         if self._aps is not None and self._aps.running:
             self._aps.shutdown(wait=False)
 
+    def job_ids(self) -> list[str]:
+        """The APScheduler jobs: the day's plan and each step time (empty once stopped)."""
+        if self._aps is None or not self._aps.running:
+            return []
+        return sorted(job.id for job in self._aps.get_jobs())
+
     def _apply_jobs(self) -> None:
         if self._aps is None or self.live.current is None:
             return
