@@ -134,15 +134,16 @@ async def child_plan(db_path: Path, sop_dir: Path) -> dict[str, Any]:
     end_of_day = datetime.combine(today, datetime.min.time(), SHANGHAI) + timedelta(hours=23,
                                                                                    minutes=59)
     runner = JourneyRunner(db, live, clock=lambda: end_of_day.timestamp())
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     await runner.enter(end_of_day.timestamp())
     results = await runner.plan_day(today, end_of_day.timestamp())
-    plan_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    plan_s, plan_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     done = await runner.dispatch(end_of_day.timestamp(), today)
-    dispatch_s = time.perf_counter() - t0
+    dispatch_s, dispatch_cpu = time.perf_counter() - t0, time.process_time() - c0
     await db.close()
-    return {"plan_s": plan_s, "dispatch_s": dispatch_s,
+    return {"plan_s": plan_s, "dispatch_s": dispatch_s, "plan_cpu": plan_cpu,
+            "dispatch_cpu": dispatch_cpu,
             "planned": sum(sum(r.planned.values()) for r in results),
             "postponed": sum(r.postponed for r in results),
             "sends": done.sends, "customers": done.customers,
@@ -169,10 +170,12 @@ def phase_plan(args: argparse.Namespace, workdir: Path) -> bool:
     r = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"plan: {args.members:,} members, {args.journeys} journeys of 11 steps, "
           f"{args.staff:,} staff (machine shared with other work)")
-    print(f"  day's plan:   {r['plan_s']:6.1f} s  ({r['planned']:,} steps planned, "
-          f"{r['postponed']:,} postponed by the allowance)   target < 30 s")
-    print(f"  hand-over:    {r['dispatch_s']:6.1f} s  ({r['sends']:,} one-to-one 群发 for "
-          f"{r['customers']:,} customers written to the outbox)")
+    print(f"  day's plan:   {r['plan_s']:6.1f} s wall, {r['plan_cpu']:.1f} s CPU "
+          f"({r['planned']:,} steps planned, {r['postponed']:,} postponed by the allowance)"
+          "   target < 30 s")
+    print(f"  hand-over:    {r['dispatch_s']:6.1f} s wall, {r['dispatch_cpu']:.1f} s CPU "
+          f"({r['sends']:,} one-to-one 群发 for {r['customers']:,} customers written to the "
+          "outbox, at the step times)")
     print(f"  peak RSS:     {r['rss_mb']:6.0f} MB   target < 200 MB")
     return bool(r["plan_s"] < 30 and r["rss_mb"] < 200)
 
