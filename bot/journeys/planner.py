@@ -12,6 +12,7 @@ transaction; a second planning of the same day finds the rows and adds nothing.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ def plan_journey(conn: Connection, book: JourneyBook, journey: Journey, day: dat
         if not page:
             return result
         after = page[-1].id
-        due = _due_today(conn, journey, day, page)
+        due = _due_today(conn, journey, day, page, write=dry is None)
         if due:
             _plan_page(conn, book, journey, day, now, claims, dry, due, result)
 
@@ -112,8 +113,8 @@ def _plan_page(conn: Connection, book: JourneyBook, journey: Journey, day: date,
     writer.flush()
 
 
-def _due_today(conn: Connection, journey: Journey, day: date, page: list[EntryRow]
-               ) -> list[Due]:
+def _due_today(conn: Connection, journey: Journey, day: date, page: list[EntryRow], *,
+               write: bool = True) -> list[Due]:
     """The steps of these entries due on `day`: today's own, and those postponed to it."""
     by_day: dict[str, list[Step]] = {}
     for step in journey.steps:
@@ -123,10 +124,15 @@ def _due_today(conn: Connection, journey: Journey, day: date, page: list[EntryRo
     due = [Due(e, s) for e in todays for s in by_day[e.entry_day]
            if (e.id, s.id) not in recorded]
     by_id = {e.id: e for e in page}
+    removed: list[tuple[int, str, str]] = []
     for step_row, step_id, entry_id in rows.postponed_of(conn, list(by_id), day.isoformat()):
         later = journey.step(step_id)
-        if later is not None:  # a step the operator removed is not sent late
+        if later is None:  # a step the operator removed is not sent late
+            removed.append((entry_id, step_id, "the step was removed from the journey"))
+        else:
             due.append(Due(by_id[entry_id], later, step_row))
+    if removed and write:
+        rows.skip_open_steps(conn, removed, time.time())
     return due
 
 
