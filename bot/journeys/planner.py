@@ -66,6 +66,11 @@ def plan_journey(conn: Connection, book: JourneyBook, journey: Journey, day: dat
     `dry`: write nothing (``journeys preview --date``); it carries the 群发 that journeys
     planned earlier in the same preview, which the outbox does not hold.
     """
+    rank = book.allowance.rank(journey.name)
+    if dry is None and not any(book.allowance.rank(name) < rank for name in claims):
+        from bot.journeys.setplan import plan_journey_sql  # it builds on this module
+
+        return plan_journey_sql(conn, book, journey, day, now)
     result = JourneyDay(journey.name)
     after = 0
     while True:
