@@ -57,11 +57,25 @@ _MOVE = """UPDATE journey_step SET status = :status, reason = :reason, due_day =
            WHERE status = 'postponed' AND journey = :j AND step = :step AND due_day <= :day
              AND {room} AND {age} AND entry_id IN (SELECT id FROM journey_entry
                                                   WHERE status = 'active')"""
-_RESERVE = """INSERT INTO outbox_delivery (slot_id, chat_id, send_id, via, slot_at, status,
-                                           updated_at)
-              SELECT :slot_id, external_userid, NULL, 'group_send', :due_at, 'queued', :now
-              FROM journey_step WHERE slot_id = :slot_id AND status = 'planned'
-              ON CONFLICT (slot_id, chat_id) DO NOTHING"""
+# A 群发 step reserves first (its customers' row in the outbox, if they have room), then
+# records the step as planned for exactly the customers reserved: one indexed lookup each.
+_RESERVE_OWN = """INSERT INTO outbox_delivery (slot_id, chat_id, send_id, via, slot_at, status,
+                                               updated_at)
+    SELECT :slot_id, e.external_userid, NULL, 'group_send', :due_at, 'queued', :now
+    FROM journey_entry e
+    WHERE e.journey = :j AND e.status = 'active' AND e.entry_day = :entry_day
+      AND NOT EXISTS (SELECT 1 FROM journey_step s WHERE s.entry_id = e.id AND s.step = :step)
+      AND {room}
+    ON CONFLICT (slot_id, chat_id) DO NOTHING"""
+_RESERVE_LATE = """INSERT INTO outbox_delivery (slot_id, chat_id, send_id, via, slot_at, status,
+                                                updated_at)
+    SELECT :slot_id, external_userid, NULL, 'group_send', :due_at, 'queued', :now
+    FROM journey_step
+    WHERE status = 'postponed' AND journey = :j AND step = :step AND due_day <= :day
+      AND {room} AND entry_id IN (SELECT id FROM journey_entry WHERE status = 'active')
+    ON CONFLICT (slot_id, chat_id) DO NOTHING"""
+_RESERVED = ("EXISTS (SELECT 1 FROM outbox_delivery r WHERE r.slot_id = :slot_id AND "
+             "r.chat_id = {ext} AND r.send_id IS NULL AND r.status = 'queued')")
 
 
 def plan_journey_sql(conn: Connection, book: JourneyBook, journey: Journey, day: date,
@@ -143,10 +157,6 @@ def _slot(conn: Connection, journey: Journey, step: Step, when: datetime, now: f
                          when.strftime("%Y-%m-%d %H:%M"), now)
 
 
-def _room(journey: Journey, ext: str) -> str:
-    return _ROOM.format(ext=ext) if journey.via == "group_send" else "1 = 1"
-
-
 def _postponed(conn: Connection, journey: Journey, step: Step, day: date, now: float,
                room: dict[str, Any], result: JourneyDay) -> None:
     when = datetime.combine(day, step.at, tzinfo=journey.timezone)
@@ -158,10 +168,15 @@ def _postponed(conn: Connection, journey: Journey, step: Step, day: date, now: f
     if not waiting:
         return
     slot_id = _slot(conn, journey, step, when, now)
-    planned = _run(conn, _MOVE.format(room=_room(journey, "journey_step.external_userid"),
-                                      age="1 = 1"),
-                   {**params, "status": "planned", "reason": "", "slot_id": slot_id})
-    _reserve(conn, journey, slot_id, when, now)
+    params["slot_id"] = slot_id
+    if journey.via == "group_send":
+        _run(conn, _RESERVE_LATE.format(room=_ROOM.format(ext="journey_step.external_userid")),
+             params)
+        planned_if = _RESERVED.format(ext="journey_step.external_userid")
+    else:
+        planned_if = "1 = 1"
+    planned = _run(conn, _MOVE.format(room=planned_if, age="1 = 1"),
+                   {**params, "status": "planned", "reason": ""})
     result.planned[step.id] += planned
     # the rest: postponed once more while young enough, else dropped
     oldest = (day - timedelta(days=step.day + journey.postpone_days - 1)).isoformat()
@@ -190,9 +205,14 @@ def _own(conn: Connection, journey: Journey, step: Step, day: date, now: float,
     if not waiting:
         return
     slot_id = _slot(conn, journey, step, when, now)
-    planned = _run(conn, _NEW.format(room=_room(journey, "e.external_userid")),
+    if journey.via == "group_send":
+        _run(conn, _RESERVE_OWN.format(room=_ROOM.format(ext="e.external_userid")),
+             {**params, "slot_id": slot_id})
+        planned_if = _RESERVED.format(ext="e.external_userid")
+    else:
+        planned_if = "1 = 1"
+    planned = _run(conn, _NEW.format(room=planned_if),
                    {**params, "status": "planned", "reason": "", "slot_id": slot_id})
-    _reserve(conn, journey, slot_id, when, now)
     result.planned[step.id] += planned
     tomorrow = when + timedelta(days=1)
     if step.if_full == "postpone":
@@ -204,9 +224,3 @@ def _own(conn: Connection, journey: Journey, step: Step, day: date, now: float,
         result.skipped["allowance"] += _run(conn, _NEW.format(room="1 = 1"), {
             **params, "status": "skipped", "reason": "allowance: no 群发 left for the customer "
             "today", "slot_id": None})
-
-
-def _reserve(conn: Connection, journey: Journey, slot_id: int, when: datetime,
-             now: float) -> None:
-    if journey.via == "group_send":
-        _run(conn, _RESERVE, {"slot_id": slot_id, "due_at": when.timestamp(), "now": now})

@@ -33,7 +33,7 @@ class JourneyEntry(SQLModel, table=True):
     __tablename__ = "journey_entry"
     __table_args__ = (
         UniqueConstraint("journey", "external_userid", "entry_day", name="uq_journey_entry"),
-        Index("ix_journey_entry_status", "status", "journey"),
+        Index("ix_journey_entry_due", "journey", "status", "entry_day"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -52,7 +52,7 @@ def upgrade() -> None:
                             name="uq_journey_entry"),
     )
     op.create_index("ix_journey_entry_external_userid", "journey_entry", ["external_userid"])
-    op.create_index("ix_journey_entry_status", "journey_entry", ["status", "journey"])
+    op.create_index("ix_journey_entry_due", "journey_entry", ["journey", "status", "entry_day"])
     op.create_table(
         "journey_step",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -75,7 +75,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_journey_step_due", table_name="journey_step")
     op.drop_table("journey_step")
-    op.drop_index("ix_journey_entry_status", table_name="journey_entry")
+    op.drop_index("ix_journey_entry_due", table_name="journey_entry")
     op.drop_index("ix_journey_entry_external_userid", table_name="journey_entry")
     op.drop_table("journey_entry")
     op.drop_index("ix_member_event_event_at", table_name="member_event")
