@@ -36,7 +36,7 @@ from bot.outbox.status import SendStatus
 log = logging.getLogger(__name__)
 
 MAX_CUSTOMERS_PER_SEND = 10_000  # add_msg_template external_userid limit (reference §4)
-BATCH = 20_000
+BATCH = 5000  # planned rows handed over per transaction: memory stays flat
 TASK_LINES = 15  # a staff task lists this many customers, then "等 N 位"
 
 
