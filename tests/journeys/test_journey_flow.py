@@ -133,3 +133,23 @@ async def test_an_edit_mid_journey_keeps_her_place_and_the_preview_says_what_cha
     assert len(got) == 4 and "赣南脐橙" in got[2] and "首单券" in got[3]
     assert "tip-wash" not in jw.steps(ext)
     assert jw.entries(ext) == [("first-week", "finished", "last step")]
+
+
+async def test_preview_of_a_date_counts_customers_per_step_and_staff(jw: Journeys) -> None:
+    """The planner in dry mode: what tomorrow sends, per step and staff member; nothing is
+    written, and the real plan then does exactly that."""
+    from datetime import timedelta
+
+    from bot.journeys.preview import date_preview
+
+    world = jw.world
+    for name in ("王丽", "李娜"):
+        await new_friend(jw, name)
+    await jw.now()
+    db = world.runtime.services.db  # type: ignore[union-attr]
+    tomorrow = jw.today + timedelta(days=1)
+    lines = await db.read(lambda c: date_preview(c, jw.live.value, tomorrow, {}))
+    assert "  12:00 first-week/tip-ripeness (day 1): 2 customers · 小鲜(xiaoxian) 2" in lines
+    assert world.count("journey_step") == 0
+    await jw.at(1, "00:05", plan=True)
+    assert world.rows("SELECT COUNT(*) FROM journey_step WHERE status = 'planned'") == [(2,)]
