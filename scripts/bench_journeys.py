@@ -138,12 +138,13 @@ async def child_plan(db_path: Path, sop_dir: Path) -> dict[str, Any]:
     await runner.enter(end_of_day.timestamp())
     results = await runner.plan_day(today, end_of_day.timestamp())
     plan_s, plan_cpu = time.perf_counter() - t0, time.process_time() - c0
+    plan_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0, c0 = time.perf_counter(), time.process_time()
     done = await runner.dispatch(end_of_day.timestamp(), today)
     dispatch_s, dispatch_cpu = time.perf_counter() - t0, time.process_time() - c0
     await db.close()
     return {"plan_s": plan_s, "dispatch_s": dispatch_s, "plan_cpu": plan_cpu,
-            "dispatch_cpu": dispatch_cpu,
+            "dispatch_cpu": dispatch_cpu, "plan_rss_mb": plan_rss,
             "planned": sum(sum(r.planned.values()) for r in results),
             "postponed": sum(r.postponed for r in results),
             "sends": done.sends, "customers": done.customers,
@@ -176,7 +177,8 @@ def phase_plan(args: argparse.Namespace, workdir: Path) -> bool:
     print(f"  hand-over:    {r['dispatch_s']:6.1f} s wall, {r['dispatch_cpu']:.1f} s CPU "
           f"({r['sends']:,} one-to-one 群发 for {r['customers']:,} customers written to the "
           "outbox, at the step times)")
-    print(f"  peak RSS:     {r['rss_mb']:6.0f} MB   target < 200 MB")
+    print(f"  peak RSS:     {r['plan_rss_mb']:6.0f} MB after the plan, {r['rss_mb']:.0f} MB after "
+          "the hand-over   target < 200 MB")
     return bool(r["plan_s"] < 30 and r["rss_mb"] < 200)
 
 
