@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from bot.db.engine import driver_execute
 
 CHUNK = 2000  # values in one IN (...): far below SQLite's 32,766 variables
+_SIZES = (1, 4, 16, 64, 256, 1000, CHUNK)  # IN lists are padded (repeating the last value)
 _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
 
@@ -39,6 +40,10 @@ def _run_in(conn: Connection, template: str, part: Sequence[Any],
     """Positional parameters: binding 2,000 named ones cost sqlite3 three times as much."""
     raw = conn.connection.driver_connection
     assert raw is not None
+    # a few statement shapes, not one per list length: the driver caches each prepared
+    # statement, and thousands of 2,000-value shapes cost tens of MB (measured)
+    size = next(b for b in _SIZES if b >= len(part))
+    part = [*part, *[part[-1]] * (size - len(part))]
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     head, _, tail = template.partition("{in}")
     names = _NAMED.findall(head) + _NAMED.findall(tail)

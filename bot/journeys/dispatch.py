@@ -36,7 +36,7 @@ from bot.outbox.status import SendStatus
 log = logging.getLogger(__name__)
 
 MAX_CUSTOMERS_PER_SEND = 10_000  # add_msg_template external_userid limit (reference §4)
-BATCH = 5000  # planned rows handed over per transaction: memory stays flat
+BATCH = 20_000  # planned rows handed over per transaction (by time, then staff member)
 TASK_LINES = 15  # a staff task lists this many customers, then "等 N 位"
 
 
@@ -67,7 +67,7 @@ _DUE = sql(f"""
            {', '.join('e.' + c for c in rows.ENTRY_COLUMNS.split(', '))}
     FROM journey_step s JOIN journey_entry e ON e.id = s.entry_id
     WHERE s.status = 'planned' AND s.due_at <= :now
-    ORDER BY s.due_at, s.id LIMIT :limit
+    ORDER BY s.due_at, e.sender, s.id LIMIT :limit
 """)  # noqa: S608 (constants only)
 # "still planned", written as not any later status: with `status = 'planned'` SQLite walks
 # the (status, due_at) index over every planned row of the day instead of the ids
