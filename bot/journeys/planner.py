@@ -66,11 +66,6 @@ def plan_journey(conn: Connection, book: JourneyBook, journey: Journey, day: dat
     `dry`: write nothing (``journeys preview --date``); it carries the 群发 that journeys
     planned earlier in the same preview, which the outbox does not hold.
     """
-    rank = book.allowance.rank(journey.name)
-    if dry is None and not any(book.allowance.rank(name) < rank for name in claims):
-        from bot.journeys.setplan import plan_journey_sql  # it builds on this module
-
-        return plan_journey_sql(conn, book, journey, day, now)
     result = JourneyDay(journey.name)
     after = 0
     while True:
@@ -81,6 +76,13 @@ def plan_journey(conn: Connection, book: JourneyBook, journey: Journey, day: dat
         due = _due_today(conn, journey, day, page, write=dry is None)
         if due:
             _plan_page(conn, book, journey, day, now, claims, dry, due, result)
+
+
+def sql_planned(book: JourneyBook, journey: Journey, claims: SopClaims) -> bool:
+    """Whether the SQL plan (`bot.journeys.setplan`) may plan `journey`: unless a member
+    SOP ranked above it still fires today (its customers are known only here)."""
+    rank = book.allowance.rank(journey.name)
+    return not any(book.allowance.rank(name) < rank for name in claims)
 
 
 def _plan_page(conn: Connection, book: JourneyBook, journey: Journey, day: date, now: float,

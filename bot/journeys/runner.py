@@ -30,7 +30,8 @@ from bot.db.engine import Database
 from bot.journeys import entries
 from bot.journeys.book import JourneyBook
 from bot.journeys.dispatch import Dispatched, dispatch_due
-from bot.journeys.planner import JourneyDay, plan_journey
+from bot.journeys.planner import JourneyDay, plan_journey, sql_planned
+from bot.journeys.setplan import sql_plan_units
 from bot.journeys.sop_claims import member_sop_claims
 from bot.sop.book import SopBook
 
@@ -175,8 +176,13 @@ class JourneyRunner:
         claims = await self.db.read(lambda c: member_sop_claims(c, sops, day))
         results = []
         for journey in book.enabled():
-            result = await self.db.write(
-                lambda c, j=journey: plan_journey(c, book, j, day, now, claims))  # type: ignore[misc]
+            if sql_planned(book, journey, claims):
+                result = JourneyDay(journey.name)
+                for unit in sql_plan_units(book, journey, day, now, result):
+                    await self.db.write(unit)
+            else:
+                result = await self.db.write(
+                    lambda c, j=journey: plan_journey(c, book, j, day, now, claims))  # type: ignore[misc]
             results.append(result)
             if result.planned or result.postponed or result.skipped:
                 log.info("journey %s %s: %s planned, %d postponed, skipped %s",

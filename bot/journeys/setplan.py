@@ -12,7 +12,9 @@ SOP ranked above the journey still has to fire today, and never for previews.
 # ruff: noqa: S608 - statements are built from this module's constants; values are bound
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -78,21 +80,32 @@ _RESERVED = ("EXISTS (SELECT 1 FROM outbox_delivery r WHERE r.slot_id = :slot_id
              "r.chat_id = {ext} AND r.send_id IS NULL AND r.status = 'queued')")
 
 
-def plan_journey_sql(conn: Connection, book: JourneyBook, journey: Journey, day: date,
-                     now: float) -> JourneyDay:
-    result = JourneyDay(journey.name)
+Unit = Callable[[Connection], None]
+
+
+def sql_plan_units(book: JourneyBook, journey: Journey, day: date, now: float,
+                   result: JourneyDay) -> list[Unit]:
+    """The day's plan of `journey` as small transactions, to run in order: the stop rules,
+    then each step (postponed copies first, then the day's own in time order). Each is
+    whole by itself (a step's reservations and rows commit together) and idempotent, and
+    none holds more than one step's rows: SQLite keeps a transaction's pages in memory
+    (one transaction per journey of 100,000 entries held 150 MB, measured)."""
     days = {(day - timedelta(days=s.day)).isoformat() for s in journey.steps}
     names = {f"d{i}": d for i, d in enumerate(sorted(days))}
     active = _ACTIVE.format(days=", ".join(f":{n}" for n in names))
     base = {"j": journey.name, "day": day.isoformat(), "now": now, **names}
-    result.stopped = _stops(conn, journey, active, base, now)
     start = datetime.combine(day, datetime.min.time(), journey.timezone).timestamp()
     room = {"ds": start, "de": start + 86400, "per_day": book.allowance.per_day}
-    for step in journey.steps:  # steps postponed to today first: they are older
-        _postponed(conn, journey, step, day, now, room, result)
-    for step in sorted(journey.steps, key=lambda s: s.at):
-        _own(conn, journey, step, day, now, room, result)
-    return result
+
+    def stops(conn: Connection) -> None:
+        result.stopped += _stops(conn, journey, active, base, now)
+
+    units: list[Unit] = [stops]
+    units += [partial(_postponed, journey=journey, step=step, day=day, now=now, room=room,
+                      result=result) for step in journey.steps]
+    units += [partial(_own, journey=journey, step=step, day=day, now=now, room=room,
+                      result=result) for step in sorted(journey.steps, key=lambda s: s.at)]
+    return units
 
 
 def _run(conn: Connection, statement: str, params: dict[str, Any]) -> int:
