@@ -120,8 +120,6 @@ def settings_for(db_path: Path, sop_dir: Path) -> Any:
 
 async def child_plan(db_path: Path, sop_dir: Path) -> dict[str, Any]:
     """In a fresh process: the day's plan and hand-over, timed, with the peak RSS."""
-    import resource
-
     from bot.db.engine import Database
     from bot.journeys.files import live_journeys
     from bot.journeys.runner import JourneyRunner
@@ -138,7 +136,7 @@ async def child_plan(db_path: Path, sop_dir: Path) -> dict[str, Any]:
     await runner.enter(end_of_day.timestamp())
     results = await runner.plan_day(today, end_of_day.timestamp())
     plan_s, plan_cpu = time.perf_counter() - t0, time.process_time() - c0
-    plan_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    plan_rss = peak_rss_mb(os.getpid())
     t0, c0 = time.perf_counter(), time.process_time()
     done = await runner.dispatch(end_of_day.timestamp(), today)
     dispatch_s, dispatch_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -148,7 +146,8 @@ async def child_plan(db_path: Path, sop_dir: Path) -> dict[str, Any]:
             "planned": sum(sum(r.planned.values()) for r in results),
             "postponed": sum(r.postponed for r in results),
             "sends": done.sends, "customers": done.customers,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            # VmHWM: getrusage's maxrss keeps the parent's peak across fork and exec
+            "rss_mb": peak_rss_mb(os.getpid())}
 
 
 def phase_plan(args: argparse.Namespace, workdir: Path) -> bool:
