@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.codes.commands import add_codes_commands
 from bot.config import ConfigError, load_secrets, load_settings
+from bot.journeys.cli import add_journeys_commands, run_journeys_command
 from bot.logs import setup_logging
 from bot.members.cli import add_members_commands, run_members_command
 from bot.replies.cli import add_replies_commands, run_replies_command
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     add_replies_commands(commands)
     add_codes_commands(commands)
     add_members_commands(commands)
+    add_journeys_commands(commands)
 
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_codes_command(args)
     if args.command == "members":
         return run_members_command(args)
+    if args.command == "journeys":
+        return run_journeys_command(args)
     from bot.demo import run_demo
 
     return run_demo(keep=args.keep)

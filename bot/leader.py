@@ -16,6 +16,7 @@ from bot import group_sync
 from bot.books.live import LiveBook
 from bot.config import Settings
 from bot.dispatch import Dispatcher
+from bot.journeys.runner import JourneyRunner, start_journeys
 from bot.operator_books import live_sop_book, load_sop_book
 from bot.outbox.scheduler import SopScheduler
 from bot.outbox.worker import DeliveryWorker
@@ -70,6 +71,7 @@ class Leader:
         self._sop_start: asyncio.Task[None] | None = None
         self._book: LiveBook[SopBook] | None = None
         self._serving = False  # the outbox runs: the scheduler has someone to plan for
+        self.journeys: JourneyRunner | None = None  # issue 15: bot/journeys/
 
     async def serve(self, leads: bool) -> None:
         """The start is done (the outbox runs): lead now if elected meanwhile."""
@@ -95,6 +97,9 @@ class Leader:
                 name="group-sync")
         if settings.sop.scheduler and self.sop is None and self._sop_start is None:
             self._sop_start = loop.create_task(self._start_scheduler(), name="sop-start")
+        if settings.sop.scheduler and self.journeys is None:
+            self.journeys = start_journeys(settings, self.services.db, self.outbox.wake,
+                                           lambda: self.sop.book if self.sop else None)
 
     async def follow(self) -> None:
         """Leadership lost (or stopping): stop firing slots and syncing groups; sends and
@@ -113,6 +118,9 @@ class Leader:
         book, self._book = self._book, None
         if book is not None:
             await book.stop()
+        journeys, self.journeys = self.journeys, None
+        if journeys is not None:
+            await journeys.stop()
 
     def sop_state(self) -> str:
         """running | loading (the book is being checked) | failed: <problem> | off."""

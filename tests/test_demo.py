@@ -83,3 +83,13 @@ def test_demo_prints_the_bots_delivery_records_per_group_and_slot(demo):
     assert "7 customer groups: 7 群发 sent, 0 held back (held_quota)." in table
     assert "14 due over 2 slots, 12 of 12 owner reminders sent" in table
     assert "1 posted from the sidebar" in table
+
+
+def test_demo_shows_wang_li_on_day_3_of_the_track_and_leaving_it_when_she_buys(demo):
+    assert demo.returncode == 0, demo.stderr
+    scene = demo.stdout[demo.stdout.index("== 王丽的控糖减脂 11 天"):]
+    scene = scene[:scene.index("\n== ")]
+    assert [f"day {d}" in scene for d in (1, 2, 3)] == [True, True, True]
+    assert "林晓雨 → 王丽 (一对一群发)" in scene and "低 GI 水果表" in scene
+    assert "today is day 3" in scene and "leaves if: buys" in scene
+    assert "sugar-control: stopped (bought)" in scene

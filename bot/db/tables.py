@@ -335,6 +335,7 @@ from bot.console.tables import (  # noqa: E402
     ConsoleGroupHealth,
     WeComOwnerDay,
 )
+from bot.journeys.tables import JourneyEntry, JourneyStep, MemberEvent  # noqa: E402
 from bot.members.tables import (  # noqa: E402
     CustomerUnionid,
     LoyaltyMember,
@@ -344,5 +345,5 @@ from bot.members.tables import (  # noqa: E402
 )
 
 __all__ = ["ConsoleChannelDay", "ConsoleGroupDay", "ConsoleGroupHealth", "CustomerUnionid",
-           "GroupJoinState", "LoyaltyMember", "PosRequest", "Purchase",
-           "QuestionnaireAnswer", "WeComCode", "WeComOwnerDay"]
+           "GroupJoinState", "JourneyEntry", "JourneyStep", "LoyaltyMember", "MemberEvent",
+           "PosRequest", "Purchase", "QuestionnaireAnswer", "WeComCode", "WeComOwnerDay"]

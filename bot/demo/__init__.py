@@ -28,6 +28,7 @@ from bot.app import RUNTIME, build_app
 from bot.books.stores import StoreDirectory
 from bot.config import Settings
 from bot.demo.console import show_console
+from bot.demo.journey_day import play_journey
 from bot.demo.members_day import play_members_scene
 from bot.demo.sop_day import play_sop_day
 from bot.demo.welcome_day import callback_summary, play_day, report
@@ -77,6 +78,7 @@ async def _demo(keep: bool) -> int:
         customers = await play_day(sim, runtime, stores)
         report(sim, workdir / "demo.db", customers, stores)
         await play_members_scene(sim, runtime, f"http://{host}:{port}", customers)
+        await play_journey(sim, runtime, settings, customers)
         await play_sop_day(sim, runtime, settings, stores, f"http://{host}:{port}")
         await show_console(sim, runtime, settings, f"http://{host}:{port}")
         callback_summary(workdir / "demo.db")

@@ -37,6 +37,7 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     UNSENT = "unsent"  # the owner did not send it
     UNCERTAIN = "uncertain"
+    CANCELLED = "cancelled"  # a journey step reserved, then not sent (the customer left)
 
 
 class SlotStatus(StrEnum):

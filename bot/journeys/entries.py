@@ -1,0 +1,166 @@
+"""Who enters a journey: the day's events, read from the bot's records, matched to entries.
+
+Entry is idempotent: ``journey_entry`` is unique per (journey, customer, entry day) and a
+customer with an entry still running (or, without ``again_after_days``, any entry at all)
+does not enter again, so reading the same events twice after a restart changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam
+from sqlalchemy.engine import Connection
+
+from bot.db.engine import sql
+from bot.journeys.facts import Customer, chunks, load_customers
+from bot.journeys.model import Journey
+
+
+@dataclass(frozen=True, slots=True)
+class Happened:
+    """One event of one customer: what may start a journey."""
+
+    external_userid: str
+    event: str
+    at: float
+    attrs: dict[str, Any] = field(default_factory=dict)
+    store_id: str | None = None  # group_joined: the group's store
+    sender: str = ""  # staff_added: the staff member added
+
+
+_READS = {
+    "staff_added": sql("SELECT external_userid, added_at, userid FROM member_follow "
+                       "WHERE added_at >= :since AND added_at < :until"),
+    "group_joined": sql("SELECT l.member_id, l.at, g.store_id FROM group_member_log l "
+                        "JOIN customer_group g ON g.chat_id = l.chat_id "
+                        "WHERE l.action = 'join' AND l.at >= :since AND l.at < :until"),
+    "tag_added": sql("SELECT t.external_userid, t.added_at, g.group_name, g.name "
+                     "FROM member_tag t JOIN tag g ON g.id = t.tag_id "
+                     "WHERE t.added_at >= :since AND t.added_at < :until"),
+    # by id, not time: the member data may report a purchase hours after it happened
+    "member": sql("SELECT external_userid, at, event, attrs, id FROM member_event "
+                  "WHERE id > :after ORDER BY id"),
+}
+_QUIET = sql("""
+    SELECT external_userid, MAX(at),
+           SUM(CASE WHEN at >= :year_ago THEN 1 ELSE 0 END)
+    FROM member_event WHERE event = 'purchase'
+    GROUP BY external_userid
+    HAVING MAX(at) >= :start AND MAX(at) < :end
+""")
+
+
+def read_events(conn: Connection, since: float, until: float, wanted: set[str],
+                after_id: int = 0) -> tuple[list[Happened], int]:
+    """The recorded events in [since, until) of the kinds some journey starts on, and the
+    member events recorded after `after_id`; with the last member event id read."""
+    window = {"since": since, "until": until}
+    last = after_id
+    out: list[Happened] = []
+    if "staff_added" in wanted:
+        out += [Happened(e, "staff_added", float(at), sender=str(u))
+                for e, at, u in conn.execute(_READS["staff_added"], window)]
+    if "group_joined" in wanted:
+        out += [Happened(e, "group_joined", float(at), store_id=s)
+                for e, at, s in conn.execute(_READS["group_joined"], window)]
+    if "tag_added" in wanted:
+        out += [Happened(e, "tag_added", float(at), {"tag": f"{g}/{n}"})
+                for e, at, g, n in conn.execute(_READS["tag_added"], window)]
+    for ext, at, ev, attrs, id_ in conn.execute(_READS["member"], {"after": after_id}):
+        last = max(last, int(id_))
+        if ev in wanted:
+            out.append(Happened(ext, ev, float(at), json.loads(attrs or "{}")))
+    return out, last
+
+
+def quiet_customers(conn: Connection, journey: Journey, day: date) -> list[Happened]:
+    """``no_purchase``: whose last purchase was ``days`` days before local `day`."""
+    days = journey.entry.days or 0
+    zone = journey.timezone
+    start = datetime.combine(day - timedelta(days=days), datetime.min.time(), zone)
+    year_ago = start.timestamp() - 365 * 86400
+    at = datetime.combine(day, datetime.min.time(), zone).timestamp()
+    rows = conn.execute(_QUIET, {"start": start.timestamp(), "end": start.timestamp() + 86400,
+                                 "year_ago": year_ago})
+    need = journey.entry.min_purchases or 1
+    return [Happened(ext, "no_purchase", at - 1, {"purchases": int(n)})
+            for ext, _last, n in rows if int(n) >= need]
+
+
+def matches(journey: Journey, ev: Happened, customer: Customer) -> bool:
+    """Does `ev` start `journey` for this customer (event, its parameters, narrowing)?"""
+    entry = journey.entry
+    if ev.event != entry.event or customer.status != "active" or not customer.follows:
+        return False
+    if entry.tag is not None and not _same_tag(entry.tag, str(ev.attrs.get("tag", ""))):
+        return False
+    if entry.level is not None and str(ev.attrs.get("level", "")) != entry.level:
+        return False
+    if entry.stage is not None and str(ev.attrs.get("stage", "")) != entry.stage:
+        return False
+    if entry.channels and customer.channel not in entry.channels:
+        return False
+    store = ev.store_id or customer.store_id
+    if entry.stores and store not in entry.stores:
+        return False
+    return all(customer.has_tag(t) for t in entry.tags)
+
+
+def _same_tag(ref: str, tag: str) -> bool:
+    return tag == ref if "/" in ref else tag.partition("/")[2] == ref
+
+
+_PAST = sql("SELECT journey, external_userid, entry_day, status FROM journey_entry "
+            "WHERE external_userid IN :ids").bindparams(bindparam("ids", expanding=True))
+_ENTER = sql("""
+    INSERT INTO journey_entry (journey, external_userid, entry_day, entered_at, event, sender,
+                               store_id, status, reason)
+    VALUES (:journey, :ext, :day, :at, :event, :sender, :store, 'active', '')
+    ON CONFLICT (journey, external_userid, entry_day) DO NOTHING
+""")
+
+
+def enter(conn: Connection, journeys: Iterable[Journey], events: list[Happened]) -> int:
+    """Write the entries `events` start; returns how many customers entered a journey."""
+    if not events:
+        return 0
+    customers = load_customers(conn, (e.external_userid for e in events))
+    past: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for part in chunks(sorted(customers)):
+        for name, ext, day, status in conn.execute(_PAST, {"ids": part}):
+            past.setdefault((name, ext), []).append((day, status))
+    rows: list[dict[str, Any]] = []
+    for journey in journeys:
+        for ev in sorted(events, key=lambda e: e.at):
+            customer = customers[ev.external_userid]
+            if not matches(journey, ev, customer):
+                continue
+            day = datetime.fromtimestamp(ev.at, journey.timezone).date()
+            seen = past.setdefault((journey.name, ev.external_userid), [])
+            if not _may_enter(journey, seen, day):
+                continue
+            seen.append((day.isoformat(), "active"))
+            sender = ev.sender if ev.sender in customer.follows else customer.sender()
+            rows.append({"journey": journey.name, "ext": ev.external_userid,
+                         "day": day.isoformat(), "at": ev.at, "event": ev.event,
+                         "sender": sender, "store": ev.store_id or customer.store_id})
+    if rows:
+        conn.execute(_ENTER, rows)
+    return len(rows)
+
+
+def _may_enter(journey: Journey, seen: list[tuple[str, str]], day: date) -> bool:
+    if any(status == "active" for _, status in seen):
+        return False
+    if not seen:
+        return True
+    again = journey.entry.again_after_days
+    if again is None:
+        return False
+    last = max(date.fromisoformat(d) for d, _ in seen)
+    return (day - last).days >= again

@@ -1,0 +1,225 @@
+"""The journeys on the elected replica: the daily plan, each step on time, live reload.
+
+APScheduler (as for SOPs, `bot.outbox.scheduler`) fires the day's plan at ``PLAN_AT`` and
+each distinct step time; a sweep every half minute catches up what a stop or a restart
+missed (a day not planned yet is planned on the sweep; steps due are dispatched). Both go
+through the same idempotent functions, so a double firing or a second replica writes
+nothing twice. New entries are read from the records at every sweep, so `journeys preview`
+shows a customer who joined a minute ago.
+
+The journey files are a `LiveBook`: an edit goes live at the next poll; a bad one is logged
+with file:line and the last good journeys keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.engine import Connection
+
+from bot.books.live import LiveBook
+from bot.db import repo
+from bot.db.engine import Database
+from bot.journeys import entries
+from bot.journeys.book import JourneyBook
+from bot.journeys.dispatch import Dispatched, dispatch_due
+from bot.journeys.planner import JourneyDay, plan_journey, sql_planned
+from bot.journeys.setplan import sql_plan_units
+from bot.journeys.sop_claims import member_sop_claims
+from bot.sop.book import SopBook
+
+log = logging.getLogger(__name__)
+
+EVENTS_MARK = "journeys_events_until"  # bot_state: events read up to here (time)
+MEMBER_MARK = "journeys_member_event_id"  # bot_state: member events read up to this id
+# Events are re-read this far back: a callback replayed after a crash is recorded with its
+# first receipt time; entering is idempotent, so reading an event twice changes nothing.
+OVERLAP_S = 6 * 3600
+# ... and at every sweep a few minutes (WeCom's times are whole seconds, behind our clock)
+SWEEP_OVERLAP_S = 300.0
+PLANNED_MARK = "journeys_planned_day"  # bot_state: the last local day planned
+PLAN_AT = (0, 5)  # local time of the daily plan
+SWEEP_EVERY_S = 30.0
+LOOKBACK_S = 3 * 86400  # events older than this at the first start are not entries
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
+_RUNNERS: dict[int, JourneyRunner] = {}
+
+
+async def run_job(runner_id: int, what: str) -> None:
+    """The APScheduler job: importable, given ids only."""
+    runner = _RUNNERS.get(runner_id)
+    if runner is not None:
+        await runner.tick(plan=what == "plan")
+
+
+class JourneyRunner:
+    def __init__(self, db: Database, live: LiveBook[JourneyBook], *,
+                 wake: Callable[[], None] = lambda: None,
+                 sop_book: Callable[[], SopBook | None] = lambda: None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db, self.live, self.wake, self.sop_book, self.clock = (
+            db, live, wake, sop_book, clock)
+        self._aps: AsyncIOScheduler | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.starting: asyncio.Task[None] | None = None  # start_journeys: loading the book
+        live.listen(lambda _book: self._apply_jobs())
+
+    @property
+    def book(self) -> JourneyBook:
+        return self.live.value
+
+    async def start(self) -> None:
+        _RUNNERS[id(self)] = self
+        self._aps = AsyncIOScheduler(timezone="UTC")
+        self._apply_jobs()
+        self._aps.start()
+        await self.tick(plan=True)
+        self._task = asyncio.get_running_loop().create_task(self._sweep(), name="journeys")
+
+    async def stop(self) -> None:
+        _RUNNERS.pop(id(self), None)
+        starting, self.starting = self.starting, None
+        if starting is not None:
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+        await self.live.stop()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._aps is not None and self._aps.running:
+            self._aps.shutdown(wait=False)
+
+    def job_ids(self) -> list[str]:
+        """The APScheduler jobs: the day's plan and each step time (empty once stopped)."""
+        if self._aps is None or not self._aps.running:
+            return []
+        return sorted(job.id for job in self._aps.get_jobs())
+
+    def _apply_jobs(self) -> None:
+        if self._aps is None or self.live.current is None:
+            return
+        zone = self.zone()
+        times = {PLAN_AT} | {(s.at.hour, s.at.minute) for j in self.book.enabled()
+                             for s in j.steps}
+        self._aps.remove_all_jobs()
+        for hour, minute in sorted(times):
+            what = "plan" if (hour, minute) == PLAN_AT else "steps"
+            self._aps.add_job(run_job, CronTrigger(hour=hour, minute=minute, timezone=zone),
+                              args=(id(self), what), id=f"journeys:{hour:02d}{minute:02d}",
+                              coalesce=True, misfire_grace_time=300, replace_existing=True)
+
+    def zone(self) -> ZoneInfo:
+        """The chain's zone: the journeys' (docs/journeys.md: one zone for all files)."""
+        journeys = self.book.enabled()
+        return journeys[0].timezone if journeys else DEFAULT_ZONE
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("journeys: sweep failed; next one in %.0f s", SWEEP_EVERY_S)
+
+    async def tick(self, *, plan: bool = False) -> Dispatched:
+        """Read new entries, plan today if not yet planned, hand due steps to the outbox."""
+        async with self._lock:
+            now = self.clock()
+            today = datetime.fromtimestamp(now, self.zone()).date()
+            planned = await self.db.read(lambda c: repo.get_state(c, PLANNED_MARK))
+            plan = plan or planned is None or planned < today.isoformat()
+            await self.enter(now, overlap=plan)
+            if plan:
+                await self.plan_day(today, now)
+            done = await self.dispatch(now, today)
+        if done.sends or done.tasks:
+            self.wake()
+        return done
+
+    async def enter(self, now: float, *, overlap: bool = False) -> int:
+        """New entries from events since the last read (`overlap`: re-read the last hours
+        too, at the daily plan: a replayed callback carries its first receipt time)."""
+        book = self.book
+        wanted = {j.entry.event for j in book.enabled()}
+
+        def run(conn: Connection) -> int:
+            mark = repo.get_state(conn, EVENTS_MARK)
+            back = OVERLAP_S if overlap else SWEEP_OVERLAP_S
+            since = float(mark) - back if mark else now - LOOKBACK_S
+            after = int(repo.get_state(conn, MEMBER_MARK) or 0)
+            events, last = entries.read_events(conn, since, now, wanted, after)
+            count = entries.enter(conn, book.enabled(), events)
+            repo.set_state(conn, EVENTS_MARK, repr(max(now, float(mark or 0))))
+            repo.set_state(conn, MEMBER_MARK, str(last))
+            return count
+
+        count = await self.db.write(run)
+        if count:
+            log.info("journeys: %d customers entered a journey", count)
+        return count
+
+    async def plan_day(self, day: date, now: float) -> list[JourneyDay]:
+        """Plan every journey's steps due on `day`, in precedence order."""
+        book, sops = self.book, self.sop_book()
+        quiet = [j for j in book.enabled() if j.entry.event == "no_purchase"]
+        if quiet:
+            await self.db.write(lambda c: entries.enter(c, quiet, [
+                ev for j in quiet for ev in entries.quiet_customers(c, j, day)]))
+        claims = await self.db.read(lambda c: member_sop_claims(c, sops, day))
+        results = []
+        for journey in book.enabled():
+            if sql_planned(book, journey, claims):
+                result = JourneyDay(journey.name)
+                for unit in sql_plan_units(book, journey, day, now, result):
+                    await self.db.write(unit)
+            else:
+                result = await self.db.write(
+                    lambda c, j=journey: plan_journey(c, book, j, day, now, claims))  # type: ignore[misc]
+            results.append(result)
+            if result.planned or result.postponed or result.skipped:
+                log.info("journey %s %s: %s planned, %d postponed, skipped %s",
+                         journey.name, day, dict(result.planned), result.postponed,
+                         dict(result.skipped))
+        await self.db.write(lambda c: repo.set_state(c, PLANNED_MARK, day.isoformat()))
+        return results
+
+    async def dispatch(self, now: float, today: date) -> Dispatched:
+        total = Dispatched()
+        while True:
+            done = await self.db.write(lambda c: dispatch_due(c, self.book, now, today))
+            total.sends += done.sends
+            total.tasks += done.tasks
+            total.customers += done.customers
+            for k, v in done.skipped.items():
+                total.skipped[k] += v
+            if not done.more:
+                return total
+
+
+def start_journeys(settings: object, db: Database, wake: Callable[[], None],
+                   sop_book: Callable[[], SopBook | None]) -> JourneyRunner:
+    """The elected replica's journeys: the book loads and the runner starts in the
+    background; a broken book is logged with file:line and tried again on each edit."""
+    from bot.config import Settings
+    from bot.journeys.files import live_journeys
+
+    assert isinstance(settings, Settings)
+    live = live_journeys(settings)
+    runner = JourneyRunner(db, live, wake=wake, sop_book=sop_book)
+
+    async def begin() -> None:
+        live.start()
+        if not await live.reload():
+            await live.loaded()
+        await runner.start()
+
+    runner.starting = asyncio.get_running_loop().create_task(begin(), name="journeys-start")
+    return runner

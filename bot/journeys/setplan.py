@@ -1,0 +1,239 @@
+"""A journey's day planned in SQL, a statement per rule and step: the fast path.
+
+The page-by-page planner (`bot.journeys.planner`) reads each customer into Python; for a
+million members that is minutes. Here every stop rule is one UPDATE over the journey's due
+entries, and every step one INSERT ... SELECT whose allowance check counts the customer's
+群发 of the day in the outbox (reservations of earlier statements included), so the order
+of statements is the precedence: postponed steps first, then the day's own in time order.
+Same rows and reasons as the page planner (the tests run through both); used when no member
+SOP ranked above the journey still has to fire today, and never for previews.
+"""
+
+# ruff: noqa: S608 - statements are built from this module's constants; values are bound
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from bot.db.engine import driver_execute
+from bot.journeys import rows
+from bot.journeys.book import JourneyBook
+from bot.journeys.model import Journey, Step
+from bot.journeys.planner import JourneyDay, slot_name
+from bot.outbox.status import QUOTA_COUNTED, sql_in
+
+_ACTIVE = ("journey_entry.journey = :j AND journey_entry.status = 'active' AND "
+           "(journey_entry.entry_day IN ({days}) OR journey_entry.id IN (SELECT entry_id FROM "
+           "journey_step WHERE status = 'postponed' AND journey = :j AND due_day <= :day))")
+_EXT = "journey_entry.external_userid"
+_GONE = (f"NOT EXISTS (SELECT 1 FROM member m WHERE m.external_userid = {_EXT} "
+         "AND m.status = 'active') OR NOT EXISTS (SELECT 1 FROM member_follow f WHERE "
+         f"f.external_userid = {_EXT} AND f.status = 'active')")
+_DELETED = ("journey_entry.sender <> '' AND NOT EXISTS (SELECT 1 FROM member_follow f WHERE "
+            f"f.external_userid = {_EXT} AND f.userid = journey_entry.sender "
+            "AND f.status = 'active')")
+_BOUGHT = (f"EXISTS (SELECT 1 FROM member_event v WHERE v.external_userid = {_EXT} AND "
+           "v.event IN ('purchase', 'first_purchase') AND v.at > journey_entry.entered_at)")
+_LEFT = (f"NOT EXISTS (SELECT 1 FROM group_member g WHERE g.member_id = {_EXT}) AND EXISTS "
+         f"(SELECT 1 FROM group_member_log l WHERE l.member_id = {_EXT} AND "
+         "l.action = 'leave' AND l.at > journey_entry.entered_at - 1)")  # whole seconds
+_STOP = ("UPDATE journey_entry SET status = 'stopped', reason = {reason}, ended_at = :now "
+         "WHERE {active} AND ({cond})")
+_ROOM = ("(SELECT COUNT(*) FROM outbox_delivery d WHERE d.chat_id = {ext} AND "
+         "d.via = 'group_send' AND d.slot_at >= :ds AND d.slot_at < :de AND "
+         f"d.status IN ({sql_in(QUOTA_COUNTED)})) < :per_day")
+_NEW = """INSERT INTO journey_step (entry_id, journey, step, external_userid, due_day, due_at,
+              status, reason, slot_id, updated_at)
+          SELECT e.id, :j, :step, e.external_userid, :due_day, :due_at, :status, :reason,
+                 :slot_id, :now
+          FROM journey_entry e
+          WHERE e.journey = :j AND e.status = 'active' AND e.entry_day = :entry_day
+            AND NOT EXISTS (SELECT 1 FROM journey_step s WHERE s.entry_id = e.id
+                            AND s.step = :step) AND {room}"""
+_MOVE = """UPDATE journey_step SET status = :status, reason = :reason, due_day = :due_day,
+               due_at = :due_at, slot_id = :slot_id, updated_at = :now
+           WHERE status = 'postponed' AND journey = :j AND step = :step AND due_day <= :day
+             AND {room} AND {age} AND entry_id IN (SELECT id FROM journey_entry
+                                                  WHERE status = 'active')"""
+# A 群发 step reserves first (its customers' row in the outbox, if they have room), then
+# records the step as planned for exactly the customers reserved: one indexed lookup each.
+_RESERVE_OWN = """INSERT INTO outbox_delivery (slot_id, chat_id, send_id, via, slot_at, status,
+                                               updated_at)
+    SELECT :slot_id, e.external_userid, NULL, 'group_send', :due_at, 'queued', :now
+    FROM journey_entry e
+    WHERE e.journey = :j AND e.status = 'active' AND e.entry_day = :entry_day
+      AND NOT EXISTS (SELECT 1 FROM journey_step s WHERE s.entry_id = e.id AND s.step = :step)
+      AND {room}
+    ON CONFLICT (slot_id, chat_id) DO NOTHING"""
+_RESERVE_LATE = """INSERT INTO outbox_delivery (slot_id, chat_id, send_id, via, slot_at, status,
+                                                updated_at)
+    SELECT :slot_id, external_userid, NULL, 'group_send', :due_at, 'queued', :now
+    FROM journey_step
+    WHERE status = 'postponed' AND journey = :j AND step = :step AND due_day <= :day
+      AND {room} AND entry_id IN (SELECT id FROM journey_entry WHERE status = 'active')
+    ON CONFLICT (slot_id, chat_id) DO NOTHING"""
+_RESERVED = ("EXISTS (SELECT 1 FROM outbox_delivery r WHERE r.slot_id = :slot_id AND "
+             "r.chat_id = {ext} AND r.send_id IS NULL AND r.status = 'queued')")
+
+
+Unit = Callable[[Connection], None]
+
+
+def sql_plan_units(book: JourneyBook, journey: Journey, day: date, now: float,
+                   result: JourneyDay) -> list[Unit]:
+    """The day's plan of `journey` as small transactions, to run in order: the stop rules,
+    then each step (postponed copies first, then the day's own in time order). Each is
+    whole by itself (a step's reservations and rows commit together) and idempotent, and
+    none holds more than one step's rows: SQLite keeps a transaction's pages in memory
+    (one transaction per journey of 100,000 entries held 150 MB, measured)."""
+    days = {(day - timedelta(days=s.day)).isoformat() for s in journey.steps}
+    names = {f"d{i}": d for i, d in enumerate(sorted(days))}
+    active = _ACTIVE.format(days=", ".join(f":{n}" for n in names))
+    base = {"j": journey.name, "day": day.isoformat(), "now": now, **names}
+    start = datetime.combine(day, datetime.min.time(), journey.timezone).timestamp()
+    room = {"ds": start, "de": start + 86400, "per_day": book.allowance.per_day}
+
+    def stops(conn: Connection) -> None:
+        result.stopped += _stops(conn, journey, active, base, now)
+
+    units: list[Unit] = [stops]
+    units += [partial(_postponed, journey=journey, step=step, day=day, now=now, room=room,
+                      result=result) for step in journey.steps]
+    units += [partial(_own, journey=journey, step=step, day=day, now=now, room=room,
+                      result=result) for step in sorted(journey.steps, key=lambda s: s.at)]
+    return units
+
+
+def _run(conn: Connection, statement: str, params: dict[str, Any]) -> int:
+    return int(driver_execute(conn, " ".join(statement.split()), params).rowcount or 0)
+
+
+def _stops(conn: Connection, journey: Journey, active: str, base: dict[str, Any],
+           now: float) -> int:
+    """Each stop rule in the page planner's order; then the stopped entries' steps."""
+    rules: list[tuple[str, str, dict[str, Any]]] = [
+        ("'gone: no longer a friend of any staff member'", _GONE, {})]
+    if journey.stop.staff_deleted:
+        rules.append(("'deleted the staff member ' || journey_entry.sender", _DELETED, {}))
+    for i, tag in enumerate(journey.stop.tags):
+        group, slash, name = tag.partition("/")
+        match = "g.group_name = :tg{i} AND g.name = :tn{i}" if slash else "g.name = :tn{i}"
+        cond = (f"EXISTS (SELECT 1 FROM member_tag t JOIN tag g ON g.id = t.tag_id WHERE "
+                f"t.external_userid = {_EXT} AND {match.format(i=i)})")
+        rules.append((f":reason{i}", cond, {f"tg{i}": group, f"tn{i}": name if slash else tag,
+                                             f"reason{i}": f"got the tag {tag}"}))
+    if journey.stop.purchase:
+        rules.append(("'bought'", _BOUGHT, {}))
+    if journey.stop.left_groups:
+        rules.append(("'left the store groups'", _LEFT, {}))
+    stopped = 0
+    for reason, cond, extra in rules:
+        stopped += _run(conn, _STOP.format(reason=reason, active=active, cond=cond),
+                        {**base, **extra})
+    if stopped:
+        _skip_stopped(conn, journey, now)
+    return stopped
+
+
+def _skip_stopped(conn: Connection, journey: Journey, now: float) -> None:
+    """Entries stopped by this plan: open steps skipped, every other step recorded."""
+    params = {"j": journey.name, "now": now}
+    ended = ("SELECT id FROM journey_entry WHERE journey = :j AND status = 'stopped' "
+             "AND ended_at = :now")
+    _run(conn, "UPDATE outbox_delivery SET status = 'cancelled', updated_at = :now WHERE "
+         "send_id IS NULL AND status = 'queued' AND (slot_id, chat_id) IN (SELECT slot_id, "
+         f"external_userid FROM journey_step WHERE status = 'planned' AND entry_id IN ({ended}))",
+         params)
+    _run(conn, "UPDATE journey_step SET status = 'skipped', reason = 'stopped: ' || (SELECT "
+         "reason FROM journey_entry WHERE id = journey_step.entry_id), updated_at = :now "
+         f"WHERE status IN ('planned', 'postponed') AND entry_id IN ({ended})", params)
+    entry_days = [d for (d,) in driver_execute(conn, "SELECT DISTINCT entry_day FROM "
+                                               "journey_entry WHERE journey = :j AND status = "
+                                               "'stopped' AND ended_at = :now", params)]
+    for entry_day in entry_days:
+        for step in journey.steps:
+            when = journey.step_time(date.fromisoformat(entry_day), step)
+            _run(conn, _NEW.replace("e.status = 'active'", "e.status = 'stopped' AND "
+                                    "e.ended_at = :now").replace(":reason", "'stopped: ' || "
+                                                                 "e.reason").format(room="1 = 1"),
+                 {**params, "step": step.id, "due_day": when.date().isoformat(),
+                  "due_at": when.timestamp(), "status": "skipped", "slot_id": None,
+                  "entry_day": entry_day})
+
+
+def _slot(conn: Connection, journey: Journey, step: Step, when: datetime, now: float) -> int:
+    return rows.slot_for(conn, slot_name(journey.name, step.id), when.timestamp(),
+                         when.strftime("%Y-%m-%d %H:%M"), now)
+
+
+def _postponed(conn: Connection, journey: Journey, step: Step, day: date, now: float,
+               room: dict[str, Any], result: JourneyDay) -> None:
+    when = datetime.combine(day, step.at, tzinfo=journey.timezone)
+    params = {"j": journey.name, "step": step.id, "day": day.isoformat(), "now": now,
+              "due_day": day.isoformat(), "due_at": when.timestamp(), **room}
+    waiting = driver_execute(conn, "SELECT COUNT(*) FROM journey_step WHERE status = "
+                             "'postponed' AND journey = :j AND step = :step AND due_day <= :day",
+                             params).fetchone()[0]
+    if not waiting:
+        return
+    slot_id = _slot(conn, journey, step, when, now)
+    params["slot_id"] = slot_id
+    if journey.via == "group_send":
+        _run(conn, _RESERVE_LATE.format(room=_ROOM.format(ext="journey_step.external_userid")),
+             params)
+        planned_if = _RESERVED.format(ext="journey_step.external_userid")
+    else:
+        planned_if = "1 = 1"
+    planned = _run(conn, _MOVE.format(room=planned_if, age="1 = 1"),
+                   {**params, "status": "planned", "reason": ""})
+    result.planned[step.id] += planned
+    # the rest: postponed once more while young enough, else dropped
+    oldest = (day - timedelta(days=step.day + journey.postpone_days - 1)).isoformat()
+    young = ("(SELECT entry_day FROM journey_entry WHERE id = journey_step.entry_id) "
+             ">= :oldest")
+    tomorrow = when + timedelta(days=1)
+    if step.if_full == "postpone":
+        result.postponed += _run(conn, _MOVE.format(room="1 = 1", age=young), {
+            **params, "status": "postponed", "reason": "allowance: postponed to the next day",
+            "due_day": tomorrow.date().isoformat(), "due_at": tomorrow.timestamp(),
+            "slot_id": None, "oldest": oldest})
+    result.skipped["allowance"] += _run(conn, _MOVE.format(room="1 = 1", age="1 = 1"), {
+        **params, "status": "skipped", "reason": "allowance: no 群发 left for the customer "
+        "today", "slot_id": None})
+
+
+def _own(conn: Connection, journey: Journey, step: Step, day: date, now: float,
+         room: dict[str, Any], result: JourneyDay) -> None:
+    entry_day = (day - timedelta(days=step.day)).isoformat()
+    when = datetime.combine(day, step.at, tzinfo=journey.timezone)
+    params = {"j": journey.name, "step": step.id, "entry_day": entry_day, "now": now,
+              "due_day": day.isoformat(), "due_at": when.timestamp(), **room}
+    waiting = driver_execute(conn, "SELECT COUNT(*) FROM journey_entry WHERE journey = :j "
+                             "AND status = 'active' AND entry_day = :entry_day",
+                             params).fetchone()[0]
+    if not waiting:
+        return
+    slot_id = _slot(conn, journey, step, when, now)
+    if journey.via == "group_send":
+        _run(conn, _RESERVE_OWN.format(room=_ROOM.format(ext="e.external_userid")),
+             {**params, "slot_id": slot_id})
+        planned_if = _RESERVED.format(ext="e.external_userid")
+    else:
+        planned_if = "1 = 1"
+    planned = _run(conn, _NEW.format(room=planned_if),
+                   {**params, "status": "planned", "reason": "", "slot_id": slot_id})
+    result.planned[step.id] += planned
+    tomorrow = when + timedelta(days=1)
+    if step.if_full == "postpone":
+        result.postponed += _run(conn, _NEW.format(room="1 = 1"), {
+            **params, "status": "postponed", "reason": "allowance: postponed to the next day",
+            "due_day": tomorrow.date().isoformat(), "due_at": tomorrow.timestamp(),
+            "slot_id": None})
+    else:
+        result.skipped["allowance"] += _run(conn, _NEW.format(room="1 = 1"), {
+            **params, "status": "skipped", "reason": "allowance: no 群发 left for the customer "
+            "today", "slot_id": None})
