@@ -23,6 +23,7 @@ from bot.books.stores import StoreDirectory
 from bot.codes.records import join_code_url
 from bot.db.engine import Database, sql
 from bot.members.compute import recompute
+from bot.members.journey_events import record_purchase_events
 from bot.members.purchases import BadPurchase, PhoneHasher, PurchaseRow, parse_purchase
 from bot.members.purchases import write_purchases as _write
 from bot.members.questionnaire import Questionnaires
@@ -158,7 +159,11 @@ class Members:
         def effects(conn: Connection) -> tuple[int, int]:
             _remember(conn, signed, now)
             new, codes = _write(conn, rows)
-            return new, recompute(conn, rules, now, sorted(codes)) if new else 0
+            if not new:
+                return 0, 0
+            dirty = recompute(conn, rules, now, sorted(codes))  # links members to customers
+            record_purchase_events(conn, rows)  # first purchase / buying: journeys
+            return new, dirty
 
         try:
             new, dirty = await self.db.write(effects)
