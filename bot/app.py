@@ -94,30 +94,68 @@ class BotRuntime:
             max_body_bytes=settings.server.max_body_bytes,
             timestamp_window_s=settings.server.timestamp_window_s)
         self._take_over: asyncio.Task[None] | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self.start_error: BaseException | None = None
+        self.on_start_failed: Callable[[BaseException], None] | None = None  # bot run: exit
 
     async def _accept(self, event: Event, received_at: float) -> None:
-        """The endpoint serves only once `startup` has run (aiohttp's order)."""
-        assert self.running is not None
-        await self.running.dispatcher.accept(event, received_at)
+        """The endpoint serves once `startup` has run (aiohttp's order): from then on every
+        event is recorded, and handled once `_start` has finished."""
+        assert self._dispatcher is not None
+        await self._dispatcher.accept(event, received_at)
 
     async def startup(self, _app: web.Application | None = None) -> None:
-        settings, secrets = self.settings, self.secrets
-        stores, channels = live_channels(settings)  # a broken book stops the start here
-        replies = live_replies(settings, stores)
-        db = Database(settings.database.url)
+        """Only what recording a callback needs: the database at this code's schema, and
+        this replica's id. The rest starts in `_start`, while callbacks are accepted.
+
+        Why: a customer who scans while the bot restarts has a WelcomeCode that dies 20 s
+        later, and WeCom counts a refused callback as a failed delivery. Reading the
+        operator books, the token and the tag list, the election and the replay took most
+        of a second at demo size and seconds at 10,000 stores, all with the port closed.
+        Now a callback that comes meanwhile is recorded (durable, deduped, before its 200)
+        and welcomed as soon as the channel book is there (docs/capacity.md).
+        """
+        db = Database(self.settings.database.url)
         await asyncio.get_running_loop().run_in_executor(None, db.migrate)
+        replica = Replica(db, self.settings.replicas)
+        self._dispatcher = Dispatcher(None, build_router(), replica_id=replica.id,
+                                      observe=self.metrics.callback, db=db)
+        self._starting = asyncio.get_running_loop().create_task(
+            self._start(db, replica, self._dispatcher), name="bot-start")
+
+    async def started(self) -> None:
+        """Until the whole start is done (raises what stopped it)."""
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+
+    async def _start(self, db: Database, replica: Replica, dispatcher: Dispatcher) -> None:
+        try:
+            await self._start_rest(db, replica, dispatcher)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self.start_error = exc
+            log.critical("the bot cannot start: %s", exc)
+            if self.on_start_failed is not None:
+                self.on_start_failed(exc)
+            raise
+
+    async def _start_rest(self, db: Database, replica: Replica, dispatcher: Dispatcher
+                          ) -> None:
+        settings, secrets = self.settings, self.secrets
+        loop = asyncio.get_running_loop()
+        # on a thread: the loop keeps recording callbacks while the files are read
+        stores, channels = await loop.run_in_executor(None, live_channels, settings)
+        replies = await loop.run_in_executor(None, live_replies, settings, stores)
         await db.write(lambda s: repo.sync_directory(s, stores.store_rows(), stores.staff_rows()))
-        replica = Replica(db, settings.replicas)
         services = await self._services(db, stores, channels, replies)
-        dispatcher = Dispatcher(services, build_router(), replica_id=replica.id,
-                                observe=self.metrics.callback)
         robots = RobotKeys(settings)
         outbox = DeliveryWorker(
             db, services.wecom, settings.sop, robots,
             request_timeout_s=settings.wecom.request_timeout_s, replica_id=replica.id,
             agent_id=secrets.agent_id, app_limits=services.app_messenger)
         leader = Leader(settings, services, outbox, robots)
-        self.running = Running(services, dispatcher, replica, outbox, leader, channels, replies)
         if self.sidebar is not None:
             self.sidebar.attach(services)
         channels.start()
@@ -126,14 +164,16 @@ class BotRuntime:
         # liveness first: what this replica claims is its own
         await replica.start(on_elected=leader.lead, on_deposed=leader.follow)
         await dispatcher.replay_pending(replica.id)
+        held = await dispatcher.open(services)
+        self.running = Running(services, dispatcher, replica, outbox, leader, channels, replies)
         if db.is_postgres:
-            self._take_over = asyncio.get_running_loop().create_task(
-                take_over_loop(dispatcher, replica.id), name="inbox-take-over")
+            self._take_over = loop.create_task(take_over_loop(dispatcher, replica.id),
+                                               name="inbox-take-over")
         outbox.start()  # every replica: it finishes what was planned
         await leader.serve(replica.is_leader)
-        log.info("bot ready: %d stores, %d channels, API %s, replica %s (%s)",
-                 len(stores.all()), len(services.channels.names()),
-                 settings.wecom.api_base_url, replica.id, replica.role)
+        log.info("bot ready: %d stores, %d channels, API %s, replica %s (%s); %d callbacks "
+                 "taken while starting", len(stores.all()), len(services.channels.names()),
+                 settings.wecom.api_base_url, replica.id, replica.role, held)
 
     async def _services(self, db: Database, stores: StoreDirectory,
                         channels: LiveBook[ChannelBook],
@@ -173,8 +213,14 @@ class BotRuntime:
                                 replicas.quota_block)
 
     async def cleanup(self, _app: web.Application | None = None, drain_s: float = 10.0) -> None:
+        starting, self._starting = self._starting, None
+        if starting is not None and not starting.done():
+            starting.cancel()  # what was accepted meanwhile stays pending: replayed at start
+        if starting is not None:
+            await asyncio.gather(starting, return_exceptions=True)
         running = self.running
         if running is None:
+            await self._cleanup_partial()
             return
         await running.channels.stop()
         if self._take_over is not None:
@@ -190,6 +236,13 @@ class BotRuntime:
         await running.replica.stop()  # last: our claims stay ours until work has stopped
         await running.services.wecom.close()
         await running.services.db.close()
+
+    async def _cleanup_partial(self) -> None:
+        """Stopped (or failed) before the start was done: release what `startup` opened."""
+        dispatcher, self._dispatcher = self._dispatcher, None
+        if dispatcher is not None:
+            await dispatcher.cancel_all()
+            await dispatcher.db.close()
 
     # -- what tests, the demo and scripts look at -----------------------------------------
 
@@ -219,6 +272,19 @@ class BotRuntime:
 
 
 RUNTIME = web.AppKey("runtime", BotRuntime)
+
+
+def exit_if_start_fails(runtime: BotRuntime) -> None:
+    """`bot run`: a start that fails after the port opened (a broken channel book, say)
+    stops the process, as one that fails before it does (aiohttp's own graceful exit)."""
+
+    def stop(_exc: BaseException) -> None:
+        def graceful_exit() -> None:
+            raise web.GracefulExit()
+
+        asyncio.get_running_loop().call_soon(graceful_exit)
+
+    runtime.on_start_failed = stop
 
 
 def build_app(settings: Settings, secrets: Secrets) -> web.Application:

@@ -55,14 +55,19 @@ def _run(args: argparse.Namespace) -> int:
         settings = settings.with_overrides(server=server)
     setup_logging(settings.logging.level, settings.logging.json or args.log_json,
                   secrets=(secrets.secret, secrets.token, secrets.aes_key))
-    from bot.app import build_app
+    from bot.app import RUNTIME, build_app, exit_if_start_fails
     from bot.loop import new_event_loop
 
+    app = build_app(settings, secrets)
+    exit_if_start_fails(app[RUNTIME])
     try:
-        web.run_app(build_app(settings, secrets), host=settings.server.host,
+        web.run_app(app, host=settings.server.host,
                     port=settings.server.port, print=None, access_log=None,
                     loop=new_event_loop())
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if (failed := app[RUNTIME].start_error) is not None:
+        print(f"error: {failed}", file=sys.stderr)
         return 2
     return 0

@@ -31,6 +31,7 @@ from bot.logs import event_fields
 from bot.wecom.events import Event
 
 if TYPE_CHECKING:
+    from bot.db.engine import Database
     from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -128,12 +129,21 @@ class Dispatcher:
     Order within a lane is kept: a lane's next event is only offered once the previous one
     has finished. A failed attempt is retried after a delay without holding a worker, and
     the lane stays blocked meanwhile.
+
+    Why `services` may come later (`open`): a restart serves callbacks before the operator
+    books, WeCom's token and the rest are ready (bot.app), so that WeCom's callbacks are not
+    refused meanwhile. Until then accepted events are recorded as always (durable, deduped,
+    before the 200) and held; `open` hands them to the workers in the order recorded.
     """
 
-    def __init__(self, services: Services, router: Router, max_concurrency: int = 32,
+    def __init__(self, services: Services | None, router: Router, max_concurrency: int = 32,
                  retry_delay_s: float = 1.0, *, replica_id: str | None = None,
-                 observe: Observe | None = None) -> None:
-        self._services = services
+                 observe: Observe | None = None, db: Database | None = None) -> None:
+        if services is None and db is None:
+            raise ValueError("a Dispatcher without services yet needs the database")
+        self._services: Services = services  # type: ignore[assignment]  # set by `open`
+        self._db: Database = db if db is not None else services.db  # type: ignore[union-attr]
+        self._held: list[Recorded] | None = [] if services is None else None
         self._replica_id = replica_id  # what recorded events are claimed by
         self._observe = observe
         self._router = router
@@ -155,7 +165,7 @@ class Dispatcher:
 
     async def accept(self, event: Event, received_at: float) -> None:
         """Record (durably, once), then queue without waiting for the handler."""
-        recorded = await inbox.record(self._services.db, event, received_at, self._replica_id)
+        recorded = await inbox.record(self._db, event, received_at, self._replica_id)
         if recorded is None:
             self.duplicates += 1
             if self._observe is not None:
@@ -172,10 +182,13 @@ class Dispatcher:
 
     def submit(self, recorded: Recorded) -> None:
         """Queue the event; returns at once (the HTTP answer must not wait for it)."""
-        self._seq += 1
-        job = _Job(recorded, self._seq)
         self._outstanding += 1
         self._all_done.clear()
+        if self._held is not None:  # still starting: handled once `open` is called
+            self._held.append(recorded)
+            return
+        self._seq += 1
+        job = _Job(recorded, self._seq)
         lane = recorded.event.lane
         queue = self._lanes.get(lane)
         if queue is not None:
@@ -288,16 +301,43 @@ class Dispatcher:
                 return None
             return self._retry_delay_s * job.attempt
 
+    async def open(self, services: Services) -> int:
+        """The start is done: run what was accepted meanwhile, oldest first. Only what this
+        replica still holds (on PostgreSQL another replica may have taken over an event
+        recorded before this one announced itself alive). Returns how many."""
+        held = list(self._held or ())
+        mine: set[int] = set()
+        if held and self._replica_id is not None:
+            me, ids = self._replica_id, [r.event_id for r in held]
+            mine = await self._db.write(lambda c: inbox.still_claimed(c, me, ids))
+        checked = {r.event_id for r in held}
+        waiting, self._held = sorted(self._held or (), key=lambda r: r.event_id), None
+        self._services = services
+        self._outstanding -= len(waiting)
+        if self._outstanding == 0:
+            self._all_done.set()
+        opened = 0
+        for recorded in waiting:
+            if recorded.event_id in mine or recorded.event_id not in checked \
+                    or self._replica_id is None:
+                self.submit(recorded)
+                opened += 1
+        return opened
+
     async def replay_pending(self, me: str) -> int:
         """Take over and submit what was recorded but not finished by a process that is
         gone: an earlier run of this bot, or a replica that died. Returns how many."""
-        pending = await self._services.db.write(lambda c: inbox.take_over(c, me))
+        pending = await self._db.write(lambda c: inbox.take_over(c, me))
         for recorded in pending:
             self.submit(recorded)
         if pending:
             log.info("replaying %d events recorded but not handled by a stopped process",
                      len(pending))
         return len(pending)
+
+    @property
+    def db(self) -> Database:
+        return self._db
 
     @property
     def busy(self) -> int:
@@ -319,6 +359,8 @@ class Dispatcher:
         self._retries.clear()
         self._ready.clear()
         self._lanes.clear()
+        if self._held is not None:
+            self._held.clear()
         workers = list(self._workers)
         for task in workers:
             task.cancel()
