@@ -13,45 +13,56 @@ sync). `bot/health.py` answers `/healthz`, `/readyz` and `/metrics`. The operato
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiohttp import web
 
 from bot import health
-from bot.books.live import LiveBook
-from bot.books.stores import StoreDirectory
-from bot.channels import ChannelBook
 from bot.config import Secrets, Settings
-from bot.db import api_quota, repo
 from bot.db.engine import Database
 from bot.dispatch import Dispatcher
-from bot.handlers import build_router
-from bot.leader import Leader, RobotKeys, take_over_loop
 from bot.logs import set_context as set_log_context
 from bot.metrics import BotMetrics
-from bot.operator_books import live_channels, live_replies, load_operator_files, load_sop_book
-from bot.outbox.scheduler import SopScheduler
-from bot.outbox.worker import DeliveryWorker
 from bot.replicas import Replica
-from bot.replies.library import ReplyLibrary
-from bot.replies.messenger import AppMessenger
-from bot.replies.service import RepliesService
-from bot.services import Services
 from bot.sidebar.routes import Sidebar
-from bot.tags import TagBook
 from bot.wecom.callback import CallbackEndpoint
-from bot.wecom.client import WeComClient
 from bot.wecom.crypto import CallbackCrypto
-from bot.wecom.errors import WeComError
 from bot.wecom.events import Event
-from bot.wecom.ratelimit import Limits, RateLimits
-from bot.wecom.shared_limits import SharedRateLimits
 
-__all__ = ["RUNTIME", "BotRuntime", "build_app", "load_operator_files", "load_sop_book"]
+if TYPE_CHECKING:  # imported by `_start`, after the port is open (see `startup`)
+    from bot.books.live import LiveBook
+    from bot.books.stores import StoreDirectory
+    from bot.channels import ChannelBook
+    from bot.leader import Leader
+    from bot.outbox.scheduler import SopScheduler
+    from bot.outbox.worker import DeliveryWorker
+    from bot.replies.library import ReplyLibrary
+    from bot.services import Services
+    from bot.wecom.ratelimit import Limits
+
+# What only the work after the start needs: imported on a thread once the port is open, so
+# that a restart does not wait for it (about half of the bot's import time).
+AFTER_LISTENING = ("bot.leader", "bot.operator_books", "bot.outbox.worker", "bot.handlers",
+                   "bot.services", "bot.tags", "bot.replies.service", "bot.replies.messenger",
+                   "bot.wecom.client", "bot.wecom.shared_limits", "bot.db.repo",
+                   "bot.db.api_quota")
+
+
+def __getattr__(name: str) -> Any:
+    """`load_operator_files` and `load_sop_book`, as before, without importing them early."""
+    if name in ("load_operator_files", "load_sop_book"):
+        from bot import operator_books
+
+        return getattr(operator_books, name)
+    raise AttributeError(name)
+
+
+__all__ = ["RUNTIME", "BotRuntime", "build_app"]  # and, lazily, load_sop_book, load_operator_files
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -119,7 +130,7 @@ class BotRuntime:
         db = Database(self.settings.database.url)
         await asyncio.get_running_loop().run_in_executor(None, db.migrate)
         replica = Replica(db, self.settings.replicas)
-        self._dispatcher = Dispatcher(None, build_router(), replica_id=replica.id,
+        self._dispatcher = Dispatcher(None, None, replica_id=replica.id,
                                       observe=self.metrics.callback, db=db)
         self._starting = asyncio.get_running_loop().create_task(
             self._start(db, replica, self._dispatcher), name="bot-start")
@@ -145,7 +156,15 @@ class BotRuntime:
                           ) -> None:
         settings, secrets = self.settings, self.secrets
         loop = asyncio.get_running_loop()
-        # on a thread: the loop keeps recording callbacks while the files are read
+        # on a thread: the loop keeps recording callbacks while modules and files are read
+        for module in AFTER_LISTENING:
+            await loop.run_in_executor(None, importlib.import_module, module)
+        from bot.db import repo
+        from bot.handlers import build_router
+        from bot.leader import Leader, RobotKeys, take_over_loop
+        from bot.operator_books import live_channels, live_replies
+        from bot.outbox.worker import DeliveryWorker
+
         stores, channels = await loop.run_in_executor(None, live_channels, settings)
         replies = await loop.run_in_executor(None, live_replies, settings, stores)
         await db.write(lambda s: repo.sync_directory(s, stores.store_rows(), stores.staff_rows()))
@@ -164,7 +183,7 @@ class BotRuntime:
         # liveness first: what this replica claims is its own
         await replica.start(on_elected=leader.lead, on_deposed=leader.follow)
         await dispatcher.replay_pending(replica.id)
-        held = await dispatcher.open(services)
+        held = await dispatcher.open(services, build_router())
         self.running = Running(services, dispatcher, replica, outbox, leader, channels, replies)
         if db.is_postgres:
             self._take_over = loop.create_task(take_over_loop(dispatcher, replica.id),
@@ -180,6 +199,13 @@ class BotRuntime:
                         replies: LiveBook[ReplyLibrary]) -> Services:
         """WeCom's client, the tag book, the 话术 service and the staff commands'
         messenger (bot.replies, bot.sidebar), and with them `Services`, whole."""
+        from bot.replies.messenger import AppMessenger
+        from bot.replies.service import RepliesService
+        from bot.services import Services
+        from bot.tags import TagBook
+        from bot.wecom.client import WeComClient
+        from bot.wecom.errors import WeComError
+
         settings, secrets = self.settings, self.secrets
         wecom = WeComClient(
             settings.wecom.api_base_url, secrets.corp_id, secrets.secret,
@@ -201,6 +227,10 @@ class BotRuntime:
     def _limits(self, db: Database) -> Limits:
         """Per-API quotas: counted for the whole deployment on PostgreSQL (several
         replicas), in this process on SQLite (there is only one)."""
+        from bot.db import api_quota
+        from bot.wecom.ratelimit import RateLimits
+        from bot.wecom.shared_limits import SharedRateLimits
+
         wecom, replicas = self.settings.wecom, self.settings.replicas
         if not (db.is_postgres and replicas.shared_quota):
             return RateLimits(wecom.per_api_per_minute, wecom.per_api_per_hour)

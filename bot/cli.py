@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from aiohttp import web
 from bot.config import ConfigError, load_secrets, load_settings
 from bot.logs import setup_logging
 from bot.replies.cli import add_replies_commands, run_replies_command
-from bot.sop.cli import add_sop_commands, run_sop_command
+from bot.sop.commands import add_sop_commands, run_sop_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,15 +56,16 @@ def _run(args: argparse.Namespace) -> int:
         settings = settings.with_overrides(server=server)
     setup_logging(settings.logging.level, settings.logging.json or args.log_json,
                   secrets=(secrets.secret, secrets.token, secrets.aes_key))
+    # Listen before importing the bot: during a restart WeCom's callbacks wait in the
+    # kernel's backlog for the first answers instead of being refused (docs/capacity.md).
+    sock = socket.create_server((settings.server.host, settings.server.port), backlog=1024)
     from bot.app import RUNTIME, build_app, exit_if_start_fails
     from bot.loop import new_event_loop
 
     app = build_app(settings, secrets)
     exit_if_start_fails(app[RUNTIME])
     try:
-        web.run_app(app, host=settings.server.host,
-                    port=settings.server.port, print=None, access_log=None,
-                    loop=new_event_loop())
+        web.run_app(app, sock=sock, print=None, access_log=None, loop=new_event_loop())
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -136,7 +136,7 @@ class Dispatcher:
     before the 200) and held; `open` hands them to the workers in the order recorded.
     """
 
-    def __init__(self, services: Services | None, router: Router, max_concurrency: int = 32,
+    def __init__(self, services: Services | None, router: Router | None, max_concurrency: int = 32,
                  retry_delay_s: float = 1.0, *, replica_id: str | None = None,
                  observe: Observe | None = None, db: Database | None = None) -> None:
         if services is None and db is None:
@@ -146,7 +146,7 @@ class Dispatcher:
         self._held: list[Recorded] | None = [] if services is None else None
         self._replica_id = replica_id  # what recorded events are claimed by
         self._observe = observe
-        self._router = router
+        self._router = router if router is not None else Router()  # given by `open`
         self._max = max_concurrency
         self._retry_delay_s = retry_delay_s
         self._lanes: dict[str, deque[_Job]] = {}  # the head of each lane is running or ready
@@ -301,7 +301,7 @@ class Dispatcher:
                 return None
             return self._retry_delay_s * job.attempt
 
-    async def open(self, services: Services) -> int:
+    async def open(self, services: Services, router: Router | None = None) -> int:
         """The start is done: run what was accepted meanwhile, oldest first. Only what this
         replica still holds (on PostgreSQL another replica may have taken over an event
         recorded before this one announced itself alive). Returns how many."""
@@ -313,6 +313,8 @@ class Dispatcher:
         checked = {r.event_id for r in held}
         waiting, self._held = sorted(self._held or (), key=lambda r: r.event_id), None
         self._services = services
+        if router is not None:
+            self._router = router
         self._outstanding -= len(waiting)
         if self._outstanding == 0:
             self._all_done.set()

@@ -109,3 +109,11 @@ async def test_a_stop_during_the_start_leaves_accepted_callbacks_for_the_next_st
         assert len(sim.welcomes_for(ext)) == 1
     finally:
         await runner.cleanup()
+
+
+def test_the_restart_check_of_the_schema_finds_alembics_head() -> None:
+    """A restart skips Alembic when the database is at `known_head` (bot.db.engine): that
+    must be the head Alembic itself computes from the migration scripts."""
+    from bot.db.engine import head_revision, known_head
+
+    assert known_head() == head_revision()
