@@ -279,7 +279,7 @@ class SopBook:
             "data": data if data is not None else {},
             "date": today,
             "slot": slot,
-            "time": slot.strftime("%H:%M"),
+            "time": f"{slot.hour:02d}:{slot.minute:02d}",  # strftime: a tenth of a render
         }
 
     def render_message(
@@ -288,8 +288,8 @@ class SopBook:
     ) -> SopMessage:
         """Render `context` into the message, within WeCom's byte limits; `SopError` if not.
 
-        `rendered`: the attachments and the dropped count, already rendered for an equal context (the
-        load check, for attachments that do not depend on the store)."""
+        `rendered`: the attachments and the dropped count, already rendered for an equal
+        context (the load check, for attachments that do not depend on the store)."""
         store_id = store.id if store is not None else None
         try:
             text = self.templates.render(sop.template, context).strip()

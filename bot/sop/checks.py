@@ -74,8 +74,8 @@ def _render_all(book: SopBook, sop: Sop, samples: list[tuple[Store | None, date]
         store_id = store.id if store is not None else None
         slot, data, key = same.day_and_data(day, store_id)
         context = book.context(sop, store, slot, data)
-        label = _label(sop, store, day)
         if index == 0:
+            label = _label(sop, store, day)
             # syntax and names are the same for every store and day: check them once,
             # then render every sample (that is what finds data-dependent mistakes)
             found = _check_sources(book, sop, context)
@@ -93,13 +93,13 @@ def _render_all(book: SopBook, sop: Sop, samples: list[tuple[Store | None, date]
         try:
             message = book.render_message(sop, store, slot, context, same.attachments(key))
         except SopError as exc:
-            problems.setdefault(f"{exc.reason} ({label})", exc.loc)
+            problems.setdefault(f"{exc.reason} ({_label(sop, store, day)})", exc.loc)
             continue
         same.keep(key, message.attachments, message.dropped_attachments)
         if message.dropped_attachments:
             note = (
                 f"sops.{sop.name}: {message.dropped_attachments} attachment(s) left "
-                f"out, WeCom sends at most {MAX_ATTACHMENTS} ({label})"
+                f"out, WeCom sends at most {MAX_ATTACHMENTS} ({_label(sop, store, day)})"
             )
             dropped.setdefault(note, ("attachments",))
     return problems, dropped
