@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
@@ -21,6 +22,9 @@ from bot.dispatch import Context, Router
 from bot.wecom import errors
 from bot.wecom.errors import WeComError
 from bot.wecom.events import ContactAdded
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -36,7 +40,7 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
 
     name = ""
     try:
-        contact = await services.wecom.get_external_contact(ev.external_user_id)
+        contact = await ctx.read(lambda: _read_contact(services, ev))
         name = str(contact.get("external_contact", {}).get("name", ""))
     except WeComError as exc:  # a welcome without the name beats no welcome
         log.warning("externalcontact/get for %s failed: %s", ev.external_user_id, exc)
@@ -83,6 +87,13 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
     await ctx.finish(effects)
     log.info("customer %s added %s via %r (channel %s): welcome %s, %d tags",
              ev.external_user_id, ev.user_id, ev.state, match.name, status, len(tag_ids))
+
+
+@router.prefetch(ContactAdded)
+async def _read_contact(services: Services, ev: ContactAdded) -> dict[str, Any]:
+    """The customer's name for the welcome: read while the event is being recorded (the
+    record and this round trip overlap: bot.dispatch `Router.prefetch`)."""
+    return await services.wecom.get_external_contact(ev.external_user_id)
 
 
 async def _tag(ctx: Context, ev: ContactAdded, names: list[tuple[str, str]]) -> list[str]:
