@@ -107,10 +107,13 @@ async def _drive(url: str, payloads: list[tuple[dict[str, str], bytes]],
                 if rate:
                     await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
                 start = time.perf_counter()
-                async with http.post(url, params=params, data=body) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        failures += 1
+                try:
+                    async with http.post(url, params=params, data=body) as resp:
+                        await resp.read()
+                        if resp.status != 200:
+                            failures += 1
+                except aiohttp.ClientError:  # counted; WeCom would send it again
+                    failures += 1
                 latencies.append(time.perf_counter() - start)
 
         started = time.perf_counter()
@@ -147,9 +150,10 @@ def _pct(values: list[float], q: float) -> float:
         if len(values) > 1 else values[0]
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(args: list[str], env: dict[str, str], log: Path,
+           cwd: Path | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, *args], env={**os.environ, **env}, cwd=REPO,
+        [sys.executable, *args], env={**os.environ, **env}, cwd=cwd or REPO,
         stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
@@ -187,7 +191,7 @@ class Rig:
         return self.servers[target][1] + "/wecom/callback"
 
 
-async def _start_rig(workdir: Path, targets: list[str]) -> Rig:
+async def _start_rig(workdir: Path, targets: list[str], base: Path | None = None) -> Rig:
     """The simulator with the stores' managers as staff, then the servers under test."""
     env = secrets_env(throwaway_secrets("wwbench"))
     sim_port = free_port()
@@ -205,21 +209,25 @@ async def _start_rig(workdir: Path, targets: list[str]) -> Rig:
                 resp.raise_for_status()
     for target in targets:
         port = free_port()
-        if target == "bot":
-            config = workdir / "bench.toml"
+        extra_env = {}
+        if target in ("bot", "base"):
+            config = workdir / f"{target}.toml"
             config.write_text(
                 f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
-                f'[database]\nurl = "sqlite:///{workdir / "bench.db"}"\n'
+                f'[database]\nurl = "sqlite:///{workdir / (target + ".db")}"\n'
                 f'[wecom]\napi_base_url = "{sim_url}/cgi-bin/"\n'
                 f'[paths]\nsop_dir = "{REPO / "sop"}"\ntemplates_dir = "{REPO / "templates"}"\n'
                 '[logging]\nlevel = "WARNING"\n')
             args = ["-m", "bot", "run", "--config", str(config)]
+            if target == "base" and base is not None:  # the previous commit's bot
+                extra_env = {"PYTHONPATH": str(base)}
         elif target == "inline":
             args = [str(REPO / "scripts" / "bench_inline.py"), "--port", str(port),
                     "--api", f"{sim_url}/cgi-bin/"]
         else:
             args = [str(Path(__file__)), "--serve-bare", "--port", str(port)]
-        proc = _spawn(args, env, workdir / f"{target}.log")
+        proc = _spawn(args, {**env, **extra_env}, workdir / f"{target}.log",
+                      cwd=base if target == "base" else None)
         rig.servers[target] = (proc, f"http://127.0.0.1:{port}")
         await _wait_up(f"http://127.0.0.1:{port}/healthz", proc)
         if target == "bot" and os.environ.get("BENCH_PROFILE"):  # =/tmp/bot.raw: py-spy it
@@ -232,8 +240,8 @@ async def _start_rig(workdir: Path, targets: list[str]) -> Rig:
 
 async def _receipts(rig: Rig, target: str) -> dict[str, float]:
     """When each customer's callback was first received, by the server under test."""
-    if target == "bot":
-        with sqlite3.connect(rig.workdir / "bench.db") as conn:
+    if target in ("bot", "base"):
+        with sqlite3.connect(rig.workdir / f"{target}.db") as conn:
             return dict(conn.execute(
                 "SELECT w.external_userid, e.received_at FROM welcome w "
                 "JOIN inbox_event e ON e.id = w.event_id").fetchall())
@@ -283,6 +291,8 @@ async def run_load(rig: Rig, target: str, n: int, concurrency: int,
     welcome_lat = [w["received_at"] - received[w["external_userid"]] for w in welcomes
                    if w["external_userid"] in received]
     sent = len(plaintexts)
+    print(f"  {target}: {n} customers{f' at {rate:.0f}/s' if rate else ' (burst)'} done",
+          flush=True)
     return {
         "target": target, "rate": rate, "n_unique": len(contacts), "n_sent": sent,
         "rps": sent / elapsed, "done_rps": sent / max(last - wall0, elapsed),
@@ -318,25 +328,28 @@ def serve_bare(port: int) -> None:
 async def bench(workdir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Paced runs (inline, then bot, at each rate), the burst, the capacity run."""
     parts = args.only.split(",")
-    targets = ["inline", "bot"] + (["bare"] if "burst" in parts else [])
-    rig = await _start_rig(workdir, targets)
+    servers = ["inline", "bot"] + (["base"] if args.base else [])
+    rig = await _start_rig(workdir, servers + (["bare"] if "burst" in parts else []),
+                           args.base)
     results: list[dict[str, Any]] = []
     try:
-        for target in ("inline", "bot"):  # warm-up: connections, caches, the token
+        for target in servers:  # warm-up: connections, caches, the token
             await run_load(rig, target, 300, 50, 300.0)
         if "paced" in parts:
             for rate in args.rates:
-                for target in ("inline", "bot"):
+                for target in servers:
                     n = int(rate * args.seconds)
                     results.append(await run_load(rig, target, n, 200, rate))
         if "burst" in parts:
-            for target in ("bare", "inline", "bot"):
+            for target in ("bare", *servers):
                 results.append({**await run_load(rig, target, args.n, args.concurrency, None),
                                 "burst": True})
         if "capacity" in parts:
             for rate in args.capacity:
                 n = int(rate * args.seconds)
-                results.append({**await run_load(rig, "bot", n, 400, rate), "capacity": True})
+                for target in servers[1:]:
+                    results.append({**await run_load(rig, target, n, 400, rate),
+                                    "capacity": True})
     finally:
         for proc, _ in rig.servers.values():
             _stop(proc)
@@ -361,23 +374,25 @@ def report(results: list[dict[str, Any]]) -> bool:
           if not r.get("capacity")}
     for (target, rate), r in by.items():
         inline = by.get(("inline", rate))
-        if target == "bot" and rate != "burst" and inline:
-            print(f"welcome p99 at {rate:.0f}/s: bot {r['welcome_p99'] * ms:.1f} ms, inline "
+        if target in ("bot", "base") and rate != "burst" and inline:
+            print(f"welcome p99 at {rate:.0f}/s: {target} {r['welcome_p99'] * ms:.1f} ms, inline "
                   f"{inline['welcome_p99'] * ms:.1f} ms: "
                   f"{r['welcome_p99'] / inline['welcome_p99']:.2f}x (target <= 1.5x)")
-    bot, inline = by.get(("bot", "burst")), by.get(("inline", "burst"))
-    if bot and inline:
-        print(f"burst: bot {bot['rps']:.0f} callbacks/s ({bot['done_rps']:.0f}/s to the last "
+    for name in ("bot", "base"):
+        bot, inline = by.get((name, "burst")), by.get(("inline", "burst"))
+        if not (bot and inline):
+            continue
+        print(f"burst: {name} {bot['rps']:.0f} callbacks/s ({bot['done_rps']:.0f}/s to the last "
               f"welcome), inline {inline['rps']:.0f}/s: {bot['rps'] / inline['rps']:.2f}x "
               "(target >= 3x)")
     for r in results:
         if r.get("capacity"):
             ok = r["ack_p99"] < 0.05 and r["welcome_p99"] < 1.0 and r["rps"] >= 0.97 * r["rate"]
-            print(f"paced capacity {r['rate']:.0f}/s: {r['rps']:.0f}/s, ack p99 "
+            print(f"paced capacity {r['target']} {r['rate']:.0f}/s: {r['rps']:.0f}/s, ack p99 "
                   f"{r['ack_p99'] * ms:.1f} ms, welcome p99 {r['welcome_p99'] * ms:.0f} ms: "
                   f"{'met' if ok else 'NOT met'} (ack p99 < 50 ms, welcome p99 < 1 s)")
     return all(r["lost"] == 0 and r["doubled"] == 0 and r["non_200"] == 0
-               for r in results if r["target"] == "bot")
+               for r in results if r["target"] in ("bot", "base"))
 
 
 def _floats(text: str) -> list[float]:
@@ -396,6 +411,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=100, help="burst clients")
     parser.add_argument("--capacity", type=_floats, default=[1500.0],
                         help="paced rates the bot alone is held to both latency targets at")
+    parser.add_argument("--base", type=Path, default=None,
+                        help="also run the bot of this checkout (e.g. a worktree of the "
+                             "previous commit), interleaved: same-run figures")
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
