@@ -117,3 +117,36 @@ def test_the_restart_check_of_the_schema_finds_alembics_head() -> None:
     from bot.db.engine import head_revision, known_head
 
     assert known_head() == head_revision()
+
+
+async def test_bot_run_with_a_broken_channel_book_still_exits_with_the_error(
+        tmp_path: Path) -> None:
+    """The books are read after the port opens now; a broken one must still stop the
+    process (exit 2, the problem as file:line), not leave a bot that answers and never
+    welcomes anyone."""
+    import os
+    import shutil
+    import sys
+
+    from bot.simulator.local import free_port, secrets_env
+    from tests.conftest import REPO
+
+    sop_dir = tmp_path / "sop"
+    shutil.copytree(REPO / "sop", sop_dir)
+    book = sop_dir / "channels.yaml"
+    broken_at = len(book.read_text("utf-8").splitlines()) + 1  # the line the parser names
+    with book.open("a", encoding="utf-8") as f:
+        f.write("channels: [broken\n")
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        f'[server]\nhost = "127.0.0.1"\nport = {free_port()}\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "bot.db"}"\n'
+        '[wecom]\napi_base_url = "http://127.0.0.1:9/cgi-bin/"\n'
+        f'[paths]\nsop_dir = "{sop_dir}"\ntemplates_dir = "{REPO / "templates"}"\n', "utf-8")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--config", str(config), cwd=REPO,
+        env={**os.environ, **secrets_env(SECRETS)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(proc.communicate(), 60.0)
+    assert proc.returncode == 2
+    assert f"channels.yaml:{broken_at}:" in output.decode()
