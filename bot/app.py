@@ -13,49 +13,60 @@ sync). `bot/health.py` answers `/healthz`, `/readyz` and `/metrics`. The operato
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiohttp import web
 
 from bot import health
-from bot.books.live import LiveBook
-from bot.books.stores import StoreDirectory
-from bot.channels import ChannelBook
 from bot.config import Secrets, Settings
 from bot.console.routes import add_console_routes
-from bot.db import api_quota, repo
 from bot.db.engine import Database
 from bot.dispatch import Dispatcher
-from bot.handlers import build_router
-from bot.leader import Leader, RobotKeys, take_over_loop
 from bot.logs import set_context as set_log_context
 from bot.media.cache import MediaCache
 from bot.members import routes as member_routes
 from bot.members.service import Members, build_members
 from bot.metrics import BotMetrics
-from bot.operator_books import live_channels, live_replies, load_operator_files, load_sop_book
-from bot.outbox.scheduler import SopScheduler
-from bot.outbox.worker import DeliveryWorker
 from bot.replicas import Replica
-from bot.replies.library import ReplyLibrary
-from bot.replies.messenger import AppMessenger
-from bot.replies.service import RepliesService
-from bot.services import Services
 from bot.sidebar.routes import Sidebar
-from bot.tags import TagBook
 from bot.wecom.callback import CallbackEndpoint
-from bot.wecom.client import WeComClient
 from bot.wecom.crypto import CallbackCrypto
-from bot.wecom.errors import WeComError
 from bot.wecom.events import Event
-from bot.wecom.ratelimit import Limits, RateLimits
-from bot.wecom.shared_limits import SharedRateLimits
 
-__all__ = ["RUNTIME", "BotRuntime", "build_app", "load_operator_files", "load_sop_book"]
+if TYPE_CHECKING:  # imported by `_start`, after the port is open (see `startup`)
+    from bot.books.live import LiveBook
+    from bot.books.stores import StoreDirectory
+    from bot.channels import ChannelBook
+    from bot.leader import Leader
+    from bot.outbox.scheduler import SopScheduler
+    from bot.outbox.worker import DeliveryWorker
+    from bot.replies.library import ReplyLibrary
+    from bot.services import Services
+    from bot.wecom.ratelimit import Limits
+
+# What only the work after the start needs: imported on a thread once the port is open, so
+# that a restart does not wait for it (about half of the bot's import time).
+AFTER_LISTENING = ("bot.leader", "bot.operator_books", "bot.outbox.worker", "bot.handlers",
+                   "bot.services", "bot.tags", "bot.replies.service", "bot.replies.messenger",
+                   "bot.wecom.client", "bot.wecom.shared_limits", "bot.db.repo",
+                   "bot.db.api_quota")
+
+
+def __getattr__(name: str) -> Any:
+    """`load_operator_files` and `load_sop_book`, as before, without importing them early."""
+    if name in ("load_operator_files", "load_sop_book"):
+        from bot import operator_books
+
+        return getattr(operator_books, name)
+    raise AttributeError(name)
+
+
+__all__ = ["RUNTIME", "BotRuntime", "build_app"]  # and, lazily, load_sop_book, load_operator_files
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -99,30 +110,76 @@ class BotRuntime:
             max_body_bytes=settings.server.max_body_bytes,
             timestamp_window_s=settings.server.timestamp_window_s)
         self._take_over: asyncio.Task[None] | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self.start_error: BaseException | None = None
+        self.on_start_failed: Callable[[BaseException], None] | None = None  # bot run: exit
 
     async def _accept(self, event: Event, received_at: float) -> None:
-        """The endpoint serves only once `startup` has run (aiohttp's order)."""
-        assert self.running is not None
-        await self.running.dispatcher.accept(event, received_at)
+        """The endpoint serves once `startup` has run (aiohttp's order): from then on every
+        event is recorded, and handled once `_start` has finished."""
+        assert self._dispatcher is not None
+        await self._dispatcher.accept(event, received_at)
 
     async def startup(self, _app: web.Application | None = None) -> None:
-        settings, secrets = self.settings, self.secrets
-        stores, channels = live_channels(settings)  # a broken book stops the start here
-        replies = live_replies(settings, stores)
-        db = Database(settings.database.url)
+        """Only what recording a callback needs: the database at this code's schema, and
+        this replica's id. The rest starts in `_start`, while callbacks are accepted.
+
+        Why: a customer who scans while the bot restarts has a WelcomeCode that dies 20 s
+        later, and WeCom counts a refused callback as a failed delivery. Reading the
+        operator books, the token and the tag list, the election and the replay took most
+        of a second at demo size and seconds at 10,000 stores, all with the port closed.
+        Now a callback that comes meanwhile is recorded (durable, deduped, before its 200)
+        and welcomed as soon as the channel book is there (docs/capacity.md).
+        """
+        db = Database(self.settings.database.url)
         await asyncio.get_running_loop().run_in_executor(None, db.migrate)
+        replica = Replica(db, self.settings.replicas)
+        self._dispatcher = Dispatcher(None, None, replica_id=replica.id,
+                                      observe=self.metrics.callback, db=db)
+        self._starting = asyncio.get_running_loop().create_task(
+            self._start(db, replica, self._dispatcher), name="bot-start")
+
+    async def started(self) -> None:
+        """Until the whole start is done (raises what stopped it)."""
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+
+    async def _start(self, db: Database, replica: Replica, dispatcher: Dispatcher) -> None:
+        try:
+            await self._start_rest(db, replica, dispatcher)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self.start_error = exc
+            log.critical("the bot cannot start: %s", exc)
+            if self.on_start_failed is not None:
+                self.on_start_failed(exc)
+            raise
+
+    async def _start_rest(self, db: Database, replica: Replica, dispatcher: Dispatcher
+                          ) -> None:
+        settings, secrets = self.settings, self.secrets
+        loop = asyncio.get_running_loop()
+        # on a thread: the loop keeps recording callbacks while modules and files are read
+        for module in AFTER_LISTENING:
+            await loop.run_in_executor(None, importlib.import_module, module)
+        from bot.db import repo
+        from bot.handlers import build_router
+        from bot.leader import Leader, RobotKeys, take_over_loop
+        from bot.operator_books import live_channels, live_replies
+        from bot.outbox.worker import DeliveryWorker
+
+        stores, channels = await loop.run_in_executor(None, live_channels, settings)
+        replies = await loop.run_in_executor(None, live_replies, settings, stores)
         await db.write(lambda s: repo.sync_directory(s, stores.store_rows(), stores.staff_rows()))
-        replica = Replica(db, settings.replicas)
         services = await self._services(db, stores, channels, replies)
-        dispatcher = Dispatcher(services, build_router(), replica_id=replica.id,
-                                observe=self.metrics.callback)
         robots = RobotKeys(settings)
         outbox = DeliveryWorker(
             db, services.wecom, settings.sop, robots,
             request_timeout_s=settings.wecom.request_timeout_s, replica_id=replica.id,
             agent_id=secrets.agent_id, app_limits=services.app_messenger)
         leader = Leader(settings, services, outbox, robots)
-        self.running = Running(services, dispatcher, replica, outbox, leader, channels, replies)
         if self.sidebar is not None:
             self.sidebar.attach(services)
         channels.start()
@@ -134,20 +191,29 @@ class BotRuntime:
         # liveness first: what this replica claims is its own
         await replica.start(on_elected=leader.lead, on_deposed=leader.follow)
         await dispatcher.replay_pending(replica.id)
+        held = await dispatcher.open(services, build_router())
+        self.running = Running(services, dispatcher, replica, outbox, leader, channels, replies)
         if db.is_postgres:
-            self._take_over = asyncio.get_running_loop().create_task(
-                take_over_loop(dispatcher, replica.id), name="inbox-take-over")
+            self._take_over = loop.create_task(take_over_loop(dispatcher, replica.id),
+                                               name="inbox-take-over")
         outbox.start()  # every replica: it finishes what was planned
         await leader.serve(replica.is_leader)
-        log.info("bot ready: %d stores, %d channels, API %s, replica %s (%s)",
-                 len(stores.all()), len(services.channels.names()),
-                 settings.wecom.api_base_url, replica.id, replica.role)
+        log.info("bot ready: %d stores, %d channels, API %s, replica %s (%s); %d callbacks "
+                 "taken while starting", len(stores.all()), len(services.channels.names()),
+                 settings.wecom.api_base_url, replica.id, replica.role, held)
 
     async def _services(self, db: Database, stores: StoreDirectory,
                         channels: LiveBook[ChannelBook],
                         replies: LiveBook[ReplyLibrary]) -> Services:
         """WeCom's client, the tag book, the 话术 service and the staff commands'
         messenger (bot.replies, bot.sidebar), and with them `Services`, whole."""
+        from bot.replies.messenger import AppMessenger
+        from bot.replies.service import RepliesService
+        from bot.services import Services
+        from bot.tags import TagBook
+        from bot.wecom.client import WeComClient
+        from bot.wecom.errors import WeComError
+
         settings, secrets = self.settings, self.secrets
         wecom = WeComClient(
             settings.wecom.api_base_url, secrets.corp_id, secrets.secret,
@@ -170,6 +236,10 @@ class BotRuntime:
     def _limits(self, db: Database) -> Limits:
         """Per-API quotas: counted for the whole deployment on PostgreSQL (several
         replicas), in this process on SQLite (there is only one)."""
+        from bot.db import api_quota
+        from bot.wecom.ratelimit import RateLimits
+        from bot.wecom.shared_limits import SharedRateLimits
+
         wecom, replicas = self.settings.wecom, self.settings.replicas
         if not (db.is_postgres and replicas.shared_quota):
             return RateLimits(wecom.per_api_per_minute, wecom.per_api_per_hour)
@@ -182,8 +252,14 @@ class BotRuntime:
                                 replicas.quota_block)
 
     async def cleanup(self, _app: web.Application | None = None, drain_s: float = 10.0) -> None:
+        starting, self._starting = self._starting, None
+        if starting is not None and not starting.done():
+            starting.cancel()  # what was accepted meanwhile stays pending: replayed at start
+        if starting is not None:
+            await asyncio.gather(starting, return_exceptions=True)
         running = self.running
         if running is None:
+            await self._cleanup_partial()
             return
         await running.channels.stop()
         if self.members is not None:
@@ -202,6 +278,13 @@ class BotRuntime:
         await running.services.wecom.close()
         await running.services.db.close()
         log.info("bot stopped: replica %s finished its work and left", running.replica.id)
+
+    async def _cleanup_partial(self) -> None:
+        """Stopped (or failed) before the start was done: release what `startup` opened."""
+        dispatcher, self._dispatcher = self._dispatcher, None
+        if dispatcher is not None:
+            await dispatcher.cancel_all()
+            await dispatcher.db.close()
 
     # -- what tests, the demo and scripts look at -----------------------------------------
 
@@ -231,6 +314,19 @@ class BotRuntime:
 
 
 RUNTIME = web.AppKey("runtime", BotRuntime)
+
+
+def exit_if_start_fails(runtime: BotRuntime) -> None:
+    """`bot run`: a start that fails after the port opened (a broken channel book, say)
+    stops the process, as one that fails before it does (aiohttp's own graceful exit)."""
+
+    def stop(_exc: BaseException) -> None:
+        def graceful_exit() -> None:
+            raise web.GracefulExit()
+
+        asyncio.get_running_loop().call_soon(graceful_exit)
+
+    runtime.on_start_failed = stop
 
 
 def build_app(settings: Settings, secrets: Secrets) -> web.Application:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from bot.journeys.cli import add_journeys_commands, run_journeys_command
 from bot.logs import setup_logging
 from bot.members.cli import add_members_commands, run_members_command
 from bot.replies.cli import add_replies_commands, run_replies_command
-from bot.sop.cli import add_sop_commands, run_sop_command
+from bot.sop.commands import add_sop_commands, run_sop_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,14 +70,20 @@ def _run(args: argparse.Namespace) -> int:
         settings = settings.with_overrides(server=server)
     setup_logging(settings.logging.level, settings.logging.json or args.log_json,
                   secrets=(secrets.secret, secrets.token, secrets.aes_key))
-    from bot.app import build_app
+    # Listen before importing the bot: during a restart WeCom's callbacks wait in the
+    # kernel's backlog for the first answers instead of being refused (docs/capacity.md).
+    sock = socket.create_server((settings.server.host, settings.server.port), backlog=1024)
+    from bot.app import RUNTIME, build_app, exit_if_start_fails
     from bot.loop import new_event_loop
 
+    app = build_app(settings, secrets)
+    exit_if_start_fails(app[RUNTIME])
     try:
-        web.run_app(build_app(settings, secrets), host=settings.server.host,
-                    port=settings.server.port, print=None, access_log=None,
-                    loop=new_event_loop())
+        web.run_app(app, sock=sock, print=None, access_log=None, loop=new_event_loop())
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if (failed := app[RUNTIME].start_error) is not None:
+        print(f"error: {failed}", file=sys.stderr)
         return 2
     return 0

@@ -19,87 +19,36 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
 from bot import inbox
 from bot.inbox import Recorded
 from bot.logs import event_fields
+from bot.routing import Context, Handler, Router
 from bot.wecom.events import Event
 
 if TYPE_CHECKING:
+    from bot.db.engine import Database
     from bot.services import Services
 
+__all__ = ["MAX_ATTEMPTS", "Context", "Dispatcher", "Handler", "Router"]
 log = logging.getLogger(__name__)
-E = TypeVar("E", bound=Event)
-Handler = Callable[["Context", Any], Awaitable[None]]
 Observe = Callable[[str, str, float], None]  # (event kind, outcome, received at): metrics
 MAX_ATTEMPTS = 3
-
-
-@dataclass
-class Context:
-    """What a handler gets: the shared services and the event's own record."""
-
-    services: Services
-    recorded: Recorded
-    finished: bool = field(default=False)
-
-    @property
-    def event_id(self) -> int:
-        return self.recorded.event_id
-
-    @property
-    def received_at(self) -> float:
-        return self.recorded.received_at
-
-    async def finish(self, effects: Callable[[Connection], None] | None = None) -> None:
-        """Write the handler's effects and mark the event done, in one transaction."""
-        event_id = self.event_id
-
-        def _write(conn: Connection) -> None:
-            if effects is not None:
-                effects(conn)
-            inbox.mark_done(conn, event_id)
-
-        await self.services.db.write(_write)
-        self.finished = True
-
-
-class Router:
-    """Event class -> handler. Subclasses inherit their parent's handler unless they have one."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[type[Event], Handler] = {}
-
-    def on(self, *classes: type[E]) -> Callable[[Handler], Handler]:
-        def register(fn: Handler) -> Handler:
-            for cls in classes:
-                self._handlers[cls] = fn
-            return fn
-        return register
-
-    def merge(self, other: Router) -> None:
-        self._handlers.update(other._handlers)
-
-    def handler_for(self, event: Event) -> Handler | None:
-        for cls in type(event).__mro__:
-            handler = self._handlers.get(cls)
-            if handler is not None:
-                return handler
-        return None
 
 
 class _Job:
     """One recorded event waiting in its lane, with its place in line and its attempts."""
 
-    __slots__ = ("attempt", "recorded", "seq", "urgent")
+    __slots__ = ("attempt", "prefetched", "recorded", "seq", "urgent")
 
-    def __init__(self, recorded: Recorded, seq: int) -> None:
+    def __init__(self, recorded: Recorded, seq: int,
+                 prefetched: asyncio.Task[Any] | None = None) -> None:
         self.recorded = recorded
+        self.prefetched = prefetched
         self.seq = seq
         self.attempt = 0
         self.urgent = recorded.event.urgent
@@ -128,15 +77,24 @@ class Dispatcher:
     Order within a lane is kept: a lane's next event is only offered once the previous one
     has finished. A failed attempt is retried after a delay without holding a worker, and
     the lane stays blocked meanwhile.
+
+    Why `services` may come later (`open`): a restart serves callbacks before the operator
+    books, WeCom's token and the rest are ready (bot.app), so that WeCom's callbacks are not
+    refused meanwhile. Until then accepted events are recorded as always (durable, deduped,
+    before the 200) and held; `open` hands them to the workers in the order recorded.
     """
 
-    def __init__(self, services: Services, router: Router, max_concurrency: int = 32,
+    def __init__(self, services: Services | None, router: Router | None, max_concurrency: int = 32,
                  retry_delay_s: float = 1.0, *, replica_id: str | None = None,
-                 observe: Observe | None = None) -> None:
-        self._services = services
+                 observe: Observe | None = None, db: Database | None = None) -> None:
+        if services is None and db is None:
+            raise ValueError("a Dispatcher without services yet needs the database")
+        self._services: Services = services  # type: ignore[assignment]  # set by `open`
+        self._db: Database = db if db is not None else services.db  # type: ignore[union-attr]
+        self._held: list[Recorded] | None = [] if services is None else None
         self._replica_id = replica_id  # what recorded events are claimed by
         self._observe = observe
-        self._router = router
+        self._router = router if router is not None else Router()  # given by `open`
         self._max = max_concurrency
         self._retry_delay_s = retry_delay_s
         self._lanes: dict[str, deque[_Job]] = {}  # the head of each lane is running or ready
@@ -155,8 +113,11 @@ class Dispatcher:
 
     async def accept(self, event: Event, received_at: float) -> None:
         """Record (durably, once), then queue without waiting for the handler."""
-        recorded = await inbox.record(self._services.db, event, received_at, self._replica_id)
+        prefetched = self._start_prefetch(event)
+        recorded = await inbox.record(self._db, event, received_at, self._replica_id)
         if recorded is None:
+            if prefetched is not None:
+                prefetched.cancel()
             self.duplicates += 1
             if self._observe is not None:
                 self._observe(event.kind, "duplicate", received_at)
@@ -168,14 +129,27 @@ class Dispatcher:
             self._observe(event.kind, "recorded", received_at)
         log.debug("recorded %s as event %d", event.kind, recorded.event_id,
                   extra={"dedupe_key": event.dedupe_key})
-        self.submit(recorded)
+        self.submit(recorded, prefetched)
 
-    def submit(self, recorded: Recorded) -> None:
+    def _start_prefetch(self, event: Event) -> asyncio.Task[Any] | None:
+        """Start the handler's first read now if a worker will take the event at once (not
+        while starting or with a backlog: then the read would only add to the load)."""
+        fetch = self._router.prefetcher(event)
+        if fetch is None or self._held is not None or self._ready or self._running >= self._max:
+            return None
+        task = asyncio.get_running_loop().create_task(fetch(self._services, event))
+        task.add_done_callback(_consume)
+        return task
+
+    def submit(self, recorded: Recorded, prefetched: asyncio.Task[Any] | None = None) -> None:
         """Queue the event; returns at once (the HTTP answer must not wait for it)."""
-        self._seq += 1
-        job = _Job(recorded, self._seq)
         self._outstanding += 1
         self._all_done.clear()
+        if self._held is not None:  # still starting: handled once `open` is called
+            self._held.append(recorded)
+            return
+        self._seq += 1
+        job = _Job(recorded, self._seq, prefetched)
         lane = recorded.event.lane
         queue = self._lanes.get(lane)
         if queue is not None:
@@ -255,7 +229,8 @@ class Dispatcher:
         event = recorded.event
         handler = self._router.handler_for(event)
         job.attempt += 1
-        ctx = Context(self._services, recorded)
+        ctx = Context(self._services, recorded, prefetched=job.prefetched)
+        job.prefetched = None  # a retry reads again
         try:
             with event_fields(**_fields(recorded)):  # on every line the handler logs
                 if handler is None:
@@ -288,16 +263,45 @@ class Dispatcher:
                 return None
             return self._retry_delay_s * job.attempt
 
+    async def open(self, services: Services, router: Router | None = None) -> int:
+        """The start is done: run what was accepted meanwhile, oldest first. Only what this
+        replica still holds (on PostgreSQL another replica may have taken over an event
+        recorded before this one announced itself alive). Returns how many."""
+        held = list(self._held or ())
+        mine: set[int] = set()
+        if held and self._replica_id is not None:
+            me, ids = self._replica_id, [r.event_id for r in held]
+            mine = await self._db.write(lambda c: inbox.still_claimed(c, me, ids))
+        checked = {r.event_id for r in held}
+        waiting, self._held = sorted(self._held or (), key=lambda r: r.event_id), None
+        self._services = services
+        if router is not None:
+            self._router = router
+        self._outstanding -= len(waiting)
+        if self._outstanding == 0:
+            self._all_done.set()
+        opened = 0
+        for recorded in waiting:
+            if recorded.event_id in mine or recorded.event_id not in checked \
+                    or self._replica_id is None:
+                self.submit(recorded)
+                opened += 1
+        return opened
+
     async def replay_pending(self, me: str) -> int:
         """Take over and submit what was recorded but not finished by a process that is
         gone: an earlier run of this bot, or a replica that died. Returns how many."""
-        pending = await self._services.db.write(lambda c: inbox.take_over(c, me))
+        pending = await self._db.write(lambda c: inbox.take_over(c, me))
         for recorded in pending:
             self.submit(recorded)
         if pending:
             log.info("replaying %d events recorded but not handled by a stopped process",
                      len(pending))
         return len(pending)
+
+    @property
+    def db(self) -> Database:
+        return self._db
 
     @property
     def busy(self) -> int:
@@ -319,12 +323,21 @@ class Dispatcher:
         self._retries.clear()
         self._ready.clear()
         self._lanes.clear()
+        if self._held is not None:
+            self._held.clear()
         workers = list(self._workers)
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         self._outstanding = 0  # nothing is in progress any more; the inbox still has it all
         self._all_done.set()
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    """A prefetch nobody awaited (cancelled work, a handler that failed first): its error
+    was not a problem of anyone's, so it is not reported as "never retrieved"."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _fields(recorded: Recorded) -> dict[str, Any]:

@@ -95,3 +95,16 @@ def take_over(conn: Connection, me: str, limit: int = 10_000) -> list[Recorded]:
     rows = sorted(conn.execute(sql, {"me": me, "limit": limit}).all(), key=lambda r: r.id)
     return [Recorded(row.id, from_fields(json.loads(row.payload)), row.received_at)
             for row in rows]
+
+
+def still_claimed(conn: Connection, me: str, ids: list[int]) -> set[int]:
+    """Which of `ids` are still pending and claimed by `me` (not taken over meanwhile)."""
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        chunk = ids[start:start + 500]
+        marks = ", ".join(f":i{n}" for n in range(len(chunk)))
+        sql = text(f"SELECT id FROM inbox_event WHERE claimed_by = :me "  # noqa: S608 (marks)
+                   f"AND status = 'pending' AND id IN ({marks})")
+        params: dict[str, object] = {"me": me, **{f"i{n}": v for n, v in enumerate(chunk)}}
+        found.update(int(row[0]) for row in conn.execute(sql, params))
+    return found

@@ -115,6 +115,7 @@ async def start_bot(settings: Settings, secrets_: Secrets) -> tuple[web.AppRunne
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
+    await app[RUNTIME].started()  # it serves callbacks before: tests want the whole start
     host, port = runner.addresses[0][:2]
     return runner, f"http://{host}:{port}"
 

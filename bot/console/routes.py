@@ -254,8 +254,13 @@ def add_console_routes(app: web.Application, runtime: BotRuntime) -> Console | N
 
     tasks: list[asyncio.Task[None]] = []
 
-    async def start(_app: web.Application) -> None:
-        """After the bot's own start (registered after it): its services exist now."""
+    async def run_job() -> None:
+        """After the bot's own start (it finishes after the port opens): its services
+        exist then."""
+        try:
+            await runtime.started()
+        except Exception:
+            return
         services = runtime.services
         if services is None:
             return
@@ -264,8 +269,10 @@ def add_console_routes(app: web.Application, runtime: BotRuntime) -> Console | N
                                 console.health, wecom=services.wecom,
                                 leading=lambda: replica is None or replica.is_leader,
                                 digest=weekly_digest(runtime, console.tz, console.health))
-        tasks.append(asyncio.get_running_loop().create_task(console.job.run(),
-                                                            name="console-rollups"))
+        await console.job.run()
+
+    async def start(_app: web.Application) -> None:
+        tasks.append(asyncio.get_running_loop().create_task(run_job(), name="console-rollups"))
 
     async def stop(_app: web.Application) -> None:
         """On shutdown, before the bot's cleanup closes the database."""

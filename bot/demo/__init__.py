@@ -69,6 +69,7 @@ async def _demo(keep: bool) -> int:
     runner = web.AppRunner(build_app(settings, secrets_), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
+    await runner.app[RUNTIME].started()
     host, port = runner.addresses[0][:2]
     sim.callback_url = f"http://{host}:{port}/wecom/callback"
     runtime = runner.app[RUNTIME]

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from datetime import date
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy.engine import Connection
 
@@ -29,6 +29,9 @@ from bot.members.linking import remember_unionid
 from bot.wecom import errors
 from bot.wecom.errors import WeComError
 from bot.wecom.events import ContactAdded, ContactMsgAuditApproved
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -50,7 +53,11 @@ class Outcome(NamedTuple):
 async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
     services = ctx.services
     match = await with_join_code(services.db, services.channels.match(ev.state))
-    contact = await _read_contact(ctx, ev.external_user_id)
+    try:
+        contact = await ctx.read(lambda: _prefetched_contact(services, ev))
+    except WeComError as exc:  # a welcome without the name beats no welcome
+        log.warning("externalcontact/get for %s failed: %s", ev.external_user_id, exc)
+        contact = {}
     name = _name(contact)
     unionid = str(contact.get("external_contact", {}).get("unionid", ""))
     if ev.welcome_code:
@@ -155,6 +162,13 @@ async def _welcome(ctx: Context, userid: str, external_userid: str, code: str,
                                           attachments, deadline)
     return Outcome(status, attempts, error, message.text,
                    (time.time() - ctx.received_at) * 1000)
+
+
+@router.prefetch(ContactAdded)
+async def _prefetched_contact(services: Services, ev: ContactAdded) -> dict[str, Any]:
+    """The customer's name for the welcome: read while the event is being recorded (the
+    record and this round trip overlap: bot.dispatch `Router.prefetch`)."""
+    return await services.wecom.get_external_contact(ev.external_user_id)
 
 
 async def _tag(ctx: Context, ev: ContactAdded, names: list[tuple[str, str]]) -> list[str]:

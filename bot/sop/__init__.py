@@ -13,19 +13,44 @@ triggers), `group_tags` (group rows and group tags), `robots` (webhook robots), 
 whole), `preview` and `cli` (``python -m bot sop check|preview``; ``report`` is the outbox's).
 """
 
-from bot.sop.book import (
-    GroupSelect,
-    MemberSelect,
-    Sop,
-    SopBook,
-    SopError,
-    SopMessage,
-    TagRef,
-    sop_files,
-)
-from bot.sop.group_tags import GroupRow, GroupTags, load_groups, nominal_groups, read_groups
-from bot.sop.robots import Robot, RobotKeyMissing
-from bot.sop.schedule import Schedule, SopTrigger, parse_cron
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.sop.book import (
+        GroupSelect,
+        MemberSelect,
+        Sop,
+        SopBook,
+        SopError,
+        SopMessage,
+        TagRef,
+        sop_files,
+    )
+    from bot.sop.group_tags import GroupRow, GroupTags, load_groups, nominal_groups, read_groups
+    from bot.sop.robots import Robot, RobotKeyMissing
+    from bot.sop.schedule import Schedule, SopTrigger, parse_cron
+
+# Imported on first use: `python -m bot run` imports bot.sop.commands for its parser, and a
+# restart should not wait for the SOP book's modules (docs/capacity.md).
+_WHERE = {
+    **dict.fromkeys(("GroupSelect", "MemberSelect", "Sop", "SopBook", "SopError", "SopMessage",
+                     "TagRef", "sop_files"), "bot.sop.book"),
+    **dict.fromkeys(("GroupRow", "GroupTags", "load_groups", "nominal_groups", "read_groups"),
+                    "bot.sop.group_tags"),
+    **dict.fromkeys(("Robot", "RobotKeyMissing"), "bot.sop.robots"),
+    **dict.fromkeys(("Schedule", "SopTrigger", "parse_cron"), "bot.sop.schedule"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bot.sop' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "GroupRow",

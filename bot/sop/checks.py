@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from jinja2 import TemplateSyntaxError, meta, nodes
+
 from bot.books.stores import Store
 from bot.books.templating import WEEKDAYS_CN
 from bot.books.yamlfile import OperatorFileError, error_at
@@ -67,13 +69,13 @@ def _render_all(book: SopBook, sop: Sop, samples: list[tuple[Store | None, date]
     """Render every sample: (problem -> where, dropped-attachments note -> where)."""
     problems: dict[str, Loc] = {}
     dropped: dict[str, Loc] = {}
+    same = _Reuse(book, sop)
     for index, (store, day) in enumerate(samples):
         store_id = store.id if store is not None else None
-        slot = sop.schedule.slots_on(day)[0]
-        data = sop.data.for_store(store_id) if sop.data is not None else None
+        slot, data, key = same.day_and_data(day, store_id)
         context = book.context(sop, store, slot, data)
-        label = _label(sop, store, day)
         if index == 0:
+            label = _label(sop, store, day)
             # syntax and names are the same for every store and day: check them once,
             # then render every sample (that is what finds data-dependent mistakes)
             found = _check_sources(book, sop, context)
@@ -89,17 +91,88 @@ def _render_all(book: SopBook, sop: Sop, samples: list[tuple[Store | None, date]
             if found:
                 continue
         try:
-            message = book.render_message(sop, store, slot, context)
+            message = book.render_message(sop, store, slot, context, same.attachments(key))
         except SopError as exc:
-            problems.setdefault(f"{exc.reason} ({label})", exc.loc)
+            problems.setdefault(f"{exc.reason} ({_label(sop, store, day)})", exc.loc)
             continue
+        same.keep(key, message.attachments, message.dropped_attachments)
         if message.dropped_attachments:
             note = (
                 f"sops.{sop.name}: {message.dropped_attachments} attachment(s) left "
-                f"out, WeCom sends at most {MAX_ATTACHMENTS} ({label})"
+                f"out, WeCom sends at most {MAX_ATTACHMENTS} ({_label(sop, store, day)})"
             )
             dropped.setdefault(note, ("attachments",))
     return problems, dropped
+
+
+class _Reuse:
+    """What the samples of one SOP share, made once: each day's slot, each data entry, and
+    the attachments when nothing in them depends on the store.
+
+    Exact, not sampled: an attachment whose fields and ``each`` name neither ``store`` nor
+    ``staff`` (and include nothing, call no filter that reads the whole context) renders
+    the same for every store with the same data entry on the same day, so it is rendered
+    once per (day, entry); the message text is still rendered for every sample. Checking
+    10,000 stores rendered every attachment 10,000 times (docs/capacity.md).
+    """
+
+    def __init__(self, book: SopBook, sop: Sop) -> None:
+        self.sop = sop
+        self.slots: dict[date, Any] = {}
+        self.data: dict[tuple[str | int, ...] | None, Any] = {}
+        self.store_free = bool(sop.attachments) and all(
+            _store_free(book, source) for source in _attachment_sources(sop))
+        self.made: dict[tuple[date, tuple[str | int, ...] | None], tuple[Any, int]] = {}
+
+    def day_and_data(self, day: date, store_id: str | None
+                     ) -> tuple[Any, Any, tuple[date, tuple[str | int, ...] | None] | None]:
+        slot = self.slots.get(day)
+        if slot is None:
+            slot = self.slots[day] = self.sop.schedule.slots_on(day)[0]
+        data_file = self.sop.data
+        source = data_file.source_of(store_id) if data_file is not None else None
+        if source not in self.data:
+            self.data[source] = data_file.for_store(store_id) if data_file is not None else None
+        return slot, self.data[source], (day, source) if self.store_free else None
+
+    def attachments(self, key: tuple[date, tuple[str | int, ...] | None] | None
+                    ) -> tuple[Any, int] | None:
+        return self.made.get(key) if key is not None else None
+
+    def keep(self, key: tuple[date, tuple[str | int, ...] | None] | None, attachments: Any,
+             dropped: int) -> None:
+        if key is not None:
+            self.made.setdefault(key, (attachments, dropped))
+
+
+def _attachment_sources(sop: Sop) -> list[str]:
+    sources: list[str] = []
+    for attachment in sop.attachments:
+        sources += [source for _, source in attachment.spec.fields]
+        if attachment.each is not None:
+            sources.append("{{ " + attachment.each + " }}")
+    return sources
+
+
+def _store_free(book: SopBook, source: str) -> bool:
+    """Whether `source` renders the same whatever the store (see `_Reuse`)."""
+    if "{" not in source:
+        return True
+    env = book.templates.env
+    try:
+        tree = env.parse(source)
+    except TemplateSyntaxError:
+        return False  # reported by the checks; nothing to reuse
+    if any(True for _ in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport,
+                                        nodes.Extends, nodes.ContextReference,
+                                        nodes.DerivedContextReference))):
+        return False
+    for node in tree.find_all(nodes.Filter):
+        fn = env.filters.get(node.name)
+        passes = getattr(getattr(fn, "jinja_pass_arg", None), "name", None)  # @pass_context
+        if fn is None or passes == "context":
+            return False
+    return not (meta.find_undeclared_variables(tree) & {"store", "staff"})
 
 
 def _distinct(sop: Sop, problems: Mapping[str, Loc]) -> list[tuple[str, Loc]]:

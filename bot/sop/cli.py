@@ -37,46 +37,14 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.media.images import ImageRule
 from bot.outbox.report import read_only_url, report, safe_url
 from bot.sop.book import SopBook
+from bot.sop.commands import add_sop_commands, run_sop_command
 from bot.sop.group_tags import GroupRow, GroupTags, nominal_groups, read_groups
 from bot.sop.preview import as_json, build_preview, format_text, group_send_counts
 
 __all__ = ["add_sop_commands", "check", "main", "preview", "report", "run_sop_command"]
+# the parser lives in bot.sop.commands (light to import: `python -m bot run` builds it too)
 
 _QUOTA_SOURCE = "wecom-reference §6"
-
-
-def add_sop_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``sop check`` and ``sop preview`` to a CLI's subcommands (see bot/cli.py)."""
-    sop = commands.add_parser("sop", help="check and preview the SOP files in sop/")
-    sub = sop.add_subparsers(dest="sop_command", required=True)
-
-    check_cmd = sub.add_parser(
-        "check", help="check every operator file; exit 1 listing all problems as file:line:col"
-    )
-    check_cmd.add_argument("dir", nargs="?", type=Path,
-                           help="the sop/ folder (default: [paths] sop_dir, or ./sop)")
-    check_cmd.add_argument("--config", type=Path, help="TOML settings file")
-
-    preview_cmd = sub.add_parser("preview", help="show what the SOPs send on a date")
-    preview_cmd.add_argument("--date", required=True, type=_date,
-                             help="local date, e.g. 2026-11-24")
-    preview_cmd.add_argument("--store", help="only this store id, e.g. 0012")
-    preview_cmd.add_argument("--json", action="store_true", help="machine-readable output")
-    preview_cmd.add_argument("--config", type=Path, help="TOML settings file")
-
-    report_cmd = sub.add_parser("report", help="what the SOP slots of a date did, per slot")
-    report_cmd.add_argument("--date", required=True, type=_date,
-                            help="local date (Asia/Shanghai), e.g. 2026-11-24")
-    report_cmd.add_argument("--config", type=Path, help="TOML settings file")
-
-
-def run_sop_command(args: argparse.Namespace) -> int:
-    """Run the ``sop`` subcommand parsed by a parser built with `add_sop_commands`."""
-    if args.sop_command == "check":
-        return check(args.dir, args.config)
-    if args.sop_command == "report":
-        return report(args.date, config=args.config)
-    return preview(args.date, store_id=args.store, as_json_output=args.json, config=args.config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,13 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_sop_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["sop", *(sys.argv[1:] if argv is None else argv)])
     return run_sop_command(args)
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date like 2026-11-24, got {text!r}") from None
 
 
 # --------------------------------------------------------------------------- loading

@@ -1,7 +1,8 @@
 """WeCom callback crypto: signature check, AES decrypt and encrypt (reference §1.4-1.6).
 
-wechatpy does the SHA-1 signing (`WeChatSigner`) and the encryption (`PrpCrypto`, 32-byte
-PKCS#7 blocks), which the simulator uses to play WeCom's side. Decryption, which runs for
+The SHA-1 signature is hashlib's (the sorted concatenation, §1.4); wechatpy does the
+encryption (`PrpCrypto`, 32-byte PKCS#7 blocks), which the simulator uses to play WeCom's
+side, imported only when first needed (a restart does not wait for it). Decryption, which runs for
 every callback, is one AES-256-CBC pass of our own with what wechatpy lacks: a
 constant-time signature compare, checks of the pad byte and the length prefix, and one
 exception type for every way a forged or corrupt ciphertext can fail.
@@ -11,12 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import secrets
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from wechatpy.enterprise.crypto import PrpCrypto
-from wechatpy.utils import WeChatSigner
 
 
 class CallbackRejected(Exception):
@@ -34,10 +35,11 @@ class CallbackRejected(Exception):
 
 def sign(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
     """msg_signature = sha1 of the sorted concatenation of the four strings (§1.4)."""
-    signer = WeChatSigner()
-    signer.add_data(token, timestamp, nonce, encrypted)
-    signature: str = signer.signature  # wechatpy is untyped
-    return signature
+    # Sorted as str: the same order as wechatpy's sort of the UTF-8 bytes (UTF-8 keeps code
+    # point order). hashlib, not wechatpy's signer: importing wechatpy pulls in `requests`
+    # and its client, a third of a restart's imports (docs/capacity.md).
+    joined = "".join(sorted((token, timestamp, nonce, encrypted)))
+    return hashlib.sha1(joined.encode("utf-8")).hexdigest()  # noqa: S324 - WeCom's algorithm
 
 
 class CallbackCrypto:
@@ -50,7 +52,7 @@ class CallbackCrypto:
         self._key = base64.b64decode(encoding_aes_key + "=")
         self._iv = self._key[:16]
         self._receive_id = receive_id
-        self._prp = PrpCrypto(self._key)  # encrypt: the simulator's side and passive replies
+        self._prp: Any = None  # wechatpy's PrpCrypto, imported on first `encrypt` (see `sign`)
 
     def verify(self, signature: str, timestamp: str, nonce: str, encrypted: str) -> None:
         expected = sign(self._token, timestamp, nonce, encrypted)
@@ -99,6 +101,10 @@ class CallbackCrypto:
     def encrypt(self, plaintext: str, timestamp: str, nonce: str | None = None) -> EncryptedMessage:
         """Encrypt and sign as WeCom does: used by the simulator and by passive replies."""
         nonce = nonce or secrets.token_hex(5)
+        if self._prp is None:
+            from wechatpy.enterprise.crypto import PrpCrypto
+
+            self._prp = PrpCrypto(self._key)
         encrypted = self._prp.encrypt(plaintext, self._receive_id).decode()
         return EncryptedMessage(encrypted, sign(self._token, timestamp, nonce, encrypted),
                                 timestamp, nonce)

@@ -1,0 +1,103 @@
+"""What handlers are written against: the `Context` each gets and the `Router` that maps
+event classes to handlers (and to the read a handler starts with, `Router.prefetch`).
+
+Apart from bot.dispatch, which runs them (lanes, workers, retries, replay), so that a
+handler module imports only this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy.engine import Connection
+
+from bot import inbox
+from bot.inbox import Recorded
+from bot.wecom.events import Event
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+E = TypeVar("E", bound=Event)
+T = TypeVar("T")
+Handler = Callable[["Context", Any], Awaitable[None]]
+Prefetch = Callable[["Services", Any], Coroutine[Any, Any, Any]]
+
+
+@dataclass
+class Context:
+    """What a handler gets: the shared services and the event's own record."""
+
+    services: Services
+    recorded: Recorded
+    finished: bool = field(default=False)
+    prefetched: asyncio.Task[Any] | None = None  # see `Router.prefetch`
+
+    async def read(self, fetch: Callable[[], Awaitable[T]]) -> T:
+        """The prefetched read if there is one (first attempt only), else `fetch()` now."""
+        task, self.prefetched = self.prefetched, None
+        if task is not None:
+            result: T = await task
+            return result
+        return await fetch()
+
+    @property
+    def event_id(self) -> int:
+        return self.recorded.event_id
+
+    @property
+    def received_at(self) -> float:
+        return self.recorded.received_at
+
+    async def finish(self, effects: Callable[[Connection], None] | None = None) -> None:
+        """Write the handler's effects and mark the event done, in one transaction."""
+        event_id = self.event_id
+
+        def _write(conn: Connection) -> None:
+            if effects is not None:
+                effects(conn)
+            inbox.mark_done(conn, event_id)
+
+        await self.services.db.write(_write)
+        self.finished = True
+
+
+class Router:
+    """Event class -> handler. Subclasses inherit their parent's handler unless they have one."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[type[Event], Handler] = {}
+        self._prefetch: dict[type[Event], Prefetch] = {}
+
+    def prefetch(self, cls: type[E]) -> Callable[[Prefetch], Prefetch]:
+        """A read (no side effect) the handler of `cls` starts with: started when the event
+        arrives, while it is being recorded, so the two overlap (the handler takes it with
+        `Context.read`). A redelivery's read is cancelled; a read must never write."""
+        def register(fn: Prefetch) -> Prefetch:
+            self._prefetch[cls] = fn
+            return fn
+        return register
+
+    def prefetcher(self, event: Event) -> Prefetch | None:
+        return self._prefetch.get(type(event))
+
+    def on(self, *classes: type[E]) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            for cls in classes:
+                self._handlers[cls] = fn
+            return fn
+        return register
+
+    def merge(self, other: Router) -> None:
+        self._handlers.update(other._handlers)
+        self._prefetch.update(other._prefetch)
+
+    def handler_for(self, event: Event) -> Handler | None:
+        for cls in type(event).__mro__:
+            handler = self._handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None

@@ -1,0 +1,85 @@
+"""The welcome's first read (externalcontact/get) starts while the callback is recorded.
+
+bot.dispatch starts a handler's registered read (`Router.prefetch`) as the event arrives,
+so the record's commit and the round trip to WeCom overlap. What must still hold: one read
+per welcome (the handler uses the prefetched one, it does not read again), a redelivery
+welcomes nobody twice, a failed prefetch costs the name and not the welcome, and a retried
+handler reads afresh instead of reusing its first attempt's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bot.wecom import errors
+from tests.conftest import World
+
+MANAGER = "linxiaoyu"  # manager of store 0012
+GET = "externalcontact/get"
+SEND = "externalcontact/send_welcome_msg"
+
+
+def _welcomes(world: World, ext: str) -> list[tuple[str, str]]:
+    return world.rows("SELECT status, text FROM welcome WHERE external_userid = ?", ext)
+
+
+async def test_each_new_customer_is_read_once_and_welcomed_by_name(world: World) -> None:
+    customers = [world.sim.scan_contact_qr(MANAGER, "store-0012-counter", f"预读顾客{i}")[0]
+                 for i in range(5)]
+    await world.settle()
+    assert world.sim.call_count(GET) == 5
+    assert world.sim.call_count(SEND) == 5
+    for i, ext in enumerate(customers):
+        [(status, text)] = _welcomes(world, ext)
+        assert status == "sent" and f"预读顾客{i}" in text
+        assert len(world.sim.welcomes_for(ext)) == 1
+
+
+async def test_redeliveries_racing_the_first_cancel_their_reads(world: World) -> None:
+    """Ten copies at once, re-encrypted as WeCom's retries are: every copy may start a
+    read before its record says "duplicate", but one customer is welcomed, once."""
+    contact = world.sim.prepare_contacts(MANAGER, 1, "takeout-card")[0]
+    ext = contact["external_userid"]
+    xml = (f"<xml><ToUserName><![CDATA[{world.secrets.corp_id}]]></ToUserName>"
+           "<FromUserName><![CDATA[sys]]></FromUserName>"
+           f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+           "<Event><![CDATA[change_external_contact]]></Event>"
+           "<ChangeType><![CDATA[add_external_contact]]></ChangeType>"
+           f"<UserID><![CDATA[{MANAGER}]]></UserID>"
+           f"<ExternalUserID><![CDATA[{ext}]]></ExternalUserID>"
+           "<State><![CDATA[takeout-card]]></State>"
+           f"<WelcomeCode><![CDATA[{contact['welcome_code']}]]></WelcomeCode></xml>")
+
+    async def post() -> int:
+        message = world.crypto().encrypt(xml, str(int(time.time())))
+        async with world.http.post(world.callback_url, params=message.query(),
+                                   data=message.post_body(world.secrets.corp_id)) as resp:
+            return resp.status
+
+    assert await asyncio.gather(*(post() for _ in range(10))) == [200] * 10
+    await world.settle()
+    assert world.count("inbox_event") == 1 and world.runtime.duplicates == 9
+    assert len(world.sim.welcomes_for(ext)) == 1
+    assert world.sim.call_count(SEND) == 1
+    assert 1 <= world.sim.call_count(GET) <= 10
+    assert [status for status, _ in _welcomes(world, ext)] == ["sent"]
+
+
+async def test_a_failed_prefetch_still_sends_the_welcome_without_the_name(world: World) -> None:
+    world.sim.fail_next(GET, 60111)  # "invalid userid": not retried
+    ext, _ = world.sim.scan_contact_qr(MANAGER, "store-0012-counter", "读不到的顾客")
+    await world.settle()
+    [(status, text)] = _welcomes(world, ext)
+    assert status == "sent" and "读不到的顾客" not in text
+    assert len(world.sim.welcomes_for(ext)) == 1
+
+
+async def test_a_retried_welcome_reads_again_and_is_not_sent_twice(world: World) -> None:
+    world.sim.fail_next("externalcontact/mark_tag", errors.SYSTEM_BUSY, times=4)  # past retries
+    ext, _ = world.sim.scan_contact_qr(MANAGER, "store-0012-counter", "重试顾客")
+    await world.settle(within_s=30.0)
+    assert world.sim.call_count(GET) == 2  # the prefetch, then the retry's own read
+    assert len(world.sim.welcomes_for(ext)) == 1
+    [(status, _)] = _welcomes(world, ext)
+    assert status == "already_sent"  # the retry met 41051, as before the prefetch
