@@ -10,6 +10,7 @@ what the simulator received and on what the bot wrote to its database.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -159,8 +160,23 @@ async def world(tmp_path: Path, sim_options: SimOptions, scratch_db: ScratchDb,
             yield World(sim, url, runner.app[RUNTIME], tmp_path / "bot.db", secrets_, http,
                         settings, scratch_db)
         finally:
-            await runner.cleanup()
+            await stop_within(runner, STOP_WITHIN_S)
             await sim.stop()
+
+
+STOP_WITHIN_S = 90.0  # aiohttp waits up to 60 s for requests in flight, then the bot stops
+
+
+async def stop_within(runner: web.AppRunner, seconds: float) -> None:
+    """Stop the bot, or fail the test naming what still waits: a stop that hangs is a bug
+    to see (the stacks of the tasks still pending), not a CI run that waits out its time."""
+    try:
+        await asyncio.wait_for(runner.cleanup(), seconds)
+    except TimeoutError:
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        stacks = "\n".join(f"{t.get_name()}: {t.get_stack(limit=3)}" for t in pending)
+        raise AssertionError(f"the bot did not stop within {seconds:.0f} s; pending:\n"
+                             f"{stacks}") from None
 
 
 def add_demo_staff(sim: Simulator) -> None:
