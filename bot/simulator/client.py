@@ -161,11 +161,7 @@ class ClientSim:
             problems.append(f"scope must be one of {', '.join(SCOPES)}")
         if q.get("scope") == "snsapi_privateinfo" and not q.get("agentid"):
             problems.append("snsapi_privateinfo needs agentid")
-        redirect = q.get("redirect_uri", "")
-        if not redirect.startswith(("http://", "https://")):
-            problems.append("redirect_uri must be an absolute http(s) URL")
-        if len(q.get("state", "")) > 128:
-            problems.append("state is longer than 128 bytes")
+        problems += redirect_problems(q)
         if problems:
             return web.Response(status=400, text="; ".join(problems))
         userid = request.cookies.get(USER_COOKIE, "")
@@ -176,7 +172,7 @@ class ClientSim:
         params = {"code": code}
         if "state" in q:
             params["state"] = q["state"]
-        raise web.HTTPFound(_with_query(redirect, params))
+        raise web.HTTPFound(_with_query(q["redirect_uri"], params))
 
     # -- JS-SDK tickets ----------------------------------------------------------------
 
@@ -344,6 +340,17 @@ class ClientSim:
         app.router.add_get("/sim/client/chat_messages", self.messages)
         for path in ("/sim/client/verify", "/sim/client/chat_messages"):
             app.router.add_route("OPTIONS", path, self.preflight)
+
+
+def redirect_problems(q: Any) -> list[str]:
+    """What WeCom's login pages (OAuth2 in the client, web login on a desktop) refuse in
+    the redirect: a relative redirect_uri, a state over 128 bytes."""
+    problems = []
+    if not q.get("redirect_uri", "").startswith(("http://", "https://")):
+        problems.append("redirect_uri must be an absolute http(s) URL")
+    if len(q.get("state", "")) > 128:
+        problems.append("state is longer than 128 bytes")
+    return problems
 
 
 def jsapi_signature(ticket: str, rest: str) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
-from .client import USER_COOKIE, ClientSim
+from .client import USER_COOKIE, ClientSim, redirect_problems
 
 
 def _back_to(url: str, params: dict[str, str]) -> str:
@@ -34,11 +34,7 @@ def register_web_login(app: web.Application, client: ClientSim) -> None:
             problems.append("appid is not this corp's CorpID")
         if q.get("agentid") and q.get("agentid") != str(client.agent_id):
             problems.append("agentid is not this corp's app")
-        redirect = q.get("redirect_uri", "")
-        if not redirect.startswith(("http://", "https://")):
-            problems.append("redirect_uri must be an absolute http(s) URL")
-        if len(q.get("state", "")) > 128:
-            problems.append("state is longer than 128 bytes")
+        problems += redirect_problems(q)
         if problems:
             return web.Response(status=400, text="; ".join(problems))
         userid = request.cookies.get(USER_COOKIE, "")
@@ -48,6 +44,6 @@ def register_web_login(app: web.Application, client: ClientSim) -> None:
         params = {"code": client.issue_code(userid)}
         if "state" in q:
             params["state"] = q["state"]
-        raise web.HTTPFound(_back_to(redirect, params))
+        raise web.HTTPFound(_back_to(q["redirect_uri"], params))
 
     app.router.add_get("/wwlogin/sso/login", sso_login)
