@@ -96,13 +96,16 @@ _NAMED_PARAM = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
 
 def driver_execute(conn: Connection, sql: str,
-                   params: dict[str, Any] | list[dict[str, Any]]) -> Any:
+                   params: dict[str, Any] | list[dict[str, Any]], *,
+                   client_side: bool = False) -> Any:
     """Run `sql` (with `:name` parameters) on the DBAPI cursor itself, skipping SQLAlchemy.
 
     For the statements run for every callback (recording it, a welcome's upserts, marking
     it done), SQLAlchemy's per-execution bookkeeping is the largest cost left; the driver
     call is a fraction of it. A list of parameter dicts runs as one `executemany`. Returns
-    the driver's cursor.
+    the driver's cursor. `client_side`: PostgreSQL gets the values in the statement's text
+    (psycopg's ClientCursor), for statements that use one parameter where the server would
+    deduce two types for it (a text compared with a varchar column and concatenated).
     """
     raw = conn.connection.driver_connection
     assert raw is not None
@@ -110,7 +113,12 @@ def driver_execute(conn: Connection, sql: str,
         if isinstance(params, list):
             return raw.executemany(sql, params)
         return raw.execute(sql, params)
-    cursor = raw.cursor()
+    if client_side:
+        import psycopg
+
+        cursor = psycopg.ClientCursor(raw)
+    else:
+        cursor = raw.cursor()
     if isinstance(params, list):
         cursor.executemany(_pyformat(sql), params)
     else:

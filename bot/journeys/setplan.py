@@ -109,7 +109,8 @@ def sql_plan_units(book: JourneyBook, journey: Journey, day: date, now: float,
 
 
 def _run(conn: Connection, statement: str, params: dict[str, Any]) -> int:
-    return int(driver_execute(conn, " ".join(statement.split()), params).rowcount or 0)
+    return int(driver_execute(conn, " ".join(statement.split()), params,
+                              client_side=True).rowcount or 0)
 
 
 def _stops(conn: Connection, journey: Journey, active: str, base: dict[str, Any],

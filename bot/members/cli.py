@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -102,18 +104,23 @@ def _check_forms(path: Path, out: TextIO) -> int:
     return 0
 
 
-def _engine(settings: Settings) -> Engine:
+@contextlib.contextmanager
+def _engine(settings: Settings) -> Iterator[Engine]:
+    """The database at this code's schema, for one command; its connections closed after."""
     from bot.db.engine import make_engine, migrate
 
     engine = make_engine(settings.database.url)
-    migrate(engine)
-    return engine
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _preview(settings: Settings, rules: MemberRules, out: TextIO) -> int:
     from bot.members.compute import preview
 
-    with _engine(settings).connect() as conn:
+    with _engine(settings) as engine, engine.connect() as conn:
         moves = preview(conn, rules, time.time())
     for title, rows in (("levels", moves.levels), ("stages", moves.stages)):
         moving = [(a, b, n) for a, b, n in rows if a != b]
@@ -131,7 +138,8 @@ def _import(settings: Settings, rules: MemberRules, csv_path: Path, out: TextIO)
         print(f"error: {csv_path}: file not found", file=out)
         return 1
     try:
-        report = import_csv(_engine(settings), csv_path, rules)
+        with _engine(settings) as engine:
+            report = import_csv(engine, csv_path, rules)
     except HeaderError as exc:
         print(f"{csv_path}:{exc}", file=out)
         return 1
@@ -144,7 +152,7 @@ def _recompute(settings: Settings, rules: MemberRules, out: TextIO) -> int:
     from bot.members.compute import recompute
 
     started = time.perf_counter()
-    with _engine(settings).begin() as conn:
+    with _engine(settings) as engine, engine.begin() as conn:
         dirty = recompute(conn, rules, time.time())
     print(f"recomputed in {time.perf_counter() - started:.1f} s; {dirty} members wait for "
           "the tag sync", file=out)

@@ -27,9 +27,10 @@ _LINK_BY_UNIONID = sql(f"""
     WHERE unionid = :u AND external_userid IS NULL
 """)  # noqa: S608 (a constant)
 _BIND = sql(f"""
-    UPDATE loyalty_member SET external_userid = :e, level_tag_synced = CASE
-        WHEN external_userid = :e THEN level_tag_synced ELSE '' END,
-        stage_tag_synced = CASE WHEN external_userid = :e THEN stage_tag_synced ELSE '' END,
+    UPDATE loyalty_member SET external_userid = CAST(:e AS VARCHAR), level_tag_synced = CASE
+        WHEN external_userid = CAST(:e AS VARCHAR) THEN level_tag_synced ELSE '' END,
+        stage_tag_synced = CASE WHEN external_userid = CAST(:e AS VARCHAR)
+            THEN stage_tag_synced ELSE '' END,
         {_DIRTY_IF_DIFFERENT}
     WHERE member_code = :c
 """)  # noqa: S608 (a constant)

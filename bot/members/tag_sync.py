@@ -50,8 +50,10 @@ _CLAIMED = sql("""
     FROM loyalty_member lm WHERE lm.sync_claimed_by = :me AND lm.tag_dirty = 1
 """)
 _APPLIED = sql("""
-    UPDATE loyalty_member SET level_tag_synced = :level, stage_tag_synced = :stage,
-        tag_dirty = CASE WHEN level_tag <> :level OR stage_tag <> :stage THEN 1 ELSE 0 END,
+    UPDATE loyalty_member SET level_tag_synced = CAST(:level AS VARCHAR),
+        stage_tag_synced = CAST(:stage AS VARCHAR),
+        tag_dirty = CASE WHEN level_tag <> CAST(:level AS VARCHAR)
+            OR stage_tag <> CAST(:stage AS VARCHAR) THEN 1 ELSE 0 END,
         sync_claimed_by = NULL, sync_attempts = 0, sync_error = NULL
     WHERE member_code = :code
 """)
