@@ -14,7 +14,7 @@ import zxingcpp
 from PIL import Image
 
 from bot.simulator.local import secrets_env
-from tests.codes.support import codes_of, operator_files, run_sync, store_groups
+from tests.codes.support import codes_of, operator_files, run_sync, store_groups, write_config
 from tests.conftest import World
 
 
@@ -24,11 +24,7 @@ async def test_a_printed_till_card_scans_to_the_code_and_welcomes(world: World,
     await store_groups(world)
     await run_sync(world, settings)
     [counter] = await codes_of(world, store="0012", channel="store-counter")
-    config = tmp_path / "bot.toml"
-    config.write_text(
-        f'[database]\nurl = "{world.settings.database.url}"\n'
-        f'[wecom]\napi_base_url = "{world.sim.base_url}"\n'
-        f'[paths]\nsop_dir = "{tmp_path / "sop"}"\ntemplates_dir = "{tmp_path / "templates"}"\n')
+    config = write_config(tmp_path, world)
     out = tmp_path / "cards"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "codes", "cards", "--config", str(config), "--store",

@@ -29,6 +29,16 @@ def operator_files(tmp_path: Path, world: World) -> Settings:
                                                 "templates_dir": tmp_path / "templates"})
 
 
+def write_config(tmp_path: Path, world: World) -> Path:
+    """A TOML file for `python -m bot ...` run as a process over `operator_files`' copy."""
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        f'[database]\nurl = "{world.settings.database.url}"\n'
+        f'[wecom]\napi_base_url = "{world.sim.base_url}"\n'
+        f'[paths]\nsop_dir = "{tmp_path / "sop"}"\ntemplates_dir = "{tmp_path / "templates"}"\n')
+    return config
+
+
 async def run_sync(world: World, settings: Settings, *, dry_run: bool = False,
                    prune: bool = False, verify: bool = False) -> tuple[int, str]:
     out = io.StringIO()

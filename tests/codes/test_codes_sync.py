@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from bot.simulator.local import secrets_env
-from tests.codes.support import operator_files, run_sync, store_groups
+from tests.codes.support import operator_files, run_sync, store_groups, write_config
 from tests.conftest import World
 
 CHANGING = ("add_contact_way", "update_contact_way", "del_contact_way", "add_join_way",
@@ -141,11 +141,7 @@ async def test_a_sync_killed_between_create_and_record_converges(world: World, t
     what was made (list_contact_way + get_contact_way, by state) and makes no duplicate."""
     settings = operator_files(tmp_path, world)
     await store_groups(world)
-    config = tmp_path / "bot.toml"
-    config.write_text(
-        f'[database]\nurl = "{world.settings.database.url}"\n'
-        f'[wecom]\napi_base_url = "{world.sim.base_url}"\n'
-        f'[paths]\nsop_dir = "{tmp_path / "sop"}"\ntemplates_dir = "{tmp_path / "templates"}"\n')
+    config = write_config(tmp_path, world)
     # every add is answered late: WeCom makes the code, the answer comes after the kill
     world.sim.delay_next("externalcontact/add_contact_way", 1.5, times=100)
     env = {**os.environ, **secrets_env(world.secrets)}
