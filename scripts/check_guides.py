@@ -54,6 +54,8 @@ _ANCHOR_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _LOOSE_ANCHOR = re.compile(r"<!--\s*section\b")
 _HEADING = re.compile(r"^ {0,3}(?P<hashes>#{1,6})(?:[ \t]+(?P<text>.*?))?[ \t#]*$")
 _FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})")
+_SETEXT = re.compile(r"^ {0,3}(?:={2,}|-{2,})[ \t]*$")
+_NOT_PARAGRAPH = re.compile(r"^\s*(?:$|[-*+>|<#]|\d+[.)]\s)")
 _LINK = re.compile(r"!?\[[^\]]*\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
 
@@ -125,6 +127,10 @@ def parse(path: Path, label: str, errors: list[str]) -> Guide:
         elif _LOOSE_ANCHOR.search(line):
             errors.append(f"{label}:{n}: malformed section anchor; write it alone on its line "
                           "as <!-- section: some-name -->")
+        elif _SETEXT.match(line) and i and i - 1 not in code \
+                and not _NOT_PARAGRAPH.match(lines[i - 1]):
+            errors.append(f"{label}:{i}: an underlined heading cannot carry a section anchor; "
+                          "write it with # (## Title) and put the anchor above it")
         elif heading:
             level = len(heading.group("hashes"))
             title = (heading.group("text") or "").strip()

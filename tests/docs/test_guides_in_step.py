@@ -81,6 +81,14 @@ def write_pair(root: Path, en: str = EN, zh: str | None = ZH) -> None:
         (root / "docs" / "zh" / "demo.md").write_text(zh, encoding="utf-8")
 
 
+def failing(root: Path, en: str = EN, zh: str | None = ZH) -> str:
+    """Write the pair, run the check on it, see it fail and return what it printed."""
+    write_pair(root, en=en, zh=zh)
+    done = run_check(root, "demo")
+    assert done.returncode == 1, done.stdout + done.stderr
+    return done.stdout
+
+
 def line_of(text: str, needle: str) -> int:
     return text.splitlines().index(needle) + 1
 
@@ -110,42 +118,34 @@ def test_a_section_in_english_only_fails_with_file_and_line(tmp_path: Path) -> N
 
         New section, not yet translated.
         """))
-    write_pair(tmp_path, en=en)
-    done = run_check(tmp_path, "demo")
-    assert done.returncode == 1
+    out = failing(tmp_path, en=en)
     line = line_of(en, "## Moments (朋友圈)")
     assert (f"docs/demo.md:{line}: section 'moments' ('## Moments (朋友圈)') exists in "
-            "English only: docs/zh/demo.md has no <!-- section: moments -->") in done.stdout
-    assert "1 problem(s)" in done.stdout
+            "English only: docs/zh/demo.md has no <!-- section: moments -->") in out
+    assert "1 problem(s)" in out
 
 
 def test_a_section_in_chinese_only_fails_with_file_and_line(tmp_path: Path) -> None:
     en = EN.replace("<!-- section: details -->\n### Details\n", "")
-    write_pair(tmp_path, en=en)
-    done = run_check(tmp_path, "demo")
-    assert done.returncode == 1
+    out = failing(tmp_path, en=en)
     line = line_of(ZH, "### 细节")
     assert f"docs/zh/demo.md:{line}: section 'details' ('### 细节') exists in Chinese only" \
-        in done.stdout
+        in out
 
 
 def test_a_heading_without_anchor_is_named_with_a_suggestion(tmp_path: Path) -> None:
     en = EN.replace("Text.\n", "Text.\n\n## Per-store closing times\n\nMore.\n")
-    write_pair(tmp_path, en=en)
-    done = run_check(tmp_path, "demo")
-    assert done.returncode == 1
+    out = failing(tmp_path, en=en)
     line = line_of(en, "## Per-store closing times")
     assert (f"docs/demo.md:{line}: heading '## Per-store closing times' has no section "
             "anchor; put <!-- section: per-store-closing-times --> on the line above it"
-            ) in done.stdout
+            ) in out
 
 
 def test_a_listed_guide_without_translation_fails(tmp_path: Path) -> None:
-    write_pair(tmp_path, zh=None)
-    done = run_check(tmp_path, "demo")
-    assert done.returncode == 1
+    out = failing(tmp_path, zh=None)
     assert ("docs/demo.md:1: guide 'demo' is listed as translated but docs/zh/demo.md "
-            "does not exist") in done.stdout
+            "does not exist") in out
 
 
 def test_level_order_anchor_and_link_mistakes(tmp_path: Path) -> None:
@@ -153,10 +153,7 @@ def test_level_order_anchor_and_link_mistakes(tmp_path: Path) -> None:
           .replace("[English](../demo.md)", "English")           # no link back
           .replace("简介。", "简介，见 [图](../img/none.png)。"))   # a link to nothing
     en = EN.replace("<!-- section: first -->\n## First", "<!-- section: first -->\n\n## First")
-    write_pair(tmp_path, en=en, zh=zh)
-    done = run_check(tmp_path, "demo")
-    assert done.returncode == 1
-    out = done.stdout
+    out = failing(tmp_path, en=en, zh=zh)
     assert f"docs/demo.md:{line_of(en, '<!-- section: first -->')}: section anchor 'first' " \
         "is not directly above a heading" in out
     assert f"docs/zh/demo.md:{line_of(zh, '## 细节')}: section 'details' is a level-2 " \
@@ -171,12 +168,10 @@ def test_sections_out_of_order(tmp_path: Path) -> None:
     first = "<!-- section: first -->\n## 第一节\n"
     times = "<!-- section: per-store-times -->\n## 按门店的时间\n"
     zh = ZH.replace(first, "@@").replace(times, first).replace("@@", times)
-    write_pair(tmp_path, zh=zh)
-    done = run_check(tmp_path, "demo")
-    assert done.returncode == 1
+    out = failing(tmp_path, zh=zh)
     assert f"docs/zh/demo.md:{line_of(zh, '## 按门店的时间')}: sections out of order: " \
         f"docs/demo.md:{line_of(EN, '## First')} has 'first' first, here it is " \
-        "'per-store-times'" in done.stdout
+        "'per-store-times'" in out
 
 
 def test_a_chinese_guide_not_listed_fails(tmp_path: Path) -> None:
@@ -185,3 +180,10 @@ def test_a_chinese_guide_not_listed_fails(tmp_path: Path) -> None:
     done = run_check(tmp_path, "demo")
     assert done.returncode == 1
     assert "docs/zh/extra.md:1: a Chinese guide not listed as translated" in done.stdout
+
+
+def test_an_underlined_heading_is_refused(tmp_path: Path) -> None:
+    en = EN.replace("Text.\n", "Text.\n\nClosing times\n-------------\n\nMore.\n")
+    out = failing(tmp_path, en=en)
+    assert f"docs/demo.md:{line_of(en, 'Closing times')}: an underlined heading cannot " \
+        "carry a section anchor" in out
