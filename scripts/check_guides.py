@@ -16,8 +16,9 @@ The check pairs the two files by these anchors and reports, as ``file:line: reas
 a section present in one language only, a heading without an anchor, an anchor with no
 heading under it, an anchor used twice, a section at another level or in another order
 than its counterpart, a guide listed as translated without its translation (or a Chinese
-file for a guide not listed), a missing link to the other language in a file's first
-lines, and a relative link or image that points at no file.
+file for a guide not listed), a guide in docs/ neither translated nor listed as
+English-only, a missing link to the other language in a file's first lines, a relative
+link or image that points at no file, and a translated guide missing from docs/zh/README.md.
 
     python scripts/check_guides.py [--root DIR] [--guides sop,channels,...]
 
@@ -44,6 +45,15 @@ TRANSLATED: tuple[str, ...] = (
     "members",
     "journeys",
     "console",
+)
+# Guides for developers and on-call engineers, kept in English only.
+ENGLISH_ONLY: tuple[str, ...] = (
+    "architecture",
+    "capacity",
+    "conformance",
+    "deployment",
+    "security",
+    "simulator",
 )
 ZH_DIR = "zh"
 # The link to the other language must be within a file's first lines.
@@ -207,40 +217,56 @@ def check_links(guide: Guide, other: Path, errors: list[str]) -> None:
                 errors.append(f"{guide.label}:{i + 1}: link to '{target}' points at no file")
 
 
-def check(root: Path, guides: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """Every problem as file:line: reason, and one summary line per pair."""
-    errors: list[str] = []
-    summary: list[str] = []
-    docs = root / "docs"
-    zh_dir = docs / ZH_DIR
-
+def check_pair(root: Path, name: str, errors: list[str]) -> str | None:
+    """One guide against its translation; the summary line, or None when a file is missing."""
     def label(p: Path) -> str:
         return p.relative_to(root).as_posix()
 
-    for name in guides:
-        en_path, zh_path = docs / f"{name}.md", zh_dir / f"{name}.md"
-        if not en_path.is_file():
+    en_path, zh_path = root / "docs" / f"{name}.md", root / "docs" / ZH_DIR / f"{name}.md"
+    for missing in (en_path, zh_path):
+        if not missing.is_file():
             errors.append(f"{label(en_path)}:1: guide '{name}' is listed as translated but "
-                          "the English guide does not exist")
-            continue
-        if not zh_path.is_file():
-            errors.append(f"{label(en_path)}:1: guide '{name}' is listed as translated but "
-                          f"{label(zh_path)} does not exist")
-            continue
-        before = len(errors)
-        en = parse(en_path, label(en_path), errors)
-        zh = parse(zh_path, label(zh_path), errors)
-        compare(en, zh, errors)
-        check_links(en, zh_path, errors)
-        check_links(zh, en_path, errors)
-        state = "ok" if len(errors) == before else f"{len(errors) - before} problem(s)"
-        summary.append(f"{label(en_path)} <-> {label(zh_path)}: {state}, "
-                       f"{len(en.sections)} / {len(zh.sections)} sections")
-    if zh_dir.is_dir():
-        for extra in sorted(zh_dir.glob("*.md")):
-            if extra.name != "README.md" and extra.stem not in guides:
-                errors.append(f"{label(extra)}:1: a Chinese guide not listed as translated; "
-                              "add its name to TRANSLATED in scripts/check_guides.py")
+                          f"{label(missing)} does not exist")
+            return None
+    before = len(errors)
+    en = parse(en_path, label(en_path), errors)
+    zh = parse(zh_path, label(zh_path), errors)
+    compare(en, zh, errors)
+    check_links(en, zh_path, errors)
+    check_links(zh, en_path, errors)
+    state = "ok" if len(errors) == before else f"{len(errors) - before} problem(s)"
+    return (f"{label(en_path)} <-> {label(zh_path)}: {state}, "
+            f"{len(en.sections)} / {len(zh.sections)} sections")
+
+
+def check_listing(root: Path, guides: tuple[str, ...], english_only: tuple[str, ...],
+                  errors: list[str]) -> None:
+    """Every guide is either translated or English-only; the Chinese index names them all."""
+    docs, zh_dir = root / "docs", root / "docs" / ZH_DIR
+    for page in sorted(docs.glob("*.md")):
+        if page.stem not in guides and page.stem not in english_only:
+            errors.append(f"docs/{page.name}:1: a guide with no Chinese version; write "
+                          f"docs/{ZH_DIR}/{page.name} and add '{page.stem}' to TRANSLATED in "
+                          "scripts/check_guides.py (or to ENGLISH_ONLY if no operator reads it)")
+    for extra in sorted(zh_dir.glob("*.md")) if zh_dir.is_dir() else ():
+        if extra.name != "README.md" and extra.stem not in guides:
+            errors.append(f"docs/{ZH_DIR}/{extra.name}:1: a Chinese guide not listed as "
+                          "translated; add its name to TRANSLATED in scripts/check_guides.py")
+    index = zh_dir / "README.md"
+    if index.is_file():
+        text = index.read_text(encoding="utf-8")
+        for name in guides:
+            if f"]({name}.md)" not in text:
+                errors.append(f"docs/{ZH_DIR}/README.md:1: the index of Chinese guides has no "
+                              f"link to ({name}.md)")
+
+
+def check(root: Path, guides: tuple[str, ...],
+          english_only: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """Every problem as file:line: reason, and one summary line per pair."""
+    errors: list[str] = []
+    summary = [line for name in guides if (line := check_pair(root, name, errors))]
+    check_listing(root, guides, english_only, errors)
     return errors, summary
 
 
@@ -249,9 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent,
                         help="the repository root (holding docs/)")
     parser.add_argument("--guides", help="comma-separated guide names (default: TRANSLATED)")
+    parser.add_argument("--english-only",
+                        help="comma-separated guides kept in English only (default: ENGLISH_ONLY)")
     args = parser.parse_args(argv)
     guides = tuple(g for g in args.guides.split(",") if g) if args.guides else TRANSLATED
-    errors, summary = check(args.root.resolve(), guides)
+    english_only = (tuple(g for g in args.english_only.split(",") if g)
+                    if args.english_only is not None else ENGLISH_ONLY)
+    errors, summary = check(args.root.resolve(), guides, english_only)
     for line in summary:
         print(line)
     for line in errors:

@@ -67,15 +67,18 @@ ZH = """\
 """.replace("@CODE@\n", CODE)
 
 
-def run_check(root: Path, *guides: str) -> subprocess.CompletedProcess[str]:
+def run_check(root: Path, *guides: str,
+              english_only: str | None = None) -> subprocess.CompletedProcess[str]:
     args = [sys.executable, str(SCRIPT), "--root", str(root)]
     if guides:
         args += ["--guides", ",".join(guides)]
+    if english_only is not None:
+        args += ["--english-only", english_only]
     return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
 
 
 def write_pair(root: Path, en: str = EN, zh: str | None = ZH) -> None:
-    (root / "docs" / "zh").mkdir(parents=True)
+    (root / "docs" / "zh").mkdir(parents=True, exist_ok=True)
     (root / "docs" / "demo.md").write_text(en, encoding="utf-8")
     if zh is not None:
         (root / "docs" / "zh" / "demo.md").write_text(zh, encoding="utf-8")
@@ -187,3 +190,15 @@ def test_an_underlined_heading_is_refused(tmp_path: Path) -> None:
     out = failing(tmp_path, en=en)
     assert f"docs/demo.md:{line_of(en, 'Closing times')}: an underlined heading cannot " \
         "carry a section anchor" in out
+
+
+def test_a_new_guide_without_chinese_version_fails(tmp_path: Path) -> None:
+    (tmp_path / "docs" / "zh").mkdir(parents=True)
+    (tmp_path / "docs" / "moments.md").write_text("# Moments\n", encoding="utf-8")
+    (tmp_path / "docs" / "zh" / "README.md").write_text("# 指南\n\n无链接\n", encoding="utf-8")
+    out = failing(tmp_path)
+    assert "docs/moments.md:1: a guide with no Chinese version; write docs/zh/moments.md" \
+        in out
+    assert "docs/zh/README.md:1: the index of Chinese guides has no link to (demo.md)" in out
+    done = run_check(tmp_path, "demo", english_only="moments")
+    assert "docs/moments.md" not in done.stdout
