@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from bot.cards.cli import QrFetchError, qr_fetcher
 from bot.cards.draw import draw_card, find_font
 from bot.cards.model import SIZES, CardCode
 from bot.cards.recorded import store_cards
+from bot.media.fetch import QrFetchError, qr_fetcher
 from bot.wecom.errors import WeComError
 
 if TYPE_CHECKING:
