@@ -46,6 +46,7 @@ async def print_till_card(runtime: BotRuntime, settings: Settings, secrets: Secr
                 "")
     print(f"           codes sync → exit {code}; {plan}")
     services = runtime.services
+    assert services is not None  # the bot has started
     [card] = [c for c in await store_cards(services.db, services.channels, [STORE])
               if c.channel == CHANNEL]
     fetch = qr_fetcher(settings.wecom.api_base_url)
