@@ -14,7 +14,6 @@ from bot.tags import TagBook
 from bot.wecom.client import WeComClient
 
 if TYPE_CHECKING:
-    from bot.cards.app_command import StoreCodes
     from bot.media.cache import MediaCache
     from bot.replies.messenger import AppMessenger
     from bot.replies.service import RepliesService
@@ -32,7 +31,6 @@ class Services:
     replies: RepliesService  # 话术 (issue 4)
     app_messenger: AppMessenger  # message/send to staff, per-member limit
     media: MediaCache | None = None  # local pictures uploaded once (bot.media)
-    card_codes: StoreCodes | None = None  # 二维码: store ids -> codes (None: bot.codes)
 
     @property
     def channels(self) -> ChannelBook:

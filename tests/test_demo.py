@@ -31,6 +31,10 @@ def test_demo_runs_by_itself_and_shows_welcomes_and_records(demo):
     assert "王丽，你好呀！我是天钥桥路店的店长林晓雨" in out  # the store-counter welcome
     assert "周二水果日" in out and "小鲜" in out
     assert "孙阿姨: (no welcome)" in out
+    # the till card is printed from the code sync made, and 王丽 scans the printed card
+    assert "codes sync → exit 0; plan: 17 create" in out
+    assert re.search(r"打印台卡 0012-store-counter-till\.png .*卡上二维码：https://", out)
+    assert "王丽 进群 (qr, 加入群聊码 state group-0012)" in squeezed(out)
     assert "推销号 退群 (removed)" in squeezed(out)
     # the last line covers the welcome day and the SOP day's group creations
     assert re.search(r"\d+ callbacks recorded, 0 not handled\.$", out.strip())

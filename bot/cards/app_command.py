@@ -12,16 +12,15 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from bot.cards.cli import QrFetchError, qr_fetcher
 from bot.cards.draw import draw_card, find_font
 from bot.cards.model import SIZES, CardCode
 from bot.cards.recorded import store_cards
+from bot.media.fetch import QrFetchError, qr_fetcher
 from bot.wecom.errors import WeComError
 
 if TYPE_CHECKING:
@@ -29,10 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QR_COMMAND", "StoreCodes", "answer_qr", "is_qr_command"]
+__all__ = ["QR_COMMAND", "answer_qr", "is_qr_command"]
 
 QR_COMMAND = "二维码"
-StoreCodes = Callable[[list[str]], Awaitable[list[CardCode]]]  # store ids -> their codes
 _TILL = SIZES[0]
 
 
@@ -40,18 +38,17 @@ def is_qr_command(text: str) -> bool:
     return text.strip().lower() in (QR_COMMAND, "qr", "qrcode")
 
 
-async def answer_qr(services: Services, userid: str, codes: StoreCodes | None,
-                    fetch: Callable[[str], Awaitable[bytes]] | None = None) -> int:
-    """Send `userid` their stores' cards; the number of images sent."""
+async def answer_qr(services: Services, userid: str) -> int:
+    """Send `userid` their stores' cards (the codes `codes sync` recorded); the number of
+    images sent."""
     messenger = services.app_messenger
-    fetch = fetch or qr_fetcher(services.settings.wecom.api_base_url)
+    fetch = qr_fetcher(services.settings.wecom.api_base_url)
     stores = services.stores.by_manager(userid)
     if not stores:
         await messenger.send_text(userid, "「二维码」只发给门店店长：你不是 stores.yaml "
                                           "里任何门店的店长，请找总部运营。")
         return 0
-    codes = codes or recorded_store_codes(services)
-    found = await codes([s.id for s in stores])
+    found = await store_cards(services.db, services.channels, [s.id for s in stores])
     if not found:
         names = "、".join(s.name for s in stores)
         await messenger.send_text(userid, f"{names}还没有生成二维码，请总部运营运行 "
@@ -83,12 +80,3 @@ def _card_png(code: CardCode, qr_png: bytes, font: Path) -> bytes:
     buf = io.BytesIO()
     card.save(buf, "PNG", optimize=True)
     return buf.getvalue()
-
-
-def recorded_store_codes(services: Services) -> StoreCodes:
-    """The codes `codes sync` recorded for these stores."""
-
-    async def read(store_ids: list[str]) -> list[CardCode]:
-        return await store_cards(services.db, services.channels, store_ids)
-
-    return read

@@ -10,25 +10,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-import aiohttp
 
 from bot.cards.draw import CardFontMissing, draw_card, find_font, save_card
 from bot.cards.model import SIZES, CardCode, CardSize, CodeSource
 from bot.cards.recorded import recorded_source
-from bot.config import REAL_WECOM_API, ConfigError, load_settings
+from bot.config import ConfigError, load_settings
+from bot.media.fetch import Fetch, QrFetchError, qr_fetcher
 
-__all__ = ["add_cards_command", "fetch_qr", "make_cards", "run_cards"]
-
-Fetch = Callable[[str], Awaitable[bytes]]
-MAX_QR_BYTES = 2 * 1024 * 1024
-
-
-class QrFetchError(RuntimeError):
-    """WeCom's QR image of a code could not be downloaded."""
+__all__ = ["add_cards_command", "make_cards", "run_cards"]
 
 
 def add_cards_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,48 +30,6 @@ def add_cards_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
                        help="only these sizes (default: all three)")
     cards.add_argument("--out", type=Path, required=True, help="folder to write the cards to")
     cards.add_argument("--config", type=Path, help="TOML settings file")
-
-
-def picture_source(url: str, api_base_url: str) -> str:
-    """Where to download a WeCom-hosted picture from: the URL itself against the real WeCom;
-    against the simulator (any other API base), the same path on the simulator's host, which
-    serves WeCom's picture paths (docs/simulator.md)."""
-    if api_base_url == REAL_WECOM_API:
-        return url
-    host = urlsplit(url).hostname or ""
-    if not (host == "qpic.cn" or host.endswith(".qpic.cn")):
-        return url
-    base = urlsplit(api_base_url)
-    parts = urlsplit(url)
-    return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
-
-
-def qr_fetcher(api_base_url: str) -> Fetch:
-    """`fetch_qr` from where this deployment's WeCom serves its pictures."""
-
-    async def fetch(url: str) -> bytes:
-        return await fetch_qr(picture_source(url, api_base_url))
-
-    return fetch
-
-
-async def fetch_qr(url: str, session: aiohttp.ClientSession | None = None) -> bytes:
-    """The QR image at `url` (WeCom's qr_code address of a code)."""
-    own = session is None
-    http = session or aiohttp.ClientSession()
-    try:
-        async with http.get(url, timeout=aiohttp.ClientTimeout(total=20)) as resp:
-            if resp.status != 200:
-                raise QrFetchError(f"{url}: HTTP {resp.status}")
-            data = await resp.content.read(MAX_QR_BYTES + 1)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise QrFetchError(f"{url}: {type(exc).__name__} {exc}") from exc
-    finally:
-        if own:
-            await http.close()
-    if len(data) > MAX_QR_BYTES:
-        raise QrFetchError(f"{url}: answer over {MAX_QR_BYTES} bytes, not a QR image")
-    return data
 
 
 async def make_cards(codes: Sequence[CardCode], out: Path, fetch: Fetch,

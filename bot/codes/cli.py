@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.books.checks import print_check_failure, settings_for_check
@@ -24,6 +25,8 @@ from bot.codes.sync import CodeSync, SyncReport
 from bot.config import ConfigError, Secrets, Settings, load_secrets
 from bot.db import repo
 from bot.db.engine import Database
+from bot.media.cache import MediaCache
+from bot.media.fetch import qr_fetcher
 from bot.wecom.client import WeComClient
 from bot.wecom.ratelimit import RateLimits
 
@@ -79,7 +82,8 @@ async def sync(settings: Settings, secrets: Secrets, *, dry_run: bool, prune: bo
                                                  settings.wecom.per_api_per_hour),
                                request_timeout_s=settings.wecom.request_timeout_s,
                                max_retries=settings.wecom.max_retries) as client:
-            syncer = CodeSync(db, client, agent_id=secrets.agent_id)
+            syncer = CodeSync(db, client, agent_id=secrets.agent_id,
+                              host_picture=picture_host(settings, db, client))
             if dry_run:
                 print_plan(await syncer.plan(book.codes), book, prune, out)
                 return 0
@@ -90,6 +94,18 @@ async def sync(settings: Settings, secrets: Secrets, *, dry_run: bool, prune: bo
             return 1 if report.failed else 0
     finally:
         await db.close()
+
+
+def picture_host(settings: Settings, db: Database,
+                 client: WeComClient) -> Callable[[str], Awaitable[str]]:
+    """A code's QR image URL -> the URL of its copy uploaded with media/uploadimg."""
+    media = MediaCache(db, client, settings.paths.sop_dir)
+    fetch = qr_fetcher(settings.wecom.api_base_url)
+
+    async def host(qr_code: str) -> str:
+        return await media.pic_url(await fetch(qr_code), "join-code.png")
+
+    return host
 
 
 def print_plan(plan: Plan, book: CodesBook, prune: bool, out: TextIO) -> None:

@@ -77,7 +77,8 @@ class Plan:
 
 _CREATE: dict[str, tuple[str, ...]] = {"contact": ("externalcontact/add_contact_way",),
            "join": ("externalcontact/groupchat/add_join_way",
-                    "externalcontact/groupchat/get_join_way"),
+                    "externalcontact/groupchat/get_join_way",
+                    "media/uploadimg"),  # its QR, the picture welcomes attach
            "group_welcome": ("externalcontact/group_welcome_template/add",)}
 _UPDATE: dict[str, tuple[str, ...]] = {"contact": ("externalcontact/update_contact_way",),
            "join": ("externalcontact/groupchat/update_join_way",),

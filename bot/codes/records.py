@@ -43,14 +43,16 @@ _SELECT = sql("""
     FROM wecom_code ORDER BY key
 """)
 _UPSERT = sql("""
-    INSERT INTO wecom_code (key, kind, config_id, state, qr_code, store_id, store_name,
-                            channel, spec_hash, body, notified_hash, status, created_at,
-                            updated_at)
-    VALUES (:key, :kind, :config_id, :state, :qr_code, :store_id, :store_name, :channel,
+    INSERT INTO wecom_code (key, kind, config_id, state, qr_code, pic_url, store_id,
+                            store_name, channel, spec_hash, body, notified_hash, status,
+                            created_at, updated_at)
+    VALUES (:key, :kind, :config_id, :state, :qr_code, '', :store_id, :store_name, :channel,
             :spec_hash, :body, '', :status, :at, :at)
     ON CONFLICT (key) DO UPDATE SET
         kind = excluded.kind, config_id = excluded.config_id, state = excluded.state,
         qr_code = excluded.qr_code, store_id = excluded.store_id,
+        pic_url = CASE WHEN wecom_code.qr_code = excluded.qr_code
+                       THEN wecom_code.pic_url ELSE '' END,
         store_name = excluded.store_name, channel = excluded.channel,
         spec_hash = excluded.spec_hash, body = excluded.body, status = excluded.status,
         updated_at = excluded.updated_at
@@ -63,6 +65,13 @@ _NOTIFIED = sql("UPDATE wecom_code SET notified_hash = :hash WHERE key = :key")
 _DROP = sql("DELETE FROM wecom_code WHERE key = :key")
 _JOIN_URL = sql("""SELECT qr_code FROM wecom_code
                    WHERE kind = 'join' AND store_id = :store_id AND status = 'active'""")
+_JOIN_PICTURE = sql("""SELECT CASE WHEN pic_url != '' THEN pic_url ELSE qr_code END
+                       FROM wecom_code
+                       WHERE kind = 'join' AND store_id = :store_id AND status = 'active'""")
+_UNHOSTED = sql("""SELECT key, qr_code FROM wecom_code
+                   WHERE kind = 'join' AND status = 'active' AND qr_code != ''
+                     AND pic_url = '' ORDER BY key""")
+_HOSTED = sql("UPDATE wecom_code SET pic_url = :pic_url WHERE key = :key AND qr_code = :qr")
 _BY_STATE = sql("""SELECT store_id, channel FROM wecom_code
                    WHERE state = :state AND status = 'active'""")
 _ROOMS = sql("""
@@ -155,8 +164,24 @@ def rooms_of(conn: Connection, store_id: str) -> list[GroupRoom]:
 
 
 def join_code_url(conn: Connection, store_id: str) -> str | None:
-    """The QR image of the store's 「加入群聊」 code, once `codes sync` has made it."""
+    """The https QR image WeCom made for the store's 「加入群聊」 code (a page shows it)."""
     return conn.execute(_JOIN_URL, {"store_id": store_id}).scalar()
+
+
+def join_code_picture(conn: Connection, store_id: str) -> str | None:
+    """The same QR as messages carry it: the copy uploaded with media/uploadimg, or WeCom's
+    own qr_code URL until that copy exists (docs/codes.md)."""
+    return conn.execute(_JOIN_PICTURE, {"store_id": store_id}).scalar()
+
+
+def unhosted_join_codes(conn: Connection) -> list[tuple[str, str]]:
+    """(key, qr_code) of the join codes whose QR image has no uploaded copy yet."""
+    return [(str(k), str(q)) for k, q in conn.execute(_UNHOSTED)]
+
+
+def record_hosted(conn: Connection, key: str, qr_code: str, pic_url: str) -> None:
+    """The uploaded copy of a join code's QR (ignored if the code was made again since)."""
+    conn.execute(_HOSTED, {"key": key, "qr": qr_code, "pic_url": pic_url})
 
 
 def state_owner(conn: Connection, state: str) -> tuple[str | None, str] | None:

@@ -12,6 +12,11 @@ Faults and how a run converges:
 - 45009: the client waits the window out;
 - a code deleted by hand in WeCom: its update answers 41044 (41058 for a template), so it
   is made again, recorded, and reported ("reprint its cards").
+
+A join code's QR image is also uploaded once with media/uploadimg (`host_picture`):
+WeCom documents `pic_url` as taking only uploadimg's URLs, and welcomes attach the code
+as a picture. A join code still without its copy (a failed upload, an older record) gets
+one on the next run; until then welcomes attach WeCom's own qr_code URL.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -29,6 +34,7 @@ from bot.codes.model import DesiredCode
 from bot.codes.plan import APP_MESSAGE_RECIPIENTS, Plan, Step, make_plan
 from bot.codes.welcome_template import notice_text
 from bot.db.engine import Database
+from bot.media.fetch import QrFetchError
 from bot.wecom import contact_ways as api
 from bot.wecom.client import WeComClient
 from bot.wecom.errors import WeComError
@@ -57,10 +63,12 @@ class CodeSync:
     """Plans against the recorded codes and applies the plan with `client`."""
 
     def __init__(self, db: Database, client: WeComClient, *, agent_id: int | None,
-                 concurrency: int = 16, clock: Callable[[], float] = time.time) -> None:
+                 concurrency: int = 16, clock: Callable[[], float] = time.time,
+                 host_picture: Callable[[str], Awaitable[str]] | None = None) -> None:
         self.db = db
         self.client = client
         self.agent_id = agent_id
+        self.host_picture = host_picture  # qr_code URL -> its uploaded copy's URL
         self._slots = asyncio.Semaphore(concurrency)
         self._clock = clock
 
@@ -80,6 +88,7 @@ class CodeSync:
             plan = report.plan = await self._verify(plan, report)
         steps = plan.of("create", "update") + (plan.of("orphan") if prune else [])
         await asyncio.gather(*(self._guarded(step, report) for step in steps))
+        await self._host_pictures(report)
         if self.agent_id is not None:
             await self._notify(plan.notices, report)
         return report
@@ -193,6 +202,26 @@ class CodeSync:
         again = tuple(s.desired for s in steps if s.key in gone and s.desired is not None
                       and s.desired.kind == "group_welcome" and s.desired not in plan.notices)
         return Plan(steps, plan.notices + again)
+
+    async def _host_pictures(self, report: SyncReport) -> None:
+        """Every join code's QR without an uploaded copy: fetched and uploaded once."""
+        if self.host_picture is None:
+            return
+        host = self.host_picture
+
+        async def one(key: str, qr: str) -> None:
+            async with self._slots:
+                try:
+                    pic_url = await host(qr)
+                except (WeComError, QrFetchError) as exc:
+                    report.failed.append(f"picture of {key}: {exc}")
+                    return
+            await self.db.write(partial(records.record_hosted, key=key, qr_code=qr,
+                                        pic_url=pic_url))
+            report.count("pictures uploaded")
+
+        await asyncio.gather(*(one(k, q) for k, q in
+                               await self.db.read(records.unhosted_join_codes)))
 
     # -- an interrupted run ----------------------------------------------------------------
 

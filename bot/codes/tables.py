@@ -24,6 +24,7 @@ class WeComCode(SQLModel, table=True):
     config_id: str = Field(default="", max_length=64)  # template_id for group_welcome
     state: str = Field(default="", max_length=32, index=True)
     qr_code: str = ""  # the QR image URL WeCom returned (contact and join ways)
+    pic_url: str = ""  # join ways: that image uploaded with media/uploadimg (welcomes' pic_url)
     store_id: str | None = Field(default=None, max_length=16, index=True)
     store_name: str = ""
     channel: str = Field(default="", max_length=64)

@@ -27,6 +27,7 @@ from aiohttp import web
 from bot.app import RUNTIME, build_app
 from bot.books.stores import StoreDirectory
 from bot.config import Settings
+from bot.demo.card_scene import print_till_card
 from bot.demo.console import show_console
 from bot.demo.journey_day import play_journey
 from bot.demo.members_day import play_members_scene
@@ -76,7 +77,8 @@ async def _demo(keep: bool) -> int:
     print(f"果田鲜生 · 门店的一天 (demo)\n  simulated WeCom: {sim.base_url}\n"
           f"  bot callback:    {sim.callback_url}\n  database:        {workdir / 'demo.db'}\n")
     try:
-        customers = await play_day(sim, runtime, stores)
+        customers = await play_day(sim, runtime, stores, lambda printed: print_till_card(
+            runtime, settings, secrets_, workdir, printed))
         report(sim, workdir / "demo.db", customers, stores)
         await play_members_scene(sim, runtime, f"http://{host}:{port}", customers)
         await play_journey(sim, runtime, settings, customers)

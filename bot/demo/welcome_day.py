@@ -4,14 +4,16 @@ customer received and what the bot recorded (members, tags, group joins, welcome
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 import textwrap
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import BotRuntime
 from bot.books.stores import StoreDirectory
+from bot.demo.card_scene import PrintedCards
 from bot.demo.terminal import pad
 from bot.simulator import Simulator
 
@@ -34,21 +36,27 @@ async def settle(sim: Simulator, runtime: BotRuntime) -> None:
     await runtime.dispatcher.drain(15)
 
 
-async def play_day(sim: Simulator, runtime: BotRuntime,
-                   stores: StoreDirectory) -> dict[str, str]:
-    """The scripted day; returns external userid -> customer name, in order of arrival."""
+async def play_day(sim: Simulator, runtime: BotRuntime, stores: StoreDirectory,
+                   print_card: Callable[[PrintedCards], Awaitable[None]]) -> dict[str, str]:
+    """The scripted day; returns external userid -> customer name, in order of arrival.
+    `print_card` syncs the codes and prints the till card 王丽 scans (bot.demo.card_scene)."""
     customers: dict[str, str] = {}
-    scenes = _scenes(sim, stores, customers)
+    printed = PrintedCards()
+    scenes = _scenes(sim, stores, customers, printed, print_card)
     print("== 今天发生了什么")
     for scene in scenes:
         if scene.says:
             print(f"  {scene.clock}  {scene.says}")
-        scene.act()
+        done = scene.act()
+        if inspect.isawaitable(done):
+            await done
         await settle(sim, runtime)
     return customers
 
 
-def _scenes(sim: Simulator, stores: StoreDirectory, customers: dict[str, str]) -> list[Scene]:
+def _scenes(sim: Simulator, stores: StoreDirectory, customers: dict[str, str],
+            printed: PrintedCards, print_card: Callable[[PrintedCards], Awaitable[None]]
+            ) -> list[Scene]:
     """The day's story, in order; each customer who scans is added to `customers`."""
     tianyao, changshou = stores.get("0012"), stores.get("0015")
     assert tianyao is not None and changshou is not None
@@ -60,6 +68,11 @@ def _scenes(sim: Simulator, stores: StoreDirectory, customers: dict[str, str]) -
         customers[ext] = name
         return ext
 
+    def scan_printed(code: str, name: str) -> None:
+        """A customer scans a printed code (a QR content read off paper or a picture)."""
+        known = next((ext for ext, n in customers.items() if n == name), None)
+        customers[sim.scan_code(code, name, known)["external_userid"]] = name
+
     def who(name: str) -> str:
         return next(ext for ext, n in customers.items() if n == name)
 
@@ -70,10 +83,13 @@ def _scenes(sim: Simulator, stores: StoreDirectory, customers: dict[str, str]) -
     return [
         Scene("07:50", f"{tianyao.name}、{changshou.name}的店长建好门店福利群",
               lambda: (group(tianyao.name, m12), group(changshou.name, m15))),
-        Scene("09:12", f"王丽在{tianyao.name}收银台扫店长活码 (state store-0012-counter)",
-              lambda: scan(m12, "store-0012-counter", "王丽")),
-        Scene("10:05", "王丽扫群二维码进群",
-              lambda: sim.join_group(groups[tianyao.name], who("王丽"), "qr")),
+        Scene("07:55", f"运营跑 codes sync 生成各店活码和「加入群聊」码，"
+                       f"{tianyao.name}打印收银台台卡",
+              lambda: print_card(printed)),
+        Scene("09:12", f"王丽在{tianyao.name}收银台扫台卡上的店长活码 (state store-0012-counter)",
+              lambda: scan_printed(printed.scanned, "王丽")),
+        Scene("10:05", "王丽长按欢迎语里的「加入群聊」码进群 (state group-0012)",
+              lambda: scan_printed(printed.join_code, "王丽")),
         Scene("11:40", f"陈先生点外卖，扫袋子里{changshou.name}店长的名片 (takeout-0015)",
               lambda: scan(m15, "takeout-0015", "陈先生")),
         Scene("11:45", "店长把陈先生直接拉进群",
@@ -139,11 +155,14 @@ def report(sim: Simulator, db_path: Path, customers: dict[str, str],
         print("\n== 进群退群记录 (group_member_log, append-only)")
         names: dict[str, str] = {
             **customers, **{str(s['userid']): str(s['name']) for s in stores.staff_rows()}}
-        for chat, member, action, how in db.execute(
-                "SELECT g.name, l.member_id, l.action, l.how FROM group_member_log l "
-                "JOIN customer_group g ON g.chat_id = l.chat_id ORDER BY l.id"):
+        for chat, member, action, how, state in db.execute(
+                "SELECT g.name, l.member_id, l.action, l.how, s.state FROM group_member_log l "
+                "JOIN customer_group g ON g.chat_id = l.chat_id "
+                "LEFT JOIN group_join_state s ON s.chat_id = l.chat_id "
+                "AND s.member_id = l.member_id AND l.action = 'join' ORDER BY l.id"):
             verb = "进群" if action == "join" else "退群"
-            print(f"  {pad(chat, 28)}{pad(names.get(member, member), 8)}{verb} ({how})")
+            code = f", 加入群聊码 state {state}" if state else ""
+            print(f"  {pad(chat, 28)}{pad(names.get(member, member), 8)}{verb} ({how}{code})")
 
         print("\n== 欢迎语发送结果 (welcome)")
         for ext, status, latency in db.execute(

@@ -22,7 +22,7 @@ async def on_text(ctx: Context, ev: TextMessage) -> None:
     log.info("staff %s wrote to the app (%d chars)", ev.from_user, len(ev.content))
     services = ctx.services
     if is_qr_command(ev.content):
-        await answer_qr(services, ev.from_user, services.card_codes)
+        await answer_qr(services, ev.from_user)
         return
     text = await commands.answer(services.replies, ev.from_user, ev.content,
                                  top=services.settings.replies.command_top)

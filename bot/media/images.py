@@ -73,6 +73,8 @@ class ImageRule:
     def __call__(self, value: str) -> str | None:
         if is_local_image(value):
             return self._file_problem(value)
+        if wecom_hosted(value, self.api_base_url):
+            return None  # uploadimg answers http://p.qpic.cn/...: WeCom's own, any scheme
         if not value.startswith("https://"):
             return (f"must be a local image file (e.g. images/mango.png under "
                     f"{self.base}) or an https:// address, got {value!r}")

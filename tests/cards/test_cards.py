@@ -19,8 +19,9 @@ import zxingcpp
 from PIL import Image
 
 from bot.cards import draw
-from bot.cards.cli import QrFetchError, fetch_qr, make_cards, run_cards
+from bot.cards.cli import make_cards, run_cards
 from bot.cards.model import SIZES, CardCode
+from bot.media.fetch import QrFetchError, fetch_qr
 from bot.simulator import Simulator
 from bot.wecom.client import WeComClient
 from bot.wecom.media import upload_image

@@ -36,8 +36,13 @@ async def test_scanning_a_store_code_welcomes_with_its_channel_and_join_code(
     [welcome] = world.sim.welcomes_for(result["external_userid"])
     assert "王丽" in welcome.text and "5元无门槛券" in welcome.text
     assert "长按下面的二维码" in welcome.text
-    assert list(welcome.attachments) == [{"msgtype": "image",
-                                          "image": {"pic_url": join.qr_code}}]
+    # the join code as a picture WeCom hosts (uploaded once with media/uploadimg: pic_url
+    # takes only those), which a phone reads as the join code itself
+    [picture] = welcome.attachments
+    pic_url = picture["image"]["pic_url"]
+    assert picture["msgtype"] == "image" and world.sim.media.hosted(pic_url)
+    async with world.http.get(pic_url) as resp:
+        assert join.config_id in decode_qr(await resp.read())
     tags = world.rows("SELECT t.group_name, t.name FROM member_tag m JOIN tag t "
                       "ON t.id = m.tag_id WHERE m.external_userid = ?",
                       result["external_userid"])
@@ -126,4 +131,35 @@ async def test_a_reply_invites_with_the_join_code(world: World, tmp_path: Path):
     [join] = await codes_of(world, store="0012", channel="门店福利群")
     after = await replies.for_customer("linxiaoyu", ext, query="水果日")
     [intro] = [r for r in after.replies if r.id == "member-day-intro"]
-    assert join.qr_code in intro.text and "长按就能进群" in intro.text
+    [(pic_url,)] = world.rows("SELECT pic_url FROM wecom_code WHERE key = ?", "join:0012")
+    assert pic_url and pic_url in intro.text and "长按就能进群" in intro.text
+    async with world.http.get(pic_url) as resp:  # the join code, as WeCom hosts its copy
+        assert join.config_id in decode_qr(await resp.read())
+
+
+async def test_a_failed_picture_upload_is_caught_up_by_the_next_sync(
+        world: World, tmp_path: Path):
+    """pic_url takes only uploadimg's URLs, so sync uploads each join code's QR once; when
+    that upload fails the welcome still invites (with WeCom's qr_code URL) and the next sync,
+    with nothing else to change, uploads it."""
+    settings = operator_files(tmp_path, world)
+    await store_groups(world, ("0012",))
+    world.sim.fail_next("media/uploadimg", -1, times=world.settings.wecom.max_retries + 1)
+    code, out = await run_sync(world, settings)
+    assert code == 1 and "picture of join:0012" in out
+    assert world.sim.faults_pending("media/uploadimg") == 0
+    [join] = await codes_of(world, store="0012", channel="门店福利群")
+    assert world.rows("SELECT pic_url FROM wecom_code WHERE key = 'join:0012'") == [("",)]
+    ext, _ = world.sim.scan_contact_qr("linxiaoyu", "store-0012-counter", "王丽")
+    await world.settle()
+    [welcome] = world.sim.welcomes_for(ext)
+    assert welcome.attachments[0]["image"]["pic_url"] == join.qr_code
+
+    code, out = await run_sync(world, settings)
+    assert code == 0 and "1 pictures uploaded" in out, out
+    [(pic_url,)] = world.rows("SELECT pic_url FROM wecom_code WHERE key = 'join:0012'")
+    assert world.sim.media.hosted(pic_url)
+    ext, _ = world.sim.scan_contact_qr("linxiaoyu", "store-0012-counter", "李娜")
+    await world.settle()
+    [welcome] = world.sim.welcomes_for(ext)
+    assert welcome.attachments[0]["image"]["pic_url"] == pic_url
