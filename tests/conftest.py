@@ -24,6 +24,7 @@ from aiohttp import web
 
 from bot.app import RUNTIME, BotRuntime, build_app
 from bot.config import Secrets, Settings
+from bot.i18n import LANGUAGE_ENV
 from bot.simulator import SimOptions, Simulator
 from bot.simulator.local import throwaway_secrets
 from bot.wecom.client import OFFLINE_ENV
@@ -32,6 +33,9 @@ from tests.databases import ScratchDb, new_scratch_db
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ[OFFLINE_ENV] = "1"  # the client refuses any API host but loopback
+# operators read Chinese by default; the tests that assert message text read English
+# (processes they start inherit it), and tests/i18n switch to Chinese where they check it
+os.environ[LANGUAGE_ENV] = "en"
 
 
 def make_secrets() -> Secrets:
