@@ -57,4 +57,59 @@ MESSAGES: dict[str, str] = {
     "yaml.found_mapping": "a mapping",
     "yaml.found_list": "a list",
     "yaml.the_number": "the number {value}",
+    # ---- templates (bot/books/templating.py)
+    'template.include_missing': "includes '{name}', which does not exist",
+    "template.not_found": "template not found under {root}",
+    "template.too_long": "output longer than {limit} characters",
+    "template.sandbox": "refused by the template sandbox: {detail}",
+    "template.recursion": "recursion too deep",
+    "template.memory": "ran out of memory",
+    'template.undefined_variable': "undefined variable '{name}'{hint}",
+    "template.undefined_value": "undefined value: {detail}",
+    "template.no_attribute": "undefined value: '{owner}' has no attribute '{name}'",
+    "template.syntax": "syntax error: {detail}",
+    # ---- the SOP render check (bot/sop/checks.py)
+    "sop.never_fires": "never fires in the next 400 days (check days, cron and skip_dates)",
+    "sop.no_data_for_stores": "its stores have no data in {data}",
+    "sop.no_store": "no store",
+    "sop.reaches_no_store": "reaches no store ({reason}); it sends nothing",
+    "sop.on_sample": "{reason} ({sample})",
+    "sop.in_template": "{reason} [sops.{sop}, template: at {at}]",
+    'sop.attachments_dropped': (
+        '{count} attachment(s) left out, WeCom sends at most {limit} '
+        '({sample})'
+    ),
+    'sop.dict_method_hint': (
+        '; a data key named like a dict method (items, keys, values, '
+        "get) must be written data['items'], or better renamed (e.g. "
+        'products)'
+    ),
+    "sop.sample_no_store": "no store, {day}",
+    "sop.sample_store": "store {store}, {day}",
+    'sop.sample_store_data': "store {store}, {data} '{key}', {day}",
+    # ---- what the checks print (bot/books/checks.py, bot/books/errors.py)
+    "check.error": "error: {detail}",
+    "check.warning": "warning: {detail}",
+    "check.fix_and_rerun": "{count} problem{s}; fix them and run the check again",
+    "check.problems_in_files": "{count} problem{s} in operator files:",
+    "check.folder_not_found": "{path}: folder not found",
+    "check.templates_folder_not_found": "{path}: templates folder not found",
+    # ---- sop check / preview (bot/sop/cli.py)
+    "sop.cli.after_stores": "the SOP files and channels.yaml are checked once stores.yaml loads",
+    "sop.cli.ok_stores": "{path}: ok, {stores} stores, {others} other staff",
+    "sop.cli.ok_channels": "{path}: ok, {count} channels",
+    "sop.cli.ok_robots": "{path}: ok, {count} robots",
+    "sop.cli.ok_group_tags": "{path}: ok, {count} group tags: {names}",
+    "sop.cli.disabled": ", disabled",
+    "sop.cli.sop_part": "{name} ({when}, {via}{off})",
+    "sop.cli.sop_sep": "; ",
+    "sop.cli.ok_sops": "{path}: ok, {count} SOPs: {sops}",
+    "sop.cli.ok_data": "{path}: ok, {count} store{s}",
+    "sop.cli.ok_data_default": "{path}: ok, default + {count} store{s}",
+    'sop.cli.skipped': "{path}: skipped, no 'sops:' in it",
+    'sop.cli.preview_needs_files': (
+        'the preview needs the files to load; `python -m bot sop check` '
+        'lists the problems'
+    ),
+    'sop.cli.unknown_store': "store '{store}' is not in stores.yaml",
 }

@@ -58,4 +58,55 @@ MESSAGES: dict[str, str] = {
     "yaml.found_mapping": "一组“键: 值”",
     "yaml.found_list": "一个列表",
     "yaml.the_number": "数字 {value}",
+    # ---- templates (bot/books/templating.py)
+    "template.include_missing": "引用的模板 {name} 不存在",
+    "template.not_found": "在 {root} 下找不到这个模板",
+    "template.too_long": "生成的内容超过了 {limit} 个字",
+    "template.sandbox": "模板里有不允许的写法：{detail}",
+    "template.recursion": "模板嵌套太深",
+    "template.memory": "模板生成的内容太大，内存不够",
+    "template.undefined_variable": "模板里用了未定义的变量 {name}{hint}",
+    "template.undefined_value": "模板里用到的值不存在：{detail}",
+    "template.no_attribute": "模板里用到的值不存在：{owner} 没有 {name} 这一项",
+    "template.syntax": "模板语法错误：{detail}",
+    # ---- the SOP render check (bot/sop/checks.py)
+    "sop.never_fires": "接下来 400 天里一次都不会发（请检查 days、cron 和 skip_dates）",
+    "sop.no_data_for_stores": "它的门店在 {data} 里都没有数据",
+    "sop.no_store": "没有门店",
+    "sop.reaches_no_store": "一个门店都发不到（{reason}），什么也不会发出",
+    "sop.on_sample": "{reason}（{sample}）",
+    "sop.in_template": "{reason}［SOP {sop} 在 {at} 用到这个模板］",
+    "sop.attachments_dropped": ("有 {count} 个附件没有发出，企业微信一次最多发 {limit} "
+                                "个（{sample}）"),
+    'sop.dict_method_hint': (
+        "；数据里的键和字典方法同名（items、keys、values、get）时，要写成 data['items']，"
+        "最好改个名字（如 "
+        'products）'
+    ),
+    "sop.sample_no_store": "不分门店，{day}",
+    "sop.sample_store": "门店 {store}，{day}",
+    "sop.sample_store_data": "门店 {store}，{data} 的 {key}，{day}",
+    # ---- what the checks print (bot/books/checks.py, bot/books/errors.py)
+    "check.error": "错误：{detail}",
+    "check.warning": "提醒：{detail}",
+    "check.fix_and_rerun": "共 {count} 处问题；改好后请再运行一次检查",
+    "check.problems_in_files": "运营文件里有 {count} 处问题：",
+    "check.folder_not_found": "{path}：找不到这个文件夹",
+    "check.templates_folder_not_found": "{path}：找不到模板文件夹",
+    # ---- sop check / preview (bot/sop/cli.py)
+    "sop.cli.after_stores": "stores.yaml 读通之后才会检查 SOP 文件和 channels.yaml",
+    "sop.cli.ok_stores": "{path}：正常，{stores} 家门店，另有 {others} 名员工",
+    "sop.cli.ok_channels": "{path}：正常，{count} 个渠道",
+    "sop.cli.ok_robots": "{path}：正常，{count} 个群机器人",
+    "sop.cli.ok_group_tags": "{path}：正常，{count} 个群标签：{names}",
+    "sop.cli.disabled": "，已停用",
+    "sop.cli.sop_part": "{name}（{when}，{via}{off}）",
+    "sop.cli.sop_sep": "；",
+    "sop.cli.ok_sops": "{path}：正常，{count} 个 SOP：{sops}",
+    "sop.cli.ok_data": "{path}：正常，{count} 家门店",
+    "sop.cli.ok_data_default": "{path}：正常，默认 + {count} 家门店",
+    "sop.cli.skipped": "{path}：跳过，里面没有 sops:",
+    "sop.cli.preview_needs_files": ("文件读不通就没法预览；运行 `python -m bot sop check` "
+                                    "可以看到全部问题"),
+    "sop.cli.unknown_store": "stores.yaml 里没有门店 {store}",
 }

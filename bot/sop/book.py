@@ -31,7 +31,7 @@ from bot.books.stores import Store, StoreDirectory
 from bot.books.templating import TemplateError, TemplateLibrary
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
 from bot.sop.attachments import render_attachments
-from bot.sop.checks import check_rendering
+from bot.sop.checks import CHECK_DAYS, check_rendering
 from bot.sop.compile import NOT_SOP_FILES, Loader, load_file, sop_files
 from bot.sop.datafiles import SopData
 from bot.sop.group_tags import GroupRow, GroupTags
@@ -134,14 +134,15 @@ class SopBook:
         *,
         environ: Mapping[str, str] | None = None,
         today: date | None = None,
+        days: int = CHECK_DAYS,
         member_weekday: int = MEMBER_WEEKDAY,
     ) -> SopBook:
         """Load and fully check every SOP file in `sop_dir` (with robots.yaml, groups.yaml).
 
         Raises `OperatorFileErrors` listing every problem as ``file:line:col: reason``.
         Problems that are not in the files (a robot's key variable unset) are in `warnings`.
-        `today` is the first day the render check samples (default: today in each SOP's
-        timezone); `environ` stands in for ``os.environ`` in tests.
+        The render check renders every date from `today` (default: today in each SOP's
+        timezone) for `days` days; `environ` stands in for ``os.environ`` in tests.
         """
         sop_dir = Path(sop_dir)
         errors: list[OperatorFileError] = []
@@ -180,7 +181,8 @@ class SopBook:
         )
         book.skipped_files = list(loader.skipped)
         for sop in sops:
-            check_rendering(book, sop, loader.raws[sop.path], loader.errors, warnings, today)
+            check_rendering(book, sop, loader.raws[sop.path], loader.errors, warnings, today,
+                            days)
         book.warnings = warnings
         if loader.errors:
             raise OperatorFileErrors(loader.errors)
@@ -294,7 +296,7 @@ class SopBook:
         try:
             text = self.templates.render(sop.template, context).strip()
         except TemplateError as exc:
-            raise SopError(sop.name, store_id, str(exc)) from exc
+            raise SopError(sop.name, store_id, str(exc), template=exc) from exc
         if rendered is None:
             rendered = render_attachments(self.templates, sop, store_id, context)
         attachments, dropped = rendered

@@ -211,8 +211,11 @@ class Schedule:
 
     def fires_on(self, day: date) -> bool:
         """Whether the SOP has any slot on the local date `day`."""
-        if day in self.skip_dates:
-            return False
+        return day not in self.skip_dates and self.would_fire_on(day)
+
+    def would_fire_on(self, day: date) -> bool:
+        """Whether `day` is one of the SOP's days, its ``skip_dates`` aside (a skip date
+        matters only on such a day)."""
         if self.cron is not None:
             return self.cron.matches(day)
         return day.weekday() in self.weekdays
