@@ -112,4 +112,41 @@ MESSAGES: dict[str, str] = {
         'lists the problems'
     ),
     'sop.cli.unknown_store': "store '{store}' is not in stores.yaml",
+    # ---- the bot app's answers to staff (bot/replies/commands.py, bot/cards/app_command.py)
+    'app.help': ("You can ask me:\n· 话术 痘痘 (or reply acne) — replies by tag or keyword\n· "
+                 "客户 王丽 (or customer 王丽) — your customer's card: store, tags, groups, "
+                 "source\nIn a customer chat, open the sidebar「话术」to send a reply with one "
+                 "tap."),
+    "app.list_sep": ", ",
+    "app.replies.which": ("Which replies are you looking for? For example: 话术 痘痘, 话术 坏果, "
+                          "话术 会员日"),
+    "app.replies.none": ("No replies found for「{word}」.\nTry another word, for example: 话术 "
+                         "售后, 话术 送礼"),
+    "app.replies.categories": "Reply categories: {names}",
+    "app.replies.head": "Replies for「{word}」, the best {count} (of {total}):",
+    'app.replies.tail': ("Replace【称呼】with the customer's name before sending; the chat "
+                         "sidebar sends with one tap."),
+    "app.customer.which": "Which customer? For example: 客户 王丽",
+    "app.customer.none": ("None of your customers is called「{name}」. (Only customers who added "
+                          "you can be looked up.)"),
+    "app.customer.several": "{count} customers found; please write the full name:",
+    "app.customer.one_of": "· {name} ({store}, added {since})",
+    "app.customer.unknown_store": "store unknown",
+    "app.card.unknown": "unknown",
+    "app.card.no_tags": "none",
+    "app.card.no_groups": "in no group",
+    "app.card.group_sep": "; ",
+    "app.card.group": "{name} ({joined}, {how})",
+    "app.card.name": "Customer: {name}",
+    "app.card.store": "Store: {store}",
+    "app.card.channel": "Channel: {channel}, added you {since}",
+    "app.card.tags": "Tags: {tags}",
+    "app.card.groups": "Groups: {groups}",
+    "app.card.suggested": "Suggested replies: {replies}",
+    "app.card.suggestion": "{title} ({category})",
+    "app.qr.not_a_manager": ("「二维码」is sent to store managers only: you manage no store in "
+                             "stores.yaml; please ask head-office operations."),
+    "app.qr.no_codes": ("{stores} has no QR codes yet; head-office operations should run `python "
+                        "-m bot codes sync`."),
+    "app.qr.failed": "The QR cards could not be made just now; please send「二维码」again later.",
 }

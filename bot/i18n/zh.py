@@ -109,4 +109,35 @@ MESSAGES: dict[str, str] = {
     "sop.cli.preview_needs_files": ("文件读不通就没法预览；运行 `python -m bot sop check` "
                                     "可以看到全部问题"),
     "sop.cli.unknown_store": "stores.yaml 里没有门店 {store}",
+    # ---- the bot app's answers to staff (bot/replies/commands.py, bot/cards/app_command.py)
+    "app.help": ("可以这样问我：\n· 话术 痘痘 —— 按标签或关键词找话术（也可以写 reply acne）\n· "
+                 "客户 王丽 —— 看你的客户的名片：门店、标签、群、"
+                 "来源\n在客户聊天窗口打开侧边栏「话术」，点一下就能直接发给客户。"),
+    "app.list_sep": "、",
+    "app.replies.which": "想找哪类话术？例如：话术 痘痘、话术 坏果、话术 会员日",
+    "app.replies.none": "没有找到和「{word}」有关的话术。\n换个词试试，例如：话术 售后、话术 送礼",
+    "app.replies.categories": "话术分类：{names}",
+    "app.replies.head": "「{word}」的话术，最合适的 {count} 条（共 {total} 条）：",
+    "app.replies.tail": "把【称呼】换成客户的名字再发；在聊天侧边栏里可以一键发送。",
+    "app.customer.which": "要看哪位客户？例如：客户 王丽",
+    "app.customer.none": "你的客户里没有叫「{name}」的。（只能查看添加了你的客户）",
+    "app.customer.several": "找到 {count} 位客户，请写完整名字：",
+    "app.customer.one_of": "· {name}（{store}，{since} 添加）",
+    "app.customer.unknown_store": "未知门店",
+    "app.card.unknown": "未知",
+    "app.card.no_tags": "无",
+    "app.card.no_groups": "未进群",
+    "app.card.group_sep": "；",
+    "app.card.group": "{name}（{joined}，{how}）",
+    "app.card.name": "客户：{name}",
+    "app.card.store": "门店：{store}",
+    "app.card.channel": "来源渠道：{channel}，{since} 添加你",
+    "app.card.tags": "标签：{tags}",
+    "app.card.groups": "所在群：{groups}",
+    "app.card.suggested": "推荐话术：{replies}",
+    "app.card.suggestion": "{title}（{category}）",
+    "app.qr.not_a_manager": ("「二维码」只发给门店店长：你不是 stores.yaml 里任何门店的店长，"
+                             "请找总部运营。"),
+    "app.qr.no_codes": "{stores}还没有生成二维码，请总部运营运行 `python -m bot codes sync`。",
+    "app.qr.failed": "二维码卡片暂时没有生成出来，请稍后再发「二维码」。",
 }

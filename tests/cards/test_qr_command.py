@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 import segno
 import zxingcpp
 from PIL import Image
@@ -17,6 +18,8 @@ from bot.cards.model import CardCode
 from bot.wecom.media import upload_image
 from tests.conftest import World
 from tests.replies_support import MANAGER_0012, MANAGER_0015
+
+pytestmark = pytest.mark.usefixtures("chinese")  # staff read the app in Chinese
 
 
 async def codes_of_0012(world: World) -> list[CardCode]:
