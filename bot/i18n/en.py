@@ -149,4 +149,24 @@ MESSAGES: dict[str, str] = {
     "app.qr.no_codes": ("{stores} has no QR codes yet; head-office operations should run `python "
                         "-m bot codes sync`."),
     "app.qr.failed": "The QR cards could not be made just now; please send「二维码」again later.",
+    # ---- SOP files (bot/sop/compile.py, bot/sop/schedule.py)
+    "hint.defined": " (defined: {names})",
+    "hint.defines_none": " ({file} defines none)",
+    'sop.duplicate_name': ("an SOP named '{name}' is already defined at {first}; SOP names must "
+                           "be unique across all SOP files"),
+    'sop.data_outside': "data file '{data}' must be inside {folder}",
+    "sop.data_not_found": "data file not found: {path}",
+    "sop.data_has_errors": "{data} has errors (listed with its own lines)",
+    'sop.unknown_robot': "unknown robot '{name}'{hint}",
+    'sop.unknown_city': "no store in city '{city}' (cities in stores.yaml: {cities})",
+    "sop.stores_cities_disjoint": "the stores and cities given have no store in common",
+    'sop.unknown_group_tag': "group tag '{tag}' is not defined in groups.yaml{hint}",
+    'sop.time_format': 'expected a time like "08:30" (found {value})',
+    "sop.time_of_day": "{value} is not a time of day: hours are 00-23 and minutes 00-59",
+    "sop.days_empty": "days: name at least one day, or write daily",
+    "sop.days_names": "days: expected day names such as mon, tue (found {value})",
+    'sop.unknown_day': "unknown day '{day}'{hint}",
+    'sop.day_twice': "day '{day}' is listed twice",
+    "sop.timezone_example": " (e.g. Asia/Shanghai)",
+    'sop.unknown_timezone': "unknown time zone '{name}'{hint}",
 }
