@@ -169,4 +169,29 @@ MESSAGES: dict[str, str] = {
     'sop.day_twice': "day '{day}' is listed twice",
     "sop.timezone_example": " (e.g. Asia/Shanghai)",
     'sop.unknown_timezone': "unknown time zone '{name}'{hint}",
+    # ---- channels check (bot/channels/) and replies check (bot/replies/cli.py)
+    'channels.no_default': ("no 'default' channel: add one, it welcomes customers whose state "
+                            "matches no channel (e.g. they found the staff member by phone "
+                            "number)"),
+    'channels.default_match': ("the default channel takes no 'match'; it gets every state that "
+                               "no other channel matches"),
+    'channels.state_taken': "state '{source}' is already used by channel '{owner}'",
+    'channels.pattern_taken': "pattern '{source}' is already used by channel '{owner}'",
+    'channels.not_captured_by_all': ("'{{{name}}}' is not captured by every 'match' pattern of "
+                                     "this channel"),
+    'channels.not_captured': "'{{{name}}}' is not captured by any pattern",
+    'channels.store_id_format': 'store id must be 4 digits, e.g. "0012"',
+    'channels.store_names_need_store': "store_* names need a 'store:' in the channel",
+    'channels.use_capture': "use a capture of 'match' or one of {names}",
+    'channels.unknown_placeholder': "unknown placeholder '{{{name}}}' ({hint})",
+    'channels.group_name_long': ("group name '{group}' is {length} characters; WeCom allows at "
+                                 "most {limit}"),
+    'channels.tag_name_long': ("tag name '{tag}' can be {length} characters; WeCom allows at "
+                               "most {limit}"),
+    "channels.and": " and ",
+    "channels.none_is": " (in this channel {names} is None)",
+    "channels.none_are": " (in this channel {names} are None)",
+    "replies.ok_categories": "{path}: ok, {count} categories",
+    "replies.ok_replies": "{path}: ok, {count} replies",
+    "replies.no_stores": "note: stores.yaml not found; texts were checked without a sample store",
 }
