@@ -54,6 +54,7 @@ __all__ = [
     "TemplateSecurityError",
     "TemplateUndefinedName",
     "cn_date",
+    "on_none",
     "yuan",
 ]
 
@@ -366,3 +367,10 @@ def _undefined(exc: UndefinedError) -> str:
         return t("template.undefined_value", detail=exc)
     owner = found["owner"].rsplit(".", 1)[-1]  # 'bot.books.stores.Store object': Store object
     return t("template.no_attribute", owner=owner, name=found["name"])
+
+
+def on_none(reason: str) -> bool:
+    """Whether a render problem is an attribute asked of None (``store.name`` for a
+    customer without a store), in whichever language `reason` was written."""
+    marker = t("template.no_attribute", owner="None", name="\0").split("\0")[0]
+    return marker in reason

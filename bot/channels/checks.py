@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.books.positions import Loc
 from bot.books.stores import Store, StoreDirectory
-from bot.books.templating import TemplateLibrary
+from bot.books.templating import TemplateLibrary, on_none
 from bot.channels.compile import Findings
 from bot.channels.model import Channel, ChannelMatch, WelcomeError
 from bot.channels.patterns import StatePattern, Subst
@@ -105,8 +105,7 @@ class RenderCheck:
 
 def _none_hint(problem: str, sample: ChannelMatch) -> str:
     """Why ``'None' has no attribute`` happened: this channel has no store or no perk."""
-    marker = t("template.no_attribute", owner="None", name="\0").split("\0")[0]
-    if marker not in problem:
+    if not on_none(problem):
         return ""
     empty = [n for n, v in (("store", sample.store), ("perk", sample.perk)) if v is None]
     if not empty:

@@ -194,4 +194,6 @@ MESSAGES: dict[str, str] = {
     "replies.ok_categories": "{path}: ok, {count} categories",
     "replies.ok_replies": "{path}: ok, {count} replies",
     "replies.no_stores": "note: stores.yaml not found; texts were checked without a sample store",
+    # ---- replies library (bot/replies/library.py)
+    "replies.no_store_guard": " (this customer has no store: guard with {{% if store %}})",
 }

@@ -180,4 +180,6 @@ MESSAGES: dict[str, str] = {
     "replies.ok_categories": "{path}：正常，{count} 个分类",
     "replies.ok_replies": "{path}：正常，{count} 条话术",
     "replies.no_stores": "注意：找不到 stores.yaml，话术是在没有示例门店的情况下检查的",
+    # ---- replies library (bot/replies/library.py)
+    "replies.no_store_guard": "（这位客户没有门店：请用 {{% if store %}} 包起来）",
 }

@@ -52,6 +52,9 @@ def test_every_key_exists_in_every_language_with_the_same_fields() -> None:
     differ = {key: (fields(zh[key]), fields(en[key])) for key in zh
               if fields(zh[key]) != fields(en[key]) - ENGLISH_ONLY_FIELDS}
     assert differ == {}
+    for language, catalog in CATALOGS.items():  # braces meant literally are doubled
+        for key, template in catalog.items():
+            assert template.format(**dict.fromkeys(fields(template), "x")), (language, key)
 
 
 def test_every_key_a_module_uses_is_in_the_catalogs() -> None:
