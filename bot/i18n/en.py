@@ -196,4 +196,48 @@ MESSAGES: dict[str, str] = {
     "replies.no_stores": "note: stores.yaml not found; texts were checked without a sample store",
     # ---- replies library (bot/replies/library.py)
     "replies.no_store_guard": " (this customer has no store: guard with {{% if store %}})",
+    # ---- codes check / sync (bot/codes/cli.py)
+    "codes.ok": ("codes.yaml: ok, {contacts} contact ways, {welcomes} group welcome{s}; join "
+                 "codes are planned at sync from the groups the bot knows"),
+    "codes.nothing_changed": "nothing was changed in WeCom:",
+    "codes.notify": "  notify    {count} managers to attach 「{channel}」",
+    "codes.note": "  note: {note}",
+    "codes.orphans_pruned": "deleted (--prune)",
+    "codes.orphans_listed": "listed only; --prune deletes them",
+    "codes.plan": ("plan: {create} create, {update} update, {unchanged} unchanged, {orphan} "
+                   "orphan ({orphans})"),
+    "codes.calls": "WeCom calls: {count}",
+    "codes.calls_detail": "WeCom calls: {count} ({detail})",
+    "codes.done": "done in {seconds}s: {done}",
+    "codes.nothing": "nothing",
+    "codes.recovered": "  found unrecorded in WeCom (an interrupted run made it): {key}",
+    "codes.recreated": "  made again (it was deleted in WeCom): {key}; reprint its cards",
+    "codes.failed": "  failed: {line}",
+    "codes.some_failed": ("some steps failed: run `codes sync` again, it carries on where it "
+                          "stopped"),
+    # ---- members check/preview (bot/members/cli.py), journeys check/preview (bot/journeys/cli.py)
+    "members.ok_rules": ("{path}: ok, {levels} levels ({level_names}), {stages} stages "
+                         "({stage_names})"),
+    "members.ok_forms": "{path}: ok, {count} forms ({names})",
+    "members.levels": "levels",
+    "members.stages": "stages",
+    "members.moves": "{title}: {move} members move, {stay} stay",
+    "members.none_yet": "(none yet)",
+    "members.file_not_found": "{path}: file not found",
+    "members.recomputed": "recomputed in {seconds} s; {count} members wait for the tag sync",
+    "journeys.disabled": " (disabled)",
+    "journeys.summary": ("{where}: {name}{state}: {title} · entry {entry} · {steps} steps over "
+                         "{days} days · {via}"),
+    "journeys.personal_note": ("  note: {step} names the customer: one 群发 per customer, each "
+                               "confirmed by the staff member"),
+    "journeys.ok": "ok: {count} journeys; precedence: {precedence}",
+    "journeys.no_database": "the database does not exist yet: nothing has happened",
+    "journeys.database_unreadable": "{url} could not be read ({kind})",
+    # ---- SOP rendering (bot/sop/book.py, bot/sop/attachments.py)
+    "sop.text_too_long": ("the {what} is {size} bytes, WeCom allows {limit} for add_msg_template "
+                          "text (a Chinese character takes 3 bytes)"),
+    "sop.robot_too_long": ("the {what} is {size} bytes, WeCom allows {limit} for a robot {what} "
+                           "(a Chinese character takes 3 bytes)"),
+    "sop.empty_message": "rendered an empty message",
+    'sop.each_not_a_list': "'{each}' should be a list (e.g. data.items), found {found}",
 }

@@ -182,4 +182,47 @@ MESSAGES: dict[str, str] = {
     "replies.no_stores": "注意：找不到 stores.yaml，话术是在没有示例门店的情况下检查的",
     # ---- replies library (bot/replies/library.py)
     "replies.no_store_guard": "（这位客户没有门店：请用 {{% if store %}} 包起来）",
+    # ---- codes check / sync (bot/codes/cli.py)
+    "codes.ok": ("codes.yaml：正常，{contacts} 个联系我二维码，{welcomes} 条入群欢迎语；"
+                 "入群码在同步时按机器人已知的群来规划"),
+    "codes.nothing_changed": "企业微信里什么都没有改：",
+    "codes.notify": "  通知      {count} 位店长去关联「{channel}」",
+    "codes.note": "  注意：{note}",
+    "codes.orphans_pruned": "已删除（--prune）",
+    "codes.orphans_listed": "只列出；加 --prune 才会删除",
+    "codes.plan": ("计划：新建 {create}，更新 {update}，不变 {unchanged}，多余 "
+                   "{orphan}（{orphans}）"),
+    "codes.calls": "企业微信接口调用：{count} 次",
+    "codes.calls_detail": "企业微信接口调用：{count} 次（{detail}）",
+    "codes.done": "用时 {seconds} 秒完成：{done}",
+    "codes.nothing": "无",
+    "codes.recovered": "  在企业微信里找到了没记录的码（上次中断时建的）：{key}",
+    "codes.recreated": "  已重新生成（企业微信里被删了）：{key}；请重新打印它的台卡",
+    "codes.failed": "  失败：{line}",
+    "codes.some_failed": "有些步骤失败了：请再运行一次 `codes sync`，会从中断的地方接着做",
+    # ---- members check/preview (bot/members/cli.py), journeys check/preview (bot/journeys/cli.py)
+    "members.ok_rules": ("{path}：正常，{levels} 个等级（{level_names}），{stages} "
+                         "个阶段（{stage_names}）"),
+    "members.ok_forms": "{path}：正常，{count} 份问卷（{names}）",
+    "members.levels": "等级",
+    "members.stages": "阶段",
+    "members.moves": "{title}：{move} 位会员有变动，{stay} 位不变",
+    "members.none_yet": "（还没有）",
+    "members.file_not_found": "{path}：找不到这个文件",
+    "members.recomputed": "重新计算用时 {seconds} 秒；{count} 位会员等待同步标签",
+    "journeys.disabled": "（已停用）",
+    "journeys.summary": ("{where}：{name}{state}：{title} · 入口 {entry} · {steps} 步，共 {days} "
+                         "天 · {via}"),
+    "journeys.personal_note": "  注意：{step} 里写了客户的名字，每位客户单独一条群发，都要店员确认",
+    "journeys.ok": "正常：{count} 条客户旅程；优先顺序：{precedence}",
+    "journeys.no_database": "数据库还不存在：还什么都没有发生",
+    "journeys.database_unreadable": "{url} 读不了（{kind}）",
+    # ---- SOP rendering (bot/sop/book.py, bot/sop/attachments.py)
+    "sop.text_too_long": ("内容（{what}）有 {size} 字节，企业微信群发文字最多 {limit} "
+                          "字节（一个汉字占 "
+                          "3 字节）"),
+    "sop.robot_too_long": ("内容（{what}）有 {size} 字节，企业微信群机器人的 {what} 最多 {limit} "
+                           "字节（一个汉字占 3 字节）"),
+    "sop.empty_message": "生成的消息是空的",
+    "sop.each_not_a_list": "{each} 应该是一个列表（如 data.items），实际是 {found}",
 }

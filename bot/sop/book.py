@@ -30,6 +30,7 @@ from bot.books.context import MEMBER_WEEKDAY, Person, day_context
 from bot.books.stores import Store, StoreDirectory
 from bot.books.templating import TemplateError, TemplateLibrary
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
+from bot.i18n import t
 from bot.sop.attachments import render_attachments
 from bot.sop.checks import CHECK_DAYS, check_rendering
 from bot.sop.compile import NOT_SOP_FILES, Loader, load_file, sop_files
@@ -309,12 +310,12 @@ class SopBook:
             raise SopError(
                 sop.name,
                 store_id,
-                f"{sop.template}: the {what} is {size} bytes, WeCom allows {limit} for "
-                f"{'a robot ' + what if sop.robot else 'add_msg_template text'} "
-                "(a Chinese character takes 3 bytes)",
+                f"{sop.template}: " + t(
+                    "sop.robot_too_long" if sop.robot else "sop.text_too_long",
+                    what=what, size=size, limit=limit),
             )
         if not text and not attachments:
-            raise SopError(sop.name, store_id, f"{sop.template}: rendered an empty message")
+            raise SopError(sop.name, store_id, f"{sop.template}: " + t("sop.empty_message"))
         return SopMessage(
             sop=sop.name,
             store_id=store_id,
