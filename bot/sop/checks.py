@@ -103,6 +103,8 @@ def _located(book: SopBook, sop: Sop, raw: Any, problem: _Problem) -> OperatorFi
     if problem.label is not None:
         reason = t("sop.on_sample", reason=reason, sample=problem.label)
     found = problem.template
+    if found is not None and found.name != "<template>" and not found.line:
+        reason = f"{found.name}: {reason}"  # a whole-template problem (too long): name it
     if found is None or not found.line or found.name == "<template>":
         return error_at(sop.path, raw, ("sops", sop.name, *problem.loc),
                         f"sops.{sop.name}: {reason}")
