@@ -240,4 +240,19 @@ MESSAGES: dict[str, str] = {
                            "(a Chinese character takes 3 bytes)"),
     "sop.empty_message": "rendered an empty message",
     'sop.each_not_a_list': "'{each}' should be a list (e.g. data.items), found {found}",
+    # ---- reading YAML (bot/books/yamlfile.py)
+    "yaml.file_not_found": "file not found",
+    "yaml.not_utf8": "not UTF-8 text; save the file as UTF-8",
+    "yaml.error": "YAML error: {detail}",
+    'yaml.not_a_date': "'{value}' is not a date ({detail}); write dates as YYYY-MM-DD",
+    "yaml.unreadable_value": "a value could not be read: {detail}",
+    'yaml.duplicate_key': "duplicate key '{key}'; each key may appear once",
+    'yaml.duplicate_key_at': ("duplicate key '{key}' (the mapping starts at line {line}); each "
+                              "key may appear once"),
+    "yaml.syntax": "YAML syntax error: {detail}",
+    "yaml.cannot_parse": "cannot parse",
+    "yaml.syntax_context": " ({context})",
+    "yaml.syntax_context_at": " ({context} at line {line})",
+    "yaml.tabs": "; indent with spaces, not tabs",
+    "yaml.tag": "unsupported YAML tag {tag}",
 }

@@ -225,4 +225,18 @@ MESSAGES: dict[str, str] = {
                            "字节（一个汉字占 3 字节）"),
     "sop.empty_message": "生成的消息是空的",
     "sop.each_not_a_list": "{each} 应该是一个列表（如 data.items），实际是 {found}",
+    # ---- reading YAML (bot/books/yamlfile.py)
+    "yaml.file_not_found": "找不到这个文件",
+    "yaml.not_utf8": "不是 UTF-8 文本；请把文件另存为 UTF-8",
+    "yaml.error": "YAML 错误：{detail}",
+    "yaml.not_a_date": "{value} 不是有效的日期（{detail}）；日期请写成 YYYY-MM-DD",
+    "yaml.unreadable_value": "有一个值读不出来：{detail}",
+    "yaml.duplicate_key": "键 {key} 重复了；同一个键只能写一次",
+    "yaml.duplicate_key_at": "键 {key} 重复了（这一组从第 {line} 行开始）；同一个键只能写一次",
+    "yaml.syntax": "YAML 格式错误：{detail}",
+    "yaml.cannot_parse": "无法解析",
+    "yaml.syntax_context": "（{context}）",
+    "yaml.syntax_context_at": "（{context}，第 {line} 行）",
+    "yaml.tabs": "；缩进请用空格，不要用 Tab",
+    "yaml.tag": "不支持的 YAML 标签 {tag}",
 }
