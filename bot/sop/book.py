@@ -143,8 +143,7 @@ class SopBook:
         Raises `OperatorFileErrors` listing every problem as ``file:line:col: reason``.
         Problems that are not in the files (a robot's key variable unset) are in `warnings`.
         The render check renders every date from `today` (default: today in each SOP's
-        timezone) for `days` days; `environ` stands in for ``os.environ`` in tests.
-        """
+        timezone) for `days` days; `environ` stands in for ``os.environ`` in tests."""
         sop_dir = Path(sop_dir)
         errors: list[OperatorFileError] = []
         warnings: list[OperatorFileError] = []
@@ -182,8 +181,7 @@ class SopBook:
         )
         book.skipped_files = list(loader.skipped)
         for sop in sops:
-            check_rendering(book, sop, loader.raws[sop.path], loader.errors, warnings, today,
-                            days)
+            check_rendering(book, sop, loader.raws[sop.path], loader.errors, warnings, today, days)
         book.warnings = warnings
         if loader.errors:
             raise OperatorFileErrors(loader.errors)
