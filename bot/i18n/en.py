@@ -255,4 +255,7 @@ MESSAGES: dict[str, str] = {
     "yaml.syntax_context_at": " ({context} at line {line})",
     "yaml.tabs": "; indent with spaces, not tabs",
     "yaml.tag": "unsupported YAML tag {tag}",
+    # ---- robots.yaml (bot/sop/robots.py)
+    "robots.key_unset": ("{env} is not set in this environment; sends through this robot will "
+                         "fail until it holds the webhook key"),
 }

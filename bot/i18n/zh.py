@@ -239,4 +239,7 @@ MESSAGES: dict[str, str] = {
     "yaml.syntax_context_at": "（{context}，第 {line} 行）",
     "yaml.tabs": "；缩进请用空格，不要用 Tab",
     "yaml.tag": "不支持的 YAML 标签 {tag}",
+    # ---- robots.yaml (bot/sop/robots.py)
+    "robots.key_unset": ("当前环境里没有设置 {env}；设置好机器人的 webhook key 之前，"
+                         "通过它发的消息都会失败"),
 }
