@@ -17,6 +17,8 @@ from typing import Any
 
 from dotenv import load_dotenv
 
+from bot.i18n import LANGUAGE_ENV, LANGUAGES, set_language
+
 REAL_WECOM_API = "https://qyapi.weixin.qq.com/cgi-bin/"
 GROUP_SEND_QUOTAS = ("month", "week7", "day1")
 
@@ -119,6 +121,13 @@ class ReplicaSettings:
 
 
 @dataclass(frozen=True)
+class OperatorSettings:
+    """The language of what operators and staff read: checks, reports, the app's answers."""
+
+    language: str = "zh"  # "zh" or "en"; BOT_OPERATOR_LANGUAGE overrides it
+
+
+@dataclass(frozen=True)
 class Secrets:
     """Credentials of the self-built app placed in 客户联系 → 可调用接口的应用."""
 
@@ -145,6 +154,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     replicas: ReplicaSettings = field(default_factory=ReplicaSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    operator: OperatorSettings = field(default_factory=OperatorSettings)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some keys replaced, e.g. `with_overrides(server={"port": 0})`."""
@@ -164,6 +174,7 @@ _SECTIONS = {
     "logging": LoggingSettings,
     "replicas": ReplicaSettings,
     "console": ConsoleSettings,
+    "operator": OperatorSettings,
 }
 _SECRET_NAMES = ("WECOM_CORP_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
 
@@ -177,6 +188,12 @@ def load_settings(path: Path | None) -> Settings:
     settings = _load_file(path)
     if url := os.environ.get(DATABASE_URL_ENV):
         settings = settings.with_overrides(database={"url": url})
+    if language := os.environ.get(LANGUAGE_ENV, "").strip().lower():
+        if language not in LANGUAGES:
+            raise ConfigError(f"{LANGUAGE_ENV}={language!r}: expected one of "
+                              + ", ".join(LANGUAGES))
+        settings = settings.with_overrides(operator={"language": language})
+    set_language(settings.operator.language)  # the whole process speaks it from now on
     return settings
 
 
@@ -225,6 +242,8 @@ def _build_section(path: Path, name: str, cls: type, values: Any, base: Path) ->
     if name == "sop" and kwargs.get("group_send_quota", "month") not in GROUP_SEND_QUOTAS:
         raise ConfigError(f"{path}: [sop] group_send_quota must be one of "
                           + ", ".join(GROUP_SEND_QUOTAS))
+    if name == "operator" and kwargs.get("language", "zh") not in LANGUAGES:
+        raise ConfigError(f"{path}: [operator] language must be one of " + ", ".join(LANGUAGES))
     if name == "database" and "url" in kwargs:
         kwargs["url"] = _resolve_sqlite_url(kwargs["url"], base)
     return cls(**kwargs)

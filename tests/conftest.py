@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from aiohttp import web
 
 from bot.app import RUNTIME, BotRuntime, build_app
 from bot.config import Secrets, Settings
+from bot.i18n import LANGUAGE_ENV, speaking
 from bot.simulator import SimOptions, Simulator
 from bot.simulator.local import throwaway_secrets
 from bot.wecom.client import OFFLINE_ENV
@@ -32,6 +33,9 @@ from tests.databases import ScratchDb, new_scratch_db
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ[OFFLINE_ENV] = "1"  # the client refuses any API host but loopback
+# operators read Chinese by default; the tests that assert message text read English
+# (processes they start inherit it), and tests/i18n switch to Chinese where they check it
+os.environ[LANGUAGE_ENV] = "en"
 
 
 def make_secrets() -> Secrets:
@@ -119,6 +123,14 @@ async def start_bot(settings: Settings, secrets_: Secrets) -> tuple[web.AppRunne
     await app[RUNTIME].started()  # it serves callbacks before: tests want the whole start
     host, port = runner.addresses[0][:2]
     return runner, f"http://{host}:{port}"
+
+
+@pytest.fixture
+def chinese() -> Iterator[None]:
+    """Messages in Chinese, the operators' and staff's default, for the tests that assert it
+    (``pytestmark = pytest.mark.usefixtures("chinese")``)."""
+    with speaking("zh"):
+        yield
 
 
 @pytest.fixture

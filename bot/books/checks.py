@@ -2,7 +2,8 @@
 
 `replies check`, `sop check` and `sop report` read the same settings and report the same way
 (every problem as ``file:line:col: reason``, each once, in file order, then how many there
-are), so an operator reads one format whichever file they edited. This module is that format.
+are), so an operator reads one format whichever file they edited. This module is that format,
+in the operators' language (`bot.i18n`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import TextIO
 
 from bot.books.errors import OperatorFileError, OperatorFileErrors
 from bot.config import ConfigError, Settings, load_settings
+from bot.i18n import t
 
-__all__ = ["print_check_failure", "print_problems", "settings_for_check"]
+__all__ = ["print_check_failure", "print_problems", "print_warning", "settings_for_check"]
 
 
 def settings_for_check(config: Path | None, out: TextIO) -> Settings | None:
@@ -22,7 +24,7 @@ def settings_for_check(config: Path | None, out: TextIO) -> Settings | None:
     try:
         return load_settings(config) if config is not None else Settings()
     except ConfigError as exc:
-        print(f"error: {exc}", file=out)
+        print(t("check.error", detail=exc), file=out)
         return None
 
 
@@ -35,7 +37,7 @@ def print_problems(errors: Iterable[OperatorFileError], out: TextIO,
         print(error, file=out)
     count = len(found)
     for note in notes:
-        print(f"error: {note}", file=out)
+        print(t("check.error", detail=note), file=out)
         count += 1
     return count
 
@@ -44,6 +46,10 @@ def print_check_failure(errors: Iterable[OperatorFileError], out: TextIO,
                         notes: Iterable[str] = ()) -> int:
     """`print_problems`, then the count and what to do; returns the check's exit code, 1."""
     count = print_problems(errors, out, notes)
-    print(f"{count} problem{'s' if count != 1 else ''}; fix them and run the check again",
-          file=out)
+    print(t("check.fix_and_rerun", count=count, s="s" if count != 1 else ""), file=out)
     return 1
+
+
+def print_warning(warning: object, out: TextIO) -> None:
+    """A problem that does not stop the files from loading, as ``warning: ...``."""
+    print(t("check.warning", detail=warning), file=out)

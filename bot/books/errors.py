@@ -11,11 +11,14 @@ import typing
 from collections.abc import Iterable
 from pathlib import Path
 
+from bot.i18n import t
+
 __all__ = ["OperatorFileError", "OperatorFileErrors"]
 
 
 class OperatorFileError(Exception):
-    """One problem in an operator file, located at a 1-based line and column."""
+    """One problem in an operator file, located at a 1-based line and column (0: the line
+    only, as for a template, whose compiler knows lines but not columns)."""
 
     def __init__(self, path: Path | str, line: int, column: int, reason: str) -> None:
         super().__init__(path, line, column, reason)
@@ -25,6 +28,8 @@ class OperatorFileError(Exception):
         self.reason = reason
 
     def __str__(self) -> str:
+        if not self.column:
+            return f"{self.path}:{self.line}: {self.reason}"
         return f"{self.path}:{self.line}:{self.column}: {self.reason}"
 
     def __repr__(self) -> str:
@@ -44,7 +49,7 @@ class OperatorFileErrors(Exception):
 
     def __str__(self) -> str:
         count = len(self.errors)
-        head = f"{count} problem{'s' if count != 1 else ''} in operator files:"
+        head = t("check.problems_in_files", count=count, s="s" if count != 1 else "")
         return "\n".join([head, *(f"  {e}" for e in self.errors)])
 
     def __iter__(self) -> typing.Iterator[OperatorFileError]:

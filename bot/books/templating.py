@@ -21,6 +21,8 @@ The sandbox and its limits live in `bot.books.sandbox`, the shop's filters (``cn
 
 from __future__ import annotations
 
+import difflib
+import re
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -41,6 +43,7 @@ from jinja2.runtime import new_context
 
 from bot.books.filters import SHOP_FILTERS, WEEKDAYS_CN, cn_date, yuan
 from bot.books.sandbox import MAX_OUTPUT_CHARS, GuardedEnvironment, render_budget
+from bot.i18n import t
 
 __all__ = [
     "WEEKDAYS_CN",
@@ -49,11 +52,15 @@ __all__ = [
     "TemplateLoadError",
     "TemplateRenderError",
     "TemplateSecurityError",
+    "TemplateUndefinedName",
     "cn_date",
+    "on_none",
     "yuan",
 ]
 
 _STRING_TEMPLATE = "<template>"  # Jinja's filename for templates compiled from strings
+# Jinja's UndefinedError text for a missing attribute or key: 'X object' has no attribute 'y'
+_NO_ATTRIBUTE = re.compile(r"^'(?P<owner>[^']+)' has no attribute '(?P<name>[^']+)'$")
 
 
 class TemplateError(Exception):
@@ -76,6 +83,10 @@ class TemplateLoadError(TemplateError):
 
 class TemplateRenderError(TemplateError):
     """Rendering failed: an undefined value, a runtime error, or output that is too long."""
+
+
+class TemplateUndefinedName(TemplateRenderError):
+    """The template names a variable the context never has (found without rendering)."""
 
 
 class TemplateSecurityError(TemplateRenderError):
@@ -144,9 +155,9 @@ class TemplateLibrary:
         except TemplateNotFound as exc:
             missing = exc.name if exc.name and exc.name != name else None
             reason = (
-                f"includes '{missing}', which does not exist"
+                t("template.include_missing", name=missing)
                 if missing
-                else f"template not found under {self.root}"
+                else t("template.not_found", root=self.root)
             )
             raise TemplateLoadError(name, None, reason) from None
         except TemplateSyntaxError as exc:
@@ -220,7 +231,7 @@ class TemplateLibrary:
             size += len(chunk)
             if size > self.max_output_chars:
                 raise TemplateSecurityError(
-                    name, None, f"output longer than {self.max_output_chars} characters"
+                    name, None, t("template.too_long", limit=self.max_output_chars)
                 )
             parts.append(chunk)
         return "".join(parts)
@@ -229,22 +240,20 @@ class TemplateLibrary:
         """The `TemplateError`, naming file and line, for what rendering raised."""
         if isinstance(exc, SecurityError):
             return TemplateSecurityError(
-                name, self._line_of(exc, template), f"refused by the template sandbox: {exc}"
+                name, self._line_of(exc, template), t("template.sandbox", detail=exc)
             )
         if isinstance(exc, UndefinedError):
-            return TemplateRenderError(
-                name, self._line_of(exc, template), f"undefined value: {exc}"
-            )
+            return TemplateRenderError(name, self._line_of(exc, template), _undefined(exc))
         if isinstance(exc, TemplateSyntaxError):  # from an {% include %} compiled at render time
             return self._syntax_error(TemplateRenderError, exc, name)
         if isinstance(exc, TemplateNotFound):
             return TemplateRenderError(
-                name, self._line_of(exc, template), f"included template '{exc.name}' not found"
+                name, self._line_of(exc, template), t("template.include_missing", name=exc.name)
             )
         if isinstance(exc, RecursionError):
-            return TemplateSecurityError(name, None, "recursion too deep")
+            return TemplateSecurityError(name, None, t("template.recursion"))
         if isinstance(exc, MemoryError):
-            return TemplateSecurityError(name, None, "ran out of memory")
+            return TemplateSecurityError(name, None, t("template.memory"))
         return TemplateRenderError(
             name, self._line_of(exc, template), f"{type(exc).__name__}: {exc}"
         )
@@ -258,12 +267,17 @@ class TemplateLibrary:
         does not take) that the context does not provide, and anything that fails when
         rendered against the sample context (misspelt attributes, sandbox refusals).
         """
+        return [str(p) for p in self.problems(name, sample_context)]
+
+    def problems(self, name: str, sample_context: Mapping[str, Any]) -> list[TemplateError]:
+        """`check`'s problems as `TemplateError`s: each names the template file it is in
+        (an include's, for a mistake there) and that file's own line."""
         try:
             template = self.get(name)
             source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
         except TemplateError as exc:
-            return [str(exc)]
-        return [str(p) for p in self._check(template, source, name, sample_context)]
+            return [exc]
+        return self._check(template, source, name, sample_context)
 
     def check_string(
         self, source: str, sample_context: Mapping[str, Any], *, label: str = _STRING_TEMPLATE
@@ -303,7 +317,10 @@ class TemplateLibrary:
         known = set(sample_context) | set(self.env.globals)
         for variable in sorted(meta.find_undeclared_variables(ast) - known):
             line = next((n.lineno for n in ast.find_all(nodes.Name) if n.name == variable), None)
-            problems.append(TemplateRenderError(name, line, f"undefined variable '{variable}'"))
+            close = difflib.get_close_matches(variable, sorted(known), n=1)
+            hint = t("hint.did_you_mean", name=close[0]) if close else ""
+            problems.append(TemplateUndefinedName(
+                name, line, t("template.undefined_variable", name=variable, hint=hint)))
         if problems:
             return problems  # rendering would only repeat the first of them
         try:
@@ -319,7 +336,8 @@ class TemplateLibrary:
         self, kind: type[TemplateError], exc: TemplateSyntaxError, name: str
     ) -> TemplateError:
         """A Jinja syntax error as `kind`, in the file it is in (an include's, if there)."""
-        return kind(self._name_of(exc.filename) or name, exc.lineno, f"syntax error: {exc.message}")
+        return kind(self._name_of(exc.filename) or name, exc.lineno,
+                    t("template.syntax", detail=exc.message))
 
     def _name_of(self, filename: str | None) -> str | None:
         if not filename or filename == _STRING_TEMPLATE:
@@ -340,3 +358,19 @@ class TemplateLibrary:
             if frame.filename in wanted:
                 return frame.lineno
         return None
+
+
+def _undefined(exc: UndefinedError) -> str:
+    """A value the template asked for that is not there, in the operators' words."""
+    found = _NO_ATTRIBUTE.match(str(exc))
+    if found is None:
+        return t("template.undefined_value", detail=exc)
+    owner = found["owner"].rsplit(".", 1)[-1]  # 'bot.books.stores.Store object': Store object
+    return t("template.no_attribute", owner=owner, name=found["name"])
+
+
+def on_none(reason: str) -> bool:
+    """Whether a render problem is an attribute asked of None (``store.name`` for a
+    customer without a store), in whichever language `reason` was written."""
+    marker = t("template.no_attribute", owner="None", name="\0").split("\0")[0]
+    return marker in reason

@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 
 from bot.books.errors import OperatorFileError, OperatorFileErrors
 from bot.books.positions import Loc, error_at, format_loc, node_at
+from bot.i18n import t
 
 __all__ = ["OperatorModel", "validate", "validate_part"]
 
@@ -38,13 +39,13 @@ class OperatorModel(BaseModel):
 def validate(path: Path | str, data: Any, model: type[M]) -> M:
     """Validate loaded data against a pydantic model; all errors at once, each at its node."""
     if data is None:
-        raise OperatorFileErrors([OperatorFileError(path, 1, 1, "the file is empty")])
+        raise OperatorFileErrors([OperatorFileError(path, 1, 1, t("yaml.empty_file"))])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         errors = [
             error_at(path, data, _error_loc(err), _reason(model, err, data))
-            for err in exc.errors(include_url=False)
+            for err in _one_per_mistake(model, exc.errors(include_url=False))
         ]
         raise OperatorFileErrors(errors) from None
 
@@ -62,9 +63,28 @@ def validate_part(path: Path | str, data: Any, loc: Loc, model: type[M]) -> M:
     except ValidationError as exc:
         errors = [
             error_at(path, data, (*loc, *_error_loc(err)), _reason(model, err, data, prefix=loc))
-            for err in exc.errors(include_url=False)
+            for err in _one_per_mistake(model, exc.errors(include_url=False))
         ]
         raise OperatorFileErrors(errors) from None
+
+
+def _one_per_mistake(model: type[BaseModel], errors: list[ErrorDetails]
+                     ) -> list[ErrorDetails]:
+    """Pydantic's errors without the echo of a misspelt key: ``tempalte:`` is an unknown key
+    *and* leaves ``template`` missing; the operator needs only the first ("did you mean
+    'template'?"), so a missing key that an unknown key beside it is close to is dropped."""
+    unknown: dict[tuple[str | int, ...], list[str]] = {}
+    for err in errors:
+        if err["type"] == "extra_forbidden" and err["loc"]:
+            unknown.setdefault(tuple(err["loc"][:-1]), []).append(str(err["loc"][-1]))
+    kept = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        if err["type"] == "missing" and loc and difflib.get_close_matches(
+                str(loc[-1]), unknown.get(loc[:-1], []), n=1):
+            continue
+        kept.append(err)
+    return kept
 
 
 def _error_loc(err: ErrorDetails) -> tuple[str | int, ...]:
@@ -87,13 +107,13 @@ def _reason(model: type[BaseModel], err: ErrorDetails, data: Any, prefix: Loc = 
         if known:
             close = difflib.get_close_matches(str(name), known, n=1)
             hint = (
-                f" (did you mean '{close[0]}'?)"
+                t("hint.did_you_mean", name=close[0])
                 if close
-                else f" (allowed: {', '.join(sorted(known))})"
+                else t("hint.allowed", names=", ".join(sorted(known)))
             )
-        return _prefixed((*prefix, *where), f"unknown key '{name}'{hint}", data)
+        return _prefixed((*prefix, *where), t("yaml.unknown_key", key=name, hint=hint), data)
     if kind == "missing":
-        return _prefixed((*prefix, *loc[:-1]), f"missing required key '{loc[-1]}'", data)
+        return _prefixed((*prefix, *loc[:-1]), t("yaml.missing_key", key=loc[-1]), data)
     return _prefixed((*prefix, *loc), _type_message(kind, ctx, value, err["msg"]), data)
 
 
@@ -105,53 +125,54 @@ def _prefixed(loc: Loc, message: str, data: Any) -> str:
 def _type_message(kind: str, ctx: dict[str, Any], value: Any, msg: str) -> str:
     if kind == "string_type":
         if isinstance(value, bool):
-            return "expected text, found true/false; put the value in quotes"
+            return t("yaml.text_not_bool")
         if isinstance(value, int | float):
-            return (
-                f"expected text, found the number {value}; YAML reads unquoted digits as a "
-                'number, so write the value in quotes as you mean it (e.g. "0012", not 0012)'
-            )
-        return f"expected text, found {_describe(value)}"
-    plain = {
-        "list_type": "expected a list",
-        "tuple_type": "expected a list",
-        "dict_type": "expected a mapping (key: value)",
-        "model_type": "expected a mapping (key: value)",
-        "model_attributes_type": "expected a mapping (key: value)",
-        "int_type": "expected a whole number",
-        "int_parsing": "expected a whole number",
-        "int_from_float": "expected a whole number",
-        "float_type": "expected a number",
-        "float_parsing": "expected a number",
-        "bool_type": "expected true or false",
-        "bool_parsing": "expected true or false",
-    }
-    if kind in plain:
-        return f"{plain[kind]}, found {_describe(value)}"
+            return t("yaml.text_not_number", value=value)
+        return t("yaml.expected_text", found=_describe(value))
+    expected = _expected(kind)
+    if expected is not None:
+        return t("yaml.expected_found", expected=expected, found=_describe(value))
     if kind == "too_long" and "max_length" in ctx:
-        return f"at most {ctx['max_length']} allowed, found {ctx.get('actual_length', 'more')}"
+        return t("yaml.too_long", limit=ctx["max_length"],
+                 found=ctx.get("actual_length", t("yaml.more")))
     if kind == "too_short" and "min_length" in ctx:
-        return f"at least {ctx['min_length']} needed, found {ctx.get('actual_length', 'fewer')}"
+        return t("yaml.too_short", limit=ctx["min_length"],
+                 found=ctx.get("actual_length", t("yaml.fewer")))
     if kind == "string_too_short":
-        return "must not be empty"
+        return t("yaml.not_empty")
     if kind == "literal_error" and "expected" in ctx:
-        return f"expected one of {ctx['expected']}"
+        return t("yaml.one_of", expected=ctx["expected"])
     if kind in {"value_error", "assertion_error"}:
         return re.sub(r"^(Value|Assertion) error, ", "", msg)
     return msg[:1].lower() + msg[1:]
 
 
+def _expected(kind: str) -> str | None:
+    """What a plain type error expected, in words ("expected a list"), or None."""
+    if kind in ("list_type", "tuple_type"):
+        return t("yaml.a_list")
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return t("yaml.a_mapping")
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return t("yaml.a_whole_number")
+    if kind in ("float_type", "float_parsing"):
+        return t("yaml.a_number")
+    if kind in ("bool_type", "bool_parsing"):
+        return t("yaml.true_or_false")
+    return None
+
+
 def _describe(value: Any) -> str:
     if value is None:
-        return "nothing (empty value)"
+        return t("yaml.nothing")
     if isinstance(value, bool):
         return f"{str(value).lower()}"
     if isinstance(value, Mapping):
-        return "a mapping"
+        return t("yaml.found_mapping")
     if isinstance(value, list | tuple):
-        return "a list"
+        return t("yaml.found_list")
     if isinstance(value, int | float):
-        return f"the number {value}"
+        return t("yaml.the_number", value=value)
     text = str(value)
     return f"'{text[:40]}…'" if len(text) > 40 else f"'{text}'"
 

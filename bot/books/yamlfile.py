@@ -33,6 +33,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from bot.books.errors import OperatorFileError, OperatorFileErrors
 from bot.books.positions import child_position, error_at, format_loc
 from bot.books.validation import OperatorModel, validate, validate_part
+from bot.i18n import t
 
 try:  # ruamel.yaml.clib: libyaml's C parser (pyproject depends on it; without it, slower)
     from ruamel.yaml.cyaml import CParser
@@ -156,10 +157,10 @@ def load_yaml(path: Path | str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise OperatorFileError(path, 1, 1, "file not found") from None
+        raise OperatorFileError(path, 1, 1, t("yaml.file_not_found")) from None
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
-        raise OperatorFileError(path, line, 1, "not UTF-8 text; save the file as UTF-8") from None
+        raise OperatorFileError(path, line, 1, t("yaml.not_utf8")) from None
     try:
         data = _yaml().load(text)
     except DuplicateKeyError as exc:
@@ -167,7 +168,7 @@ def load_yaml(path: Path | str) -> Any:
     except MarkedYAMLError as exc:
         raise _from_marked(path, exc, _syntax_reason(exc)) from None
     except YAMLError as exc:  # unmarked errors are rare (e.g. reader errors); keep the text
-        raise OperatorFileError(path, 1, 1, f"YAML error: {exc}") from None
+        raise OperatorFileError(path, 1, 1, t("yaml.error", detail=exc)) from None
     except ValueError as exc:  # a date that does not exist (2026-13-01): no mark attached
         raise _bad_date(path, text, exc) from None
     errors: list[OperatorFileError] = []
@@ -210,27 +211,28 @@ def _bad_date(path: Path, text: str, exc: ValueError) -> OperatorFileError:
                 mark = node.start_mark
                 return OperatorFileError(
                     path, mark.line + 1, mark.column + 1,
-                    f"'{value}' is not a date ({exc}); write dates as YYYY-MM-DD",
+                    t("yaml.not_a_date", value=value, detail=exc),
                 )
-    return OperatorFileError(path, 1, 1, f"a value could not be read: {exc}")
+    return OperatorFileError(path, 1, 1, t("yaml.unreadable_value", detail=exc))
 
 
 def _duplicate_reason(exc: DuplicateKeyError) -> str:
     found = re.search(r'duplicate key "(.*?)"', exc.problem or "")
     key = found.group(1) if found else "?"
     mark = exc.context_mark
-    where = f" (the mapping starts at line {mark.line + 1})" if mark is not None else ""
-    return f"duplicate key '{key}'{where}; each key may appear once"
+    if mark is None:
+        return t("yaml.duplicate_key", key=key)
+    return t("yaml.duplicate_key_at", key=key, line=mark.line + 1)
 
 
 def _syntax_reason(exc: MarkedYAMLError) -> str:
-    reason = f"YAML syntax error: {exc.problem or 'cannot parse'}"
+    reason = t("yaml.syntax", detail=exc.problem or t("yaml.cannot_parse"))
     if exc.context:
         mark = exc.context_mark
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        reason += f" ({exc.context}{at})"
+        reason += (t("yaml.syntax_context_at", context=exc.context, line=mark.line + 1)
+                   if mark is not None else t("yaml.syntax_context", context=exc.context))
     if exc.problem and "'\\t'" in exc.problem:
-        reason += "; indent with spaces, not tabs"
+        reason += t("yaml.tabs")
     return reason
 
 
@@ -241,10 +243,10 @@ def _normalise(
     if isinstance(node, TaggedScalar):
         if node.tag.value == _STR_TAG:
             return str(node.value)
-        errors.append(_at_child(path, parent, key, f"unsupported YAML tag {node.tag.value}"))
+        errors.append(_at_child(path, parent, key, t("yaml.tag", tag=node.tag.value)))
         return node
     if isinstance(node, CommentedMap | CommentedSeq) and node.tag.value is not None:
-        errors.append(_at_child(path, parent, key, f"unsupported YAML tag {node.tag.value}"))
+        errors.append(_at_child(path, parent, key, t("yaml.tag", tag=node.tag.value)))
         return node
     if isinstance(node, CommentedMap):
         for k in list(node.keys()):

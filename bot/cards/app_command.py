@@ -20,6 +20,7 @@ from PIL import Image
 from bot.cards.draw import draw_card, find_font
 from bot.cards.model import SIZES, CardCode
 from bot.cards.recorded import store_cards
+from bot.i18n import t
 from bot.media.fetch import QrFetchError, qr_fetcher
 from bot.wecom.errors import WeComError
 
@@ -45,14 +46,12 @@ async def answer_qr(services: Services, userid: str) -> int:
     fetch = qr_fetcher(services.settings.wecom.api_base_url)
     stores = services.stores.by_manager(userid)
     if not stores:
-        await messenger.send_text(userid, "「二维码」只发给门店店长：你不是 stores.yaml "
-                                          "里任何门店的店长，请找总部运营。")
+        await messenger.send_text(userid, t("app.qr.not_a_manager"))
         return 0
     found = await store_cards(services.db, services.channels, [s.id for s in stores])
     if not found:
-        names = "、".join(s.name for s in stores)
-        await messenger.send_text(userid, f"{names}还没有生成二维码，请总部运营运行 "
-                                          "`python -m bot codes sync`。")
+        names = t("app.list_sep").join(s.name for s in stores)
+        await messenger.send_text(userid, t("app.qr.no_codes", stores=names))
         return 0
     if services.media is None:
         log.error("二维码 for %s: no media cache to upload the cards with", userid)
@@ -71,7 +70,7 @@ async def answer_qr(services: Services, userid: str) -> int:
             continue
         sent += await messenger.send_image(userid, media_id)
     if not sent:
-        await messenger.send_text(userid, "二维码卡片暂时没有生成出来，请稍后再发「二维码」。")
+        await messenger.send_text(userid, t("app.qr.failed"))
     return sent
 
 

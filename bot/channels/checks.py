@@ -14,11 +14,12 @@ from typing import Any
 
 from bot.books.positions import Loc
 from bot.books.stores import Store, StoreDirectory
-from bot.books.templating import TemplateLibrary
+from bot.books.templating import TemplateLibrary, on_none
 from bot.channels.compile import Findings
 from bot.channels.model import Channel, ChannelMatch, WelcomeError
 from bot.channels.patterns import StatePattern, Subst
 from bot.channels.render import render_channel, welcome_context
+from bot.i18n import t
 
 _SAMPLE_DAYS = (date(2025, 3, 4), date(2025, 3, 5))  # a Tuesday, then a Wednesday
 _SAMPLE_CUSTOMER = "测试顾客"
@@ -104,10 +105,10 @@ class RenderCheck:
 
 def _none_hint(problem: str, sample: ChannelMatch) -> str:
     """Why ``'None' has no attribute`` happened: this channel has no store or no perk."""
-    if "'None' has no attribute" not in problem:
+    if not on_none(problem):
         return ""
     empty = [n for n, v in (("store", sample.store), ("perk", sample.perk)) if v is None]
     if not empty:
         return ""
-    names = " and ".join(f"`{n}`" for n in empty)
-    return f" (in this channel {names} {'is' if len(empty) == 1 else 'are'} None)"
+    names = t("channels.and").join(f"`{n}`" for n in empty)
+    return t("channels.none_is" if len(empty) == 1 else "channels.none_are", names=names)

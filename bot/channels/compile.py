@@ -17,6 +17,7 @@ from bot.books.yamlfile import OperatorFileError, error_at
 from bot.channels.model import DEFAULT_CHANNEL, MAX_TAG_NAME, STORE_VARIABLES, Channel, Perk
 from bot.channels.patterns import StatePattern, Subst, compile_pattern
 from bot.channels.spec import ChannelsFile, ChannelSpec
+from bot.i18n import t
 from bot.wecom.content import compile_attachment
 
 
@@ -46,8 +47,7 @@ def compile_channels(
     if DEFAULT_CHANNEL not in spec.channels:
         findings.add(
             ("channels",),
-            "no 'default' channel: add one, it welcomes customers whose state matches "
-            "no channel (e.g. they found the staff member by phone number)",
+            t("channels.no_default"),
             at_key=True,
         )
     return channels
@@ -90,8 +90,7 @@ class _Compiler:
             if spec.match is not None:
                 self.findings.add(
                     (*where, "match"),
-                    "channels.default.match: the default channel takes no 'match'; it gets "
-                    "every state that no other channel matches",
+                    "channels.default.match: " + t("channels.default_match"),
                 )
             return []
         patterns: list[StatePattern] = []
@@ -100,11 +99,11 @@ class _Compiler:
             pattern = compile_pattern(source)  # syntax already checked by the model
             owners = self.exact_owner if pattern.regex is None else self.pattern_owner
             if source in owners:
-                kind = "state" if pattern.regex is None else "pattern"
                 self.findings.add(
                     loc,
-                    f"channels.{name}.match: {kind} '{source}' is already used by channel "
-                    f"'{owners[source]}'",
+                    f"channels.{name}.match: " + t(
+                        "channels.state_taken" if pattern.regex is None
+                        else "channels.pattern_taken", source=source, owner=owners[source]),
                     at_key=spec.match is None,
                 )
                 continue
@@ -124,17 +123,18 @@ class _Compiler:
         if unknown:
             self.findings.add(
                 loc,
-                f"channels.{name}.store: '{{{unknown[0]}}}' is not captured by "
-                + ("every 'match' pattern of this channel" if patterns else "any pattern"),
+                f"channels.{name}.store: " + t(
+                    "channels.not_captured_by_all" if patterns else "channels.not_captured",
+                    name=unknown[0]),
             )
         elif not store.names:
             if not STORE_ID_RE.fullmatch(spec.store):
                 self.findings.add(
-                    loc, f'channels.{name}.store: store id must be 4 digits, e.g. "0012"'
+                    loc, f"channels.{name}.store: " + t("channels.store_id_format")
                 )
             elif spec.store not in self.stores:
                 self.findings.add(
-                    loc, f"channels.{name}.store: store '{spec.store}' is not in stores.yaml"
+                    loc, f"channels.{name}.store: " + t("sop.cli.unknown_store", store=spec.store)
                 )
         return store
 
@@ -150,22 +150,23 @@ class _Compiler:
                 unknown = [n for n in subst.names if n not in variables]
                 if unknown:
                     hint = (
-                        "store_* names need a 'store:' in the channel"
+                        t("channels.store_names_need_store")
                         if unknown[0].startswith("store_") and store is None
-                        else "use a capture of 'match' or one of " + ", ".join(STORE_VARIABLES)
+                        else t("channels.use_capture", names=", ".join(STORE_VARIABLES))
                     )
                     self.findings.add(
                         ("channels", name, "tags", group, index),
-                        f"channels.{name}.tags.{group}: unknown placeholder "
-                        f"'{{{unknown[0]}}}' ({hint})",
+                        f"channels.{name}.tags.{group}: "
+                        + t("channels.unknown_placeholder", name=unknown[0], hint=hint),
                     )
                 else:
                     self._tag_length(name, group, index, subst, store)
                 tags.append((group, subst))
             if len(group) > MAX_TAG_NAME:
                 self.findings.add(("channels", name, "tags", group),
-                                  f"channels.{name}.tags: group name '{group}' is "
-                                  f"{len(group)} characters; WeCom allows at most {MAX_TAG_NAME}")
+                                  f"channels.{name}.tags: " + t(
+                                      "channels.group_name_long", group=group,
+                                      length=len(group), limit=MAX_TAG_NAME))
         return tags
 
     def _tag_length(self, name: str, group: str, index: int, subst: Subst,
@@ -184,8 +185,9 @@ class _Compiler:
                 longest += max(len(str(getattr(s, text.removeprefix("store_")))) for s in stores)
         if longest > MAX_TAG_NAME:
             self.findings.add(("channels", name, "tags", group, index),
-                              f"channels.{name}.tags.{group}: tag name '{subst.source}' can be "
-                              f"{longest} characters; WeCom allows at most {MAX_TAG_NAME}")
+                              f"channels.{name}.tags.{group}: " + t(
+                                  "channels.tag_name_long", tag=subst.source, length=longest,
+                                  limit=MAX_TAG_NAME))
 
 
 def _captured_by_all(patterns: list[StatePattern]) -> set[str]:

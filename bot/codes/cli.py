@@ -25,6 +25,7 @@ from bot.codes.sync import CodeSync, SyncReport
 from bot.config import ConfigError, Secrets, Settings, load_secrets
 from bot.db import repo
 from bot.db.engine import Database
+from bot.i18n import t
 from bot.media.cache import MediaCache
 from bot.media.fetch import qr_fetcher
 from bot.wecom.client import WeComClient
@@ -45,7 +46,7 @@ def run_codes_command(args: argparse.Namespace, out: TextIO | None = None) -> in
     try:
         secrets = load_secrets()
     except ConfigError as exc:
-        print(f"error: {exc}", file=out)
+        print(t("check.error", detail=exc), file=out)
         return 2
     return asyncio.run(sync(settings, secrets, dry_run=args.dry_run, prune=args.prune,
                             verify=args.verify, out=out))
@@ -58,9 +59,8 @@ def check(settings: Settings, out: TextIO) -> int:
         return print_check_failure(exc, out)
     kinds = [c.kind for c in book.codes]
     welcomes = kinds.count("group_welcome")
-    print(f"codes.yaml: ok, {kinds.count('contact')} contact ways, {welcomes} group "
-          f"welcome{'s' if welcomes != 1 else ''}; join codes are planned at sync from the "
-          "groups the bot knows", file=out)
+    print(t("codes.ok", contacts=kinds.count("contact"), welcomes=welcomes,
+            s="s" if welcomes != 1 else ""), file=out)
     return 0
 
 
@@ -75,7 +75,7 @@ async def sync(settings: Settings, secrets: Secrets, *, dry_run: bool, prune: bo
                                                          stores.staff_rows()))
             book = load_codes(settings, await db.read(records.store_rooms), stores)
         except OperatorFileErrors as exc:
-            print("nothing was changed in WeCom:", file=out)
+            print(t("codes.nothing_changed"), file=out)
             return print_check_failure(exc, out)
         async with WeComClient(settings.wecom.api_base_url, secrets.corp_id, secrets.secret,
                                limits=RateLimits(settings.wecom.per_api_per_minute,
@@ -113,30 +113,29 @@ def print_plan(plan: Plan, book: CodesBook, prune: bool, out: TextIO) -> None:
         if step.action != "unchanged":
             print("  " + step.describe(), file=out)
     for code in plan.notices:
-        print(f"  notify    {len(code.notify)} managers to attach 「{code.channel}」", file=out)
+        print(t("codes.notify", count=len(code.notify), channel=code.channel), file=out)
     for note in book.notes:
-        print(f"  note: {note}", file=out)
+        print(t("codes.note", note=note), file=out)
     counts = plan.counts()
-    orphans = "deleted (--prune)" if prune else "listed only; --prune deletes them"
-    print(f"plan: {counts['create']} create, {counts['update']} update, "
-          f"{counts['unchanged']} unchanged, {counts['orphan']} orphan ({orphans})", file=out)
+    orphans = t("codes.orphans_pruned") if prune else t("codes.orphans_listed")
+    print(t("codes.plan", create=counts["create"], update=counts["update"],
+            unchanged=counts["unchanged"], orphan=counts["orphan"], orphans=orphans), file=out)
     calls = plan.api_calls(prune)
-    print(f"WeCom calls: {sum(calls.values())}"
-          + (" (" + ", ".join(f"{api.rsplit('/', 1)[-1]} {n}" for api, n in calls.items())
-             + ")" if calls else ""), file=out)
+    detail = ", ".join(f"{api.rsplit('/', 1)[-1]} {n}" for api, n in calls.items())
+    print(t("codes.calls_detail" if calls else "codes.calls", count=sum(calls.values()),
+            detail=detail), file=out)
 
 
 def print_report(report: SyncReport, elapsed_s: float, out: TextIO) -> None:
-    done = ", ".join(f"{n} {what}" for what, n in sorted(report.done.items())) or "nothing"
-    print(f"done in {elapsed_s:.1f}s: {done}", file=out)
+    done = ", ".join(f"{n} {what}" for what, n in sorted(report.done.items()))
+    print(t("codes.done", seconds=f"{elapsed_s:.1f}", done=done or t("codes.nothing")), file=out)
     for key in report.recovered:
-        print(f"  found unrecorded in WeCom (an interrupted run made it): {key}", file=out)
+        print(t("codes.recovered", key=key), file=out)
     for key in report.recreated:
-        print(f"  made again (it was deleted in WeCom): {key}; reprint its cards", file=out)
+        print(t("codes.recreated", key=key), file=out)
     for line in report.strays:
-        print(f"  warning: {line}", file=out)
+        print("  " + t("check.warning", detail=line), file=out)
     for line in report.failed:
-        print(f"  failed: {line}", file=out)
+        print(t("codes.failed", line=line), file=out)
     if report.failed:
-        print("some steps failed: run `codes sync` again, it carries on where it stopped",
-              file=out)
+        print(t("codes.some_failed"), file=out)

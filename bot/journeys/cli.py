@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.books.checks import print_check_failure, settings_for_check
 from bot.books.errors import OperatorFileErrors
 from bot.config import Settings
+from bot.i18n import t
 from bot.journeys.book import JourneyBook
 from bot.journeys.files import load_journeys
 from bot.journeys.preview import customer_preview, date_preview
@@ -69,16 +70,15 @@ def _sop_book(settings: Settings) -> SopBook | None:
 
 def _summary(book: JourneyBook, out: TextIO) -> int:
     for journey in book.journeys.values():
-        state = "" if journey.enabled else " (disabled)"
-        print(f"{journey.where}: {journey.name}{state}: {journey.title} · entry "
-              f"{journey.entry.event} · {len(journey.steps)} steps over "
-              f"{journey.length_days} days · {journey.via}", file=out)
+        state = "" if journey.enabled else t("journeys.disabled")
+        print(t("journeys.summary", where=journey.where, name=journey.name, state=state,
+                title=journey.title, entry=journey.entry.event, steps=len(journey.steps),
+                days=journey.length_days, via=journey.via), file=out)
         for step in journey.steps:
             if step.personal and journey.via == "group_send":
-                print(f"  note: {step.id} names the customer: one 群发 per customer, each "
-                      "confirmed by the staff member", file=out)
-    print(f"ok: {len(book.journeys)} journeys; precedence: "
-          f"{' > '.join(book.allowance.precedence) or '-'}", file=out)
+                print(t("journeys.personal_note", step=step.id), file=out)
+    print(t("journeys.ok", count=len(book.journeys),
+            precedence=" > ".join(book.allowance.precedence) or "-"), file=out)
     return 0
 
 
@@ -86,7 +86,7 @@ def _preview(args: argparse.Namespace, settings: Settings, book: JourneyBook,
              sops: SopBook | None, out: TextIO) -> int:
     url = read_only_url(settings.database.url)
     if url is None:
-        print("error: the database does not exist yet: nothing has happened", file=out)
+        print(t("check.error", detail=t("journeys.no_database")), file=out)
         return 1
     zone = book.enabled()[0].timezone if book.enabled() else None
     today = datetime.now(zone).date()
@@ -102,8 +102,9 @@ def _preview(args: argparse.Namespace, settings: Settings, book: JourneyBook,
         finally:
             engine.dispose()
     except SQLAlchemyError as exc:
-        print(f"error: {safe_url(settings.database.url)} could not be read "
-              f"({type(exc).__name__})", file=out)
+        print(t("check.error", detail=t("journeys.database_unreadable",
+                                        url=safe_url(settings.database.url),
+                                        kind=type(exc).__name__)), file=out)
         return 1
     for line in lines:
         print(line, file=out)

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from bot.books.checks import print_check_failure, settings_for_check
 from bot.books.yamlfile import OperatorFileErrors
 from bot.config import Settings
+from bot.i18n import t
 from bot.members.rules import MemberRules, load_rules
 
 __all__ = ["add_members_commands", "run_members_command"]
@@ -67,9 +68,10 @@ def run_members_command(args: argparse.Namespace, out: TextIO | None = None) -> 
         return print_check_failure(exc, out)
     command = args.members_command
     if command == "check":
-        print(f"{path}: ok, {len(rules.levels)} levels "
-              f"({', '.join(lv.name for lv in rules.levels)}), {len(rules.stages)} stages "
-              f"({', '.join(st.name for st in rules.stages)})", file=out)
+        print(t("members.ok_rules", path=path, levels=len(rules.levels),
+                level_names=t("app.list_sep").join(lv.name for lv in rules.levels),
+                stages=len(rules.stages),
+                stage_names=t("app.list_sep").join(st.name for st in rules.stages)), file=out)
         return _check_forms(Path(path).parent / "questionnaires.yaml", out)
     if command == "preview":
         return _preview(settings, rules, out)
@@ -85,7 +87,7 @@ def _link(args: argparse.Namespace, out: TextIO) -> int:
         print(make_link(args.base_url, args.form, args.external_userid, args.userid,
                         ttl_s=args.days * 86_400), file=out)
     except LinkRefused as exc:
-        print(f"error: {exc}", file=out)
+        print(t("check.error", detail=exc), file=out)
         return 1
     return 0
 
@@ -100,7 +102,8 @@ def _check_forms(path: Path, out: TextIO) -> int:
         forms = load_forms(path)
     except OperatorFileErrors as exc:
         return print_check_failure(exc, out)
-    print(f"{path}: ok, {len(forms)} forms ({', '.join(forms)})", file=out)
+    print(t("members.ok_forms", path=path, count=len(forms),
+            names=t("app.list_sep").join(forms)), file=out)
     return 0
 
 
@@ -122,12 +125,13 @@ def _preview(settings: Settings, rules: MemberRules, out: TextIO) -> int:
 
     with _engine(settings) as engine, engine.connect() as conn:
         moves = preview(conn, rules, time.time())
-    for title, rows in (("levels", moves.levels), ("stages", moves.stages)):
+    for title, rows in ((t("members.levels"), moves.levels), (t("members.stages"), moves.stages)):
         moving = [(a, b, n) for a, b, n in rows if a != b]
         staying = sum(n for a, b, n in rows if a == b)
-        print(f"{title}: {sum(n for *_, n in moving)} members move, {staying} stay", file=out)
+        print(t("members.moves", title=title, move=sum(n for *_, n in moving), stay=staying),
+              file=out)
         for before, after, n in moving:
-            print(f"  {before or '(none yet)'} → {after}: {n}", file=out)
+            print(f"  {before or t('members.none_yet')} → {after}: {n}", file=out)
     return 0
 
 
@@ -135,7 +139,7 @@ def _import(settings: Settings, rules: MemberRules, csv_path: Path, out: TextIO)
     from bot.members.importer import HeaderError, import_csv
 
     if not csv_path.is_file():
-        print(f"error: {csv_path}: file not found", file=out)
+        print(t("check.error", detail=t("members.file_not_found", path=csv_path)), file=out)
         return 1
     try:
         with _engine(settings) as engine:
@@ -154,6 +158,6 @@ def _recompute(settings: Settings, rules: MemberRules, out: TextIO) -> int:
     started = time.perf_counter()
     with _engine(settings) as engine, engine.begin() as conn:
         dirty = recompute(conn, rules, time.time())
-    print(f"recomputed in {time.perf_counter() - started:.1f} s; {dirty} members wait for "
-          "the tag sync", file=out)
+    print(t("members.recomputed", seconds=f"{time.perf_counter() - started:.1f}", count=dirty),
+          file=out)
     return 0

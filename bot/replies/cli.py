@@ -18,6 +18,7 @@ from bot.books.checks import print_check_failure, settings_for_check
 from bot.books.stores import StoreDirectory
 from bot.books.yamlfile import OperatorFileErrors
 from bot.config import Settings
+from bot.i18n import t
 from bot.replies.library import ReplyLibrary
 
 
@@ -43,7 +44,7 @@ def check(folder: Path | None = None, config: Path | None = None, *,
         return 1
     folder = folder if folder is not None else settings.paths.templates_dir / "replies"
     if not folder.is_dir():
-        print(f"error: {folder}: folder not found", file=out)
+        print(t("check.error", detail=t("check.folder_not_found", path=folder)), file=out)
         return 1
     stores = _stores(folder, settings)
     try:
@@ -51,11 +52,12 @@ def check(folder: Path | None = None, config: Path | None = None, *,
     except OperatorFileErrors as exc:
         return print_check_failure(exc, out)
     per_file = Counter(r.path for r in library.replies)
-    print(f"{library.files[0]}: ok, {len(library.categories)} categories", file=out)
+    print(t("replies.ok_categories", path=library.files[0], count=len(library.categories)),
+          file=out)
     for path in library.files[1:]:
-        print(f"{path}: ok, {per_file[path]} replies", file=out)
+        print(t("replies.ok_replies", path=path, count=per_file[path]), file=out)
     if stores is None:
-        print("note: stores.yaml not found; texts were checked without a sample store", file=out)
+        print(t("replies.no_stores"), file=out)
     return 0
 
 

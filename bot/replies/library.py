@@ -34,7 +34,7 @@ from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from bot.books.context import day_context
 from bot.books.stores import Store, StoreDirectory
-from bot.books.templating import TemplateError, TemplateLibrary
+from bot.books.templating import TemplateError, TemplateLibrary, on_none
 from bot.books.yamlfile import (
     OperatorFileError,
     OperatorFileErrors,
@@ -43,6 +43,7 @@ from bot.books.yamlfile import (
     validate,
     validate_part,
 )
+from bot.i18n import t
 from bot.replies.spec import AttachmentSpec, LibraryFile, RepliesFile, ReplySpec
 from bot.wecom.content import https_error, payload
 
@@ -303,8 +304,8 @@ def _check_text(path: Path, data: Any, lines: list[str], rid: str, source: str,
     for context in samples:
         for problem in templates.check_source(source, context):
             reason = problem.reason
-            if "'None' has no attribute" in reason and context["store"] is None:
-                reason += " (this customer has no store: guard with {% if store %})"
+            if on_none(reason) and context["store"] is None:
+                reason += t("replies.no_store_guard")
             problems.setdefault(reason, problem.line)
         if problems:
             break

@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 
 from bot.books.templating import TemplateError, TemplateLibrary
+from bot.i18n import t
 from bot.sop.model import Loc, Sop, SopAttachment, SopError
 from bot.sop.spec import SopSpec
 from bot.wecom.content import MAX_ATTACHMENTS, ContentError, compile_attachment, render_attachment
@@ -73,8 +74,8 @@ def each_items(sop: Sop, attachment: SopAttachment, context: Mapping[str, Any],
         raise SopError(sop.name, None, f"{label}: {exc}", loc) from exc
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
         raise SopError(sop.name, None,
-                       f"{label}: '{attachment.each}' should be a list (e.g. data.items), "
-                       f"found {type(value).__name__}", loc)
+                       f"{label}: " + t("sop.each_not_a_list", each=attachment.each,
+                                        found=type(value).__name__), loc)
     return list(value)
 
 

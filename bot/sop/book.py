@@ -30,8 +30,9 @@ from bot.books.context import MEMBER_WEEKDAY, Person, day_context
 from bot.books.stores import Store, StoreDirectory
 from bot.books.templating import TemplateError, TemplateLibrary
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
+from bot.i18n import t
 from bot.sop.attachments import render_attachments
-from bot.sop.checks import check_rendering
+from bot.sop.checks import CHECK_DAYS, check_rendering
 from bot.sop.compile import NOT_SOP_FILES, Loader, load_file, sop_files
 from bot.sop.datafiles import SopData
 from bot.sop.group_tags import GroupRow, GroupTags
@@ -134,15 +135,15 @@ class SopBook:
         *,
         environ: Mapping[str, str] | None = None,
         today: date | None = None,
+        days: int = CHECK_DAYS,
         member_weekday: int = MEMBER_WEEKDAY,
     ) -> SopBook:
         """Load and fully check every SOP file in `sop_dir` (with robots.yaml, groups.yaml).
 
         Raises `OperatorFileErrors` listing every problem as ``file:line:col: reason``.
         Problems that are not in the files (a robot's key variable unset) are in `warnings`.
-        `today` is the first day the render check samples (default: today in each SOP's
-        timezone); `environ` stands in for ``os.environ`` in tests.
-        """
+        The render check renders every date from `today` (default: today in each SOP's
+        timezone) for `days` days; `environ` stands in for ``os.environ`` in tests."""
         sop_dir = Path(sop_dir)
         errors: list[OperatorFileError] = []
         warnings: list[OperatorFileError] = []
@@ -180,7 +181,7 @@ class SopBook:
         )
         book.skipped_files = list(loader.skipped)
         for sop in sops:
-            check_rendering(book, sop, loader.raws[sop.path], loader.errors, warnings, today)
+            check_rendering(book, sop, loader.raws[sop.path], loader.errors, warnings, today, days)
         book.warnings = warnings
         if loader.errors:
             raise OperatorFileErrors(loader.errors)
@@ -294,7 +295,7 @@ class SopBook:
         try:
             text = self.templates.render(sop.template, context).strip()
         except TemplateError as exc:
-            raise SopError(sop.name, store_id, str(exc)) from exc
+            raise SopError(sop.name, store_id, str(exc), template=exc) from exc
         if rendered is None:
             rendered = render_attachments(self.templates, sop, store_id, context)
         attachments, dropped = rendered
@@ -307,12 +308,12 @@ class SopBook:
             raise SopError(
                 sop.name,
                 store_id,
-                f"{sop.template}: the {what} is {size} bytes, WeCom allows {limit} for "
-                f"{'a robot ' + what if sop.robot else 'add_msg_template text'} "
-                "(a Chinese character takes 3 bytes)",
+                f"{sop.template}: " + t(
+                    "sop.robot_too_long" if sop.robot else "sop.text_too_long",
+                    what=what, size=size, limit=limit),
             )
         if not text and not attachments:
-            raise SopError(sop.name, store_id, f"{sop.template}: rendered an empty message")
+            raise SopError(sop.name, store_id, f"{sop.template}: " + t("sop.empty_message"))
         return SopMessage(
             sop=sop.name,
             store_id=store_id,

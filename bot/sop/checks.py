@@ -1,23 +1,32 @@
-"""The load-time render check: every SOP rendered over sample stores and days.
+"""The load-time render check: every SOP rendered over its stores and real dates.
 
 Why at load: a typo in a template or a product without a price must be found when the file
-is loaded, with ``file:line:col``, not at 08:30 in 25,000 groups. `check_rendering` renders
-each SOP for every store it reaches and every weekday it fires (see `render_samples`), using
-the very `SopBook.render_message` the outbox uses, and turns each problem into an
-`OperatorFileError` at the SOP's line.
+is loaded, with ``file:line``, not at 08:30 in 25,000 groups. `check_rendering` renders
+each SOP for every store it reaches on every date it fires in the days checked (the next
+35 by default; ``sop check --from D --days N``; see `render_samples`), using the very
+`SopBook.render_message` the outbox uses. A mistake in a template is reported at the
+template file's own line (then the SOP whose ``template:`` names it); anything else at the
+SOP's line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError, meta, nodes
 
 from bot.books.stores import Store
-from bot.books.templating import WEEKDAYS_CN
+from bot.books.templating import (
+    WEEKDAYS_CN,
+    TemplateError,
+    TemplateLoadError,
+    TemplateUndefinedName,
+)
 from bot.books.yamlfile import OperatorFileError, error_at
+from bot.i18n import t
 from bot.sop.attachments import each_items
 from bot.sop.model import Loc, Sop, SopError
 from bot.wecom.content import MAX_ATTACHMENTS
@@ -25,8 +34,19 @@ from bot.wecom.content import MAX_ATTACHMENTS
 if TYPE_CHECKING:
     from bot.sop.book import SopBook
 
-# problems that are the same for every store and day: reported once, without a store label
-_STATIC = ("syntax error", "undefined variable")
+# how many days from today `sop check` (and every load) renders: a month and the week after
+CHECK_DAYS = 35
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """One mistake found by rendering: where it is written, and the first sample it showed
+    on (None: the same for every store and day, such as a misspelt variable)."""
+
+    reason: str
+    loc: Loc
+    label: str | None = None
+    template: TemplateError | None = None  # a mistake in the template file itself
 
 
 def check_rendering(
@@ -36,38 +56,70 @@ def check_rendering(
     errors: list[OperatorFileError],
     warnings: list[OperatorFileError],
     today: date | None,
+    days: int = CHECK_DAYS,
 ) -> None:
-    """Render `sop` for every store it reaches and for every day it fires (see
-    `render_samples`)."""
+    """Render `sop` for every store it reaches, on every date from `today` (default: today
+    in the SOP's timezone) for `days` days that it fires on (see `render_samples`)."""
     where: Loc = ("sops", sop.name)
     start = today or datetime.now(sop.timezone).date()
-    days = sop.schedule.sample_days(start)
-    if not days:
+    dates = check_dates(sop, start, days)
+    if not dates:
         warnings.append(
-            error_at(sop.path, raw, where, f"sops.{sop.name}: never fires in the next "
-                     "400 days (check days, cron and skip_dates)", at_key=True)
+            error_at(sop.path, raw, where, f"sops.{sop.name}: " + t("sop.never_fires"),
+                     at_key=True)
         )
         return
     sample_stores = _sample_stores(book, sop)
     if not sample_stores and sop.target is not None:
-        reason = "its stores have no data in " + sop.data.name if sop.data else "no store"
+        reason = (t("sop.no_data_for_stores", data=sop.data.name) if sop.data
+                  else t("sop.no_store"))
         warnings.append(
-            error_at(sop.path, raw, where, f"sops.{sop.name}: reaches no store ({reason}); "
-                     "it sends nothing", at_key=True)
+            error_at(sop.path, raw, where, f"sops.{sop.name}: "
+                     + t("sop.reaches_no_store", reason=reason), at_key=True)
         )
-    samples = render_samples(sop, sample_stores, days)
+    samples = render_samples(sop, sample_stores, dates)
     book.checked_renders += len(samples)
     problems, dropped = _render_all(book, sop, samples)
-    for reason, loc in _distinct(sop, problems):
-        errors.append(error_at(sop.path, raw, (*where, *loc), reason))
+    for problem in problems.values():
+        errors.append(_located(book, sop, raw, problem))
     for note, loc in list(dropped.items())[:1]:
         warnings.append(error_at(sop.path, raw, (*where, *loc), note))
 
 
+def check_dates(sop: Sop, start: date, days: int) -> list[date]:
+    """The real dates from `start` for `days` days on which `sop` fires; when it fires on
+    none of them, the first date it fires on within 400 days (so its template is still
+    rendered); empty if it never fires."""
+    span = (start + timedelta(days=offset) for offset in range(max(days, 1)))
+    dates = [day for day in span if sop.schedule.fires_on(day)]
+    return dates or sop.schedule.sample_days(start)[:1]
+
+
+def _located(book: SopBook, sop: Sop, raw: Any, problem: _Problem) -> OperatorFileError:
+    """The error at the template's own file and line when the mistake is in the template
+    (an editor's jump-to-error lands there), the SOP's ``template:`` key named after it;
+    else at the place in the SOP file."""
+    reason = _with_hint(problem.reason)
+    if problem.label is not None:
+        reason = t("sop.on_sample", reason=reason, sample=problem.label)
+    found = problem.template
+    if found is not None and found.name != "<template>" and not found.line:
+        reason = f"{found.name}: {reason}"  # a whole-template problem (too long): name it
+    if found is None or not found.line or found.name == "<template>":
+        return error_at(sop.path, raw, ("sops", sop.name, *problem.loc),
+                        f"sops.{sop.name}: {reason}")
+    key = error_at(sop.path, raw, ("sops", sop.name, "template"), "")
+    return OperatorFileError(
+        book.templates.root / found.name, found.line, 0,
+        t("sop.in_template", reason=reason, sop=sop.name,
+          at=f"{key.path}:{key.line}:{key.column}"))
+
+
 def _render_all(book: SopBook, sop: Sop, samples: list[tuple[Store | None, date]]
-                ) -> tuple[dict[str, Loc], dict[str, Loc]]:
-    """Render every sample: (problem -> where, dropped-attachments note -> where)."""
-    problems: dict[str, Loc] = {}
+                ) -> tuple[dict[str, _Problem], dict[str, Loc]]:
+    """Render every sample: (mistake -> problem, dropped-attachments note -> where); each
+    mistake once, on the first sample it showed on, not again for another store or day."""
+    problems: dict[str, _Problem] = {}
     dropped: dict[str, Loc] = {}
     same = _Reuse(book, sop)
     for index, (store, day) in enumerate(samples):
@@ -75,32 +127,30 @@ def _render_all(book: SopBook, sop: Sop, samples: list[tuple[Store | None, date]
         slot, data, key = same.day_and_data(day, store_id)
         context = book.context(sop, store, slot, data)
         if index == 0:
-            label = _label(sop, store, day)
             # syntax and names are the same for every store and day: check them once,
             # then render every sample (that is what finds data-dependent mistakes)
             found = _check_sources(book, sop, context)
-            static = False
-            for problem, loc in found:
-                if any(kind in problem for kind in _STATIC):
-                    static = True
-                    problems.setdefault(problem, loc)  # no store label: not about data
-                else:
-                    problems.setdefault(f"{problem} ({label})", loc)
-            if static:
+            label = _label(sop, store, day)
+            for problem in found:
+                static = isinstance(problem.template, TemplateLoadError | TemplateUndefinedName)
+                problems.setdefault(problem.reason, problem if static else _Problem(
+                    problem.reason, problem.loc, label, problem.template))
+            if any(p.label is None for p in problems.values()):
                 break
             if found:
                 continue
         try:
             message = book.render_message(sop, store, slot, context, same.attachments(key))
         except SopError as exc:
-            problems.setdefault(f"{exc.reason} ({_label(sop, store, day)})", exc.loc)
+            reason = exc.template.reason if exc.template is not None else exc.reason
+            problems.setdefault(reason, _Problem(reason, exc.loc, _label(sop, store, day),
+                                                 exc.template))
             continue
         same.keep(key, message.attachments, message.dropped_attachments)
         if message.dropped_attachments:
-            note = (
-                f"sops.{sop.name}: {message.dropped_attachments} attachment(s) left "
-                f"out, WeCom sends at most {MAX_ATTACHMENTS} ({_label(sop, store, day)})"
-            )
+            note = f"sops.{sop.name}: " + t(
+                "sop.attachments_dropped", count=message.dropped_attachments,
+                limit=MAX_ATTACHMENTS, sample=_label(sop, store, day))
             dropped.setdefault(note, ("attachments",))
     return problems, dropped
 
@@ -175,32 +225,18 @@ def _store_free(book: SopBook, source: str) -> bool:
     return not (meta.find_undeclared_variables(tree) & {"store", "staff"})
 
 
-def _distinct(sop: Sop, problems: Mapping[str, Loc]) -> list[tuple[str, Loc]]:
-    """Each mistake once (not again for another store or day), worded for operators."""
-    seen: set[str] = set()
-    found: list[tuple[str, Loc]] = []
-    for problem, loc in problems.items():
-        key = problem.rsplit(" (store ", 1)[0].rsplit(" (no store", 1)[0]
-        if key in seen:
-            continue  # the same mistake for another store or day: once is enough
-        seen.add(key)
-        reason = problem if problem.startswith("sops.") else f"sops.{sop.name}: {problem}"
-        if "builtin_function_or_method" in reason or "method' object" in reason:
-            reason += (
-                "; a data key named like a dict method (items, keys, values, get) must "
-                "be written data['items'], or better renamed (e.g. products)"
-            )
-        found.append((reason, loc))
-    return found
+def _with_hint(reason: str) -> str:
+    """A reason worded for operators: a data key named like a dict method gets advice."""
+    if "builtin_function_or_method" in reason or "method' object" in reason:
+        return reason + t("sop.dict_method_hint")
+    return reason
 
 
-def _check_sources(book: SopBook, sop: Sop, context: Mapping[str, Any]
-                   ) -> list[tuple[str, Loc]]:
+def _check_sources(book: SopBook, sop: Sop, context: Mapping[str, Any]) -> list[_Problem]:
     """Syntax errors and undefined names in the template and attachment fields."""
     templates = book.templates
-    found: list[tuple[str, Loc]] = [
-        (problem, ("template",)) for problem in templates.check(sop.template, context)
-    ]
+    found = [_Problem(p.reason, ("template",), template=p)
+             for p in templates.problems(sop.template, context)]
     for index, attachment in enumerate(sop.attachments):
         kind = attachment.spec.msgtype
         items: list[Any] = [None]
@@ -208,14 +244,19 @@ def _check_sources(book: SopBook, sop: Sop, context: Mapping[str, Any]
             try:
                 items = each_items(sop, attachment, context, index)[:MAX_ATTACHMENTS]
             except SopError as exc:
-                found.append((exc.reason, exc.loc))
+                found.append(_Problem(exc.reason, exc.loc))
                 continue
         for item in items:
             scope = dict(context) if attachment.each is None else {**context, "item": item}
             for key, source in attachment.spec.fields:
                 label = f"attachments[{index}].{kind}.{key}"
-                for problem in templates.check_string(source, scope, label=label):
-                    found.append((problem, ("attachments", index, kind, key)))
+                for problem in templates.check_source(source, scope):
+                    where = f"{label}:{problem.line}" if problem.line and problem.line > 1 \
+                        else label
+                    static = problem if isinstance(
+                        problem, TemplateLoadError | TemplateUndefinedName) else None
+                    found.append(_Problem(f"{where}: {problem.reason}",
+                                          ("attachments", index, kind, key), template=static))
     return found
 
 
@@ -226,11 +267,14 @@ def _sample_stores(book: SopBook, sop: Sop) -> list[Store | None]:
 
 
 def _label(sop: Sop, store: Store | None, day: date) -> str:
-    where = f"store {store.id}" if store is not None else "no store"
-    if store is not None and sop.data is not None:
+    """The sample a problem showed on: the store (its data entry) and the date."""
+    when = f"{day.isoformat()} {WEEKDAYS_CN[day.weekday()]}"
+    if store is None:
+        return t("sop.sample_no_store", day=when)
+    if sop.data is not None:
         key = sop.data.source_of(store.id)[0]
-        where += f", {sop.data.name} '{key}'"
-    return f"{where}, {day.isoformat()} {WEEKDAYS_CN[day.weekday()]}"
+        return t("sop.sample_store_data", store=store.id, data=sop.data.name, key=key, day=when)
+    return t("sop.sample_store", store=store.id, day=when)
 
 
 def render_samples(sop: Sop, stores: list[Store | None], days: list[date]
@@ -238,11 +282,11 @@ def render_samples(sop: Sop, stores: list[Store | None], days: list[date]
     """Which (store, day) pairs the load check renders.
 
     Every store at least once (store fields differ: a long name can break a byte limit),
-    and every weekday it fires with each data entry (a store's own key in the data file, or
-    the default): that is where data-dependent mistakes hide, such as a weekday missing
-    from the flash-sale rotation. The other stores take the weekdays in turn. At 10,000
-    stores this is a seventh of rendering every store on every weekday, which made a
-    reload take most of a minute.
+    and every date checked with each data entry (a store's own key in the data file, or
+    the default): that is where data- and date-dependent mistakes hide, such as a weekday
+    missing from the flash-sale rotation or a member day on the 8th. The other stores take
+    the dates in turn; rendering every store on every date made a reload of 10,000 stores
+    take most of a minute.
     """
     samples: list[tuple[Store | None, date]] = []
     seen: set[tuple[str | int, ...] | None] = set()

@@ -28,15 +28,17 @@ from typing import TextIO
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.books.checks import print_check_failure, print_problems
+from bot.books.checks import print_check_failure, print_problems, print_warning
 from bot.books.stores import StoreDirectory
 from bot.books.templating import TemplateLibrary
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
 from bot.channels import ChannelBook
 from bot.config import ConfigError, Settings, load_settings
+from bot.i18n import t
 from bot.media.images import ImageRule
 from bot.outbox.report import read_only_url, report, safe_url
 from bot.sop.book import SopBook
+from bot.sop.checks import CHECK_DAYS
 from bot.sop.commands import add_sop_commands, run_sop_command
 from bot.sop.group_tags import GroupRow, GroupTags, nominal_groups, read_groups
 from bot.sop.preview import as_json, build_preview, format_text, group_send_counts
@@ -71,7 +73,8 @@ class _Loaded:
         self.notes: list[str] = []  # problems that are not in a file (config, folders)
 
 
-def _load(sop_dir: Path | None, config: Path | None, *, channels: bool) -> _Loaded:
+def _load(sop_dir: Path | None, config: Path | None, *, channels: bool,
+          start: date | None = None, days: int = CHECK_DAYS) -> _Loaded:
     loaded = _Loaded()
     if config is not None:
         try:
@@ -86,16 +89,16 @@ def _load(sop_dir: Path | None, config: Path | None, *, channels: bool) -> _Load
     sop_dir = sop_dir if sop_dir is not None else paths.sop_dir
     loaded.sop_dir = sop_dir
     if not sop_dir.is_dir():
-        loaded.notes.append(f"{sop_dir}: folder not found")
+        loaded.notes.append(t("check.folder_not_found", path=sop_dir))
         return loaded
     if not templates_dir.is_dir():
-        loaded.notes.append(f"{templates_dir}: templates folder not found")
+        loaded.notes.append(t("check.templates_folder_not_found", path=templates_dir))
         return loaded
     try:
         loaded.stores = StoreDirectory.load(sop_dir / "stores.yaml")
     except OperatorFileErrors as exc:
         loaded.errors.extend(exc.errors)
-        loaded.notes.append("the SOP files and channels.yaml are checked once stores.yaml loads")
+        loaded.notes.append(t("sop.cli.after_stores"))
         return loaded
     templates = TemplateLibrary(templates_dir, images=ImageRule(
         sop_dir, loaded.settings.wecom.api_base_url))
@@ -106,7 +109,7 @@ def _load(sop_dir: Path | None, config: Path | None, *, channels: bool) -> _Load
         except OperatorFileErrors as exc:
             loaded.errors.extend(exc.errors)
     try:
-        loaded.book = SopBook.load(sop_dir, templates, loaded.stores)
+        loaded.book = SopBook.load(sop_dir, templates, loaded.stores, today=start, days=days)
     except OperatorFileErrors as exc:
         loaded.errors.extend(exc.errors)
     return loaded
@@ -116,19 +119,22 @@ def _load(sop_dir: Path | None, config: Path | None, *, channels: bool) -> _Load
 
 
 def check(sop_dir: Path | None = None, config: Path | None = None, *,
-          out: TextIO | None = None) -> int:
-    """``sop check``: 0 and a summary per file, or 1 and every problem as file:line:col."""
+          out: TextIO | None = None, start: date | None = None, days: int = CHECK_DAYS) -> int:
+    """``sop check``: 0 and a summary per file, or 1 and every problem as file:line:col.
+
+    The templates are rendered for every date from `start` (default: today) for `days`
+    days on which each SOP fires."""
     out = out or sys.stdout
-    loaded = _load(sop_dir, config, channels=True)
+    loaded = _load(sop_dir, config, channels=True, start=start, days=days)
     if loaded.errors or loaded.notes:
         return print_check_failure(loaded.errors, out, loaded.notes)
     assert loaded.stores is not None and loaded.book is not None
     for line in _summary(loaded):
         print(line, file=out)
     for warning in loaded.book.warnings:
-        print(f"warning: {warning}", file=out)
+        print_warning(warning, out)
     for note in _quota_warnings(loaded.book, loaded.stores, loaded.settings):
-        print(f"warning: {note}", file=out)
+        print_warning(note, out)
     return 0
 
 
@@ -137,28 +143,31 @@ def _summary(loaded: _Loaded) -> list[str]:
     assert stores is not None and book is not None
     lines: list[str] = []
     others = len(stores.staff_rows()) - len({s.manager_userid for s in stores.all()})
-    lines.append(f"{sop_dir / 'stores.yaml'}: ok, {len(stores)} stores, {others} other staff")
+    lines.append(t("sop.cli.ok_stores", path=sop_dir / "stores.yaml", stores=len(stores),
+                   others=others))
     if loaded.channels is not None:
-        lines.append(f"{sop_dir / 'channels.yaml'}: ok, {len(loaded.channels.names())} channels")
+        lines.append(t("sop.cli.ok_channels", path=sop_dir / "channels.yaml",
+                       count=len(loaded.channels.names())))
     if (sop_dir / "robots.yaml").exists():
-        lines.append(f"{sop_dir / 'robots.yaml'}: ok, {len(book.robots)} robots")
+        lines.append(t("sop.cli.ok_robots", path=sop_dir / "robots.yaml", count=len(book.robots)))
     if book.group_tags.path is not None:
-        lines.append(f"{book.group_tags.path}: ok, {len(book.group_tags)} group tags: "
-                     + ", ".join(book.group_tags.names()))
+        lines.append(t("sop.cli.ok_group_tags", path=book.group_tags.path,
+                       count=len(book.group_tags), names=", ".join(book.group_tags.names())))
     for path, names in book.files.items():
         parts = []
         for name in names:
             sop = book.get(name)
-            off = ", disabled" if not sop.enabled else ""
-            parts.append(f"{name} ({sop.schedule.describe()}, {sop.via}{off})")
-        lines.append(f"{path}: ok, {len(names)} SOPs: " + "; ".join(parts))
+            off = t("sop.cli.disabled") if not sop.enabled else ""
+            parts.append(t("sop.cli.sop_part", name=name, when=sop.schedule.describe(),
+                           via=sop.via, off=off))
+        lines.append(t("sop.cli.ok_sops", path=path, count=len(names),
+                       sops=t("sop.cli.sop_sep").join(parts)))
     for data in book.data_files:
         own = len(data.stores)
-        base = "default + " if data.default is not None else ""
-        plural = "s" if own != 1 else ""
-        lines.append(f"{sop_dir / data.name}: ok, {base}{own} store{plural}")
+        lines.append(t("sop.cli.ok_data_default" if data.default is not None else "sop.cli.ok_data",
+                       path=sop_dir / data.name, count=own, s="s" if own != 1 else ""))
     for path in book.skipped_files:
-        lines.append(f"{path}: skipped, no 'sops:' in it")
+        lines.append(t("sop.cli.skipped", path=path))
     return lines
 
 
@@ -216,12 +225,11 @@ def preview(day: date, *, store_id: str | None = None, as_json_output: bool = Fa
     loaded = _load(None, config, channels=False)
     if loaded.errors or loaded.notes:
         print_problems(loaded.errors, out, loaded.notes)
-        print("the preview needs the files to load; `python -m bot sop check` lists the "
-              "problems", file=out)
+        print(t("sop.cli.preview_needs_files"), file=out)
         return 1
     assert loaded.stores is not None and loaded.book is not None
     if store_id is not None and store_id not in loaded.stores:
-        print(f"error: store '{store_id}' is not in stores.yaml", file=out)
+        print(t("check.error", detail=t("sop.cli.unknown_store", store=store_id)), file=out)
         return 1
     groups, kind, detail = _groups(loaded.settings, loaded.stores, loaded.book.group_tags)
     result = build_preview(loaded.book, day, groups, groups_kind=kind, groups_detail=detail,

@@ -23,6 +23,10 @@ def add_sop_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     check_cmd.add_argument("dir", nargs="?", type=Path,
                            help="the sop/ folder (default: [paths] sop_dir, or ./sop)")
     check_cmd.add_argument("--config", type=Path, help="TOML settings file")
+    check_cmd.add_argument("--from", dest="start", type=_date,
+                           help="first date the templates are rendered for (default: today)")
+    check_cmd.add_argument("--days", type=_days, default=35,
+                           help="how many days from --from are rendered (default: 35)")
 
     preview_cmd = sub.add_parser("preview", help="show what the SOPs send on a date")
     preview_cmd.add_argument("--date", required=True, type=_date,
@@ -42,10 +46,16 @@ def run_sop_command(args: argparse.Namespace) -> int:
     from bot.sop.cli import check, preview, report  # the books: only when a command runs
 
     if args.sop_command == "check":
-        return check(args.dir, args.config)
+        return check(args.dir, args.config, start=args.start, days=args.days)
     if args.sop_command == "report":
         return report(args.date, config=args.config)
     return preview(args.date, store_id=args.store, as_json_output=args.json, config=args.config)
+
+
+def _days(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 400:
+        raise argparse.ArgumentTypeError(f"expected a number of days from 1 to 400, got {text!r}")
+    return int(text)
 
 
 def _date(text: str) -> date:

@@ -24,6 +24,7 @@ from bot.books.yamlfile import (
     validate,
     validate_part,
 )
+from bot.i18n import t
 from bot.sop.attachments import compile_attachments
 from bot.sop.datafiles import SopData, load_data
 from bot.sop.group_tags import GroupTags
@@ -110,10 +111,9 @@ def _not_sop_file(loader: Loader, path: Path, raw: Any) -> list[Sop] | None:
     if isinstance(raw, Mapping):
         for key in raw:
             if difflib.get_close_matches(str(key), ["sops"], n=1, cutoff=0.7):
-                loader.errors.append(
-                    error_at(path, raw, (key,), f"unknown key '{key}' (did you mean "
-                             "'sops'?)", at_key=True)
-                )
+                loader.errors.append(error_at(
+                    path, raw, (key,), t("yaml.unknown_key", key=key,
+                                         hint=t("hint.did_you_mean", name="sops")), at_key=True))
                 return []
     return None
 
@@ -134,8 +134,7 @@ def _load_one(loader: Loader, path: Path, raw: Any, name: Any, zone: ZoneInfo) -
                 path,
                 raw,
                 where,
-                f"sops.{name}: an SOP named '{name}' is already defined at {first}; "
-                "SOP names must be unique across all SOP files",
+                f"sops.{name}: " + t("sop.duplicate_name", name=name, first=first),
                 at_key=True,
             )
         )
@@ -170,8 +169,8 @@ def compile_sop(
     robot = _via(loader, spec, fail)
     target = _target(loader, spec, fail)
     if not loader.templates.exists(spec.template):
-        fail(("template",), f"{spec.template}: template not found under "
-             f"{loader.templates.root}")
+        fail(("template",), f"{spec.template}: "
+             + t("template.not_found", root=loader.templates.root))
     data = _data(loader, spec, fail)
     attachments = compile_attachments(loader.templates, spec, fail)
     if len(errors) > before:
@@ -235,13 +234,13 @@ def _data(loader: Loader, spec: SopSpec, fail: Fail) -> SopData | None:
         return None
     data_path = (loader.sop_dir / spec.data).resolve()
     if not data_path.is_relative_to(loader.sop_dir.resolve()):
-        fail(("data",), f"data file '{spec.data}' must be inside {loader.sop_dir}")
+        fail(("data",), t("sop.data_outside", data=spec.data, folder=loader.sop_dir))
     elif not data_path.is_file():
-        fail(("data",), f"data file not found: {loader.sop_dir / spec.data}")
+        fail(("data",), t("sop.data_not_found", path=loader.sop_dir / spec.data))
     else:
         data = loader.data(spec.data)
         if data is None:
-            fail(("data",), f"{spec.data} has errors (listed with its own lines)")
+            fail(("data",), t("sop.data_has_errors", data=spec.data))
         return data
     return None
 
@@ -249,9 +248,9 @@ def _data(loader: Loader, spec: SopSpec, fail: Fail) -> SopData | None:
 def _did_you_mean(name: str, known: list[str], none: str) -> str:
     close = difflib.get_close_matches(name, known, n=1)
     return (
-        f" (did you mean '{close[0]}'?)" if close
-        else f" (defined: {', '.join(known)})" if known
-        else f" ({none} defines none)"
+        t("hint.did_you_mean", name=close[0]) if close
+        else t("hint.defined", names=", ".join(known)) if known
+        else t("hint.defines_none", file=none)
     )
 
 
@@ -261,7 +260,7 @@ def _robot(loader: Loader, name: str, fail: Fail) -> Robot | None:
     robot = loader.robots.get(name)
     if robot is None:
         hint = _did_you_mean(name, sorted(loader.robots), "robots.yaml")
-        fail(("via", "robot"), f"unknown robot '{name}'{hint}")
+        fail(("via", "robot"), t("sop.unknown_robot", name=name, hint=hint))
     return robot
 
 
@@ -303,17 +302,17 @@ def _stores(
     if isinstance(chosen, list):
         for index, store_id in enumerate(chosen):
             if store_id not in stores:
-                fail((*loc, "stores", index), f"store '{store_id}' is not in stores.yaml")
+                fail((*loc, "stores", index), t("sop.cli.unknown_store", store=store_id))
         ids &= set(chosen)
     if cities is not None:
         known = sorted({store.city for store in stores.all()})
         for index, city in enumerate(cities):
             if city not in known:
                 fail((*loc, "cities", index),
-                     f"no store in city '{city}' (cities in stores.yaml: {', '.join(known)})")
+                     t("sop.unknown_city", city=city, cities=", ".join(known)))
         ids &= {store.id for store in stores.all() if store.city in cities}
     if not ids and chosen is not None and cities is not None:
-        fail(loc, "the stores and cities given have no store in common", at_key=True)
+        fail(loc, t("sop.stores_cities_disjoint"), at_key=True)
     return frozenset(ids)
 
 
@@ -321,4 +320,4 @@ def _check_group_tag(loader: Loader, tag: str, loc: Loc, fail: Fail) -> None:
     if loader.group_tags is None or tag in loader.group_tags:
         return
     hint = _did_you_mean(tag, loader.group_tags.names(), "groups.yaml")
-    fail(loc, f"group tag '{tag}' is not defined in groups.yaml{hint}")
+    fail(loc, t("sop.unknown_group_tag", tag=tag, hint=hint))

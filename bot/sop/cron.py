@@ -8,7 +8,9 @@ parsed into explicit sets here, and the trigger is built from those sets with we
 
 Crontab's "day-of-month OR day-of-week" rule (``0 9 1 * 1`` = the 1st *and* every Monday)
 surprises nearly everyone and APScheduler does not implement it (it requires both), so a
-line restricting both fields is refused with an explanation; see docs/sop.md.
+line restricting both fields is refused with an explanation; see docs/sop.md. Crontab
+applies that rule only when neither field starts with ``*``: ``0 9 */2 * 1`` fires on the
+Mondays that are odd days of the month (both must match), and so it does here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, time
+
+from bot.i18n import t
 
 __all__ = ["MAX_SLOTS_PER_DAY", "CronSpec", "parse_cron"]
 
@@ -60,15 +64,9 @@ def parse_cron(source: str) -> CronSpec:
     """
     fields = source.split()
     if source.strip().startswith("@"):
-        raise ValueError(
-            f"cron: '{source.strip()}' shortcuts are not supported; write five fields "
-            '(e.g. "30 8 * * *") or use at: and days:'
-        )
+        raise ValueError(t("cron.shortcut", source=source.strip()))
     if len(fields) != 5:
-        raise ValueError(
-            f"cron: expected 5 fields (minute hour day-of-month month day-of-week), "
-            f"found {len(fields)} in '{source}'"
-        )
+        raise ValueError(t("cron.field_count", count=len(fields), source=source))
     minute, hour, dom, month, dow = fields
     minutes = _cron_field(minute, "minute", 0, 59, {})
     hours = _cron_field(hour, "hour", 0, 23, {})
@@ -77,16 +75,14 @@ def parse_cron(source: str) -> CronSpec:
     raw_dow = _cron_field(dow, "day-of-week", 0, 7, _CRON_DOW_NAMES)
     weekdays = frozenset((d - 1) % 7 for d in raw_dow)  # crontab 1 = Monday, 0/7 = Sunday
     dom_any, dow_any = dom == "*", dow == "*"
-    if not dom_any and not dow_any:
-        raise ValueError(
-            f"cron: '{source}' restricts both day-of-month ({dom}) and day-of-week ({dow}); "
-            "crontab would fire when EITHER matches, which is rarely meant. Restrict only "
-            "one of them, or write two SOPs"
-        )
+    # crontab's OR rule holds only when neither field starts with "*" (``*/2`` included):
+    # otherwise both must match, which is what `CronSpec.matches` does
+    if not dom.startswith("*") and not dow.startswith("*"):
+        raise ValueError(t("cron.dom_or_dow", source=source, dom=dom, dow=dow))
     if not dom_any and not any(
         d <= calendar.monthrange(2024, m)[1] for m in months for d in days
     ):
-        raise ValueError(f"cron: '{source}' names days that none of its months has")
+        raise ValueError(t("cron.no_such_day", source=source))
     spec = CronSpec(
         source=" ".join(fields),
         minutes=minutes,
@@ -97,10 +93,8 @@ def parse_cron(source: str) -> CronSpec:
     )
     per_day = len(minutes) * len(hours)
     if per_day > MAX_SLOTS_PER_DAY:
-        raise ValueError(
-            f"cron: '{source}' fires {per_day} times a day; an SOP may fire at most "
-            f"{MAX_SLOTS_PER_DAY} times a day (check the minute and hour fields)"
-        )
+        raise ValueError(t("cron.too_often", source=source, count=per_day,
+                           limit=MAX_SLOTS_PER_DAY))
     return spec
 
 
@@ -110,12 +104,12 @@ def _cron_field(
     values: set[int] = set()
     for item in text.split(","):
         if not item:
-            raise ValueError(f"cron {name}: empty item in '{text}'")
+            raise ValueError(t("cron.empty_item", field=_field(name), text=text))
         base, _, step_text = item.partition("/")
         step = 1
         if step_text:
             if not step_text.isdigit() or int(step_text) == 0:
-                raise ValueError(f"cron {name}: bad step '/{step_text}' in '{text}'")
+                raise ValueError(t("cron.bad_step", field=_field(name), step=step_text, text=text))
             step = int(step_text)
         if base == "*":
             start, end = low, high
@@ -124,16 +118,11 @@ def _cron_field(
             start = _cron_value(first, name, low, high, names)
             end = _cron_value(last, name, low, high, names)
             if start > end:
-                raise ValueError(
-                    f"cron {name}: range '{base}' runs backwards; write it from low to high "
-                    "or as a list"
-                )
+                raise ValueError(t("cron.backwards", field=_field(name), range=base))
         else:
             if step_text:
-                raise ValueError(
-                    f"cron {name}: '{item}' needs a range before the step (e.g. '{base}-{high}/"
-                    f"{step_text}' or '*/{step_text}')"
-                )
+                raise ValueError(t("cron.step_needs_range", field=_field(name), item=item,
+                                   base=base, high=high, step=step_text))
             start = end = _cron_value(base, name, low, high, names)
         values.update(range(start, end + 1, step))
     return frozenset(values)
@@ -144,9 +133,22 @@ def _cron_value(text: str, name: str, low: int, high: int, names: dict[str, int]
     if key in names:
         return names[key]
     if not text.isdigit():
-        allowed = f" or a name ({', '.join(names)})" if names else ""
-        raise ValueError(f"cron {name}: '{text}' is not a number {low}-{high}{allowed}")
+        if names:
+            raise ValueError(t("cron.not_a_number_or_name", field=_field(name), text=text, low=low,
+                               high=high, names=", ".join(names)))
+        raise ValueError(t("cron.not_a_number", field=_field(name), text=text, low=low, high=high))
     value = int(text)
     if not low <= value <= high:
-        raise ValueError(f"cron {name}: {value} is outside {low}-{high}")
+        raise ValueError(t("cron.outside", field=_field(name), value=value, low=low, high=high))
     return value
+
+
+def _field(name: str) -> str:
+    """A field's name as operators call it (``day-of-week`` is 星期 in Chinese)."""
+    return {
+        "minute": t("cron.field.minute"),
+        "hour": t("cron.field.hour"),
+        "day-of-month": t("cron.field.day_of_month"),
+        "month": t("cron.field.month"),
+        "day-of-week": t("cron.field.day_of_week"),
+    }.get(name, name)

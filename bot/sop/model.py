@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.books.templating import TemplateError
 from bot.sop.datafiles import SopData
 from bot.sop.group_tags import GroupRow
 from bot.sop.robots import Robot
@@ -176,13 +177,15 @@ class SopError(Exception):
     """An SOP could not be rendered for a store; names the SOP, the store and why."""
 
     def __init__(
-        self, sop: str, store_id: str | None, reason: str, loc: Loc = ("template",)
+        self, sop: str, store_id: str | None, reason: str, loc: Loc = ("template",),
+        template: TemplateError | None = None,
     ) -> None:
         super().__init__(sop, store_id, reason)
         self.sop = sop
         self.store_id = store_id
         self.reason = reason
         self.loc = loc  # where in the SOP the problem is written (for load-time errors)
+        self.template = template  # the template's own error (file and line), if it is one
 
     def __str__(self) -> str:
         store = f" for store {self.store_id}" if self.store_id else ""

@@ -118,7 +118,8 @@ def build_preview(
             preview.skipped.append((sop.name, "enabled: false"))
             continue
         if day in sop.schedule.skip_dates:
-            preview.skipped.append((sop.name, f"skip_dates: {day.isoformat()}"))
+            if sop.schedule.would_fire_on(day):  # not on a day it never sends anyway
+                preview.skipped.append((sop.name, f"skip_dates: {day.isoformat()}"))
             continue
         for slot in sop.schedule.slots_on(day):
             _add_sends(book, sop, slot, groups, store_id, preview)

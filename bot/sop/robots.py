@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.books.stores import StoreDirectory
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors, error_at, load_model
+from bot.i18n import t
 from bot.sop.spec import RobotsFile
 
 __all__ = [
@@ -110,7 +111,7 @@ def load_robots(
                     path,
                     data,
                     ("robots", name, "store"),
-                    f"robots.{name}.store: store '{item.store}' is not in stores.yaml",
+                    f"robots.{name}.store: " + t("sop.cli.unknown_store", store=item.store),
                 )
             )
         if not environ.get(item.key_env, "").strip():
@@ -119,8 +120,7 @@ def load_robots(
                     path,
                     data,
                     ("robots", name, "key_env"),
-                    f"robots.{name}.key_env: {item.key_env} is not set in this environment; "
-                    "sends through this robot will fail until it holds the webhook key",
+                    f"robots.{name}.key_env: " + t("robots.key_unset", env=item.key_env),
                 )
             )
         robots[name] = Robot(

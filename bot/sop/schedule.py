@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]  # APScheduler 3 ships no type hints
 
+from bot.i18n import t
 from bot.sop.cron import MAX_SLOTS_PER_DAY, CronSpec, parse_cron
 
 __all__ = [
@@ -76,12 +77,10 @@ def parse_clock(value: str) -> time:
     """
     found = _CLOCK_RE.fullmatch(value.strip())
     if found is None:
-        raise ValueError(f'expected a time like "08:30" (found {value!r})')
+        raise ValueError(t("sop.time_format", value=repr(value)))
     hour, minute = int(found.group(1)), int(found.group(2))
     if hour > 23 or minute > 59:
-        raise ValueError(
-            f"{value!r} is not a time of day: hours are 00-23 and minutes 00-59"
-        )
+        raise ValueError(t("sop.time_of_day", value=repr(value)))
     return time(hour, minute)
 
 
@@ -99,19 +98,20 @@ def parse_days(value: str | Iterable[str]) -> frozenset[int]:
     else:
         items = list(value)
     if not items:
-        raise ValueError("days: name at least one day, or write daily")
+        raise ValueError(t("sop.days_empty"))
     days: set[int] = set()
     for item in items:
         if not isinstance(item, str):
-            raise ValueError(f"days: expected day names such as mon, tue (found {item!r})")
+            raise ValueError(t("sop.days_names", value=repr(item)))
         key = item.strip().lower()
         if key not in _DAY_NAMES:
             known = [*WEEKDAY_KEYS, *_DAY_WORDS]
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (use {', '.join(known)})"
-            raise ValueError(f"unknown day '{item}'{hint}")
+            hint = (t("hint.did_you_mean", name=close[0]) if close
+                    else t("hint.allowed", names=", ".join(known)))
+            raise ValueError(t("sop.unknown_day", day=item, hint=hint))
         if _DAY_NAMES[key] in days:
-            raise ValueError(f"day '{item}' is listed twice")
+            raise ValueError(t("sop.day_twice", day=item))
         days.add(_DAY_NAMES[key])
     return frozenset(days)
 
@@ -124,8 +124,8 @@ def parse_timezone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         close = difflib.get_close_matches(name, sorted(available_timezones()), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else " (e.g. Asia/Shanghai)"
-        raise ValueError(f"unknown time zone '{name}'{hint}") from None
+        hint = t("hint.did_you_mean", name=close[0]) if close else t("sop.timezone_example")
+        raise ValueError(t("sop.unknown_timezone", name=name, hint=hint)) from None
 
 
 # --------------------------------------------------------------------------- the schedule
@@ -211,8 +211,11 @@ class Schedule:
 
     def fires_on(self, day: date) -> bool:
         """Whether the SOP has any slot on the local date `day`."""
-        if day in self.skip_dates:
-            return False
+        return day not in self.skip_dates and self.would_fire_on(day)
+
+    def would_fire_on(self, day: date) -> bool:
+        """Whether `day` is one of the SOP's days, its ``skip_dates`` aside (a skip date
+        matters only on such a day)."""
         if self.cron is not None:
             return self.cron.matches(day)
         return day.weekday() in self.weekdays

@@ -11,12 +11,15 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 import zxingcpp
 from PIL import Image
 
 from tests.codes.support import codes_of, operator_files, run_sync, store_groups
 from tests.conftest import World
 from tests.replies_support import MANAGER_0012, MANAGER_0015
+
+pytestmark = pytest.mark.usefixtures("chinese")  # staff read the app in Chinese
 
 
 def scanned(world: World, media_id: str) -> list[str]:

@@ -564,7 +564,8 @@ def test_undefined_variable_even_in_a_branch_not_taken(
             stores,
         )
     )
-    assert line.endswith(":3:15: channels.default: welcome/typo.j2:3: undefined variable 'custmer'")
+    assert line.endswith(":3:15: channels.default: welcome/typo.j2:3: undefined variable 'custmer' "
+                         "(did you mean 'customer'?)")
 
 
 def test_undefined_attribute_found_by_sample_render(

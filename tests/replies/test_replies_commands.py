@@ -8,6 +8,8 @@ from bot.replies.commands import MAX_MESSAGE_BYTES, fit, parse
 from tests.conftest import World
 from tests.replies_support import MANAGER_0012, MANAGER_0015, customer
 
+pytestmark = pytest.mark.usefixtures("chinese")  # staff read the app in Chinese
+
 
 async def ask(world: World, userid: str, text: str) -> str:
     before = len(world.sim.app_messages_for(userid))

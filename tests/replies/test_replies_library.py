@@ -66,7 +66,8 @@ def test_every_problem_is_reported_at_its_line(tmp_path: Path, capsys):
     assert lines == [
         "zz_broken.yaml:4:15: replies.typo-reply.category: '售后退换' is not in _library.yaml "
         "(did you mean '售后/退换'?)",
-        "zz_broken.yaml:7:7: replies.typo-reply.text: undefined variable 'custmer'",
+        "zz_broken.yaml:7:7: replies.typo-reply.text: undefined variable 'custmer' "
+        "(did you mean 'customer'?)",
         "zz_broken.yaml:11:11: replies.store-unguarded.text: undefined value: 'None' has no "
         "attribute 'name' (this customer has no store: guard with {% if store %})",
         "zz_broken.yaml:17:32: replies.bad-link.attachments[0].link.url: must be an https:// "

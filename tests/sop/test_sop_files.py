@@ -525,10 +525,14 @@ def test_unknown_template_syntax_error_and_undefined_variable(world: Path) -> No
             to: {groups: {stores: all}}
             template: sop/typo.j2
     """)
+    # a mistake in a template is reported at the template's own line (where an editor's
+    # jump-to-error should land), then the SOP whose template: names it
     assert problems(world) == [
         "sop/daily.yaml:5:15: sops.missing: sop/nope.j2: template not found under templates",
-        "sop/daily.yaml:9:15: sops.broken: sop/broken.j2:1: syntax error: unexpected '}'",
-        "sop/daily.yaml:13:15: sops.typo: sop/typo.j2:2: undefined variable 'stroe'",
+        "templates/sop/broken.j2:1: syntax error: unexpected '}' "
+        "[sops.broken, template: at sop/daily.yaml:9:15]",
+        "templates/sop/typo.j2:2: undefined variable 'stroe' (did you mean 'store'?) "
+        "[sops.typo, template: at sop/daily.yaml:13:15]",
     ]
 
 
@@ -677,11 +681,12 @@ def test_data_errors_name_the_store_and_the_data_file(world: Path) -> None:
                 image: {pic_url: "{{ item.photo }}"}
     """)
     assert problems(world) == [
-        "sop/daily.yaml:5:15: sops.new: sop/products.j2:1: undefined value: 'dict object' has "
-        "no attribute 'price' (store 0015, data/arrivals.yaml '0015', 2026-11-23 周一)",
         "sop/daily.yaml:9:26: sops.new: attachments[0]: image pic_url must be an https:// "
         "address, got 'http://img.example/a.jpg' (store 0107, data/arrivals.yaml '0107', "
         "2026-11-23 周一)",
+        "templates/sop/products.j2:1: undefined value: 'dict object' has no attribute 'price' "
+        "(store 0015, data/arrivals.yaml '0015', 2026-11-23 周一) "
+        "[sops.new, template: at sop/daily.yaml:5:15]",
     ]
 
 

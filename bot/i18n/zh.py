@@ -1,0 +1,245 @@
+"""The Chinese catalog, the default: what operators and store staff read.
+
+Written as a chain's head-office operations team would write to its own people: short,
+saying what is wrong and what to write instead. Same keys and fields as `bot.i18n.en`.
+"""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, str] = {
+    # ---- cron lines (bot/sop/cron.py)
+    "cron.shortcut": "cron：不支持 '{source}' 这种简写；请写满五段（如 \"30 8 * * *\"），"
+                     "或改用 at: 加 days:",
+    "cron.field_count": "cron：应当有 5 段（分钟 小时 日期 月份 星期），"
+                        "'{source}' 里有 {count} 段",
+    "cron.dom_or_dow": "cron：'{source}' 同时限定了日期（{dom}）和星期（{dow}）；crontab 的规则是"
+                       "两者满足其一就发，这通常不是本意。只限定其中一个"
+                       "（或让其中一个以 */ 开头），或者拆成两个 SOP",
+    "cron.no_such_day": "cron：'{source}' 写的日期在它的月份里都不存在",
+    "cron.too_often": "cron：'{source}' 一天要发 {count} 次；一个 SOP 一天最多发 {limit} 次"
+                      "（请检查分钟和小时两段）",
+    "cron.empty_item": "cron {field}：'{text}' 里有空项",
+    "cron.bad_step": "cron {field}：'{text}' 里的步长 '/{step}' 不对",
+    "cron.backwards": "cron {field}：范围 '{range}' 写反了；请从小写到大，或者逐个列出",
+    "cron.step_needs_range": "cron {field}：'{item}' 的步长前面要有范围"
+                             "（如 '{base}-{high}/{step}' 或 '*/{step}'）",
+    "cron.not_a_number": "cron {field}：'{text}' 不是 {low}-{high} 之间的数字",
+    "cron.not_a_number_or_name": "cron {field}：'{text}' 不是 {low}-{high} 之间的数字，"
+                                 "也不是可用的名称（{names}）",
+    "cron.outside": "cron {field}：{value} 超出了 {low}-{high} 的范围",
+    "cron.field.minute": "分钟",
+    "cron.field.hour": "小时",
+    "cron.field.day_of_month": "日期",
+    "cron.field.month": "月份",
+    "cron.field.day_of_week": "星期",
+    # ---- operator files: YAML and schema (bot/books/validation.py)
+    "hint.did_you_mean": "（是不是 {name}？）",
+    "hint.allowed": "（可以写：{names}）",
+    "yaml.empty_file": "文件是空的",
+    "yaml.unknown_key": "不认识的键 {key}{hint}",
+    "yaml.missing_key": "缺少必填的键 {key}",
+    "yaml.text_not_bool": "这里要写文字，却写成了 true/false；请给值加上引号",
+    "yaml.text_not_number": ("这里要写文字，却读成了数字 {value}；YAML 会把没加引号的数字当成数，"
+                             '请加上引号照原样写（如 "0012"，不要写 0012）'),
+    "yaml.expected_text": "这里要写文字，实际是 {found}",
+    "yaml.expected_found": "这里要写{expected}，实际是 {found}",
+    "yaml.too_long": "最多 {limit} 项，实际有 {found} 项",
+    "yaml.too_short": "至少要 {limit} 项，实际只有 {found} 项",
+    "yaml.more": "更多",
+    "yaml.fewer": "更少",
+    "yaml.not_empty": "不能为空",
+    "yaml.one_of": "只能写以下之一：{expected}",
+    "yaml.a_list": "一个列表",
+    "yaml.a_mapping": "一组“键: 值”",
+    "yaml.a_whole_number": "整数",
+    "yaml.a_number": "数字",
+    "yaml.true_or_false": " true 或 false",
+    "yaml.nothing": "空值（什么都没写）",
+    "yaml.found_mapping": "一组“键: 值”",
+    "yaml.found_list": "一个列表",
+    "yaml.the_number": "数字 {value}",
+    # ---- templates (bot/books/templating.py)
+    "template.include_missing": "引用的模板 {name} 不存在",
+    "template.not_found": "在 {root} 下找不到这个模板",
+    "template.too_long": "生成的内容超过了 {limit} 个字",
+    "template.sandbox": "模板里有不允许的写法：{detail}",
+    "template.recursion": "模板嵌套太深",
+    "template.memory": "模板生成的内容太大，内存不够",
+    "template.undefined_variable": "模板里用了未定义的变量 {name}{hint}",
+    "template.undefined_value": "模板里用到的值不存在：{detail}",
+    "template.no_attribute": "模板里用到的值不存在：{owner} 没有 {name} 这一项",
+    "template.syntax": "模板语法错误：{detail}",
+    # ---- the SOP render check (bot/sop/checks.py)
+    "sop.never_fires": "接下来 400 天里一次都不会发（请检查 days、cron 和 skip_dates）",
+    "sop.no_data_for_stores": "它的门店在 {data} 里都没有数据",
+    "sop.no_store": "没有门店",
+    "sop.reaches_no_store": "一个门店都发不到（{reason}），什么也不会发出",
+    "sop.on_sample": "{reason}（{sample}）",
+    "sop.in_template": "{reason}［SOP {sop} 在 {at} 用到这个模板］",
+    "sop.attachments_dropped": ("有 {count} 个附件没有发出，企业微信一次最多发 {limit} "
+                                "个（{sample}）"),
+    'sop.dict_method_hint': (
+        "；数据里的键和字典方法同名（items、keys、values、get）时，要写成 data['items']，"
+        "最好改个名字（如 "
+        'products）'
+    ),
+    "sop.sample_no_store": "不分门店，{day}",
+    "sop.sample_store": "门店 {store}，{day}",
+    "sop.sample_store_data": "门店 {store}，{data} 的 {key}，{day}",
+    # ---- what the checks print (bot/books/checks.py, bot/books/errors.py)
+    "check.error": "错误：{detail}",
+    "check.warning": "提醒：{detail}",
+    "check.fix_and_rerun": "共 {count} 处问题；改好后请再运行一次检查",
+    "check.problems_in_files": "运营文件里有 {count} 处问题：",
+    "check.folder_not_found": "{path}：找不到这个文件夹",
+    "check.templates_folder_not_found": "{path}：找不到模板文件夹",
+    # ---- sop check / preview (bot/sop/cli.py)
+    "sop.cli.after_stores": "stores.yaml 读通之后才会检查 SOP 文件和 channels.yaml",
+    "sop.cli.ok_stores": "{path}：正常，{stores} 家门店，另有 {others} 名员工",
+    "sop.cli.ok_channels": "{path}：正常，{count} 个渠道",
+    "sop.cli.ok_robots": "{path}：正常，{count} 个群机器人",
+    "sop.cli.ok_group_tags": "{path}：正常，{count} 个群标签：{names}",
+    "sop.cli.disabled": "，已停用",
+    "sop.cli.sop_part": "{name}（{when}，{via}{off}）",
+    "sop.cli.sop_sep": "；",
+    "sop.cli.ok_sops": "{path}：正常，{count} 个 SOP：{sops}",
+    "sop.cli.ok_data": "{path}：正常，{count} 家门店",
+    "sop.cli.ok_data_default": "{path}：正常，默认 + {count} 家门店",
+    "sop.cli.skipped": "{path}：跳过，里面没有 sops:",
+    "sop.cli.preview_needs_files": ("文件读不通就没法预览；运行 `python -m bot sop check` "
+                                    "可以看到全部问题"),
+    "sop.cli.unknown_store": "stores.yaml 里没有门店 {store}",
+    # ---- the bot app's answers to staff (bot/replies/commands.py, bot/cards/app_command.py)
+    "app.help": ("可以这样问我：\n· 话术 痘痘 —— 按标签或关键词找话术（也可以写 reply acne）\n· "
+                 "客户 王丽 —— 看你的客户的名片：门店、标签、群、"
+                 "来源\n在客户聊天窗口打开侧边栏「话术」，点一下就能直接发给客户。"),
+    "app.list_sep": "、",
+    "app.replies.which": "想找哪类话术？例如：话术 痘痘、话术 坏果、话术 会员日",
+    "app.replies.none": "没有找到和「{word}」有关的话术。\n换个词试试，例如：话术 售后、话术 送礼",
+    "app.replies.categories": "话术分类：{names}",
+    "app.replies.head": "「{word}」的话术，最合适的 {count} 条（共 {total} 条）：",
+    "app.replies.tail": "把【称呼】换成客户的名字再发；在聊天侧边栏里可以一键发送。",
+    "app.customer.which": "要看哪位客户？例如：客户 王丽",
+    "app.customer.none": "你的客户里没有叫「{name}」的。（只能查看添加了你的客户）",
+    "app.customer.several": "找到 {count} 位客户，请写完整名字：",
+    "app.customer.one_of": "· {name}（{store}，{since} 添加）",
+    "app.customer.unknown_store": "未知门店",
+    "app.card.unknown": "未知",
+    "app.card.no_tags": "无",
+    "app.card.no_groups": "未进群",
+    "app.card.group_sep": "；",
+    "app.card.group": "{name}（{joined}，{how}）",
+    "app.card.name": "客户：{name}",
+    "app.card.store": "门店：{store}",
+    "app.card.channel": "来源渠道：{channel}，{since} 添加你",
+    "app.card.tags": "标签：{tags}",
+    "app.card.groups": "所在群：{groups}",
+    "app.card.suggested": "推荐话术：{replies}",
+    "app.card.suggestion": "{title}（{category}）",
+    "app.qr.not_a_manager": ("「二维码」只发给门店店长：你不是 stores.yaml 里任何门店的店长，"
+                             "请找总部运营。"),
+    "app.qr.no_codes": "{stores}还没有生成二维码，请总部运营运行 `python -m bot codes sync`。",
+    "app.qr.failed": "二维码卡片暂时没有生成出来，请稍后再发「二维码」。",
+    # ---- SOP files (bot/sop/compile.py, bot/sop/schedule.py)
+    "hint.defined": "（已定义的有：{names}）",
+    "hint.defines_none": "（{file} 里一个也没有定义）",
+    "sop.duplicate_name": ("名为 {name} 的 SOP 已经在 {first} 定义过了；所有 SOP "
+                           "文件里的名字都不能重复"),
+    "sop.data_outside": "数据文件 {data} 必须放在 {folder} 里面",
+    "sop.data_not_found": "找不到数据文件：{path}",
+    "sop.data_has_errors": "{data} 有错误（已按它自己的行号列出）",
+    "sop.unknown_robot": "没有叫 {name} 的群机器人{hint}",
+    "sop.unknown_city": "{city} 没有门店（stores.yaml 里的城市：{cities}）",
+    "sop.stores_cities_disjoint": "写的门店和城市对不上，没有一家门店同时符合",
+    "sop.unknown_group_tag": "groups.yaml 里没有定义群标签 {tag}{hint}",
+    'sop.time_format': '时间要写成 "08:30" 这样（现在是 {value}）',
+    "sop.time_of_day": "{value} 不是一天里的时间：小时是 00-23，分钟是 00-59",
+    "sop.days_empty": "days：至少写一天，或者写 daily（每天）",
+    "sop.days_names": "days：要写星期几，如 mon、tue 或 周一（现在是 {value}）",
+    "sop.unknown_day": "不认识的日子 {day}{hint}",
+    "sop.day_twice": "{day} 写了两次",
+    "sop.timezone_example": "（如 Asia/Shanghai）",
+    "sop.unknown_timezone": "不认识的时区 {name}{hint}",
+    # ---- channels check (bot/channels/) and replies check (bot/replies/cli.py)
+    "channels.no_default": ("没有 default 渠道：请加一个，用来欢迎不属于任何渠道的客户（比如通过"
+                            "手机号搜到店员的）"),
+    "channels.default_match": "default 渠道不写 match；其他渠道都对不上的客户都归它",
+    "channels.state_taken": "state {source} 已经被渠道 {owner} 用了",
+    "channels.pattern_taken": "规则 {source} 已经被渠道 {owner} 用了",
+    "channels.not_captured_by_all": "{{{name}}} 不是这个渠道每条 match 规则都能取到的",
+    "channels.not_captured": "{{{name}}} 没有哪条规则能取到",
+    'channels.store_id_format': '门店编号要写 4 位数字，如 "0012"',
+    "channels.store_names_need_store": "用 store_* 要先在渠道里写 store:",
+    "channels.use_capture": "请用 match 里取到的值，或以下之一：{names}",
+    "channels.unknown_placeholder": "不认识的占位符 {{{name}}}（{hint}）",
+    "channels.group_name_long": "标签组名 {group} 有 {length} 个字；企业微信最多允许 {limit} 个",
+    "channels.tag_name_long": "标签名 {tag} 最长可能有 {length} 个字；企业微信最多允许 {limit} 个",
+    "channels.and": "和",
+    "channels.none_is": "（这个渠道没有 {names}）",
+    "channels.none_are": "（这个渠道没有 {names}）",
+    "replies.ok_categories": "{path}：正常，{count} 个分类",
+    "replies.ok_replies": "{path}：正常，{count} 条话术",
+    "replies.no_stores": "注意：找不到 stores.yaml，话术是在没有示例门店的情况下检查的",
+    # ---- replies library (bot/replies/library.py)
+    "replies.no_store_guard": "（这位客户没有门店：请用 {{% if store %}} 包起来）",
+    # ---- codes check / sync (bot/codes/cli.py)
+    "codes.ok": ("codes.yaml：正常，{contacts} 个联系我二维码，{welcomes} 条入群欢迎语；"
+                 "入群码在同步时按机器人已知的群来规划"),
+    "codes.nothing_changed": "企业微信里什么都没有改：",
+    "codes.notify": "  通知      {count} 位店长去关联「{channel}」",
+    "codes.note": "  注意：{note}",
+    "codes.orphans_pruned": "已删除（--prune）",
+    "codes.orphans_listed": "只列出；加 --prune 才会删除",
+    "codes.plan": ("计划：新建 {create}，更新 {update}，不变 {unchanged}，多余 "
+                   "{orphan}（{orphans}）"),
+    "codes.calls": "企业微信接口调用：{count} 次",
+    "codes.calls_detail": "企业微信接口调用：{count} 次（{detail}）",
+    "codes.done": "用时 {seconds} 秒完成：{done}",
+    "codes.nothing": "无",
+    "codes.recovered": "  在企业微信里找到了没记录的码（上次中断时建的）：{key}",
+    "codes.recreated": "  已重新生成（企业微信里被删了）：{key}；请重新打印它的台卡",
+    "codes.failed": "  失败：{line}",
+    "codes.some_failed": "有些步骤失败了：请再运行一次 `codes sync`，会从中断的地方接着做",
+    # ---- members check/preview (bot/members/cli.py), journeys check/preview (bot/journeys/cli.py)
+    "members.ok_rules": ("{path}：正常，{levels} 个等级（{level_names}），{stages} "
+                         "个阶段（{stage_names}）"),
+    "members.ok_forms": "{path}：正常，{count} 份问卷（{names}）",
+    "members.levels": "等级",
+    "members.stages": "阶段",
+    "members.moves": "{title}：{move} 位会员有变动，{stay} 位不变",
+    "members.none_yet": "（还没有）",
+    "members.file_not_found": "{path}：找不到这个文件",
+    "members.recomputed": "重新计算用时 {seconds} 秒；{count} 位会员等待同步标签",
+    "journeys.disabled": "（已停用）",
+    "journeys.summary": ("{where}：{name}{state}：{title} · 入口 {entry} · {steps} 步，共 {days} "
+                         "天 · {via}"),
+    "journeys.personal_note": "  注意：{step} 里写了客户的名字，每位客户单独一条群发，都要店员确认",
+    "journeys.ok": "正常：{count} 条客户旅程；优先顺序：{precedence}",
+    "journeys.no_database": "数据库还不存在：还什么都没有发生",
+    "journeys.database_unreadable": "{url} 读不了（{kind}）",
+    # ---- SOP rendering (bot/sop/book.py, bot/sop/attachments.py)
+    "sop.text_too_long": ("内容（{what}）有 {size} 字节，企业微信群发文字最多 {limit} "
+                          "字节（一个汉字占 "
+                          "3 字节）"),
+    "sop.robot_too_long": ("内容（{what}）有 {size} 字节，企业微信群机器人的 {what} 最多 {limit} "
+                           "字节（一个汉字占 3 字节）"),
+    "sop.empty_message": "生成的消息是空的",
+    "sop.each_not_a_list": "{each} 应该是一个列表（如 data.items），实际是 {found}",
+    # ---- reading YAML (bot/books/yamlfile.py)
+    "yaml.file_not_found": "找不到这个文件",
+    "yaml.not_utf8": "不是 UTF-8 文本；请把文件另存为 UTF-8",
+    "yaml.error": "YAML 错误：{detail}",
+    "yaml.not_a_date": "{value} 不是有效的日期（{detail}）；日期请写成 YYYY-MM-DD",
+    "yaml.unreadable_value": "有一个值读不出来：{detail}",
+    "yaml.duplicate_key": "键 {key} 重复了；同一个键只能写一次",
+    "yaml.duplicate_key_at": "键 {key} 重复了（这一组从第 {line} 行开始）；同一个键只能写一次",
+    "yaml.syntax": "YAML 格式错误：{detail}",
+    "yaml.cannot_parse": "无法解析",
+    "yaml.syntax_context": "（{context}）",
+    "yaml.syntax_context_at": "（{context}，第 {line} 行）",
+    "yaml.tabs": "；缩进请用空格，不要用 Tab",
+    "yaml.tag": "不支持的 YAML 标签 {tag}",
+    # ---- robots.yaml (bot/sop/robots.py)
+    "robots.key_unset": ("当前环境里没有设置 {env}；设置好机器人的 webhook key 之前，"
+                         "通过它发的消息都会失败"),
+}
