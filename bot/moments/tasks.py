@@ -45,7 +45,9 @@ class MomentTasks:
         self.sending = sending
         self.agent_id = agent_id
         self.app_limits = app_limits
-        self._pacer = Pacer(api.MOMENT_TASKS_PER_MINUTE)
+        # WeCom's 10 a minute per corp (api.MOMENT_TASKS_PER_MINUTE) is the default; past
+        # it WeCom answers 45009, which the client waits out
+        self._pacer = Pacer(sending.settings.moment_per_minute)
 
     async def handle(self, row: SendRow) -> None:
         if row.status == S.CREATED:
@@ -241,7 +243,7 @@ class MomentTasks:
             for userid in who:
                 await self.app_limits.wait_for_room(userid)
         body = {"touser": "|".join(who), "msgtype": "text", "agentid": self.agent_id,
-                "text": {"content": reminder_text(row.body)},
+                "text": {"content": reminder_text(row.body, rounds + 1)},
                 "enable_duplicate_check": 1, "duplicate_check_interval": 1800}
         try:
             await sending.wecom.send_app_message(body)
@@ -255,11 +257,14 @@ class MomentTasks:
         return rounds + 1
 
 
-def reminder_text(body: dict[str, Any]) -> str:
-    """What a staff member reads: which post, and where to post it."""
+def reminder_text(body: dict[str, Any], round_: int) -> str:
+    """What a staff member reads: which post, and where to post it. Each round reads
+    differently, so WeCom's duplicate check (meant for a resend of the same round) does not
+    drop the next one."""
     text = str((body.get("text") or {}).get("content", "")).strip().replace("\n", " ")
     excerpt = text if len(text) <= 24 else text[:24] + "……"
-    return (f"总部的朋友圈任务你还没发表：「{excerpt}」\n"
+    again = f"（第 {round_} 次提醒）" if round_ > 1 else ""
+    return (f"总部的朋友圈任务你还没发表{again}：「{excerpt}」\n"
             "打开企业微信 → 工作台 → 客户朋友圈，点「发表」就能发出去，顾客等着看呢。")
 
 
