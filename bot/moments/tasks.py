@@ -49,6 +49,10 @@ class MomentTasks:
         # it WeCom answers 45009, which the client waits out
         self._pacer = Pacer(sending.settings.moment_per_minute)
 
+    def _job_poll_s(self) -> float:
+        """How soon a job is asked (again): 5 s, or sooner when tasks are checked sooner."""
+        return max(min(JOB_POLL_S, self.sending.settings.check_after_minutes * 60), 0.05)
+
     async def handle(self, row: SendRow) -> None:
         if row.status == S.CREATED:
             await self.follow(row)
@@ -87,7 +91,8 @@ class MomentTasks:
         sending.stats.created += 1
 
         def write(conn: Any) -> None:
-            outbox.mark_created(conn, row.id, jobid or moment_id, now, now + JOB_POLL_S, was=was)
+            outbox.mark_created(conn, row.id, jobid or moment_id, now,
+                                now + self._job_poll_s(), was=was)
             records.record_job(conn, row.id, jobid, now)
             if moment_id:
                 self._record_moment(conn, row, moment_id, {})
@@ -175,7 +180,7 @@ class MomentTasks:
         answer = await api.get_moment_task_result(sending.wecom, jobid)
         if answer["status"] != api.JOB_DONE:
             await sending.db.write(lambda c: outbox.mark_follow(
-                c, row.id, now + JOB_POLL_S, row.reminders, "job running"))
+                c, row.id, now + self._job_poll_s(), row.reminders, "job running"))
             return
         result = answer["result"]
         errcode = int(result.get("errcode", 0))

@@ -103,7 +103,7 @@ async def test_an_unanswered_moment_task_is_looked_up_not_made_twice(world: Worl
 
 
 async def test_a_refused_task_is_made_again_once(world: World) -> None:
-    world.sim.fail_next(ADD, -1, times=8)  # busy: nothing made, safe to call again
+    world.sim.fail_next(ADD, -1, times=2)  # busy: nothing made, safe to call again
     await scheduler_for(world).plan(SOP, TUESDAY, now=TUESDAY.timestamp())
     await until(lambda: moments_made(world), within_s=30)
     assert len(world.sim.moments.moments) == len(STORES)
