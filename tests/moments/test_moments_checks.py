@@ -39,7 +39,8 @@ def files(tmp_path: Path) -> Path:
     (sop / "videos" / "long.mp4").write_bytes(mp4(45.0))
     (sop / "videos" / "big.mp4").write_bytes(mp4(10.0, pad=11 * 1024 * 1024))
     write(tmp_path, "templates/sop/hello.j2", "{{ store.name }}今天到了新果子")
-    write(tmp_path, "templates/sop/long.j2", "{% for i in range(251) %}鲜果每天到店好吃{% endfor %}")
+    write(tmp_path, "templates/sop/long.j2",
+          "{% for i in range(251) %}鲜果每天到店好吃{% endfor %}")
     return tmp_path
 
 
