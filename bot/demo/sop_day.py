@@ -72,7 +72,8 @@ async def play_sop_day(sim: Simulator, runtime: BotRuntime, settings: Settings,
             await _play_slot(sim, db, scheduler, chats, stores, slot, name)
             if scheduler.book.get(name).owner_post:
                 await _owner_post_slot(sim, runtime, chats, stores, slot, name, bot_url)
-    await delivery_table(db, book, settings, chats, slots)
+    group_slots = [(slot, name) for slot, name in slots if not book.get(name).moment]
+    await delivery_table(db, book, settings, chats, group_slots)  # moments: their own line
 
 
 async def _open_store_groups(sim: Simulator, runtime: BotRuntime,

@@ -28,7 +28,6 @@ from bot.wecom.moments import (
 
 Fail = Callable[..., None]
 KINDS = ("image", "video", "link", "miniprogram")
-READ_HEAD = 4 * 1024 * 1024  # enough of an MP4 to find its moov box when it comes first
 
 
 def moment_text_problem(text: str) -> str | None:
@@ -111,17 +110,16 @@ def _video_problem(sop_dir: Path, name: str) -> str | None:
         return f"video {name}: a moment's video is a local MP4 under {sop_dir}"
     try:
         size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(READ_HEAD)
+        if size > MAX_VIDEO_BYTES:
+            return f"video {name} is {size:,} bytes, WeCom allows {MAX_VIDEO_BYTES:,} (10 MB)"
+        data = path.read_bytes()
     except OSError as exc:
         return f"video {name}: {exc.strerror or exc}"
-    if size > MAX_VIDEO_BYTES:
-        return f"video {name} is {size:,} bytes, WeCom allows {MAX_VIDEO_BYTES:,} (10 MB)"
-    if head[4:8] != b"ftyp":
+    if data[4:8] != b"ftyp":
         return f"video {name} is not an MP4 file"
-    seconds = mp4_duration_s(head)
+    seconds = mp4_duration_s(data)
     if seconds is None:
-        return f"video {name}: its length cannot be read (put the moov box first: faststart)"
+        return f"video {name}: its length cannot be read (no moov/mvhd box: a broken MP4?)"
     if seconds > MAX_VIDEO_SECONDS:
         return f"video {name} is {seconds:.1f} s long, WeCom allows {MAX_VIDEO_SECONDS} s"
     return None

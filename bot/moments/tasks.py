@@ -114,24 +114,9 @@ class MomentTasks:
 
     async def reconcile(self, row: SendRow) -> None:
         """Did an unanswered add_moment_task make the moment? Ask WeCom, then decide."""
-        sending = self.sending
-        try:
-            found = await self._find_moment(row)
-        except WeComError as exc:
-            log.warning("outbox: cannot check moment %s yet (%s)", row.key, exc)
-            note = f"checking: {exc.errmsg}"
-            await sending.db.write(lambda c: outbox.mark_follow(
-                c, row.id, sending.clock() + 30, row.reminders, note))
-            return
+        found = await self.sending.look_up(row, lambda: self._find_moment(row))
         if found:
-            sending.stats.reconciled_found += 1
-            log.info("outbox: moment %s had been made (%s): not made again", row.key, found)
             await self._created(row, S.UNKNOWN, "", found)
-            return
-        sending.stats.reconciled_absent += 1
-        log.info("outbox: moment %s had not reached WeCom: making it", row.key)
-        await sending.db.write(lambda c: outbox.mark_retry(
-            c, row.id, sending.clock(), "resend", was=S.UNKNOWN))
 
     async def _find_moment(self, row: SendRow) -> str:
         wecom, body = self.sending.wecom, row.body

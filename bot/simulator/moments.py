@@ -26,7 +26,6 @@ the Perl mirror copies it, silenceper ``moment.go``, WxJava, go-wecom):
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +35,7 @@ from bot.wecom.moments import mp4_duration_s
 from . import codes
 from .api import ApiRequest, Handler
 from .codes import ApiError
+from .faults import RateLimiter
 from .media import MEDIA_TTL_S, StoredMedia, parse_upload
 from .options import SimOptions
 from .state import World
@@ -79,7 +79,9 @@ class Moments:
         self.moments: dict[str, SimMoment] = {}
         self.jobs: dict[str, _Job] = {}
         self.attachments: dict[str, StoredMedia] = {}
-        self._made: deque[float] = deque()  # when each accepted add_moment_task arrived
+        # the corp's tasks a minute: fixed windows, like the per-API limit
+        self._limiter = RateLimiter(lambda: options.moment_tasks_per_minute,
+                                    lambda: options.rate_window_s)
         self.refused_for_rate = 0
 
     def routes(self) -> dict[str, tuple[str, Handler]]:
@@ -143,16 +145,11 @@ class Moments:
         return {"jobid": jobid}
 
     def _take_rate(self) -> None:
-        now = self.world.now()
-        window = self.options.rate_window_s
-        while self._made and now - self._made[0] >= window:
-            self._made.popleft()
-        if len(self._made) >= self.options.moment_tasks_per_minute:
+        if not self._limiter.allow("add_moment_task"):
             self.refused_for_rate += 1
             raise ApiError(codes.FREQUENCY_LIMITED,
                            f"at most {self.options.moment_tasks_per_minute} moment tasks a "
                            "minute per corp")
-        self._made.append(now)
 
     def _make(self, body: dict[str, Any], senders: list[str],
               tags: list[str]) -> dict[str, Any]:
