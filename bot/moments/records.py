@@ -37,7 +37,10 @@ _JOB = sql("""
     INSERT INTO moment_task (send_id, jobid, moment_id, errcode, invalid_senders, invalid_tags,
                              created_at)
     VALUES (:send_id, :jobid, '', 0, '[]', '[]', :at)
-    ON CONFLICT (send_id) DO NOTHING
+    ON CONFLICT (send_id) DO UPDATE SET jobid = excluded.jobid, errcode = 0,
+        invalid_senders = '[]', invalid_tags = '[]', created_at = excluded.created_at,
+        result_at = NULL
+    WHERE moment_task.moment_id = ''
 """)
 _TASK = sql("SELECT send_id, jobid, moment_id, errcode FROM moment_task WHERE send_id = :id")
 _RESULT = sql("""
@@ -67,7 +70,8 @@ _KNOWN = sql("SELECT moment_id FROM moment_task WHERE moment_id IN :ids").bindpa
 
 
 def record_job(conn: Connection, send_id: int, jobid: str, at: float) -> None:
-    """add_moment_task answered: its job (a second answer for the same send is ignored)."""
+    """add_moment_task answered: its job. A send retried after its job failed (an
+    operator's retry in the console) gets the new job; a made moment is never replaced."""
     conn.execute(_JOB, {"send_id": send_id, "jobid": jobid, "at": at})
 
 

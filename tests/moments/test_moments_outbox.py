@@ -8,12 +8,14 @@ client), reminds those who have not by app message, and records it per staff mem
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bot.books.stores import StoreDirectory
+from bot.console.actions import apply
 from bot.moments import records
 from bot.outbox.report import format_report
 from tests.conftest import REPO, World
@@ -108,3 +110,31 @@ async def test_a_refused_task_is_made_again_once(world: World) -> None:
     await until(lambda: moments_made(world), within_s=30)
     assert len(world.sim.moments.moments) == len(STORES)
     assert {s for _, s in sends(world)} == {"created"}
+
+
+async def test_a_failed_job_fails_the_send_and_a_retry_makes_the_moment_once(
+        world: World) -> None:
+    """WeCom's job ends in an error (the uploads are gone: 40007): the send fails with the
+    job's errcode; an operator's retry (the console) makes a new task whose job is
+    followed, and the moment exists once."""
+    world.sim.options.moment_tasks_per_minute = 100  # 13 tasks in this minute: not the point
+    await scheduler_for(world).plan(SOP, TUESDAY, now=TUESDAY.timestamp())
+    await until(lambda: moments_made(world))
+    sim = world.sim
+    kept = dict(sim.moments.attachments)
+    sim.moments.attachments.clear()  # WeCom no longer has the pictures (expired)
+    before = TUESDAY - timedelta(days=7)  # another (past) Tuesday: the cached uploads reused
+    plan = await scheduler_for(world).plan(SOP, before, now=before.timestamp())
+    failed = "SELECT id, error FROM outbox_send WHERE slot_id = ? AND status = 'failed'"
+    await until(lambda: len(world.rows(failed, plan.slot_id)) == len(STORES))
+    send_id, error = world.rows(failed, plan.slot_id)[0]
+    assert str(error).startswith("40007")
+    sim.moments.attachments.update(kept)
+    assert world.runtime.services is not None
+    await world.runtime.services.db.write(
+        lambda c: apply(c, int(send_id), "retry", time.time(), "ops"))
+    assert world.runtime.outbox is not None
+    world.runtime.outbox.wake()
+    made = "SELECT moment_id FROM moment_task WHERE send_id = ? AND moment_id <> ''"
+    await until(lambda: len(world.rows(made, send_id)) == 1)
+    assert len(sim.moments.moments) == len(STORES) + 1
