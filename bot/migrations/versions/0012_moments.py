@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_moments"
-down_revision = "0011"  # the revision id of 0011_journeys.py
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
