@@ -66,6 +66,7 @@ class SopSettings:
     # "month" = days in the month, "week7" = 7 a natural week, "day1" = 1 a day
     group_send_quota: str = "month"
     send_per_minute: int = 10_000  # pace of add_msg_template calls (WeCom: 10,000/min/API)
+    moment_per_minute: int = 10  # pace of add_moment_task calls (WeCom: 10/min per corp)
     send_concurrency: int = 32  # calls in flight at once
     check_after_minutes: float = 5.0  # first look at a 群发 task after creating it
     remind_after_minutes: float = 60.0  # remind an owner who has not sent the task by then

@@ -89,6 +89,17 @@ def test_demo_prints_the_bots_delivery_records_per_group_and_slot(demo):
     assert "1 posted from the sidebar" in table
 
 
+def test_demo_shows_a_moment_made_posted_by_staff_reminded_and_recorded(demo):
+    assert demo.returncode == 0, demo.stderr
+    scene = demo.stdout[demo.stdout.index("tuesday-new-arrivals · 朋友圈 moment"):]
+    scene = scene[:scene.index("\n\n")]
+    assert "tasks (one per store, add_moment_task)" in scene and "【周二上新】" in scene
+    assert "张图 (media/upload_attachment)" in scene
+    assert "忘了发表，机器人提醒" in scene and "朋友圈任务你还没发表" in scene
+    assert "recorded per staff member (moment_staff): moment:" in scene
+    assert " 0 not yet" in scene
+
+
 def test_demo_shows_wang_li_on_day_3_of_the_track_and_leaving_it_when_she_buys(demo):
     assert demo.returncode == 0, demo.stderr
     scene = demo.stdout[demo.stdout.index("== 王丽的控糖减脂 11 天"):]

@@ -343,7 +343,9 @@ from bot.members.tables import (  # noqa: E402
     Purchase,
     QuestionnaireAnswer,
 )
+from bot.moments.tables import MomentStaff, MomentTask  # noqa: E402
 
 __all__ = ["ConsoleChannelDay", "ConsoleGroupDay", "ConsoleGroupHealth", "CustomerUnionid",
            "GroupJoinState", "JourneyEntry", "JourneyStep", "LoyaltyMember", "MemberEvent",
+           "MomentStaff", "MomentTask",
            "PosRequest", "Purchase", "QuestionnaireAnswer", "WeComCode", "WeComOwnerDay"]

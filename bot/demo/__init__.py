@@ -56,7 +56,8 @@ async def _demo(keep: bool) -> int:
         paths={"sop_dir": Path("sop"), "templates_dir": Path("templates")},
         # No clock-driven scheduler: the demo plans the SOP day's slots itself (see
         # play_sop_day). Tasks are followed, and silent owners reminded, within a second.
-        sop={"scheduler": False, "check_after_minutes": 0.002, "remind_after_minutes": 0.01})
+        sop={"scheduler": False, "check_after_minutes": 0.002, "remind_after_minutes": 0.01,
+             "moment_per_minute": 600})  # the day's 6 moment tasks: under WeCom's 10/min
     stores = StoreDirectory.load(settings.paths.sop_dir / "stores.yaml")
     # Owners confirm a 群发 only when the demo makes them (or when the bot reminds them),
     # so that one manager can forget.

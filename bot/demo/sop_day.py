@@ -20,6 +20,7 @@ from bot.books.stores import StoreDirectory
 from bot.config import Settings
 from bot.db.engine import Database
 from bot.demo.cast import FORGETFUL, POSTS_FROM_SIDEBAR, SHOWN_IN_FULL, SOP_DAY, Chat
+from bot.demo.moment_scene import play_moment_slot
 from bot.demo.sop_records import delivery_table
 from bot.demo.terminal import attachment, attachment_count, clip, pad, print_text
 from bot.demo.welcome_day import settle
@@ -65,10 +66,14 @@ async def play_sop_day(sim: Simulator, runtime: BotRuntime, settings: Settings,
     slots = day_slots(book, SOP_DAY)
     with _environment(keys):  # robot webhook keys, for this process and this day only
         for slot, name in slots:
+            if scheduler.book.get(name).moment:  # 客户朋友圈: each store's staff post it
+                await play_moment_slot(sim, db, scheduler, slot, name)
+                continue
             await _play_slot(sim, db, scheduler, chats, stores, slot, name)
             if scheduler.book.get(name).owner_post:
                 await _owner_post_slot(sim, runtime, chats, stores, slot, name, bot_url)
-    await delivery_table(db, book, settings, chats, slots)
+    group_slots = [(slot, name) for slot, name in slots if not book.get(name).moment]
+    await delivery_table(db, book, settings, chats, group_slots)  # moments: their own line
 
 
 async def _open_store_groups(sim: Simulator, runtime: BotRuntime,

@@ -27,6 +27,7 @@ from bot.db.engine import Database, sql
 from bot.media.images import is_local_image, local_image_path
 from bot.wecom.client import WeComClient
 from bot.wecom.media import upload_image, upload_media
+from bot.wecom.moments import upload_attachment
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ __all__ = ["RENEW_BEFORE_S", "MediaCache", "MediaFileError"]
 
 RENEW_BEFORE_S = 86_400.0  # renew a media id with less than a day of its 3 left
 PIC_URL, MEDIA_ID = "pic_url", "media_id"
+ATTACHMENT = "attachment"  # a media id from media/upload_attachment (客户朋友圈)
 # attachment field -> what WeCom wants there
 _FIELDS = {"pic_url": PIC_URL, "picurl": PIC_URL, "media_id": MEDIA_ID,
            "pic_media_id": MEDIA_ID}
@@ -103,6 +105,11 @@ class MediaCache:
         """A media id of this picture with at least `RENEW_BEFORE_S` to live."""
         return await self._hosted(data, filename, MEDIA_ID)
 
+    async def moment_media(self, name: str) -> str:
+        """A media id for a moment of local file `name` (image or MP4), from
+        media/upload_attachment; once per content, renewed like any media id."""
+        return await self._local(name, ATTACHMENT, None)
+
     async def resolve(self, attachments: list[dict[str, Any]], *,
                       deadline: float | None = None) -> list[dict[str, Any]]:
         """`attachments` with every local picture swapped for what WeCom hosts (new dicts;
@@ -139,6 +146,9 @@ class MediaCache:
             expires: float | None = None
             if kind == PIC_URL:
                 value = await upload_image(self._wecom, data, filename, deadline=deadline)
+            elif kind == ATTACHMENT:
+                media = await upload_attachment(self._wecom, data, filename, deadline=deadline)
+                value, expires = media.media_id, float(media.expires_at)
             else:
                 media = await upload_media(self._wecom, data, filename, deadline=deadline)
                 value, expires = media.media_id, float(media.expires_at)

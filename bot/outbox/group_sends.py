@@ -78,24 +78,9 @@ class GroupSends:
         as the list keeps them (`_same_content`), that no other send of ours owns, and whose
         task belongs to this send's owner.
         """
-        sending = self.sending
-        try:
-            found = await self._find_task(row)
-        except WeComError as exc:
-            log.warning("outbox: cannot check %s yet (%s)", row.key, exc)
-            note = f"checking: {exc.errmsg}"
-            await sending.db.write(lambda c: outbox.mark_follow(
-                c, row.id, sending.clock() + 30, row.reminders, note))
-            return
+        found = await self.sending.look_up(row, lambda: self._find_task(row))
         if found:
-            sending.stats.reconciled_found += 1
-            log.info("outbox: %s had been created (msgid %s): not sent again", row.key, found)
             await self._created(row, S.UNKNOWN, found, [])
-            return
-        sending.stats.reconciled_absent += 1
-        log.info("outbox: %s had not reached WeCom: sending it", row.key)
-        await sending.db.write(lambda c: outbox.mark_retry(
-            c, row.id, sending.clock(), "resend", was=S.UNKNOWN))
 
     async def _find_task(self, row: SendRow) -> str:
         """The msgid of the task this send created, or "" if WeCom has none."""

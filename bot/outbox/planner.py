@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from bot.db.engine import Database
 from bot.media.cache import MediaCache, MediaFileError
+from bot.moments.plan import moment_sends, moment_tag_ids, upload_moment_media
 from bot.outbox import rows as outbox
 from bot.outbox.owner_posts import REMIND_VIA
 from bot.outbox.quota import quota_period
@@ -83,6 +84,11 @@ async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
         plan.owners = len(sends)
     elif sop.robot is not None:
         sends = _robot_sends(book, sop, sop.robot, slot, plan)
+    elif sop.moment:  # never a 群发: no quota; one task per store for its staff to post
+        tag_ids = await db.read(lambda c: moment_tag_ids(c, sop))
+        sends = moment_sends(book, sop, slot, slot_label(slot), tag_ids, plan.errors)
+        if media is not None:
+            sends = await upload_moment_media(media, sends, plan.errors)
     elif isinstance(sop.target, MemberSelect):
         reach = {store.id for store in book.stores_for(sop)}
         target = sop.target
@@ -96,7 +102,7 @@ async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
                                       lambda g: g.chat_id, slot, quota_rule, sop.timezone,
                                       plan)
         sends = _group_sends(book, sop, slot, targets, plan)
-    if media is not None and not sop.owner_post and sop.robot is None:  # the 群发 bodies
+    if media is not None and sop.via == "group_send":  # the 群发 bodies
         sends = await _hosted_images(media, sends, plan)
     if media is not None and posts:  # what owners see in the sidebar: WeCom's URLs too
         posts = await _hosted_post_images(media, posts, plan)

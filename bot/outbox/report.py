@@ -20,6 +20,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.moments import records as moment_records
 from bot.outbox import owner_posts
 from bot.outbox import rows as outbox
 from bot.sop.schedule import DEFAULT_TIMEZONE
@@ -36,11 +37,11 @@ def report(day: date, *, config: Path | None = None, out: TextIO | None = None) 
     posted (with owners reminded). Exit 1 when the database cannot be read."""
     out = out or sys.stdout
     try:
-        rows, posts = _read_day(_settings(config), day)
+        rows, posts, moments = _read_day(_settings(config), day)
     except (ConfigError, _Unreadable) as exc:
         print(f"error: {exc}", file=out)
         return 1
-    for line in format_report(day, rows, posts):
+    for line in format_report(day, rows, posts, moments):
         print(line, file=out)
     return 0
 
@@ -50,7 +51,8 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _read_day(settings: Settings, day: date
-              ) -> tuple[list[tuple[str, ...]], list[owner_posts.SlotPosts]]:
+              ) -> tuple[list[tuple[str, ...]], list[owner_posts.SlotPosts],
+                         list[moment_records.SlotMoments]]:
     """The day's delivery rows and owner-post sums (local day in the SOPs' timezone)."""
     url = settings.database.url
     read_url = read_only_url(url)
@@ -64,7 +66,8 @@ def _read_day(settings: Settings, day: date
         try:
             with engine.connect() as conn:
                 return (outbox.delivery_report(conn, start, end),
-                        owner_posts.report(conn, start, end))
+                        owner_posts.report(conn, start, end),
+                        moment_records.report(conn, start, end))
         finally:
             engine.dispose()
     except SQLAlchemyError as exc:
@@ -72,7 +75,8 @@ def _read_day(settings: Settings, day: date
 
 
 def format_report(day: date, rows: Sequence[tuple[str, ...]],
-                  posts: Sequence[owner_posts.SlotPosts]) -> list[str]:
+                  posts: Sequence[owner_posts.SlotPosts],
+                  moments: Sequence[moment_records.SlotMoments] = ()) -> list[str]:
     """One line per slot: 群发 statuses, or owner posts due vs posted and reminders."""
     slots: dict[tuple[str, str], Counter[str]] = {}
     for sop, local, _chat, _via, status in rows:
@@ -87,6 +91,7 @@ def format_report(day: date, rows: Sequence[tuple[str, ...]],
         entries.append((p.slot_local, p.sop,
                         f"owner_post: {p.groups} groups due, {p.posted} posted, {p.due} not "
                         f"yet; {p.reminded} of {p.owners} owners reminded{open_}"))
+    entries.extend((m.slot_local, m.sop, m.line()) for m in moments)  # 客户朋友圈
     if not entries:
         lines.append("no SOP slot with groups on this day")
     for local, sop, text in sorted(entries):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.config import SopSettings
@@ -76,6 +76,28 @@ class Sending:
         at = self.clock()
         return bool(await self.db.write(
             lambda c: outbox.mark_sending(c, row.id, at, self.replica_id)))
+
+    async def look_up(self, row: SendRow, find: Callable[[], Awaitable[str]]) -> str:
+        """After a call that got no answer: did it make something at WeCom? `find` asks
+        WeCom; the id it found is returned for the caller to record. Else "": not there
+        (the row is due again, to be sent) or WeCom could not be asked (looked at in 30 s)."""
+        try:
+            found = await find()
+        except WeComError as exc:
+            log.warning("outbox: cannot check %s yet (%s)", row.key, exc)
+            note = f"checking: {exc.errmsg}"
+            await self.db.write(lambda c: outbox.mark_follow(
+                c, row.id, self.clock() + 30, row.reminders, note))
+            return ""
+        if found:
+            self.stats.reconciled_found += 1
+            log.info("outbox: %s had been made (%s): not made again", row.key, found)
+            return found
+        self.stats.reconciled_absent += 1
+        log.info("outbox: %s had not reached WeCom: sending it", row.key)
+        await self.db.write(lambda c: outbox.mark_retry(
+            c, row.id, self.clock(), "resend", was=SendStatus.UNKNOWN))
+        return ""
 
     async def failed_call(self, row: SendRow, exc: WeComError) -> None:
         """WeCom answered with an error: nothing was created, so trying again is safe."""

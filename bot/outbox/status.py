@@ -62,7 +62,8 @@ SEND_MOVES: dict[SendStatus, frozenset[SendStatus]] = {
     # the call's outcome; `sending` again when a survivor takes an orphan over
     S.SENDING: frozenset({S.SENDING, S.CREATED, S.QUEUED, S.UNKNOWN, S.DONE, S.FAILED,
                           S.UNCERTAIN}),
-    S.CREATED: frozenset({S.DONE}),  # followed until the owner sent it, or gave up
+    # followed until the owner sent it, or gave up; a moment's job may end in an error
+    S.CREATED: frozenset({S.DONE, S.FAILED}),
     S.UNKNOWN: frozenset({S.CREATED, S.QUEUED}),  # found at WeCom, or sent again
     S.DONE: frozenset(),
     # an operator's retry (bot/console): a final error means WeCom made nothing of the call,

@@ -29,6 +29,8 @@ from sqlalchemy.engine import Connection
 
 from bot.config import SopSettings
 from bot.db.engine import Database
+from bot.moments.plan import VIA as MOMENT_VIA
+from bot.moments.tasks import MomentTasks
 from bot.outbox import rows as outbox
 from bot.outbox.group_sends import GroupSends
 from bot.outbox.owner_posts import REMIND_VIA
@@ -68,6 +70,7 @@ class DeliveryWorker:
         self._group_sends = GroupSends(self.sending, self._pacer)
         self._robot_posts = RobotPosts(self.sending, robot_key, robot_window_s)
         self._reminders = OwnerReminders(self.sending, agent_id, app_limits)
+        self._moments = MomentTasks(self.sending, agent_id, app_limits)  # 客户朋友圈
         self._slots = asyncio.Semaphore(settings.send_concurrency)
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
@@ -160,7 +163,7 @@ class DeliveryWorker:
     async def _take_over(self, row: SendRow, now: float) -> int:
         """Move one orphaned call on (1), unless another survivor took it first (0)."""
         me = self.replica_id
-        if row.via == "group_send":  # look it up once anything in flight has ended
+        if row.via in ("group_send", MOMENT_VIA):  # look it up once anything in flight ended
             next_at = now + self.sending.settle_s
             return int(await self.db.write(lambda c: outbox.take_over(
                 c, row, me, S.UNKNOWN, next_at, "no answer: checking")))
@@ -184,7 +187,9 @@ class DeliveryWorker:
             if row.status != S.QUEUED and not await self.db.write(
                     lambda c: outbox.claim(c, row, lease)):
                 return  # read before another round changed it: that round has it
-            if row.status == S.CREATED:
+            if row.via == MOMENT_VIA:
+                await self._moments.handle(row)
+            elif row.status == S.CREATED:
                 await self._group_sends.follow(row)
             elif row.status == S.UNKNOWN:
                 await self._group_sends.reconcile(row)

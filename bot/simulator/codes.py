@@ -68,6 +68,10 @@ INVALID_CONFIG_ID = 41044  # unknown, deleted, or created by another app
 WAY_QUOTA_REACHED = 41045  # the corp's 500,000 contact + join ways
 GROUP_WELCOME_LIMIT = 41055  # 100 group welcome templates per corp
 GROUP_WELCOME_NO_PERMISSION = 41058  # a template another app created (or none such: sim)
+# 客户朋友圈 (wecom-more.md §3, LinkWeChat WeErrorCodeEnum)
+MISSING_MOMENT_ID = 41059
+INVALID_MOMENT_ID = 41060
+MOMENT_NOT_PUBLISHED_BY_USER = 41061  # the userid has no task in this moment
 
 MESSAGES: dict[int, str] = {
     OK: "ok",
@@ -130,6 +134,9 @@ MESSAGES: dict[int, str] = {
     WAY_QUOTA_REACHED: "contact way count reaches the limit",
     GROUP_WELCOME_LIMIT: "group welcome template count reaches the limit",
     GROUP_WELCOME_NO_PERMISSION: "no permission to edit this group welcome template",
+    MISSING_MOMENT_ID: "missing moment_id",
+    INVALID_MOMENT_ID: "invalid moment_id",
+    MOMENT_NOT_PUBLISHED_BY_USER: "moment not published by this userid",
 }
 
 

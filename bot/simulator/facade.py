@@ -27,6 +27,7 @@ from .faults import FaultInjector, FaultPlan, RateLimiter, normalise_path
 from .groupsend import GroupSend, GroupSends
 from .groupsend_api import GroupSendApi
 from .media import MAX_UPLOAD_BYTES, SimMedia
+from .moments import Moments
 from .options import SimOptions
 from .records import GroupMessage, Inbox
 from .remarks import Remarks
@@ -71,6 +72,8 @@ class Simulator:
         self._api.add_routes(self.codes.routes())
         self.statistics = GroupStatistics(self.world, self.inbox)  # groupchat/statistic*
         self._api.add_routes(self.statistics.routes())
+        self.moments = Moments(self.world, self.options)  # 客户朋友圈 and upload_attachment
+        self._api.add_routes(self.moments.routes())
         self.app = web.Application(client_max_size=MAX_UPLOAD_BYTES)  # media/upload: files
         self._api.register(self.app)
         self.client.register(self.app)
@@ -244,6 +247,16 @@ class Simulator:
         """A member's own 群发 (个人发表, create_type 1), sent at once; uses the quota."""
         return self._groupsends.personal(userid, text, attachments, chat_ids,
                                          external_userids).msgid
+
+    # -- 客户朋友圈: what staff do in the client ----------------------------------------------
+
+    def staff_posts_moment(self, moment_id: str, userid: str) -> None:
+        """`userid` confirms their moment task: get_moment_task shows publish_status 1."""
+        self.moments.staff_posts(moment_id, userid)
+
+    def unposted_moments(self) -> list[tuple[str, str]]:
+        """(moment_id, userid) of every moment task not yet posted by its staff member."""
+        return self.moments.unposted()
 
     # -- group robots ---------------------------------------------------------------------
 

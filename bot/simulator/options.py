@@ -45,4 +45,7 @@ class SimOptions:
     chat_member_limit: int = 500  # a customer group is full at this many members
     join_state_delay_s: float = 0.5  # groupchat/get shows a join's state this long after
     qr_image_base: str = "https://wework.qpic.cn/wwpic/sim/"  # qr_code URLs (served at /wwpic/)
+    # -- 客户朋友圈 (see moments.py) --
+    moment_tasks_per_minute: int = 10  # add_moment_task per corp per rate_window_s; 45009 past
+    moment_job_polls: int = 1  # get_moment_task_result answers "running" this many times
     faults: FaultPlan = field(default_factory=FaultPlan)

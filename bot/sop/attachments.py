@@ -16,7 +16,13 @@ from bot.books.templating import TemplateError, TemplateLibrary
 from bot.i18n import t
 from bot.sop.model import Loc, Sop, SopAttachment, SopError
 from bot.sop.spec import SopSpec
-from bot.wecom.content import MAX_ATTACHMENTS, ContentError, compile_attachment, render_attachment
+from bot.wecom.content import (
+    MAX_ATTACHMENTS,
+    Attachment,
+    ContentError,
+    compile_attachment,
+    render_attachment,
+)
 
 Fail = Callable[..., None]
 
@@ -26,7 +32,8 @@ def compile_attachments(templates: TemplateLibrary, spec: SopSpec,
     """The SOP's attachments; an ``each:`` that is not a Jinja expression is reported."""
     out: list[SopAttachment] = []
     for index, item in enumerate(spec.attachments):
-        compiled = compile_attachment(item)
+        compiled = (Attachment("video", (("media_id", item.video.media_id),), "media_id")
+                    if item.video is not None else compile_attachment(item))
         if item.each is None:
             out.append(SopAttachment(compiled))
             continue

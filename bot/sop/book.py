@@ -31,6 +31,7 @@ from bot.books.stores import Store, StoreDirectory
 from bot.books.templating import TemplateError, TemplateLibrary
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
 from bot.i18n import t
+from bot.moments.checks import moment_text_problem
 from bot.sop.attachments import render_attachments
 from bot.sop.checks import CHECK_DAYS, check_rendering
 from bot.sop.compile import NOT_SOP_FILES, Loader, load_file, sop_files
@@ -303,8 +304,10 @@ class SopBook:
             limit, content, what = sop.robot.max_bytes, sop.robot.content(text), sop.robot.format
         else:
             limit, content, what = MAX_TEXT_BYTES, text, "text"
+        if sop.moment and (problem := moment_text_problem(text)):  # characters, not bytes
+            raise SopError(sop.name, store_id, f"{sop.template}: {problem}")
         size = len(content.encode("utf-8"))
-        if size > limit:
+        if size > limit and not sop.moment:
             raise SopError(
                 sop.name,
                 store_id,

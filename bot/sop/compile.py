@@ -25,6 +25,7 @@ from bot.books.yamlfile import (
     validate_part,
 )
 from bot.i18n import t
+from bot.moments.checks import check_moment
 from bot.sop.attachments import compile_attachments
 from bot.sop.datafiles import SopData, load_data
 from bot.sop.group_tags import GroupTags
@@ -173,6 +174,10 @@ def compile_sop(
              + t("template.not_found", root=loader.templates.root))
     data = _data(loader, spec, fail)
     attachments = compile_attachments(loader.templates, spec, fail)
+    if spec.via.moment:
+        target = check_moment(loader.sop_dir, spec, target, loader.stores, fail)
+    elif any(a.video is not None for a in spec.attachments):
+        fail(("attachments",), "a video is sent only via: moment (客户朋友圈)", at_key=True)
     if len(errors) > before:
         return None
     return Sop(
@@ -190,6 +195,7 @@ def compile_sop(
         robot=robot,
         attachments=attachments,
         owner_post=spec.via.owner_post,
+        moment=spec.via.moment,
         title=spec.title,
     )
 
@@ -219,10 +225,10 @@ def _via(loader: Loader, spec: SopSpec, fail: Fail) -> Robot | None:
             fail(("attachments",), "robots send text or markdown only; attachments need "
                  "via: group_send", at_key=True)
         return robot
-    if spec.to is None:
+    if spec.to is None and not spec.via.moment:
         fail((), "missing required key 'to': say which groups or members get it, e.g. "
              "to: {groups: {stores: all}}", at_key=True)
-    elif spec.via.owner_post and spec.to.members is not None:
+    elif spec.via.owner_post and spec.to is not None and spec.to.members is not None:
         fail(("to", "members"), "via: owner_post is posted by each group's owner into their "
              "customer groups: use to: {groups: ...}, or via: group_send for members",
              at_key=True)

@@ -109,6 +109,7 @@ class Sop:
     attachments: tuple[SopAttachment, ...] = ()
     owner_post: bool = False  # via: owner_post: each group's owner posts it from the sidebar
     title: str = ""  # owner_post: what the reminder calls it (今日秒杀); default: the name
+    moment: bool = False  # via: moment: each store's staff post it to 客户朋友圈
 
     @property
     def via(self) -> str:
@@ -116,6 +117,8 @@ class Sop:
         from the sidebar, reminded by an app message) or ``robot`` (webhook)."""
         if self.robot is not None:
             return "robot"
+        if self.moment:
+            return "moment"
         return "owner_post" if self.owner_post else "group_send"
 
     @property

@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.books.templating import WEEKDAYS_CN
+from bot.moments.plan import moment_body, store_staff
 from bot.sop.book import GroupSelect, MemberSelect, Sop, SopBook, SopError, SopMessage
 from bot.sop.group_tags import GroupRow
 
@@ -68,6 +69,10 @@ class PreviewSend:
         if self.sop.owner_post:  # the owners post it themselves; the bot only reminds them
             return [{"api": "message/send", "reminds": batch.owner,
                      "groups": [g.chat_id for g in batch.groups]} for batch in self.owners]
+        if self.sop.moment:  # tags are resolved to ids at send time
+            return [{"api": "externalcontact/add_moment_task", "body": moment_body(
+                self.message.text, self.message.attachments, [b.owner for b in self.owners],
+                [])}]
         if isinstance(self.sop.target, MemberSelect):
             return []  # customers and their staff are resolved from the database at send time
         return [
@@ -147,7 +152,9 @@ def _add_sends(
     _note_stores_without_data(book, sop, store_id, preview)
     if isinstance(sop.target, MemberSelect):
         for store in reach:
-            send = PreviewSend(sop, slot, store.id, store.name)
+            posters = [OwnerBatch(u, book.stores.staff_name(u), ())
+                       for u in store_staff(book.stores, store.id)] if sop.moment else []
+            send = PreviewSend(sop, slot, store.id, store.name, owners=posters)
             _render_into(book, send)
             preview.sends.append(send)
         return
@@ -228,7 +235,7 @@ def group_send_counts(
 # --------------------------------------------------------------------------- output
 
 
-_VIA_CN = {"group_send": "群发", "robot": "机器人", "owner_post": "群主发"}
+_VIA_CN = {"group_send": "群发", "robot": "机器人", "owner_post": "群主发", "moment": "朋友圈"}
 
 
 def format_text(preview: Preview) -> str:
@@ -289,6 +296,9 @@ def _heading(preview: Preview, send: PreviewSend) -> str:
     via = f"{_VIA_CN[sop.via]} {sop.via}"
     if sop.robot is not None:
         via += f" {sop.robot.name} → {sop.robot.chat} ({sop.robot.format})"
+    elif isinstance(sop.target, MemberSelect) and sop.moment:
+        tags = "、".join(str(t) for t in sop.target.tags)
+        via += f" 门店员工发表，{'带标签 ' + tags + ' 的顾客' if tags else '全部顾客'}可见"
     elif isinstance(sop.target, MemberSelect):
         tags = "、".join(str(t) for t in sop.target.tags)
         via += f" 一对一 to members tagged {tags} ({sop.target.match})"
@@ -307,13 +317,17 @@ def _send_lines(send: PreviewSend) -> list[str]:
     lines: list[str] = []
     if send.store_id:
         lines.append(f"  ▸ {send.store_id} {send.store_name}")
-    for batch in send.owners:
+    if send.sop.moment:
+        who = "、".join(f"{b.owner_name} ({b.owner})" if b.owner_name else b.owner
+                       for b in send.owners)
+        lines.append(f"    员工 {who} 在「客户朋友圈」确认发表 (each confirms the post)")
+    for batch in send.owners if not send.sop.moment else ():
         who = f"{batch.owner_name} ({batch.owner})" if batch.owner_name else batch.owner
         names = "、".join(g.name + (f" [{','.join(sorted(g.tags))}]" if g.tags else "")
                          for g in batch.groups)
         verb = "提醒后在侧边栏发到" if send.sop.owner_post else "确认发送"
         lines.append(f"    群主 {who} {verb} {len(batch.groups)} 个群: {names}")
-    if isinstance(send.sop.target, MemberSelect):
+    if isinstance(send.sop.target, MemberSelect) and not send.sop.moment:
         lines.append("    客户在发送时按标签从数据库取 (customers resolved from the database)")
     if send.error is not None:
         lines.append(f"    ✗ {send.error}")
@@ -332,6 +346,8 @@ def _send_lines(send: PreviewSend) -> list[str]:
             lines.append(f"    + 图片 image {body.get('pic_url') or body.get('media_id')}{by_hand}")
         elif kind == "link":
             lines.append(f"    + 链接 link 《{body['title']}》 {body['url']}")
+        elif kind == "video":
+            lines.append(f"    + 视频 video {body['media_id']}")
         else:
             lines.append(f"    + 小程序 miniprogram 《{body['title']}》 {body['page']}")
     if message.dropped_attachments:

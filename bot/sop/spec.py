@@ -206,32 +206,43 @@ def _via(value: Any) -> Any:
         return {}
     if value == "owner_post":
         return {"owner_post": True}
+    if value == "moment":
+        return {"moment": True}
     if isinstance(value, str):
         raise ValueError(
-            f"via: expected group_send, owner_post or {{robot: <name in robots.yaml>}} "
+            f"via: expected group_send, owner_post, moment or {{robot: <name in robots.yaml>}} "
             f"(found {value!r})"
         )
     return value
 
 
 class ViaSpec(OperatorModel):
-    """``via: group_send`` (stored as no robot), ``via: owner_post`` or ``{robot: <name>}``.
+    """``via: group_send`` (stored as no robot), ``via: owner_post``, ``via: moment`` or
+    ``{robot: <name>}``.
 
     ``owner_post``: the group owner posts the message into each group from the sidebar
     after an app-message reminder; never a 群发, so it uses none of the 群发 quota.
+    ``moment``: each store's staff post it to their 客户朋友圈 (docs/moments.md); no quota.
     """
 
     robot: NonEmpty | None = None
     owner_post: bool = False
+    moment: bool = False
 
     @model_validator(mode="after")
     def _one_way(self) -> ViaSpec:
-        if self.robot is not None and self.owner_post:
-            raise ValueError("via: a robot or owner_post, not both")
+        if sum((self.robot is not None, self.owner_post, self.moment)) > 1:
+            raise ValueError("via: one of a robot, owner_post or moment")
         return self
 
 
 # --------------------------------------------------------------------------- attachments
+
+
+class VideoSpec(OperatorModel):
+    """A moment's video: a local MP4 under sop/ (≤ 30 s, ≤ 10 MB), uploaded by the bot."""
+
+    media_id: NonEmpty
 
 
 class SopAttachmentSpec(AttachmentSpec):
@@ -243,6 +254,18 @@ class SopAttachmentSpec(AttachmentSpec):
     """
 
     each: NonEmpty | None = None
+    video: VideoSpec | None = None  # via: moment only (docs/moments.md)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SopAttachmentSpec:
+        given = [k for k in ("link", "image", "miniprogram", "video")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "each attachment is exactly one of link:, image:, miniprogram: or video:"
+                + (f" (found {', '.join(given)})" if given else "")
+            )
+        return self
 
 
 # --------------------------------------------------------------------------- one SOP

@@ -71,6 +71,7 @@ def book(stores: StoreDirectory) -> SopBook:
 def test_real_files_load_with_every_sop(book: SopBook) -> None:
     assert book.names() == [
         "morning-new-arrivals", "manager-reminder", "flash-sale", "goodnight",
+        "tuesday-new-arrivals",  # moments.yaml: Tuesday's new arrivals as a 客户朋友圈 post
         "member-day", "member-day-prep", "weekend-family", "member-day-gold",
     ]
     assert book.warnings == []  # robot keys set, nothing over 9 attachments

@@ -64,7 +64,17 @@ def test_a_tuesday_with_nominal_groups(book: SopBook) -> None:
     assert order[:7] == [("08:30", "member-day")] * 6 + [("08:40", "manager-reminder")]
     assert {name for _, name in order} == {
         "manager-reminder", "member-day", "flash-sale", "goodnight",
+        "tuesday-new-arrivals",  # the new arrivals as a moment: no 群发 quota
     }  # no weekend SOP on a Tuesday, no Monday robot post
+    moments = [s for s in preview.sends if s.sop.via == "moment"]
+    assert len(moments) == len(book.stores) and all(not s.owners[0].groups for s in moments)
+    [call] = moments[0].requests()
+    assert call["api"] == "externalcontact/add_moment_task"
+    assert call["body"]["visible_range"] == {
+        "sender_list": {"user_list": [moments[0].owners[0].owner]}}
+    assert "10:00  tuesday-new-arrivals  [朋友圈 moment 门店员工发表，全部顾客可见]" in \
+        format_text(preview)
+    assert "在「客户朋友圈」确认发表" in format_text(preview)
     assert preview.errors == []
     assert ("member-day-gold", "enabled: false") in preview.skipped
     # the member day is each group's one 群发; the flash sale and goodnight are owner posts

@@ -1,7 +1,7 @@
 """join codes' hosted pictures: wecom_code.pic_url
 
 Revision ID: 0017
-Revises: 0011
+Revises: 0012_moments
 Create Date: 2026-12-03 17:30:00
 
 The QR image of a store's 「加入群聊」 code, uploaded once with media/uploadimg: the URL
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0011"
+down_revision = "0012_moments"
 branch_labels = None
 depends_on = None
 
