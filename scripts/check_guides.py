@@ -45,6 +45,7 @@ TRANSLATED: tuple[str, ...] = (
     "members",
     "journeys",
     "console",
+    "moments",
 )
 # Guides for developers and on-call engineers, kept in English only.
 ENGLISH_ONLY: tuple[str, ...] = (

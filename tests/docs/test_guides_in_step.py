@@ -99,9 +99,9 @@ def line_of(text: str, needle: str) -> int:
 def test_the_shipped_guides_are_in_step() -> None:
     done = run_check(REPO)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "ok: 8 guides in step" in done.stdout
+    assert "ok: 9 guides in step" in done.stdout
     for name in ("sop", "channels", "replies", "codes", "cards", "members", "journeys",
-                 "console"):
+                 "console", "moments"):
         assert f"docs/{name}.md <-> docs/zh/{name}.md: ok" in done.stdout
 
 
