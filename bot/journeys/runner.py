@@ -31,7 +31,7 @@ from bot.journeys import entries
 from bot.journeys.book import JourneyBook
 from bot.journeys.dispatch import Dispatched, dispatch_due
 from bot.journeys.planner import JourneyDay, plan_journey, sql_planned
-from bot.journeys.setplan import sql_plan_units
+from bot.journeys.setplan import DEFAULT_CACHE_KIB, page_cache, sql_plan_units
 from bot.journeys.sop_claims import member_sop_claims
 from bot.sop.book import SopBook
 
@@ -188,6 +188,7 @@ class JourneyRunner:
                 log.info("journey %s %s: %s planned, %d postponed, skipped %s",
                          journey.name, day, dict(result.planned), result.postponed,
                          dict(result.skipped))
+        await self.db.write(lambda c: page_cache(c, DEFAULT_CACHE_KIB))
         await self.db.write(lambda c: repo.set_state(c, PLANNED_MARK, day.isoformat()))
         return results
 
