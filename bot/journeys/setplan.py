@@ -136,8 +136,8 @@ def _run(conn: Connection, statement: str, params: dict[str, Any]) -> int:
 
 def _stops(conn: Connection, journey: Journey, active: str, base: dict[str, Any],
            now: float) -> int:
-    """Every stop rule in one pass over the due entries (one UPDATE): the first rule that
-    holds, in the page planner's order, is the reason; then the stopped entries' steps."""
+    """The stop rules over the due entries (in the page planner's order: the first that
+    holds is the reason), then the stopped entries' steps."""
     rules: list[tuple[str, str]] = [("'gone: no longer a friend of any staff member'", _GONE)]
     extra: dict[str, Any] = {}
     if journey.stop.staff_deleted:
@@ -153,17 +153,25 @@ def _stops(conn: Connection, journey: Journey, active: str, base: dict[str, Any]
         rules.append(("'bought'", _BOUGHT))
     if journey.stop.left_groups:
         rules.append(("'left the store groups'", _LEFT))
+    if conn.dialect.name == "postgresql":  # one anti-join per rule beats OR'ed subplans
+        stopped = sum(_run(conn, _STOP.format(reason=why, active=active, cond=cond),
+                           {**base, **extra}) for why, cond in rules)
+    else:
+        stopped = _run(conn, _one_pass(journey, rules, active), {**base, **extra})
+    if stopped:
+        _skip_stopped(conn, journey, now)
+    return stopped
+
+
+def _one_pass(journey: Journey, rules: list[tuple[str, str]], active: str) -> str:
+    """SQLite: every rule in one UPDATE, one walk over the entries (its subqueries are
+    index lookups either way); the CASE names the first rule that holds."""
     reason = ("CASE " + " ".join(f"WHEN {cond} THEN {why}" for why, cond in rules)
               + " END")
     conds = [c for _, c in rules]
     if journey.stop.staff_deleted:  # the sender's friendship settles "any friend" for most
         conds[:2] = [_NOT_MEMBER, _DELETED, f"journey_entry.sender = '' AND {_NO_FRIEND}"]
-    cond = " OR ".join(f"({c})" for c in conds)
-    stopped = _run(conn, _STOP.format(reason=reason, active=active, cond=cond),
-                   {**base, **extra})
-    if stopped:
-        _skip_stopped(conn, journey, now)
-    return stopped
+    return _STOP.format(reason=reason, active=active, cond=" OR ".join(f"({c})" for c in conds))
 
 
 def _skip_stopped(conn: Connection, journey: Journey, now: float) -> None:
