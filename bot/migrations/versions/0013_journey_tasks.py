@@ -1,6 +1,6 @@
 """journey staff tasks: each customer's follow-up a staff member sends from the sidebar
 
-Revision ID: 0013
+Revision ID: 0013_journey_tasks
 Revises: 0011
 Create Date: 2026-12-03 17:40:00
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0013_journey_tasks"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
