@@ -3,9 +3,10 @@
     python scripts/bench_journeys.py [--phase both|plan|deliver]
         [--members 1000000] [--staff 2000] [--journeys 10]
         [--deliver-members 20000] [--deliver-staff 100] [--per-minute 10000]
-        [--fault-rate 0.01] [--kill-at 0.4] [--keep]
+        [--fault-rate 0.01] [--kill-at 0.4] [--keep] [--database-url URL] [--no-handover]
 
-Quick run: `--members 50000 --deliver-members 2000`.
+Quick run: `--members 50000 --deliver-members 2000`. `--database-url postgresql+psycopg://...`:
+the plan phase on PostgreSQL (a fresh schema, dropped after; the deliver phase stays SQLite).
 
 Phase `plan`: a SQLite file with `--members` customers (each a friend of one of `--staff`
 staff members, in one of 6 stores) and `--journeys` journeys of 11 daily steps; every
@@ -32,7 +33,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import shutil
 import signal
 import sqlite3
@@ -49,82 +49,32 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from bench_journeys_data import fill, journey_files  # noqa: E402
 
 from bot.simulator.local import free_port, secrets_env, throwaway_secrets  # noqa: E402
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ADD_MSG = "externalcontact/add_msg_template"
-STORES = ["0012", "0015", "0021", "0033", "0047", "0058"]
 
 
-def journey_files(folder: Path, n: int, steps: int, at: str | None = None) -> None:
-    """`n` journeys of `steps` daily steps (or one step at `at`), all in the precedence."""
-    folder.mkdir(parents=True, exist_ok=True)
-    names = [f"j{i:02d}" for i in range(n)]
-    settings = ("timezone: Asia/Shanghai\nallowance:\n  per_day: 1\n  precedence: ["
-                + ", ".join(names) + "]\n")
-    (folder / "settings.yaml").write_text(settings, encoding="utf-8")
-    lines = ["journeys:"]
-    for i, name in enumerate(names):
-        lines += [f"  {name}:", f"    title: 旅程{i}", "    entry: {event: first_purchase}",
-                  "    stop: {purchase: true}", "    steps:"]
-        for day in range(1, steps + 1):
-            clock = at or f"{9 + i % 10:02d}:{day * 4 % 60:02d}"
-            lines.append(f'      - {{id: s{day}, day: {day}, at: "{clock}", '
-                         f'text: "{{{{ store.name }}}}：旅程{i}第{{{{ day }}}}天"}}')
-    (folder / "bench.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def fill(db_path: Path, members: list[tuple[str, str]], n_journeys: int,
-         spread_days: int, seed: int) -> None:
-    """Members (ext, staff), their follows and one active journey entry each."""
-    from bot.db.engine import Database
-
-    Database(f"sqlite:///{db_path}").migrate()
-    rng = random.Random(seed)
-    today = datetime.now(SHANGHAI).date()
-    now = time.time()
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")
-        for start in range(0, len(members), 50_000):
-            part = members[start:start + 50_000]
-            conn.executemany(
-                "INSERT INTO member (external_userid, name, store_id, staff_userid, channel, "
-                "state, status, first_seen, last_seen) VALUES (?, ?, ?, ?, 'store-counter', "
-                "'', 'active', ?, ?)",
-                [(e, f"顾客{i}", STORES[hash(s) % 6], s, now, now)
-                 for i, (e, s) in enumerate(part, start)])
-            conn.executemany(
-                "INSERT INTO member_follow (external_userid, userid, state, status, added_at)"
-                " VALUES (?, ?, '', 'active', ?)", [(e, s, now) for e, s in part])
-            rows = []
-            for i, (e, s) in enumerate(part, start):
-                day = today - timedelta(days=1 + rng.randrange(spread_days))
-                rows.append((f"j{i % n_journeys:02d}", e, day.isoformat(), now, s,
-                             STORES[hash(s) % 6]))
-            conn.executemany(
-                "INSERT INTO journey_entry (journey, external_userid, entry_day, entered_at, "
-                "event, sender, store_id, status, reason) VALUES (?, ?, ?, ?, "
-                "'first_purchase', ?, ?, 'active', '')", rows)
-        conn.execute("INSERT INTO bot_state (key, value) VALUES ('journeys_events_until', ?)",
-                     (repr(now),))
-
-
-def settings_for(db_path: Path, sop_dir: Path) -> Any:
+def settings_for(url: str, sop_dir: Path) -> Any:
     from bot.config import Settings
 
-    return Settings().with_overrides(database={"url": f"sqlite:///{db_path}"},
+    return Settings().with_overrides(database={"url": url},
                                      paths={"sop_dir": sop_dir,
                                             "templates_dir": REPO / "templates"})
 
 
-async def child_plan(db_path: Path, sop_dir: Path) -> dict[str, Any]:
+async def child_plan(url: str, sop_dir: Path, handover: bool = True) -> dict[str, Any]:
     """In a fresh process: the day's plan and hand-over, timed, with the peak RSS."""
     from bot.db.engine import Database
+    from bot.journeys.dispatch import Dispatched
     from bot.journeys.files import live_journeys
     from bot.journeys.runner import JourneyRunner
 
-    settings = settings_for(db_path, sop_dir)
+    settings = settings_for(url, sop_dir)
     live = live_journeys(settings)
     live.load_now()
     db = Database(settings.database.url)
@@ -138,7 +88,8 @@ async def child_plan(db_path: Path, sop_dir: Path) -> dict[str, Any]:
     plan_s, plan_cpu = time.perf_counter() - t0, time.process_time() - c0
     plan_rss = peak_rss_mb(os.getpid())
     t0, c0 = time.perf_counter(), time.process_time()
-    done = await runner.dispatch(end_of_day.timestamp(), today)
+    done = (await runner.dispatch(end_of_day.timestamp(), today) if handover
+            else Dispatched())
     dispatch_s, dispatch_cpu = time.perf_counter() - t0, time.process_time() - c0
     await db.close()
     return {"plan_s": plan_s, "dispatch_s": dispatch_s, "plan_cpu": plan_cpu,
@@ -154,22 +105,35 @@ def phase_plan(args: argparse.Namespace, workdir: Path) -> bool:
     sop_dir = workdir / "sop"
     shutil.copytree(REPO / "sop", sop_dir, ignore=shutil.ignore_patterns("journeys"))
     journey_files(sop_dir / "journeys", args.journeys, 11)
-    db_path = workdir / "plan.db"
+    schema = None
+    if args.database_url:  # a fresh schema, dropped afterwards
+        from bench_replicas import Schema
+
+        schema = Schema(args.database_url)
+        schema.create()
+        url = schema.url
+    else:
+        url = f"sqlite:///{workdir / 'plan.db'}"
     staff = [f"staff{i:05d}" for i in range(args.staff)]
     members = [(f"wm{i:08d}", staff[i % len(staff)]) for i in range(args.members)]
-    t0 = time.perf_counter()
-    fill(db_path, members, args.journeys, 14, args.seed)
-    note(f"[plan] {args.members} members in {args.journeys} journeys written "
-         f"({time.perf_counter() - t0:.0f} s)")
-    out = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, __file__, "--child-plan", str(db_path), str(sop_dir)],
-        capture_output=True, text=True, cwd=REPO, check=False)
+    try:
+        t0 = time.perf_counter()
+        fill(url, members, args.journeys, 14, args.seed)
+        note(f"[plan] {args.members} members in {args.journeys} journeys written "
+             f"({time.perf_counter() - t0:.0f} s)")
+        out = subprocess.run(  # noqa: S603 - our own interpreter and script
+            [sys.executable, __file__, "--child-plan", url, str(sop_dir),
+             "" if args.handover else "--no-handover"],
+            capture_output=True, text=True, cwd=REPO, check=False)
+    finally:
+        if schema is not None and not args.keep:
+            schema.drop()
     if out.returncode != 0:
         print(out.stderr[-3000:])
         return False
     r = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"plan: {args.members:,} members, {args.journeys} journeys of 11 steps, "
-          f"{args.staff:,} staff (machine shared with other work)")
+          f"{args.staff:,} staff, {url.split(':', 1)[0]} (machine shared with other work)")
     print(f"  day's plan:   {r['plan_s']:6.1f} s wall, {r['plan_cpu']:.1f} s CPU "
           f"({r['planned']:,} steps planned, {r['postponed']:,} postponed by the allowance)"
           "   target < 30 s")
@@ -243,7 +207,8 @@ async def setup_deliver(args: argparse.Namespace, workdir: Path, http: aiohttp.C
                              json={"userid": userid, "count": per}) as resp:
             members += [(c["external_userid"], userid) for c in await resp.json()]
     db_path = workdir / "deliver.db"
-    fill(db_path, members, 1, 1, args.seed)  # every entry yesterday: day 1 is today 00:00
+    # every entry yesterday: day 1 is today 00:00
+    fill(f"sqlite:///{db_path}", members, 1, 1, args.seed)
     return db_path, sop_dir, [e for e, _ in members]
 
 
@@ -252,7 +217,7 @@ async def plan_and_dispatch(db_path: Path, sop_dir: Path) -> int:
     from bot.journeys.files import live_journeys
     from bot.journeys.runner import JourneyRunner
 
-    settings = settings_for(db_path, sop_dir)
+    settings = settings_for(f"sqlite:///{db_path}", sop_dir)
     live = live_journeys(settings)
     live.load_now()
     db = Database(settings.database.url)
@@ -353,8 +318,9 @@ def note(text: str) -> None:
 
 
 def main() -> int:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child-plan":
-        print(json.dumps(asyncio.run(child_plan(Path(sys.argv[2]), Path(sys.argv[3])))))
+    if len(sys.argv) == 5 and sys.argv[1] == "--child-plan":
+        print(json.dumps(asyncio.run(child_plan(sys.argv[2], Path(sys.argv[3]),
+                                                sys.argv[4] != "--no-handover"))))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phase", choices=["both", "plan", "deliver"], default="both")
@@ -368,6 +334,11 @@ def main() -> int:
     parser.add_argument("--kill-at", type=float, default=0.4)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--no-handover", dest="handover", action="store_false",
+                        help="phase plan: time the day's plan only")
+    parser.add_argument("--database-url", help="phase plan on PostgreSQL (a fresh schema, "
+                        "e.g. postgresql+psycopg://bot_ci:bot_ci@127.0.0.1:5432/bot_ci); "
+                        "default: a SQLite file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-journeys-"))
     ok = True

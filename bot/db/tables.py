@@ -335,7 +335,7 @@ from bot.console.tables import (  # noqa: E402
     ConsoleGroupHealth,
     WeComOwnerDay,
 )
-from bot.journeys.tables import JourneyEntry, JourneyStep, MemberEvent  # noqa: E402
+from bot.journeys.tables import JourneyEntry, JourneyStep, JourneyTask, MemberEvent  # noqa: E402
 from bot.members.tables import (  # noqa: E402
     CustomerUnionid,
     LoyaltyMember,
@@ -346,6 +346,6 @@ from bot.members.tables import (  # noqa: E402
 from bot.moments.tables import MomentStaff, MomentTask  # noqa: E402
 
 __all__ = ["ConsoleChannelDay", "ConsoleGroupDay", "ConsoleGroupHealth", "CustomerUnionid",
-           "GroupJoinState", "JourneyEntry", "JourneyStep", "LoyaltyMember", "MemberEvent",
-           "MomentStaff", "MomentTask",
-           "PosRequest", "Purchase", "QuestionnaireAnswer", "WeComCode", "WeComOwnerDay"]
+           "GroupJoinState", "JourneyEntry", "JourneyStep", "JourneyTask", "LoyaltyMember",
+           "MemberEvent", "MomentStaff", "MomentTask", "PosRequest", "Purchase",
+           "QuestionnaireAnswer", "WeComCode", "WeComOwnerDay"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from bot.books.errors import OperatorFileError
+from bot.books.positions import error_at
 from bot.books.stores import StoreDirectory
 from bot.books.templating import TemplateLibrary
 from bot.books.yamlfile import OperatorFileErrors
@@ -28,8 +30,11 @@ from bot.journeys.render import sample_context
 class JourneyBook:
     def __init__(self, journeys: list[Journey], allowance: Allowance,
                  templates: TemplateLibrary, stores: StoreDirectory,
-                 files: list[Path] | None = None) -> None:
+                 files: list[Path] | None = None,
+                 tag_uses: list[tuple[OperatorFileError, str]] | None = None) -> None:
         self.journeys = {j.name: j for j in journeys}
+        # each tag an entry or stop rule names, with where (the error's position, no reason)
+        self.tag_uses = tag_uses or []
         self.allowance = allowance
         self.templates = templates
         self.stores = stores
@@ -49,7 +54,8 @@ class JourneyBook:
         allowance = check_precedence(loader, sop_names)
         if loader.errors:
             raise OperatorFileErrors(loader.errors)
-        return cls(loader.journeys, allowance, templates, stores, files)
+        uses = [(error_at(path, raw, loc, ""), tag) for path, raw, loc, tag in loader.tag_uses]
+        return cls(loader.journeys, allowance, templates, stores, files, uses)
 
     def enabled(self) -> list[Journey]:
         return sorted((j for j in self.journeys.values() if j.enabled),

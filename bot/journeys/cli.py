@@ -8,6 +8,7 @@ read-only (`bot.journeys.preview`).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -34,6 +35,8 @@ def add_journeys_commands(commands: argparse._SubParsersAction[argparse.Argument
     sub = cmd.add_subparsers(dest="journeys_command", required=True)
     check = sub.add_parser("check", help="check sop/journeys/; exit 1 listing problems")
     check.add_argument("--config", type=Path, help="TOML settings file")
+    check.add_argument("--online", action="store_true",
+                       help="also look each tag up in WeCom's corp tag list (the API)")
     preview = sub.add_parser("preview", help="what a customer gets, or what a day sends")
     which = preview.add_mutually_exclusive_group(required=True)
     which.add_argument("--customer", help="external_userid of the customer")
@@ -53,8 +56,29 @@ def run_journeys_command(args: argparse.Namespace, out: TextIO | None = None) ->
     except OperatorFileErrors as exc:
         return print_check_failure(exc.errors, out)
     if args.journeys_command == "check":
+        if getattr(args, "online", False) and (code := _check_online(settings, book, out)):
+            return code
         return _summary(book, out)
     return _preview(args, settings, book, sops, out)
+
+
+def _check_online(settings: Settings, book: JourneyBook, out: TextIO) -> int:
+    """0 when WeCom has every tag the journeys name; else the check's failure."""
+    from bot.config import ConfigError, load_secrets
+    from bot.journeys.corp_tags import read_corp_tags, unknown_in_wecom
+    from bot.wecom.errors import WeComError
+
+    try:
+        groups = asyncio.run(read_corp_tags(settings, load_secrets()))
+    except (ConfigError, WeComError, OSError) as exc:
+        print(f"error: WeCom's corp tag list could not be read: {exc}", file=out)
+        return 1
+    unknown = unknown_in_wecom(book, groups)
+    if unknown:
+        return print_check_failure(unknown, out)
+    print(f"WeCom has all {len({t for _, t in book.tag_uses})} tags the journeys name "
+          "(get_corp_tag_list)", file=out)
+    return 0
 
 
 def _sop_book(settings: Settings) -> SopBook | None:

@@ -30,6 +30,7 @@ from bot.journeys.model import Journey, RenderedStep, Step
 from bot.journeys.planner import stop_entries
 from bot.journeys.render import StepRenderError, context, render_step
 from bot.journeys.stops import EntryRow, sender_for, stop_reason
+from bot.journeys.tasks import write_tasks
 from bot.outbox.owner_posts import REMIND_VIA
 from bot.outbox.status import SendStatus
 
@@ -136,7 +137,9 @@ def _dispatch_journey(conn: Connection, book: JourneyBook, journey: Journey,
         if isinstance(rendered, StepRenderError):
             _skip(conn, [item], f"render: {rendered}"[:200], now, done)
             continue
-        groups[(item.step, sender, rendered.key())].append((item, rendered))
+        # a staff task is one list per staff member and step, each customer's own text
+        text_key = "" if journey.via == "staff_task" else rendered.key()
+        groups[(item.step, sender, text_key)].append((item, rendered))
     for (step_id, sender, _), members in groups.items():
         step = journey.step(step_id)
         assert step is not None
@@ -203,8 +206,15 @@ def _new_send(conn: Connection, key: str, slot_id: int, via: str, sender: str,
 
 def _staff_task(conn: Connection, journey: Journey, step: Step, sender: str,
                 members: list[tuple[DueRow, RenderedStep]], now: float) -> None:
-    """One app message to the staff member: who to follow up today, and what to say."""
+    """One app message to the staff member: who to follow up today, and how; each
+    customer's text as a task the chat sidebar shows and sends (`bot.journeys.tasks`)."""
     first = members[0][0]
+    write_tasks(conn, [{"step_row": m.step_row, "journey": journey.name, "step": step.id,
+                        "ext": m.entry.external_userid, "sender": sender, "day": m.due_day,
+                        "title": f"{journey.title}·第{step.day}天"[:128], "text": r.text,
+                        "at": now,
+                        "attachments": json.dumps(r.attachments, ensure_ascii=False)}
+                       for m, r in members])
     names = load_customers(conn, (m[0].entry.external_userid for m in members))
     lines = [f"今日跟进：{journey.title}·第{step.day}天，{len(members)} 位顾客"]
     lines += [f"· {names[m[0].entry.external_userid].name or '顾客'}"
@@ -212,7 +222,8 @@ def _staff_task(conn: Connection, journey: Journey, step: Step, sender: str,
     if len(members) > TASK_LINES:
         lines.append(f"……等 {len(members)} 位")
     lines.append(f"话术：{members[0][1].text[:300]}")
-    lines.append("打开与顾客的聊天，在侧边栏发送。")
+    lines.append("发送方法：打开与这位顾客的聊天，点聊天工具栏的「话术」侧边栏，在「今日跟进」"
+                 "里点「发送跟进」，发出即记为已跟进。今天没发的记为未跟进。")
     body = {"touser": sender, "msgtype": "text", "text": {"content": "\n".join(lines)},
             "enable_duplicate_check": 1, "duplicate_check_interval": 1800}
     key = f"j|{journey.name}|{step.id}|{first.due_day}|task:{sender}"

@@ -9,12 +9,14 @@ step and staff member, and what the daily allowance postpones, are the real plan
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
 from bot.db.engine import sql
+from bot.journeys import tasks
 from bot.journeys.book import JourneyBook
 from bot.journeys.facts import Customer, load_customers
 from bot.journeys.model import Journey
@@ -146,4 +148,16 @@ def date_preview(conn: Connection, book: JourneyBook, day: date,
                          f"skipped {dict(result.skipped) or 0}")
     if len(lines) == 1:
         lines.append("  nothing due")
+    return lines + _task_lines(conn, book, day)
+
+
+def _task_lines(conn: Connection, book: JourneyBook, day: date) -> list[str]:
+    """The day's staff tasks (``via: staff_task``): sent from the sidebar, missed, due."""
+    found = tasks.tally(conn, day)
+    lines = [f"staff tasks on {day} (sent from the chat sidebar):"] if found.counts else []
+    for (journey, step), counts in sorted(found.counts.items()):
+        unsent = ", ".join(f"{book.stores.staff_name(s)}({s}) {c}"
+                           for s, c in found.staff.get((journey, step), Counter()).most_common(5))
+        lines.append(f"  {journey}/{step}: {counts['sent']} sent, {counts['missed']} missed, "
+                     f"{counts['due']} still due" + (f" · not sent: {unsent}" if unsent else ""))
     return lines

@@ -27,11 +27,11 @@ from sqlalchemy.engine import Connection
 from bot.books.live import LiveBook
 from bot.db import repo
 from bot.db.engine import Database
-from bot.journeys import entries
+from bot.journeys import entries, tasks
 from bot.journeys.book import JourneyBook
 from bot.journeys.dispatch import Dispatched, dispatch_due
 from bot.journeys.planner import JourneyDay, plan_journey, sql_planned
-from bot.journeys.setplan import sql_plan_units
+from bot.journeys.setplan import DEFAULT_CACHE_KIB, page_cache, sql_plan_units
 from bot.journeys.sop_claims import member_sop_claims
 from bot.sop.book import SopBook
 
@@ -173,6 +173,9 @@ class JourneyRunner:
         if quiet:
             await self.db.write(lambda c: entries.enter(c, quiet, [
                 ev for j in quiet for ev in entries.quiet_customers(c, j, day)]))
+        missed = await self.db.write(lambda c: tasks.mark_missed(c, day, now))
+        if missed:
+            log.info("journeys: %d staff tasks of earlier days not sent: missed", missed)
         claims = await self.db.read(lambda c: member_sop_claims(c, sops, day))
         results = []
         for journey in book.enabled():
@@ -188,6 +191,7 @@ class JourneyRunner:
                 log.info("journey %s %s: %s planned, %d postponed, skipped %s",
                          journey.name, day, dict(result.planned), result.postponed,
                          dict(result.skipped))
+        await self.db.write(lambda c: page_cache(c, DEFAULT_CACHE_KIB))
         await self.db.write(lambda c: repo.set_state(c, PLANNED_MARK, day.isoformat()))
         return results
 

@@ -70,3 +70,29 @@ class JourneyStep(SQLModel, table=True):
     reason: str = ""  # skipped: stopped | allowance | gone | missed | render
     slot_id: int | None = None  # the outbox slot (sop_slot) it went out in
     updated_at: float
+
+
+class JourneyTask(SQLModel, table=True):
+    """A ``via: staff_task`` step for one customer: the staff member sends it from the chat
+    sidebar. ``due`` until sent (``sent``, once: a guarded update) or, when its day ended
+    unsent, ``missed``. One row per `JourneyStep` row, written when the step is handed over."""
+
+    __tablename__ = "journey_task"
+    __table_args__ = (
+        Index("ix_journey_task_chat", "sender", "external_userid", "status"),
+        Index("ix_journey_task_day", "status", "day"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    step_row: int = Field(unique=True)  # journey_step.id
+    journey: str = Field(max_length=64)
+    step: str = Field(max_length=48)
+    external_userid: str = Field(max_length=64)
+    sender: str = Field(max_length=64)  # the staff member whose chat sidebar shows it
+    day: str = Field(max_length=10)  # the local day it is due
+    title: str = Field(default="", max_length=128)  # the journey's title and the step's day
+    text: str = ""
+    attachments: str = "[]"  # JSON, as the step rendered them
+    status: str = Field(default="due", max_length=16)  # due | sent | missed
+    sent_at: float | None = None
+    updated_at: float

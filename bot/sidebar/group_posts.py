@@ -39,14 +39,15 @@ class GroupView:
                 "posted": self.posted}
 
 
-def _post_json(row: PostRow) -> dict[str, Any]:
-    """A post as the sidebar shows and sends it: the text, the cards sendChatMessage can
-    send (a link becomes a ``news`` card), and the pictures it cannot (an image attachment
-    with only a pic_url has no mediaid: the owner adds it by hand from the link)."""
+def chat_cards(attachments: list[dict[str, Any]]
+               ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Attachments as the sidebar sends them: the cards sendChatMessage can send (a link
+    becomes a ``news`` card), the pictures it cannot (an image attachment with only a
+    pic_url has no mediaid: added by hand from the link), and the titles of the rest."""
     cards: list[dict[str, Any]] = []
     pictures: list[str] = []
     others: list[str] = []
-    for attachment in row.attachments:
+    for attachment in attachments:
         kind = attachment.get("msgtype")
         body = attachment.get(kind, {}) if isinstance(kind, str) else {}
         if kind == "link":
@@ -57,6 +58,12 @@ def _post_json(row: PostRow) -> dict[str, Any]:
             pictures.append(str(body["pic_url"]))
         else:
             others.append(str(body.get("title") or kind))
+    return cards, pictures, others
+
+
+def _post_json(row: PostRow) -> dict[str, Any]:
+    """A post as the sidebar shows and sends it: the text and its `chat_cards`."""
+    cards, pictures, others = chat_cards(row.attachments)
     return {"id": row.id, "sop": row.sop, "title": row.title, "time": row.slot_local[-5:],
             "text": row.text,
             "cards": cards, "pictures": pictures, "others": others, "status": row.status,

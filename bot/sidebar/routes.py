@@ -11,6 +11,8 @@
 | ``GET /sidebar/group?chat=`` | 今日群SOP of a customer group, HTML fragment | session |
 | ``GET /api/group-posts?chat=`` | the same as JSON | session |
 | ``POST /api/group-posts/posted`` | ``{chat, post_id}``: the owner posted it | session + CSRF |
+| ``GET /api/journey-tasks?customer=`` | 今日跟进: the customer's journey tasks, JSON | session |
+| ``POST /api/journey-tasks/sent`` | ``{customer, task_id}``: sent, recorded once | s. + CSRF |
 
 Refusals come before any work: no session → 401 (the page redirects to WeCom's login
 instead), a customer the staff member does not follow → 403 with the same words whether
@@ -35,6 +37,7 @@ from bot.config import Secrets, Settings
 from bot.replies.service import VIAS, NotYourCustomer, Suggestions, UnknownReply
 from bot.sidebar import wecom_web
 from bot.sidebar.group_posts import GroupPosts, GroupView, NotYourGroup
+from bot.sidebar.journey_tasks import SidebarTasks
 from bot.sidebar.session import COOKIE, STATE_COOKIE, STATE_TTL_S, Session, SessionSigner
 from bot.wecom.errors import WeComError
 
@@ -61,6 +64,7 @@ class Sidebar:
         self.services: Services | None = None
         self.tickets: wecom_web.Tickets | None = None
         self.group_posts: GroupPosts | None = None
+        self.tasks: SidebarTasks | None = None
         self._jinja = Environment(loader=FileSystemLoader(HERE / "templates"),
                                   autoescape=select_autoescape(default=True),
                                   trim_blocks=True, lstrip_blocks=True, auto_reload=False)
@@ -71,6 +75,7 @@ class Sidebar:
     def attach(self, services: Services) -> None:
         self.services = services
         self.group_posts = GroupPosts(services.db)
+        self.tasks = SidebarTasks(services.db)
         self.tickets = wecom_web.Tickets(services.wecom, self.secrets.corp_id,
                                          self.secrets.agent_id)
 
@@ -85,6 +90,8 @@ class Sidebar:
             web.get("/sidebar/group", self.group_panel),
             web.get("/api/group-posts", self.api_group_posts),
             web.post("/api/group-posts/posted", self.api_group_posted),
+            web.get("/api/journey-tasks", self.api_tasks),
+            web.post("/api/journey-tasks/sent", self.api_task_sent),
             web.static("/sidebar/static", HERE / "static", name="sidebar_static",
                        append_version=True),  # ?v=<hash>: cached forever, busted on change
         ]
@@ -157,7 +164,8 @@ class Sidebar:
         panel_html, status = "", 200
         if customer:
             try:
-                panel_html = self._render_panel(await self._suggest(session, request, customer))
+                panel_html = self._render_panel(await self._suggest(session, request, customer),
+                                                await self._tasks(session, customer))
             except NotYourCustomer:
                 panel_html, status = f'<p class="empty">{NOT_YOURS}</p>', 403
         elif chat:
@@ -189,8 +197,8 @@ class Sidebar:
         except NotYourCustomer:
             return web.Response(text=f'<p class="empty">{NOT_YOURS}</p>', status=403,
                                 content_type="text/html", headers=_NO_STORE)
-        return web.Response(text=self._render_panel(found), content_type="text/html",
-                            headers=_NO_STORE)
+        return web.Response(text=self._render_panel(found, await self._tasks(session, customer)),
+                            content_type="text/html", headers=_NO_STORE)
 
     def _render_group(self, view: GroupView) -> str:
         return self._group_panel.render(view=view,
@@ -253,9 +261,15 @@ class Sidebar:
         assert self.group_posts is not None
         return self.group_posts
 
-    def _render_panel(self, found: Suggestions) -> str:
-        return self._panel.render(card=found.card, replies=found.replies,
+    def _render_panel(self, found: Suggestions, tasks: list[dict[str, Any]]) -> str:
+        return self._panel.render(card=found.card, replies=found.replies, tasks=tasks,
                                   dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+    async def _tasks(self, session: Session, customer: str) -> list[dict[str, Any]]:
+        """今日跟进 of this staff member for `customer` (already checked: one they serve)."""
+        self._services()
+        assert self.tasks is not None
+        return await self.tasks.for_customer(session.userid, customer)
 
     def _csp(self) -> str:
         sources = {_origin(u) for u in wecom_web.jssdk_scripts(self.settings.wecom.api_base_url)}
@@ -306,6 +320,37 @@ class Sidebar:
         except UnknownReply:
             return _json({"error": f"no reply {reply_id!r} in the library"}, 404)
         return _json({"ok": True})
+
+    async def api_tasks(self, request: web.Request) -> web.StreamResponse:
+        session = self._require(request)
+        customer = request.query.get("customer", "")
+        try:
+            await self._suggest(session, request, customer)  # one they serve, else 403
+        except NotYourCustomer:
+            return _json({"error": NOT_YOURS}, 403)
+        return _json({"tasks": await self._tasks(session, customer)})
+
+    async def api_task_sent(self, request: web.Request) -> web.StreamResponse:
+        """A journey task went into the customer's chat (sendChatMessage said ok): record
+        it, once; a repeat answers with the task as recorded, ``recorded: false``."""
+        checked = await self._signed_post(request)
+        if isinstance(checked, web.StreamResponse):
+            return checked
+        session, body = checked
+        customer, task_id = str(body.get("customer", "")), body.get("task_id")
+        if not customer or not isinstance(task_id, int) or isinstance(task_id, bool):
+            return _json({"error": "need customer and task_id (a number)"}, 400)
+        self._services()
+        assert self.tasks is not None
+        task, recorded = await self.tasks.mark_sent(session.userid, customer, task_id)
+        if task is None:
+            return _json({"error": f"no task {task_id} of yours for this customer"}, 404)
+        if task["status"] != "sent":
+            return _json({"error": f"task {task_id} is {task['status']}", "task": task}, 409)
+        if recorded:
+            log.info("journey task %d (%s/%s) sent to %s by %s", task_id, task["journey"],
+                     task["step"], customer, session.userid)
+        return _json({"ok": True, "recorded": recorded, "task": task})
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 // The sidebar's behaviour: find the customer (or the customer group), search, send. Plain
 // JS, no build step. Inside WeCom the JS-SDK sends (wx.invoke sendChatMessage); elsewhere
-// the text is copied. In a group chat it shows 今日群SOP: the owner's posts due today.
+// the text is copied. In a group chat it shows 今日群SOP: the owner's posts due today; in a
+// customer's chat, 今日跟进 (their journey follow-ups) above the replies.
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("sidebar-config").textContent);
@@ -121,9 +122,39 @@
       .catch(function () { toast("发送失败，请重试"); button.disabled = false; });
   }
 
+  // 「发送跟进」: a journey's follow-up into this customer's chat, then recorded (once).
+  function sendTask(button) {
+    var item = button.closest(".task");
+    var text = item.querySelector(".text").textContent;
+    var cards = JSON.parse(item.dataset.cards || "[]");
+    button.disabled = true;
+    if (!sdk) {
+      copy(text).then(function () { toast("已复制，去聊天窗口粘贴"); })
+        .then(function () { button.disabled = false; });
+      return;
+    }
+    sendToChat(text, cards)
+      .then(function () {
+        return fetch("/api/journey-tasks/sent", {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": cfg.csrf },
+          body: JSON.stringify({ customer: customer, task_id: Number(item.dataset.id) })
+        }).then(function (r) { if (!r.ok) { throw r; } });
+      })
+      .then(function () {
+        item.classList.add("sent");
+        item.querySelector(".category").textContent = "已跟进 ✓";
+        button.remove();
+        toast("已发送，已记为跟进");
+      })
+      .catch(function () { toast("发送失败，请重试"); button.disabled = false; });
+  }
+
   panel.addEventListener("click", function (e) {
     var post = e.target.closest(".post-send");
     if (post) { postToGroup(post); return; }
+    var task = e.target.closest(".task-send");
+    if (task) { sendTask(task); return; }
     var button = e.target.closest(".send");
     if (!button) { return; }
     var item = button.closest(".reply");
