@@ -6,8 +6,9 @@ stop tag, left the store groups, deleted the staff member, no longer anyone's fr
 step counts its `journey_step` rows: reached (a row exists: planned for them), waiting
 (planned or postponed), sent (handed to the outbox, or a staff task), skipped by reason
 (stopped, allowance, gone; missed or render as other). A cohort keeps moving while its
-customers are in the journey, so the job rebuilds every cohort with someone still in it or
-that ended in the last two days, whole (delete + insert): idempotent.
+customers are in the journey, so each run of the job rebuilds, whole (delete + insert:
+idempotent), the cohorts where something changed since its last run (ten minutes of margin;
+two days after a start).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from sqlalchemy.engine import Connection
 
 from bot.db.engine import sql
 
-DAY_S = 86400.0
 ENTRY_COUNTS = ("entered", "active", "finished", "left_purchase", "left_tag", "left_groups",
                 "left_staff", "left_gone")
 STEP_COUNTS = ("reached", "waiting", "sent", "skipped_stopped", "skipped_allowance",
@@ -37,12 +37,15 @@ _SKIP = """CASE WHEN s.reason LIKE 'stopped%' THEN 'skipped_stopped'
 _STEP_STATUS = {"planned": "waiting", "postponed": "waiting", "queued": "sent", "task": "sent"}
 
 
-def cohorts_to_refresh(conn: Connection, now: float, recent: Iterable[date]) -> list[date]:
-    """Entry days with someone still in a journey or who left it in the last two days, and
-    `recent` (yesterday and today)."""
+def cohorts_to_refresh(conn: Connection, since: float, recent: Iterable[date]) -> list[date]:
+    """The entry days where anything changed since `since` (an entry made or ended, a step
+    planned, sent or skipped), and `recent` (yesterday and today)."""
     found = {date.fromisoformat(str(d)) for (d,) in conn.execute(sql("""
         SELECT DISTINCT entry_day FROM journey_entry
-        WHERE status = 'active' OR ended_at >= :since"""), {"since": now - 2 * DAY_S})}
+        WHERE entered_at >= :since OR ended_at >= :since
+        UNION SELECT DISTINCT e.entry_day FROM journey_step s
+        JOIN journey_entry e ON e.id = s.entry_id WHERE s.updated_at >= :since"""),
+        {"since": since})}
     return sorted(found | set(recent))
 
 

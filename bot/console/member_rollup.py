@@ -44,37 +44,63 @@ _ADD_MOVES = sql("""
     DO UPDATE SET members = console_member_move.members + excluded.members""")
 
 
-def _moves(conn: Connection, kind: str) -> list[tuple[str, str, str, int]]:
-    """(store, from, to, members) of the members whose `kind` differs from the copy."""
-    assert kind in KINDS
-    return [(str(s), str(a), str(b), int(n)) for s, a, b, n in conn.execute(sql(f"""
-        SELECT s.store_id, s.{kind}, m.{kind}, count(*) FROM loyalty_member m
-        JOIN console_member_state s ON s.member_code = m.member_code
-        WHERE m.level <> '' AND s.{kind} <> m.{kind}
-        GROUP BY s.store_id, s.{kind}, m.{kind}"""))]  # noqa: S608 (kind is a constant)
+_CHANGED = sql("""
+    SELECT s.store_id, s.level, m.level, s.stage, m.stage, count(*) FROM loyalty_member m
+    JOIN console_member_state s ON s.member_code = m.member_code
+    WHERE m.level <> '' AND (s.level <> m.level OR s.stage <> m.stage)
+    GROUP BY s.store_id, s.level, m.level, s.stage, m.stage""")
+_ADD_COUNTS = sql("""
+    INSERT INTO console_member_day (day, store_id, kind, name, members)
+    VALUES (:day, :store_id, :kind, :name, :members)
+    ON CONFLICT (day, store_id, kind, name)
+    DO UPDATE SET members = console_member_day.members + excluded.members""")
+
+
+def _moves(conn: Connection) -> Counter[tuple[str, str, str, str]]:
+    """(store, kind, from, to) → members, of those whose level or stage differ from the
+    copy; each store's and the chain's (``*``)."""
+    moved: Counter[tuple[str, str, str, str]] = Counter()
+    for store, level_was, level, stage_was, stage, n in conn.execute(_CHANGED):
+        for kind, before, after in (("level", level_was, level), ("stage", stage_was, stage)):
+            if before != after:
+                moved[(str(store), kind, str(before), str(after))] += int(n)
+                moved[("*", kind, str(before), str(after))] += int(n)
+    return moved
 
 
 def follow_members(conn: Connection, day: date) -> int:
-    """Record the moves since the last look as `day`'s, bring the copy up to date and count
-    the day's members; the number of members who moved."""
+    """Record the moves since the last look as `day`'s, bring the copy up to date and the
+    day's counts with it; the number of members whose level changed (new ones included).
+
+    The day's first run counts the copy whole (a recount a day keeps the counts true);
+    later runs add the moves to the counts."""
     conn.execute(_NEW_MEMBERS)
-    moved: Counter[tuple[str, str, str, str]] = Counter()
-    for kind in KINDS:
-        for store, before, after, n in _moves(conn, kind):
-            moved[(store, kind, before, after)] += n
-            moved[("*", kind, before, after)] += n
+    moved = _moves(conn)
     conn.execute(_FOLLOW)
+    key = day.isoformat()
     if moved:
         conn.execute(_ADD_MOVES, [
-            {"day": day.isoformat(), "store_id": store, "kind": kind, "from_name": before,
+            {"day": key, "store_id": store, "kind": kind, "from_name": before,
              "to_name": after, "members": n}
             for (store, kind, before, after), n in sorted(moved.items())])
-    count_members(conn, day)
+    counted = conn.execute(sql("SELECT 1 FROM console_member_day WHERE day = :day LIMIT 1"),
+                           {"day": key}).first()
+    if counted is None:
+        count_members(conn, day)
+    elif moved:
+        deltas: Counter[tuple[str, str, str]] = Counter()
+        for (store, kind, before, after), n in moved.items():
+            deltas[(store, kind, after)] += n
+            if before:
+                deltas[(store, kind, before)] -= n
+        conn.execute(_ADD_COUNTS, [{"day": key, "store_id": store, "kind": kind, "name": name,
+                                    "members": n} for (store, kind, name), n in deltas.items()
+                                   if n])
     return sum(n for (store, kind, _, _), n in moved.items() if store == "*" and kind == "level")
 
 
 def count_members(conn: Connection, day: date) -> None:
-    """`day`'s members per store and level / stage, from the console's copy."""
+    """`day`'s members per store and level / stage, counted from the console's copy."""
     conn.execute(sql("DELETE FROM console_member_day WHERE day = :day"),
                  {"day": day.isoformat()})
     for kind in KINDS:

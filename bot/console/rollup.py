@@ -230,6 +230,8 @@ class RollupJob:
     async def rebuild(self, groups: list[date], channels: list[date]) -> None:
         now = self.clock()
         rules = self.health.current()
+        # journey cohorts changed since the last run (with margin for late commits)
+        since = (self.last_run_at or now - 2 * DAY_S) - 600
 
         def build(conn: Connection) -> None:
             for day in sorted(groups):  # in order: a day builds on the day before
@@ -238,7 +240,7 @@ class RollupJob:
                 build_channel_day(conn, day, self.tz, now)
             for day in groups:  # members, answers and journeys: bot.console.member_rollup
                 build_answer_day(conn, day, self.tz)
-            build_journey_days(conn, cohorts_to_refresh(conn, now, groups))
+            build_journey_days(conn, cohorts_to_refresh(conn, since, groups))
             follow_members(conn, today(self.tz, now))
             if rules is not None and groups:
                 build_health(conn, rules, max(groups))
