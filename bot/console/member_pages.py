@@ -114,9 +114,11 @@ def journey_steps(conn: Connection, key: str, journey: str | None, first: date, 
         WHERE store_id = :key AND step <> '*' AND day >= :first AND day <= :last{where}
         GROUP BY journey, step"""), {**_period(key, first, last), "journey": journey})}  # noqa: S608 (constant names)
 
-    def order(item: tuple[str, str]) -> tuple[str, int, str]:
+    def order(item: tuple[str, str]) -> tuple[str, int, int, str]:
+        """The file's order; a step no longer in it after them, the most reached first."""
         steps = names.journeys.get(item[0], ("", ()))[1]
-        return item[0], steps.index(item[1]) if item[1] in steps else len(steps), item[1]
+        where = steps.index(item[1]) if item[1] in steps else len(steps)
+        return item[0], where, -int(found[item][0] or 0), item[1]
 
     rows = [{"journey": j, "step": s, "label": f"{names.journeys.get(j, (j,))[0]}·{s}",
              **{c: int(v or 0) for c, v in zip(STEP_COUNTS, found[(j, s)], strict=True)}}

@@ -10,26 +10,52 @@ second 银卡 is a move.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.journeys import record_member_event
 from bot.members.links import make_link
-from tests.conftest import World
-from tests.console.support import MANAGER_0012, MANAGER_0015, OPERATOR, STRANGER, roll_up
+from tests.conftest import REPO, World
+from tests.console.support import (
+    MANAGER_0012,
+    MANAGER_0015,
+    OPERATOR,
+    STRANGER,
+    console_overrides,
+    roll_up,
+)
 from tests.journeys.support import Journeys, journeys_world
 from tests.members.support import POS_SECRET, post_purchases, purchase
 from tests.members.test_questionnaire import submit
 
-JOURNEY = """  t:
-    title: 测试旅程
+JOURNEY = """  new-friends:
+    title: 新朋友两天关怀
     entry: {event: staff_added}
     stop: {purchase: true}
     steps:
-      - {id: hello, day: 1, at: "10:00", text: "{{ store.name }}的问候"}
-      - {id: again, day: 2, at: "10:00", text: 第二天的问候}
+      - {id: hello, day: 1, at: "10:00", text: "{{ store.name }}欢迎您，今天到店有试吃"}
+      - {id: tips, day: 2, at: "10:00", text: 水果怎么挑、怎么存，店长整理了一份小贴士}
 """
+
+
+def people_overrides(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """The console's settings, reading a copy of sop/ whose journeys are `JOURNEY` only
+    (the pages name its title and steps in order, as in production)."""
+    sop = tmp_path / "console-sop"
+    shutil.copytree(REPO / "sop", sop)
+    for path in (sop / "journeys").glob("*.yaml"):
+        if path.name != "settings.yaml":
+            path.unlink()
+    settings = (sop / "journeys" / "settings.yaml").read_text(encoding="utf-8")
+    (sop / "journeys" / "settings.yaml").write_text(  # as Journeys.only writes it
+        "timezone: Asia/Shanghai\nallowance:\n  per_day: 1\n  precedence: []\n"
+        + settings[settings.index("\ntags:"):], encoding="utf-8")
+    (sop / "journeys" / "test.yaml").write_text("journeys:\n" + JOURNEY, encoding="utf-8")
+    overrides = console_overrides()
+    return {**overrides, "paths": {"sop_dir": sop, "templates_dir": REPO / "templates"}}
 
 
 def secrets_for_people(monkeypatch: pytest.MonkeyPatch) -> None:

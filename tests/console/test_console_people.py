@@ -12,20 +12,13 @@ import aiohttp
 import pytest
 
 from tests.conftest import World
-from tests.console.people import console_staff, people_day, secrets_for_people
-from tests.console.support import (
-    MANAGER_0012,
-    MANAGER_0015,
-    OPERATOR,
-    STRANGER,
-    console_overrides,
-    signed_in,
-)
+from tests.console.people import console_staff, people_day, people_overrides, secrets_for_people
+from tests.console.support import MANAGER_0015, OPERATOR, STRANGER, signed_in
 
 
 @pytest.fixture
-def bot_overrides() -> dict[str, dict[str, Any]]:
-    return console_overrides()
+def bot_overrides(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    return people_overrides(tmp_path)
 
 
 @pytest.fixture(autouse=True)
@@ -63,17 +56,17 @@ async def test_levels_stages_moves_answers_and_journeys_per_viewer(world: World,
         assert answers[("wish", "B")] == ("低糖少负担", "1")
 
         [journey] = await _table(op, f"{base}/journeys?format=csv&table=journeys")
-        assert (journey["名称"], journey["进入"], journey["走完"], journey["因购买退出"]
-                ) == ("t", "3", "2", "1")
+        assert [journey[k] for k in ("名称", "旅程", "进入", "走完", "因购买退出")] == [
+            "new-friends", "新朋友两天关怀", "3", "2", "1"]
         steps = {r["步骤"]: r for r in await _table(op, f"{base}/journeys?format=csv&table=steps")}
         assert (steps["hello"]["到达"], steps["hello"]["已发出"]) == ("3", "3")
-        assert steps["again"]["已发出"] == "2"
-        [day] = await _table(op, f"{base}/journeys?journey=t&step=again&format=csv"
+        assert steps["tips"]["已发出"] == "2"
+        [day] = await _table(op, f"{base}/journeys?journey=new-friends&step=tips&format=csv"
                                  "&table=step_days")
         assert day["已发出"] == "2"
         async with op.get(f"{base}/journeys") as resp:
             page = await resp.text()
-        assert resp.status == 200 and "/console/journeys?journey=t&amp;step=hello" in page
+        assert resp.status == 200 and "/console/journeys?journey=new-friends&amp;step=hello" in page
 
     async with await signed_in(world, MANAGER_0015) as manager:
         [levels] = await _table(manager, f"{base}/members?format=csv&table=levels")
@@ -87,14 +80,13 @@ async def test_levels_stages_moves_answers_and_journeys_per_viewer(world: World,
 
 @pytest.mark.parametrize("path", ["members?store=0012", "journeys?store=0012",
                                   "members?store=0012&format=csv&table=levels",
-                                  "journeys?store=0012&journey=t&step=hello&format=csv"
+                                  "journeys?store=0012&journey=new-friends&step=hello&format=csv"
                                   "&table=step_days", "members?store=9999"])
 async def test_a_manager_asking_for_another_store_gets_403(world: World, path: str):
     console_staff(world)
-    async with await signed_in(world, MANAGER_0015) as manager:
-        async with manager.get(f"{world.bot_url}/console/{path}",
-                               allow_redirects=False) as resp:
-            text = await resp.text()
+    async with await signed_in(world, MANAGER_0015) as manager, manager.get(
+            f"{world.bot_url}/console/{path}", allow_redirects=False) as resp:
+        text = await resp.text()
     assert resp.status == 403 and "没有权限查看这家门店" in text
     assert "M0012" not in text
 
@@ -116,7 +108,7 @@ async def test_strangers_and_missing_sessions_see_nothing(world: World):
     "members?start=2026-13-01", "members?start=2025-01-01&end=2026-01-01",
     "members?start=2999-01-01&end=2999-01-02", "members?end=2026-01-01&start=2026-02-01",
     "members?store=12", "members?format=csv&table=nope", "journeys?journey=a%20b",
-    "journeys?step=hello", "journeys?journey=t&step=" + "x" * 65,
+    "journeys?step=hello", "journeys?journey=new-friends&step=" + "x" * 65,
     "journeys?start=1999-01-01&end=1999-01-02"])
 async def test_absurd_parameters_are_400(world: World, query: str):
     console_staff(world)
