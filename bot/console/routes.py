@@ -186,8 +186,8 @@ class Console:
         store = _store_param(request)
         first, last = days.period(request.query.get("start"), request.query.get("end"), self.tz,
                                   default_days=30)
-        found = await self.views().members(viewer, store or None, first, last,
-                                           self.catalog.current())
+        names = await asyncio.to_thread(self.catalog.current)  # reads files when changed
+        found = await self.views().members(viewer, store or None, first, last, names)
         return self._answer(request, viewer, "members", found)
 
     async def journeys(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
@@ -200,8 +200,9 @@ class Console:
             raise BadRequest("看某一步要同时给出 journey")
         first, last = days.period(request.query.get("start"), request.query.get("end"), self.tz,
                                   default_days=30)
+        names = await asyncio.to_thread(self.catalog.current)
         found = await self.views().journeys(viewer, store or None, journey or None,
-                                            step or None, first, last, self.catalog.current())
+                                            step or None, first, last, names)
         return self._answer(request, viewer, "journeys", found)
 
     async def act(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:

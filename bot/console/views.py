@@ -78,9 +78,7 @@ class Views:
 
     async def channels(self, viewer: Viewer, store: str | None, first: date,
                        last: date) -> dict[str, Any]:
-        viewer.scope(store)  # checks a store asked for
-        if store is None and viewer.stores is not None:
-            store = sorted(viewer.stores)[0]  # a manager: their (first) store
+        store = self._key(viewer, store)
         key = store or "*"
         tables = await self.db.read(lambda c: [pages.channel_funnel(c, key, first, last)])
         return {"tables": tables, "store": store, "store_name": self.store_name(store),
