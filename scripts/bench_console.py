@@ -10,6 +10,9 @@ times as an operator and as store managers, printing p50/p99 per page.
                                                          # 1,000,000 members, 90 days
     python scripts/bench_console.py --stores 100 --groups 250 --members 10000 --days 14
 
+Members and journeys: scripts/bench_console_people.py (the same members, as loyalty
+members; answers; journey entries and steps).
+
 Targets (issue 16): every page's p99 < 200 ms; building a day's rollup < 60 s.
 """
 
@@ -40,6 +43,7 @@ from bot.console.health import HealthBook
 from bot.console.rollup import build_channel_day, build_group_day
 from bot.console.routes import COOKIE, Console
 from bot.db.engine import Database
+from scripts.bench_console_people import build_people, generate_people, people_pages
 
 REPO = Path(__file__).resolve().parent.parent
 TZ = zone("Asia/Shanghai")
@@ -159,6 +163,7 @@ def generate(path: Path, args: argparse.Namespace) -> date:
     _groups(conn, args.groups, args.stores, start)
     _members(conn, args, start, rng)
     _sends(conn, args, first, rng)
+    generate_people(conn, args.members, args.stores, args.days, first, rng)
     conn.commit()
     conn.execute("ANALYZE")
     conn.close()
@@ -217,6 +222,7 @@ def pages(args: argparse.Namespace, rng: random.Random) -> list[tuple[str, str, 
         ("groups (chain)", "op", "/console/groups"),
         ("groups (manager)", "mgr", "/console/groups"),
         ("groups CSV (chain)", "op", "/console/groups?format=csv&table=act"),
+        *people_pages(store),
     ]
 
 
@@ -266,6 +272,7 @@ async def main_async(args: argparse.Namespace) -> None:
         took = await build_rollups(db, first, args.days)
         print(f"day rollup (groups + channels): mean {statistics.mean(took):.2f}s, "
               f"max {max(took):.2f}s over {len(took)} days (target < 60 s)")
+        await build_people(db, first, args.days)
         await serve_and_measure(db, _stores(args.stores), args)
         await db.close()
 

@@ -17,7 +17,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from bot.console.access import Viewer
 from bot.console.pages import Table
 
-NAV = (("today", "今日发送"), ("channels", "渠道"), ("groups", "群健康"))
+NAV = (("today", "今日发送"), ("channels", "渠道"), ("groups", "群健康"), ("members", "会员"),
+       ("journeys", "旅程"))
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
            "Referrer-Policy": "no-referrer",
            "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
@@ -48,11 +49,17 @@ class Renderer:
         def group_link(row: dict[str, Any]) -> str:
             return f"/console/group?{urlencode({'chat': row['chat_id'], **day})}"
 
+        def step_link(row: dict[str, Any]) -> str:
+            keep = {k: v for k, v in request.query.items() if k in ("store", "start", "end")}
+            keep |= {"journey": row["journey"], "step": row["step"]}
+            return f"/console/journeys?{urlencode(keep)}"
+
         charts = [{"key": t.key, "chart": t.chart, "columns": t.columns, "rows": t.rows}
                   for t in found["tables"] if t.chart]
         html = self._jinja.get_template(f"{page}.html").render(
             viewer=viewer, nav=NAV, page=page, static=static, csv_url=csv_url,
             csrf=csrf, back=request.path_qs, store_link=store_link, group_link=group_link,
+            step_link=step_link,
             charts=json.dumps(charts, ensure_ascii=False, default=str), **found)
         return web.Response(text=html, content_type="text/html", headers=HEADERS)
 

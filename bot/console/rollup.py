@@ -28,6 +28,8 @@ from bot.console.classify import build_health
 from bot.console.days import bounds, today, zone
 from bot.console.digest import due
 from bot.console.health import HealthBook
+from bot.console.journey_rollup import build_journey_days, cohorts_to_refresh
+from bot.console.member_rollup import build_answer_day, follow_members
 from bot.console.wecom_figures import fetch_missing
 from bot.db.engine import Database, sql
 from bot.wecom.client import WeComClient
@@ -228,12 +230,18 @@ class RollupJob:
     async def rebuild(self, groups: list[date], channels: list[date]) -> None:
         now = self.clock()
         rules = self.health.current()
+        # journey cohorts changed since the last run (with margin for late commits)
+        since = (self.last_run_at or now - 2 * DAY_S) - 600
 
         def build(conn: Connection) -> None:
             for day in sorted(groups):  # in order: a day builds on the day before
                 build_group_day(conn, day, self.tz)
             for day in channels:
                 build_channel_day(conn, day, self.tz, now)
+            for day in groups:  # members, answers and journeys: bot.console.member_rollup
+                build_answer_day(conn, day, self.tz)
+            build_journey_days(conn, cohorts_to_refresh(conn, since, groups))
+            follow_members(conn, today(self.tz, now))
             if rules is not None and groups:
                 build_health(conn, rules, max(groups))
 

@@ -6,6 +6,8 @@
 | ``GET /console/group?chat=`` | a group: today's sends (retry, cancel), days, WeCom's |
 | ``GET /console/channels?store=&start=&end=`` | each channel's funnel over a period |
 | ``GET /console/groups?store=&health=&start=&end=`` | group classes, the list to act on |
+| ``GET /console/members?store=&start=&end=`` | members per level and stage, moves, answers |
+| ``GET /console/journeys?store=&journey=&step=&start=&end=`` | journey cohorts, each step |
 | ``POST /console/sends/{id}/{retry,cancel}`` | operators only, with the form's CSRF token |
 | ``GET /console/oauth`` | WeCom's redirect back (OAuth2 in the client, web login on desktop) |
 
@@ -31,6 +33,7 @@ from aiohttp import web
 from bot.config import Secrets, Settings
 from bot.console import actions, days, login
 from bot.console.access import NOT_YOURS, NoAccess, Viewer, viewer_for
+from bot.console.catalog import Catalog
 from bot.console.health import HealthBook
 from bot.console.render import Renderer, csv_response, page_error
 from bot.console.rollup import RollupJob
@@ -48,6 +51,7 @@ COOKIE = "ws_console"
 STATE_COOKIE = "ws_console_oauth"
 _STORE = re.compile(r"\d{4}")
 _CHAT = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+_NAME = re.compile(r"[A-Za-z0-9_\-]{1,64}")  # a journey or a step id
 CSRF = web.RequestKey("console_csrf", str)
 Handler = Callable[[web.Request, Viewer], Awaitable[web.StreamResponse]]
 
@@ -65,6 +69,7 @@ class Console:
         self.signer = SessionSigner(secrets.session_key, settings.sidebar.session_ttl_s)
         self.health = HealthBook(settings.paths.sop_dir / "group_health.yaml")
         self.render = Renderer(HERE)
+        self.catalog = Catalog(settings)
         self.job: RollupJob | None = None
 
     # -- auth ----------------------------------------------------------------------------
@@ -177,6 +182,29 @@ class Console:
         found = await self.views().groups(viewer, store or None, health or None, first, last)
         return self._answer(request, viewer, "groups", found)
 
+    async def members(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        store = _store_param(request)
+        first, last = days.period(request.query.get("start"), request.query.get("end"), self.tz,
+                                  default_days=30)
+        names = await asyncio.to_thread(self.catalog.current)  # reads files when changed
+        found = await self.views().members(viewer, store or None, first, last, names)
+        return self._answer(request, viewer, "members", found)
+
+    async def journeys(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        store = _store_param(request)
+        journey, step = request.query.get("journey", ""), request.query.get("step", "")
+        for name, value in (("journey", journey), ("step", step)):
+            if value and not _NAME.fullmatch(value):
+                raise BadRequest(f"{name} 只能是字母、数字、- 和 _")
+        if step and not journey:
+            raise BadRequest("看某一步要同时给出 journey")
+        first, last = days.period(request.query.get("start"), request.query.get("end"), self.tz,
+                                  default_days=30)
+        names = await asyncio.to_thread(self.catalog.current)
+        found = await self.views().journeys(viewer, store or None, journey or None,
+                                            step or None, first, last, names)
+        return self._answer(request, viewer, "journeys", found)
+
     async def act(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         """Retry or cancel one send (operators); back to the page it was asked from."""
         if not viewer.is_operator:
@@ -223,6 +251,8 @@ class Console:
             web.get("/console/group", self.guarded(self.group)),
             web.get("/console/channels", self.guarded(self.channels)),
             web.get("/console/groups", self.guarded(self.groups)),
+            web.get("/console/members", self.guarded(self.members)),
+            web.get("/console/journeys", self.guarded(self.journeys)),
             web.post(r"/console/sends/{send_id}/{action}", self.guarded(self.act, page=False)),
             web.static("/console/static", HERE / "static", name="console_static",
                        append_version=True),

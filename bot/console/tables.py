@@ -98,3 +98,87 @@ class ConsoleGroupHealth(SQLModel, table=True):
     removals: int = 0
     owner_posts: int = 0
     as_of: str = Field(max_length=10)
+
+
+class ConsoleMemberState(SQLModel, table=True):
+    """The level and stage each loyalty member had at the console's last look, and their
+    store (the store of their first purchase, 开卡门店): diffing `loyalty_member` against it
+    is how the console sees moves, since the member data keeps no history of them."""
+
+    __tablename__ = "console_member_state"
+
+    member_code: str = Field(primary_key=True, max_length=32)
+    store_id: str = Field(default="", max_length=16)
+    level: str = Field(default="", max_length=16)
+    stage: str = Field(default="", max_length=16)
+
+
+class ConsoleMemberDay(SQLModel, table=True):
+    """Members of one store (``*``: the chain) on one level or stage at the end of a day."""
+
+    __tablename__ = "console_member_day"
+    __table_args__ = (Index("ix_console_member_day_store_day", "store_id", "day"),)
+
+    day: str = Field(primary_key=True, max_length=10)
+    store_id: str = Field(primary_key=True, max_length=16)
+    kind: str = Field(primary_key=True, max_length=8)  # level | stage
+    name: str = Field(primary_key=True, max_length=16)
+    members: int = 0
+
+
+class ConsoleMemberMove(SQLModel, table=True):
+    """Members seen moving from one level (stage) to another on a day; from ``''`` is a
+    member seen for the first time."""
+
+    __tablename__ = "console_member_move"
+    __table_args__ = (Index("ix_console_member_move_store_day", "store_id", "day"),)
+
+    day: str = Field(primary_key=True, max_length=10)
+    store_id: str = Field(primary_key=True, max_length=16)
+    kind: str = Field(primary_key=True, max_length=8)
+    from_name: str = Field(primary_key=True, max_length=16)
+    to_name: str = Field(primary_key=True, max_length=16)
+    members: int = 0
+
+
+class ConsoleAnswerDay(SQLModel, table=True):
+    """Questionnaire answers given on a day (each customer's latest), per store and code."""
+
+    __tablename__ = "console_answer_day"
+    __table_args__ = (Index("ix_console_answer_day_store_day", "store_id", "day"),)
+
+    day: str = Field(primary_key=True, max_length=10)
+    store_id: str = Field(primary_key=True, max_length=16)
+    form: str = Field(primary_key=True, max_length=32)
+    question: str = Field(primary_key=True, max_length=32)
+    code: str = Field(primary_key=True, max_length=8)
+    answers: int = 0
+
+
+class ConsoleJourneyDay(SQLModel, table=True):
+    """The customers who entered a journey on a day (the cohort), per store (``*``: the
+    chain): step ``*`` counts the entries (still in, finished, left by stop rule), each
+    step what became of it for them (reached, waiting, sent, skipped by reason)."""
+
+    __tablename__ = "console_journey_day"
+    __table_args__ = (Index("ix_console_journey_day_store_day", "store_id", "day"),)
+
+    day: str = Field(primary_key=True, max_length=10)
+    journey: str = Field(primary_key=True, max_length=64)
+    step: str = Field(primary_key=True, max_length=48)
+    store_id: str = Field(primary_key=True, max_length=16)
+    entered: int = 0
+    active: int = 0
+    finished: int = 0
+    left_purchase: int = 0
+    left_tag: int = 0
+    left_groups: int = 0
+    left_staff: int = 0
+    left_gone: int = 0
+    reached: int = 0
+    waiting: int = 0  # planned or postponed
+    sent: int = 0  # handed to the outbox (群发) or to staff (task)
+    skipped_stopped: int = 0
+    skipped_allowance: int = 0
+    skipped_gone: int = 0
+    skipped_other: int = 0  # missed (the bot was down that day), render

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from bot.books.stores import StoreDirectory
-from bot.console import pages
+from bot.console import member_pages, pages
 from bot.console.access import NOT_YOURS, NoAccess, Viewer
+from bot.console.catalog import Names
 from bot.console.days import bounds, today
 from bot.console.health import HealthBook
 from bot.db.engine import Database, sql
@@ -77,9 +78,7 @@ class Views:
 
     async def channels(self, viewer: Viewer, store: str | None, first: date,
                        last: date) -> dict[str, Any]:
-        viewer.scope(store)  # checks a store asked for
-        if store is None and viewer.stores is not None:
-            store = sorted(viewer.stores)[0]  # a manager: their (first) store
+        store = self._key(viewer, store)
         key = store or "*"
         tables = await self.db.read(lambda c: [pages.channel_funnel(c, key, first, last)])
         return {"tables": tables, "store": store, "store_name": self.store_name(store),
@@ -103,3 +102,44 @@ class Views:
                 "labels": labels, "problems": list(self.health.problems), "first": first,
                 "last": last, "stores": self._names(viewer),
                 "actions": {c.name: c.action for c in (rules.classes if rules else ())}}
+
+    def _key(self, viewer: Viewer, store: str | None) -> str | None:
+        """The store a page is about: one asked for (checked), a manager's first, or None
+        (an operator's chain: the rollups' ``*`` rows)."""
+        viewer.scope(store)
+        if store is None and viewer.stores is not None:
+            return sorted(viewer.stores)[0]
+        return store
+
+    async def members(self, viewer: Viewer, store: str | None, first: date, last: date,
+                      names: Names) -> dict[str, Any]:
+        store = self._key(viewer, store)
+        key = store or "*"
+
+        def read(conn: Connection) -> list[pages.Table]:
+            return [member_pages.member_days(conn, "level", key, first, last, names.levels),
+                    member_pages.member_days(conn, "stage", key, first, last, names.stages),
+                    member_pages.member_moves(conn, key, first, last, names),
+                    member_pages.answer_codes(conn, key, first, last, names)]
+
+        return {"tables": await self.db.read(read), "store": store,
+                "store_name": self.store_name(store), "first": first, "last": last,
+                "stores": self._names(viewer)}
+
+    async def journeys(self, viewer: Viewer, store: str | None, journey: str | None,
+                       step: str | None, first: date, last: date,
+                       names: Names) -> dict[str, Any]:
+        store = self._key(viewer, store)
+        key = store or "*"
+
+        def read(conn: Connection) -> list[pages.Table]:
+            if step:  # the drill-down: one step, day by day
+                return [member_pages.journey_days(conn, key, journey, step, first, last, names)]
+            return [member_pages.journey_totals(conn, key, first, last, names),
+                    member_pages.journey_steps(conn, key, journey, first, last, names),
+                    member_pages.journey_days(conn, key, journey, None, first, last, names)]
+
+        return {"tables": await self.db.read(read), "store": store,
+                "store_name": self.store_name(store), "first": first, "last": last,
+                "stores": self._names(viewer), "journey": journey, "step": step,
+                "titles": {j: t for j, (t, _) in names.journeys.items()}}

@@ -330,9 +330,14 @@ class MediaUpload(SQLModel, table=True):
 # Tables of the capability packages, on the same metadata (one schema for Alembic).
 from bot.codes.tables import GroupJoinState, WeComCode  # noqa: E402
 from bot.console.tables import (  # noqa: E402
+    ConsoleAnswerDay,
     ConsoleChannelDay,
     ConsoleGroupDay,
     ConsoleGroupHealth,
+    ConsoleJourneyDay,
+    ConsoleMemberDay,
+    ConsoleMemberMove,
+    ConsoleMemberState,
     WeComOwnerDay,
 )
 from bot.journeys.tables import JourneyEntry, JourneyStep, JourneyTask, MemberEvent  # noqa: E402
@@ -349,3 +354,5 @@ __all__ = ["ConsoleChannelDay", "ConsoleGroupDay", "ConsoleGroupHealth", "Custom
            "GroupJoinState", "JourneyEntry", "JourneyStep", "JourneyTask", "LoyaltyMember",
            "MemberEvent", "MomentStaff", "MomentTask", "PosRequest", "Purchase",
            "QuestionnaireAnswer", "WeComCode", "WeComOwnerDay"]
+__all__ += ["ConsoleAnswerDay", "ConsoleJourneyDay", "ConsoleMemberDay", "ConsoleMemberMove",
+            "ConsoleMemberState"]

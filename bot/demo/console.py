@@ -23,4 +23,6 @@ async def show_console(sim: Simulator, runtime: BotRuntime, settings: Settings,
     day = SOP_DAY.isoformat()
     print(f"\n运营控制台 (店长 林晓雨): "
           f"{sim.client_login_url(MANAGER, next_url=f'{bot_url}/console/today?day={day}')}")
+    for page in ("members", "journeys"):  # today's members and 王丽's journey
+        print(f"  {page}: {sim.client_login_url(MANAGER, next_url=f'{bot_url}/console/{page}')}")
     print("  (python -m bot demo --keep serves it until Ctrl-C)")

@@ -4,6 +4,7 @@ An operator signs in through WeCom's desktop web login, reads today's sends (cha
 table), drills down to the store whose 群发 WeCom refused and to the group, sees WeCom's
 error, retries the send and watches it go out; reads the channel funnel and group health
 pages and exports a CSV. A store manager signs in and sees their own store only.
+Then the Members and Journeys pages of a members' and journeys' day (tests/console/people.py).
 Screenshots: tests/artifacts/console-*.png (copied to docs/img/ with UPDATE_DOCS_SCREENSHOT).
 """
 
@@ -18,8 +19,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, World
+from tests.console.people import people_day, people_overrides, secrets_for_people
 from tests.console.support import (
     MANAGER_0012,
+    MANAGER_0015,
     OPERATOR,
     console_overrides,
     failed_send,
@@ -141,3 +144,69 @@ async def test_operator_and_manager_in_a_real_browser(world: World, tmp_path: Pa
     if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
         for name in SHOTS:
             shutil.copy(ARTIFACTS / f"{name}.png", REPO / "docs" / "img" / f"{name}.png")
+
+
+class TestMembersAndJourneys:
+    @pytest.fixture
+    def bot_overrides(self, tmp_path: Path) -> dict[str, dict[str, Any]]:
+        return people_overrides(tmp_path)
+
+    @pytest.fixture(autouse=True)
+    def _secrets(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        secrets_for_people(monkeypatch)
+
+    async def test_members_and_journeys_in_a_real_browser(self, world: World, tmp_path: Path):
+        """Members and journeys (tests/console/people.py): the members per level, the moves'
+        CSV, the journeys and a step's drill-down; a manager sees their own store only."""
+        require_browser()
+        from playwright.async_api import async_playwright
+
+        await people_day(world, tmp_path)
+        ARTIFACTS.mkdir(exist_ok=True)
+        members = f"{world.bot_url}/console/members"
+
+        async with async_playwright() as pw:
+            context = await _desktop(pw, tmp_path / "operator")
+            try:
+                page = context.pages[0] if context.pages else await context.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                await page.goto(world.sim.client_login_url(OPERATOR, next_url=members))
+                await page.wait_for_selector("table[data-key=levels]")
+                assert await page.locator("#chart-levels canvas").count() == 1
+                assert "2" in await page.inner_text("table[data-key=levels] td.c-银卡")
+                assert "低糖少负担" in await page.inner_text("table[data-key=answers]")
+                await _shot(page, "console-members")
+
+                async with page.expect_download() as download:
+                    await page.click("#block-moves a.csv")
+                saved = await (await download.value).path()
+                text = await asyncio.to_thread(Path(saved).read_text, encoding="utf-8-sig")
+                assert text.splitlines()[0] == "类别,从,到,会员数"
+                assert "会员等级,普通,银卡,1" in text.splitlines()
+
+                await page.click("nav a[href='/console/journeys']")
+                await page.wait_for_selector("table[data-key=steps]")
+                assert await page.locator("#chart-steps canvas").count() == 1
+                await _shot(page, "console-journeys")
+                await page.click("table[data-key=steps] td.c-step a:text-is('tips')")
+                await page.wait_for_selector("table[data-key=step_days]")
+                assert "2" in await page.inner_text("table[data-key=step_days] td.c-sent")
+                assert errors == []
+            finally:
+                await context.close()
+
+            context = await _desktop(pw, tmp_path / "manager")
+            try:
+                page = context.pages[0] if context.pages else await context.new_page()
+                await page.goto(world.sim.client_login_url(MANAGER_0015, next_url=members))
+                await page.wait_for_selector("table[data-key=levels]")
+                assert "长寿路店" in await page.inner_text("main")
+                assert "天钥桥路店" not in await page.inner_text("main")
+                assert await page.locator("table[data-key=levels] td.c-银卡").count() == 0
+            finally:
+                await context.close()
+
+        if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
+            for name in ("console-members", "console-journeys"):
+                shutil.copy(ARTIFACTS / f"{name}.png", REPO / "docs" / "img" / f"{name}.png")
