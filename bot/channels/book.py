@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from bot.channels.model import (
 )
 from bot.channels.render import render_channel, welcome_context
 from bot.channels.spec import ChannelsFile
+from bot.members.links import no_link
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,8 @@ class ChannelBook:
     # ------------------------------------------------------------------ rendering
 
     def render_welcome(
-        self, match: ChannelMatch, customer_name: str, staff_name: str, today: date
+        self, match: ChannelMatch, customer_name: str, staff_name: str, today: date,
+        questionnaire: Callable[[str], str] | None = None,
     ) -> WelcomeMessage:
         """The welcome for a matched state, ready for ``send_welcome_msg``.
 
@@ -178,11 +180,13 @@ class ChannelBook:
         """
         channel = self._channels[match.channel]
         return render_channel(
-            self.templates, channel, self._context(match, customer_name, staff_name, today)
+            self.templates, channel,
+            self._context(match, customer_name, staff_name, today, questionnaire),
         )
 
     def fallback_welcome(
-        self, match: ChannelMatch, customer_name: str, staff_name: str, today: date
+        self, match: ChannelMatch, customer_name: str, staff_name: str, today: date,
+        questionnaire: Callable[[str], str] | None = None,
     ) -> WelcomeMessage:
         """What a customer gets when their channel's welcome fails to render: the
         ``default`` channel's welcome for them, or if that fails too, a fixed plain greeting.
@@ -193,7 +197,7 @@ class ChannelBook:
                 return render_channel(
                     self.templates,
                     self._default,
-                    self._context(match, customer_name, staff_name, today),
+                    self._context(match, customer_name, staff_name, today, questionnaire),
                 )
             except WelcomeError:
                 pass
@@ -203,6 +207,8 @@ class ChannelBook:
         return WelcomeMessage(f"{name}您好，欢迎来到{where}！{me}买水果、问售后随时找我。", [])
 
     def _context(
-        self, match: ChannelMatch, customer_name: str, staff_name: str, today: date
+        self, match: ChannelMatch, customer_name: str, staff_name: str, today: date,
+        questionnaire: Callable[[str], str] | None,
     ) -> dict[str, Any]:
-        return welcome_context(match, customer_name, staff_name, today, self.member_weekday)
+        return welcome_context(match, customer_name, staff_name, today, self.member_weekday,
+                               questionnaire or no_link)

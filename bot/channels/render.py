@@ -7,20 +7,23 @@ same WeCom limits, or the checks would pass templates that fail for real custome
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
 from bot.books.context import Person, day_context
 from bot.books.templating import TemplateError, TemplateLibrary
 from bot.channels.model import Channel, ChannelInfo, ChannelMatch, WelcomeError, WelcomeMessage
+from bot.members.links import sample_link
 from bot.wecom.content import MAX_TEXT_BYTES, Attachment, ContentError, render_attachment
 
 
 def welcome_context(
-    match: ChannelMatch, customer_name: str, staff_name: str, today: date, member_weekday: int
+    match: ChannelMatch, customer_name: str, staff_name: str, today: date, member_weekday: int,
+    questionnaire: Callable[[str], str] = sample_link,
 ) -> dict[str, Any]:
-    """The variables a welcome template sees."""
+    """The variables a welcome template sees. `questionnaire(form)`: the customer's own
+    signed questionnaire link (bot.members.links.CustomerLinks; a sample when checked)."""
     return {
         **day_context(today, member_weekday),
         "customer": Person(customer_name.strip() or "朋友"),
@@ -28,6 +31,7 @@ def welcome_context(
         "store": match.store,
         "channel": ChannelInfo(match.channel, match.state, match.captures),
         "perk": match.perk.as_context(today) if match.perk is not None else None,
+        "questionnaire": questionnaire,
     }
 
 

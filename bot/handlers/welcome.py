@@ -26,6 +26,7 @@ from bot.db import repo
 from bot.dispatch import Context, Router
 from bot.media.cache import MediaFileError
 from bot.members.linking import remember_unionid
+from bot.members.links import CustomerLinks
 from bot.wecom import errors
 from bot.wecom.errors import WeComError
 from bot.wecom.events import ContactAdded, ContactMsgAuditApproved
@@ -148,14 +149,17 @@ async def _welcome(ctx: Context, userid: str, external_userid: str, code: str,
                     "(received %.1fs ago)", external_userid, time.time() - ctx.received_at)
         return Outcome("expired")
     staff_name = services.stores.staff_name(userid)
+    links = CustomerLinks(services.settings.sidebar.public_url, external_userid, userid)
     try:
         message = services.channels.render_welcome(
-            match, customer_name=name, staff_name=staff_name, today=date.today())
+            match, customer_name=name, staff_name=staff_name, today=date.today(),
+            questionnaire=links)
     except WelcomeError as exc:  # an operator's template bug must not cost the welcome
         log.error("welcome template of channel %s failed for %s, sending the fallback: "
                   "%s", match.name, external_userid, exc)
         message = services.channels.fallback_welcome(
-            match, customer_name=name, staff_name=staff_name, today=date.today())
+            match, customer_name=name, staff_name=staff_name, today=date.today(),
+            questionnaire=links)
     deadline = time.monotonic() + (expires - SAFETY_MARGIN_S - time.time())
     attachments = await _hosted_images(ctx, message.attachments, deadline)
     status, attempts, error = await _send(ctx, external_userid, code, message.text,

@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-__all__ = ["LINK_KEY_ENV", "LinkRefused", "QuestionnaireLink", "make_link", "verify_link"]
+__all__ = ["LINK_KEY_ENV", "CustomerLinks", "LinkRefused", "QuestionnaireLink", "make_link",
+           "no_link", "sample_link", "verify_link"]
 
 LINK_KEY_ENV = "BOT_LINK_KEY"
 DEFAULT_TTL_S = 7 * 86_400  # a week: the customer answers when they have a minute
@@ -68,3 +69,34 @@ def verify_link(form: str, params: dict[str, str], now: float | None = None
     if int(stamp) < (now if now is not None else time.time()):
         raise LinkRefused("expired link")
     return QuestionnaireLink(form, customer, userid, int(stamp))
+
+
+class CustomerLinks:
+    """`questionnaire` in a welcome's or a journey step's template: the customer's own link.
+
+        {% set q = questionnaire("welcome") %}{% if q %}填个小问卷：{{ q }}{% endif %}
+
+    "" when links are off (no `BOT_LINK_KEY`, or no public address of the bot: `[sidebar]
+    public_url`), so a template guards it and the welcome still goes out."""
+
+    def __init__(self, base_url: str, external_userid: str, userid: str) -> None:
+        self._base, self._customer, self._userid = base_url, external_userid, userid
+
+    def __call__(self, form: str = "welcome") -> str:
+        if not self._base:
+            return ""
+        try:
+            return make_link(self._base, form, self._customer, self._userid)
+        except LinkRefused:
+            return ""
+
+
+def no_link(form: str = "welcome") -> str:
+    """`questionnaire` where a template renders without a customer (links off): ""."""
+    return ""
+
+
+def sample_link(form: str = "welcome") -> str:
+    """What templates get when they are checked at load: a link of a real link's length."""
+    return (f"https://bot.example.com/q/{form}?c=wmSampleCustomer0000000000000000&"
+            f"u=linxiaoyu&e=1767225600&s={'0' * 32}")

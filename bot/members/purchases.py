@@ -29,7 +29,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.engine import Connection
 
-__all__ = ["PHONE_KEY_ENV", "BadPurchase", "PhoneHasher", "PurchaseRow", "executemany",
+__all__ = ["MAX_FEN", "MEMBER_BARE_SQL", "MEMBER_KNOWN_SQL", "PHONE_KEY_ENV", "PURCHASE_SQL",
+           "BadPurchase", "PhoneHasher", "PurchaseRow", "executemany",
            "parse_fields", "parse_purchase", "write_purchases"]
 
 PHONE_KEY_ENV = "BOT_PHONE_HASH_KEY"
@@ -152,17 +153,17 @@ def parse_purchase(record: Mapping[str, object], now: float,
         items if isinstance(items, str) else str(items), now, hash_phone)
 
 
-_MEMBER_BARE = ("INSERT INTO loyalty_member (member_code, total_fen, purchases, growth, level, "
+MEMBER_BARE_SQL = ("INSERT INTO loyalty_member (member_code, total_fen, purchases, growth, level, "
                 "stage, level_tag, stage_tag, level_tag_synced, stage_tag_synced, tag_dirty, "
                 "sync_attempts) VALUES (?, 0, 0, 0, '', '', '', '', '', '', 0, 0) "
                 "ON CONFLICT (member_code) DO NOTHING")
-_MEMBER_KNOWN = ("INSERT INTO loyalty_member (member_code, unionid, phone_hash, total_fen, "
+MEMBER_KNOWN_SQL = ("INSERT INTO loyalty_member (member_code, unionid, phone_hash, total_fen, "
                  "purchases, growth, level, stage, level_tag, stage_tag, level_tag_synced, "
                  "stage_tag_synced, tag_dirty, sync_attempts) VALUES (?, ?, ?, 0, 0, 0, '', "
                  "'', '', '', '', '', 0, 0) ON CONFLICT (member_code) DO UPDATE SET "
                  "unionid = COALESCE(excluded.unionid, loyalty_member.unionid), "
                  "phone_hash = COALESCE(excluded.phone_hash, loyalty_member.phone_hash)")
-_PURCHASE = ("INSERT INTO purchase (order_id, member_code, store_id, amount_fen, at, items) "
+PURCHASE_SQL = ("INSERT INTO purchase (order_id, member_code, store_id, amount_fen, at, items) "
              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING")
 
 
@@ -191,7 +192,9 @@ def write_purchases(conn: Connection, rows: Iterable[PurchaseRow], *,
     purchases = []
     for row in rows:
         if row.unionid or row.phone_hash:
-            known[row.member_code] = (row.member_code, row.unionid, row.phone_hash)
+            old = known.get(row.member_code, (row.member_code, None, None))
+            known[row.member_code] = (row.member_code, row.unionid or old[1],
+                                      row.phone_hash or old[2])
         else:
             bare.add(row.member_code)
         purchases.append((row.order_id, row.member_code, row.store_id, row.amount_fen,
@@ -201,7 +204,7 @@ def write_purchases(conn: Connection, rows: Iterable[PurchaseRow], *,
     codes = bare | known.keys()
     bare -= known.keys()
     if bare and bare_members:
-        executemany(conn, _MEMBER_BARE, [(code,) for code in bare])
+        executemany(conn, MEMBER_BARE_SQL, [(code,) for code in bare])
     if known:
-        executemany(conn, _MEMBER_KNOWN, list(known.values()))
-    return max(executemany(conn, _PURCHASE, purchases), 0), codes
+        executemany(conn, MEMBER_KNOWN_SQL, list(known.values()))
+    return max(executemany(conn, PURCHASE_SQL, purchases), 0), codes

@@ -108,6 +108,20 @@ def tag_counts(conn: Connection) -> tuple[int, list[tuple[str, str, int]]]:
     return total, [(str(g), str(n), int(c)) for g, n, c in conn.execute(_TAG_COUNTS)]
 
 
+def customers_carrying_any(conn: Connection, tags: list[tuple[str, str]]) -> int:
+    """How many customers carry at least one of these (group, name) tags: a tag word that
+    several tags mean (问卷/3 and 问卷/D both mean 痘痘) counts each customer once."""
+    if not tags:
+        return 0
+    params: dict[str, str] = {}
+    for i, (group, name) in enumerate(tags):
+        params[f"g{i}"], params[f"n{i}"] = group, name
+    either = " OR ".join(f"(t.group_name = :g{i} AND t.name = :n{i})" for i in range(len(tags)))
+    return int(conn.execute(sql(
+        "SELECT count(DISTINCT m.external_userid) FROM member_tag m "  # noqa: S608 (:params)
+        f"JOIN tag t ON t.id = m.tag_id WHERE {either}"), params).scalar_one())
+
+
 _SEND_COUNTS = sql("SELECT reply_id, count(*) FROM reply_send GROUP BY reply_id")
 _RECORD_SEND = sql("""
     INSERT INTO reply_send (reply_id, userid, external_userid, via, at)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bot.books.stores import Store, StoreDirectory
@@ -230,9 +231,15 @@ class RepliesService:
             return cached[2]
         total, rows = await self.db.read(store.tag_counts)
         carrying: dict[str, int] = {}
+        sources: dict[str, list[tuple[str, str]]] = {}
         for group, name, count in rows:
             for word in library.customer_tag_words([(group, name)]):
-                carrying[word] = min(total, carrying.get(word, 0) + count)
+                carrying[word] = count
+                sources.setdefault(word, []).append((group, name))
+        for word, tags in sources.items():  # a customer with 问卷/3 and 问卷/D counts once
+            if len(tags) > 1:
+                carrying[word] = await self.db.read(
+                    partial(store.customers_carrying_any, tags=tags))
         stats = TagStats(total, carrying)
         self._stats = (library, now, stats)
         return stats

@@ -145,3 +145,47 @@ def test_link_command_prints_a_link_the_page_accepts(monkeypatch: pytest.MonkeyP
     assert verify_link("welcome", params).external_userid == "wmCustomer"
     with pytest.raises(LinkRefused):
         verify_link("other-form", params)
+
+
+@pytest.mark.parametrize("backfill", [False, True], ids=["day-export", "backfill"])
+def test_fast_and_exact_rows_import_alike(
+        tmp_path: Path, config: Path, scratch_db: ScratchDb,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, backfill: bool):
+    """Plain rows (the checked-cheaply path) and unusual ones (ISO times, padded cells,
+    a phone number) land the same; an order twice in the file counts once; bad rows keep
+    their line numbers across chunks; a second file adds only its new orders. Run both as a
+    day's export and as a backfill (the purchase index rebuilt, everyone recomputed)."""
+    import bot.members.importer as importer
+
+    monkeypatch.setattr(importer, "CHUNK", 3)  # several chunks from a small file
+    monkeypatch.setattr(importer, "BULK_BYTES", 0 if backfill else 2**30)
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "member_code,order_id,amount,at,store_id,unionid,phone\n"
+        "M1,F-1,100.00,1764000000,0012,oU1,\n"  # plain
+        "M1,F-2, 50.5 ,2025-11-24T23:00:00+08:00,0012,,13800138000\n"  # padded, ISO, phone
+        "M2,F-3,0.00,1764000000,0012,,\n"  # line 4: amount 0
+        "M2,F-4,30,1764000000,0012,,\n"
+        "M2,F-4,30,1764000000,0012,,\n"  # the same order again
+        "M3,F-5,12.3,1764000000,0012, oU3 ,\n"
+        "M3,F-6,7.00,99,0012,,\n"  # line 8: before 2000
+        "M4,F-7,1.00,1764000000\n",  # line 9: a field short
+        encoding="utf-8")
+    code, out = run("members", "import", str(export), "--config", str(config), capsys=capsys)
+    assert code == 1
+    assert "line 4: amount: 0.00 is not a purchase amount" in out
+    assert "line 8: at: before 2000 or in the future" in out
+    assert "line 9: 4 fields, the header has 7" in out
+    assert "8 rows: 4 new purchases, 1 already imported, 3 bad" in out
+    members = [(*m[:4], m[4] is not None) for m in scratch_db.rows(
+        "SELECT member_code, total_fen, purchases, unionid, phone_hash FROM loyalty_member "
+        "ORDER BY member_code")]
+    assert members == [("M1", 15050, 2, "oU1", True), ("M2", 3000, 1, None, False),
+                       ("M3", 1230, 1, "oU3", False)]
+    again = tmp_path / "again.csv"
+    again.write_text("order_id,member_code,amount,at\nF-1,M1,100.00,1764000000\n"
+                     "F-8,M2,20.00,1764000000\n", encoding="utf-8")
+    code, out = run("members", "import", str(again), "--config", str(config), capsys=capsys)
+    assert code == 0 and "2 rows: 1 new purchases, 1 already imported, 0 bad" in out
+    assert scratch_db.rows("SELECT total_fen, purchases FROM loyalty_member "
+                           "WHERE member_code = 'M2'") == [(5000, 2)]

@@ -138,3 +138,21 @@ async def test_sends_are_recorded_and_learn_the_order(world: World):
     assert world.rows("SELECT reply_id, via, count(*) FROM reply_send GROUP BY reply_id, via "
                       "ORDER BY reply_id") == [("not-sweet", "clipboard", 1),
                                                ("refund-progress", "sidebar", 2)]
+
+
+async def test_two_codes_meaning_one_tag_word_count_once(world: World):
+    """问卷/3 (troubled by acne) and 问卷/D (wants it cleared) both mean 痘痘: a customer who
+    ticked both weighs as one who ticked one, and counts once among those who carry 痘痘."""
+    wang = await customer(world, "王丽", tags=(("问卷", "3"), ("问卷", "D")))
+    li = await customer(world, "李娜", tags=(("问卷", "D"),))
+    for name in ("甲", "乙"):
+        await customer(world, name, tags=(("会员等级", "金卡"),))
+    async with Browser(world, MANAGER_0012) as browser:
+        await browser.login()
+        _, both = await browser.replies(wang)
+        _, one = await browser.replies(li)
+    score = {r["id"]: r for r in both["replies"]}["acne-fruit-diet"]
+    # 2 of 4 customers carry 痘痘 (not 3: 王丽 once), matched once: 1 + ln(5/3)
+    assert score["score"] == round(1 + math.log(5 / 3), 3)
+    assert score["matched_tags"] == ["痘痘"]
+    assert {r["id"]: r["score"] for r in one["replies"]}["acne-fruit-diet"] == score["score"]
