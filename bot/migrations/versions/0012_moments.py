@@ -1,7 +1,7 @@
 """moments: moment tasks and each staff member's part
 
 Revision ID: 0012_moments
-Revises: 0011 (0011_journeys.py)
+Revises: 0011
 Create Date: 2026-12-03 17:30:00
 
 One row per add_moment_task of an outbox send (its jobid, then its moment_id) and one per

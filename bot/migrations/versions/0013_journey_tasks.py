@@ -1,7 +1,7 @@
 """journey staff tasks: each customer's follow-up a staff member sends from the sidebar
 
 Revision ID: 0013_journey_tasks
-Revises: 0011
+Revises: 0012_moments
 Create Date: 2026-12-03 17:40:00
 
 One row per ``via: staff_task`` step handed over (bot/journeys/tables.py): due, then sent
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_journey_tasks"
-down_revision = "0011"
+down_revision = "0012_moments"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """join codes' hosted pictures: wecom_code.pic_url
 
-Revision ID: 0017
-Revises: 0012_moments
+Revision ID: 0015_code_pictures
+Revises: 0014_console_members
 Create Date: 2026-12-03 17:30:00
 
 The QR image of a store's 「加入群聊」 code, uploaded once with media/uploadimg: the URL
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0012_moments"
+revision = "0015_code_pictures"
+down_revision = "0014_console_members"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """console members and journeys: level/stage counts and moves, answers, journey cohorts
 
-Revision ID: 0015_console_members
-Revises: 0011 (0011_journeys.py)
+Revision ID: 0014_console_members
+Revises: 0013_journey_tasks
 Create Date: 2026-12-03 17:15:00
 
 The console's Members and Journeys pages read these daily rollups (bot/console/), never
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_console_members"
-down_revision = "0011"  # 0011_journeys.py
+revision = "0014_console_members"
+down_revision = "0013_journey_tasks"
 branch_labels = None
 depends_on = None
 
