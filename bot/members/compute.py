@@ -14,6 +14,7 @@ times are epoch seconds, days are 86,400 s, so no date functions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,6 +160,7 @@ def recompute(conn: Connection, rules: MemberRules, now: float,
         FROM customer_unionid c WHERE c.unionid = loyalty_member.unionid)
         WHERE external_userid IS NULL AND unionid IN (SELECT unionid FROM customer_unionid)
         {_where(codes, "AND")}""", {}, codes)
+    _record_moves(conn, rules, now, codes)
     q = _Sql()
     growth = _growth(rules, q)
     _run(conn, f"""UPDATE loyalty_member SET growth = {growth},
@@ -170,6 +172,49 @@ def recompute(conn: Connection, rules: MemberRules, now: float,
     return _run(conn, f"""UPDATE loyalty_member SET tag_dirty = 1 WHERE tag_dirty = 0
         AND external_userid IS NOT NULL AND (level_tag <> level_tag_synced
         OR stage_tag <> stage_tag_synced){_where(codes, "AND")}""", {}, codes)
+
+
+def _rank_case(rules: MemberRules, q: _Sql, growth: str) -> str:
+    whens = " ".join(f"WHEN {growth} >= {q.bind(level.threshold)} THEN {rank}"
+                     for rank, level in reversed(list(enumerate(rules.levels))[1:]))
+    return f"CASE {whens} ELSE 0 END"
+
+
+def _record_moves(conn: Connection, rules: MemberRules, now: float,
+                  codes: Sequence[str] | None) -> None:
+    """The journeys' ``level_reached`` (a member moved up a level) and ``stage_changed``
+    events, in the same statement run as the move itself, before levels and stages are
+    written. A member's first level and stage are not events (an import of years of
+    history would congratulate every gold member at once); a level is reached once per
+    member, a stage change once per member, stage and day."""
+    q = _Sql()
+    growth = _growth(rules, q)
+    old_rank = "CASE level " + " ".join(
+        f"WHEN {q.bind_text(level.name)} THEN {rank}"
+        for rank, level in enumerate(rules.levels)) + " ELSE 0 END"
+    attrs = "CASE " + " ".join(
+        f"WHEN {growth} >= {q.bind(level.threshold)} THEN "
+        f"{q.bind_text(json.dumps({'level': level.name}, ensure_ascii=False))}"
+        for level in reversed(rules.levels[1:])) + " ELSE '' END"
+    _run(conn, f"""INSERT INTO member_event (dedupe_key, external_userid, event, at, attrs)
+        SELECT 'level_reached|' || external_userid || '|' || {_level_case(rules, q, growth,
+                                                                         "name")},
+            external_userid, 'level_reached', {q.bind(now)}, {attrs}
+        FROM loyalty_member WHERE external_userid IS NOT NULL AND level <> ''
+            AND {_rank_case(rules, q, growth)} > {old_rank}{_where(codes, "AND")}
+        ON CONFLICT (dedupe_key) DO NOTHING""", q.params, codes)
+    q = _Sql()
+    growth = _growth(rules, q)
+    stage = _stage_case(rules, q, now, growth, "name")
+    _run(conn, f"""INSERT INTO member_event (dedupe_key, external_userid, event, at, attrs)
+        SELECT 'stage_changed|' || external_userid || '|' || s.new_stage || '|'
+                || {q.bind_text(str(int(now // DAY_S)))},
+            external_userid, 'stage_changed', {q.bind(now)},
+            '{{"stage": "' || s.new_stage || '"}}'
+        FROM (SELECT external_userid, stage, {stage} AS new_stage FROM loyalty_member
+              WHERE external_userid IS NOT NULL AND stage <> ''{_where(codes, "AND")}) s
+        WHERE s.new_stage <> s.stage
+        ON CONFLICT (dedupe_key) DO NOTHING""", q.params, codes)
 
 
 @dataclass(frozen=True)

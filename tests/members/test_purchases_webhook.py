@@ -61,6 +61,16 @@ async def test_a_purchase_moves_wang_li_to_gold_and_her_tag_follows(world: World
     marks = [c for c in world.sim.calls if c.path == "externalcontact/mark_tag"
              and c.errcode == 0]
     assert len(marks) == 3  # the channel's welcome tags, then one call per change
+    # the move is a journey event (the shipped 升级祝贺 starts on it), once: a re-sent
+    # order and a recompute of everyone record no second one
+    moves = "SELECT event, attrs FROM member_event WHERE event IN ('level_reached', " \
+            "'stage_changed') ORDER BY event"
+    expected = [("level_reached", '{"level": "金卡"}'),
+                ("stage_changed", '{"stage": "成长期"}')]
+    assert world.rows(moves) == expected
+    await post_purchases(world, [purchase("T-2", "M0001", "268.00")])
+    await runtime.members.recompute_all()
+    assert world.rows(moves) == expected
 
 
 async def test_unionid_from_the_welcome_links_the_member(world: World):
