@@ -289,11 +289,11 @@ def _load_file(path: Path, categories: list[str], aliases: Mapping[str, str],
     return loaded
 
 
-def with_data(data: SopData | None, context: Mapping[str, Any]) -> Mapping[str, Any]:
+def with_data(data: SopData | None, context: Mapping[str, Any]) -> dict[str, Any]:
     """The context with ``data``: the entry of the customer's store in the reply's data
     file, or its default (a customer without a store); unchanged for a reply without one."""
     if data is None:
-        return context
+        return dict(context)
     store = context.get("store")
     return {**context, "data": data.for_store(store.id if store is not None else None) or {}}
 
