@@ -20,7 +20,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -37,6 +37,7 @@ from bot.media.images import ImageRule
 from bot.outbox.report import read_only_url, report, safe_url
 from bot.sop.book import SopBook
 from bot.sop.commands import add_sop_commands, run_sop_command
+from bot.sop.dated import stale_warnings
 from bot.sop.group_tags import GroupRow, GroupTags, nominal_groups, read_groups
 from bot.sop.preview import as_json, build_preview, format_text
 from bot.sop.quota_check import quota_warnings
@@ -126,6 +127,8 @@ def check(sop_dir: Path | None = None, config: Path | None = None, *,
     for warning in loaded.book.warnings:
         print(f"warning: {warning}", file=out)
     for note in _quota_warnings(loaded.book, loaded.stores, loaded.settings):
+        print(f"warning: {note}", file=out)
+    for note in stale_warnings(loaded.book, datetime.now(UTC)):
         print(f"warning: {note}", file=out)
     return 0
 
