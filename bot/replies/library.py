@@ -273,10 +273,9 @@ def _load_file(path: Path, categories: list[str], aliases: Mapping[str, str],
                                    f"replies.{rid}.category: '{spec.category}' is not in "
                                    f"{LIBRARY_FILE}{hint}"))
         offers = data_files.get(path, data, rid, spec.data, errors)
-        if len(errors) > before:
-            continue
-        _check_text(path, data, lines, rid, spec.text, templates,
-                    [with_data(offers, sample) for sample in samples], errors)
+        if spec.data is None or offers is not None:  # else: the data file's errors say it
+            _check_text(path, data, lines, rid, spec.text, templates,
+                        [with_data(offers, sample) for sample in samples], errors)
         if len(errors) > before:
             continue
         tags = tuple(dict.fromkeys(aliases.get(normalise(t), normalise(t)) for t in spec.tags))
