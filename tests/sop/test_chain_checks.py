@@ -111,7 +111,7 @@ def test_a_store_without_the_named_time_is_an_error_naming_it(world: Path) -> No
         "like \"17:00\" (sop/data/sale.yaml:5)",
         "sop/daily.yaml:8:9: sops.bye.at: 'store.closing - 30m': stores.yaml gives each "
         "store store.opens and store.closes",
-        "sop/daily.yaml:12:9: sops.robot.at: a store's own time (store.…, data.…) needs to: "
+        "sop/daily.yaml:12:9: sops.robot: a store's own time (store.…, data.…) needs to: "
         "groups or members; a robot posts once, for no store",
     ]
 
