@@ -143,8 +143,8 @@ def _add_sends(
         preview.sends.append(send)
         return
     reach = [s for s in book.stores_for(sop, slot) if store_id is None or s.id == store_id]
-    if not reach and sop.schedule.per_store:
-        return  # another store's own time: not this store's slot
+    if not reach and sop.schedule.per_store:  # another store's own time
+        return
     _note_stores_without_data(book, sop, store_id, preview)
     if isinstance(sop.target, MemberSelect):
         for store in reach:
@@ -299,9 +299,8 @@ def _heading(preview: Preview, send: PreviewSend) -> str:
         extent = f" · {stores} 家店 stores · {groups} 个群 groups"
     elif isinstance(sop.target, MemberSelect):
         extent = f" · {stores} 家店 stores"
-    if sop.schedule.per_store:  # each store at its own time (bot.sop.store_times)
-        extent += f" · 按门店时间 per store: {sop.schedule.rule}"
-    return f"{clock}  {sop.name}  [{via}]{extent}"
+    own = f" · 按门店时间 per store: {sop.schedule.rule}" if sop.schedule.per_store else ""
+    return f"{clock}  {sop.name}  [{via}]{extent}{own}"
 
 
 def _send_lines(send: PreviewSend) -> list[str]:

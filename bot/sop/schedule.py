@@ -233,13 +233,18 @@ class Schedule:
         return sorted(s for s in slots if s.date() == day)
 
     def stores_at(self, slot: datetime) -> frozenset[str] | None:
-        """The stores whose own time `slot` is (per-store times), or None: every store."""
+        """The stores whose own time `slot` is (per-store times), or None: every store.
+
+        A time that is no store's own (a slot planned by hand, e.g. "send it now") goes to
+        every store, as it would for an SOP with one fixed time; the scheduler only ever
+        plans the stores' own times."""
         if not self.per_store:
             return None
         local = slot.astimezone(self.timezone)
-        return frozenset(store for store, times in self.per_store
-                         if any(_local(local.date(), at, self.timezone) == slot
-                                for at in times))
+        found = frozenset(store for store, times in self.per_store
+                          if any(_local(local.date(), at, self.timezone) == slot
+                                 for at in times))
+        return found or None
 
     def times_for(self, store_id: str) -> list[time]:
         """The wall-clock times of `store_id` on a firing day (all times if not per store)."""

@@ -21,7 +21,7 @@ from bot.sop.group_tags import nominal_groups
 from bot.sop.preview import build_preview, format_text
 from bot.sop.quota_check import quota_warnings
 from tests.conftest import REPO
-from tests.sop.test_sop_files import MONDAY, ROBOT_KEYS, at, load, problems, world, write
+from tests.sop.test_sop_files import MONDAY, ROBOT_KEYS, at, problems, world, write
 from tests.sop.test_sop_preview import cli, write_config
 
 WEDNESDAY = date(2026, 12, 2)
@@ -39,6 +39,17 @@ def copy_repo(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "sop", tmp_path / "sop")
     shutil.copytree(REPO / "templates", tmp_path / "templates")
     return tmp_path
+
+
+def weekend_as_group_send(tmp_path: Path) -> Path:
+    """The shipped files with the weekend 宝妈 SOP as a 群发 (as it shipped before)."""
+    root = copy_repo(tmp_path)
+    weekly = root / "sop" / "weekly.yaml"
+    text = weekly.read_text("utf-8")
+    family = text.index("  weekend-family:")
+    weekly.write_text(text[:family] + text[family:].replace("via: owner_post",
+                                                            "via: group_send", 1), "utf-8")
+    return root
 
 
 # --------------------------------------------------------------------------- per-store times
@@ -123,12 +134,7 @@ def test_quota_check_warns_per_group_class_and_the_shipped_chain_is_quiet(
         tmp_path: Path) -> None:
     book = shipped()
     assert quota_warnings(book, book.stores, "month", date(2026, 12, 1)) == []
-    root = copy_repo(tmp_path)
-    weekly = root / "sop" / "weekly.yaml"
-    text = weekly.read_text("utf-8")
-    family = text.index("  weekend-family:")
-    weekly.write_text(text[:family] + text[family:].replace("via: owner_post",
-                                                            "via: group_send", 1), "utf-8")
+    root = weekend_as_group_send(tmp_path)
     book = shipped(root)
     warned = quota_warnings(book, book.stores, "month", date(2026, 12, 1))
     assert warned[0] == (
@@ -143,12 +149,7 @@ def test_quota_check_warns_per_group_class_and_the_shipped_chain_is_quiet(
 
 
 def test_check_cli_prints_the_class_warning(tmp_path: Path) -> None:
-    root = copy_repo(tmp_path)
-    weekly = root / "sop" / "weekly.yaml"
-    text = weekly.read_text("utf-8")
-    family = text.index("  weekend-family:")
-    weekly.write_text(text[:family] + text[family:].replace("via: owner_post",
-                                                            "via: group_send", 1), "utf-8")
+    root = weekend_as_group_send(tmp_path)
     config = write_config(tmp_path, root / "sop", tmp_path / "bot.db")
     result = cli("check", "--config", str(config), env=ROBOT_KEYS)
     assert result.returncode == 0, result.stdout
@@ -183,15 +184,3 @@ def test_the_morning_message_says_today_only_on_the_datas_day() -> None:
     assert "· 今日新鲜到店：" in fresh
     old = book.render("morning-new-arrivals", "0012", at(date(2026, 12, 5), 8, 30)).text
     assert "· 这几天店里的新品：" in old and "今天" not in old and "今日" not in old
-
-
-def test_load_helper_is_the_one_the_file_tests_use(world: Path) -> None:
-    write(world, "sop/daily.yaml", """
-        sops:
-          bye:
-            at: "store.closes - 30m"
-            to: {groups: {stores: ["0107"]}}
-            template: sop/hello.j2
-        """)
-    book = load(world)
-    assert book.get("bye").schedule.slots_on(MONDAY) == [at(MONDAY, 22, 30)]
