@@ -39,6 +39,7 @@ from bot.sop.book import SopBook
 from bot.sop.commands import add_sop_commands, run_sop_command
 from bot.sop.dated import stale_warnings
 from bot.sop.group_tags import GroupRow, GroupTags, nominal_groups, read_groups
+from bot.sop.hours_check import hours_warnings
 from bot.sop.preview import as_json, build_preview, format_text
 from bot.sop.quota_check import quota_warnings
 
@@ -129,6 +130,8 @@ def check(sop_dir: Path | None = None, config: Path | None = None, *,
     for note in _quota_warnings(loaded.book, loaded.stores, loaded.settings):
         print(f"warning: {note}", file=out)
     for note in stale_warnings(loaded.book, datetime.now(UTC)):
+        print(f"warning: {note}", file=out)
+    for note in hours_warnings(loaded.book):
         print(f"warning: {note}", file=out)
     return 0
 

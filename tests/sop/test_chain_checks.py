@@ -18,6 +18,7 @@ from bot.books.templating import TemplateLibrary
 from bot.sop import SopBook
 from bot.sop.dated import stale_warnings
 from bot.sop.group_tags import nominal_groups
+from bot.sop.hours_check import hours_warnings
 from bot.sop.preview import build_preview, format_text
 from bot.sop.quota_check import quota_warnings
 from tests.conftest import REPO
@@ -184,3 +185,21 @@ def test_the_morning_message_says_today_only_on_the_datas_day() -> None:
     assert "· 今日新鲜到店：" in fresh
     old = book.render("morning-new-arrivals", "0012", at(date(2026, 12, 5), 8, 30)).text
     assert "· 这几天店里的新品：" in old and "今天" not in old and "今日" not in old
+
+
+# --------------------------------------------------------------------------- opening hours
+
+
+def test_an_owner_post_outside_a_stores_hours_is_warned_about(tmp_path: Path) -> None:
+    assert hours_warnings(shipped()) == []  # every owner post at a time its store is open
+    root = copy_repo(tmp_path)
+    daily = root / "sop" / "daily.yaml"
+    daily.write_text(daily.read_text("utf-8").replace('at: "store.opens + 1h"', 'at: "09:00"'),
+                     "utf-8")
+    book = shipped(root)
+    (warning,) = hours_warnings(book)
+    sop = book.get("tuesday-new-arrivals")
+    assert warning == (
+        f"{sop.where}: sops.tuesday-new-arrivals: 09:00 is outside the opening hours of "
+        "stores 0112; their managers post it from the store. Use a store time such "
+        "as \"store.closes - 30m\" or \"store.opens + 1h\" (docs/sop.md, Per-store times)")
