@@ -57,7 +57,8 @@ def live_channels(settings: Settings) -> tuple[StoreDirectory, LiveBook[ChannelB
 def live_replies(settings: Settings, stores: StoreDirectory) -> LiveBook[ReplyLibrary]:
     """The 话术 library of templates/replies/, loaded now."""
     folder = settings.paths.templates_dir / "replies"
-    book = LiveBook("话术", lambda: folder.glob("*.y*ml"),
+    data = settings.paths.sop_dir / "data"  # replies' data: files (the member-day offers)
+    book = LiveBook("话术", lambda: [*folder.glob("*.y*ml"), *data.glob("*.y*ml")],
                     lambda: ReplyLibrary.load(folder, stores), settings.replies.reload_poll_s,
                     describe=lambda lib: f"{len(lib.replies)} replies in {len(lib.files) - 1} "
                                          "files")

@@ -46,8 +46,9 @@ def test_demo_plays_the_sop_day_in_time_order(demo):
     out = demo.stdout
     sop_day = out[out.index("== 2026-12-01 周二"):]
     # Tuesday's one 群发 is the member day (it replaces the morning new arrivals)
+    # 天钥桥路店 (shown in full) hears goodnight at 22:00, half an hour before it closes
     slots = ["08:30  member-day", "08:40  manager-reminder", "14:40  flash-sale",
-             "21:50  goodnight"]
+             "22:00  goodnight"]
     at = [sop_day.index(slot) for slot in slots]
     assert at == sorted(at)
     assert "morning-new-arrivals" not in sop_day
@@ -63,12 +64,18 @@ def test_demo_plays_the_sop_day_in_time_order(demo):
     # the robot posts into the managers' staff group, mentioning everyone
     reminder = sop_day[at[1]:at[2]]
     assert "各位店长早上好！" in reminder and "是会员日" in reminder and "@ @all" in reminder
-    # the flash sale and goodnight are owner posts: reminders, no 群发, nothing held back
-    for start, end in zip(at[2:], [*at[3:], sop_day.index("== SOP 投递记录")], strict=True):
+    # the flash sale and goodnight are owner posts: reminders, no 群发, nothing held back;
+    # each store at its own time (0112's flash sale at 16:40, 0107's goodnight at 22:30)
+    ends = [sop_day.index("16:40  flash-sale"), sop_day.index("22:30  goodnight")]
+    for start, end, due in zip(at[2:], ends, ["6 groups due, 5 owners reminded",
+                                              "3 groups due, 2 owners reminded"], strict=True):
         part = sop_day[start:end]
         assert "held back" not in part
-        assert "7 groups due, 6 owners reminded" in part
+        assert due in part
         assert "该发了：你的 2 个客户群" in part and "「今日群SOP」" in part
+    assert "16:40  flash-sale · 群主发 owner_post: 1 groups due" in sop_day
+    # Tuesday's new arrivals: an owner post an hour after each store opens
+    assert "09:00  tuesday-new-arrivals · 群主发 owner_post" in sop_day
     flash = sop_day[at[2]:at[3]]
     assert "林晓雨 opens 天钥桥路店福利群 → sidebar 「今日群SOP」 → 「发到本群」" in flash
     assert "│ 【限时秒杀】12月1日 周二 15:00-17:00" in flash
@@ -78,20 +85,21 @@ def test_demo_plays_the_sop_day_in_time_order(demo):
 def test_demo_prints_the_bots_delivery_records_per_group_and_slot(demo):
     assert demo.returncode == 0, demo.stderr
     table = squeezed(demo.stdout[demo.stdout.index("== SOP 投递记录"):])
-    assert "group 08:30 08:40 14:40 21:50" in table
+    assert "group 08:30 08:40 09:00+ 14:40+ 21:30+" in table
     rows = [f"{store}福利群" for store in STORES] + ["天钥桥路店宝妈群"]
     for row in rows:  # every store has a group: sent in the morning, owner posts after
         posted = "posted" if row == "天钥桥路店福利群" else "due"
-        assert f"{row} sent - {posted} due\n" in table, row
-    assert "robot store-managers - sent - -\n" in table
+        assert f"{row} sent - due {posted} due\n" in table, row
+    assert "robot store-managers - sent - - -\n" in table
     assert "7 customer groups: 7 群发 sent, 0 held back (held_quota)." in table
-    assert "14 due over 2 slots, 12 of 12 owner reminders sent" in table
+    assert "flash-sale (each store at its own time)" in table
+    assert "21 due over 9 slots, 18 of 18 owner reminders sent" in table
     assert "1 posted from the sidebar" in table
 
 
 def test_demo_shows_a_moment_made_posted_by_staff_reminded_and_recorded(demo):
     assert demo.returncode == 0, demo.stderr
-    scene = demo.stdout[demo.stdout.index("tuesday-new-arrivals · 朋友圈 moment"):]
+    scene = demo.stdout[demo.stdout.index("tuesday-moment · 朋友圈 moment"):]
     scene = scene[:scene.index("\n\n")]
     assert "tasks (one per store, add_moment_task)" in scene and "【周二上新】" in scene
     assert "张图 (media/upload_attachment)" in scene
@@ -108,3 +116,7 @@ def test_demo_shows_wang_li_on_day_3_of_the_track_and_leaving_it_when_she_buys(d
     assert "林晓雨 → 王丽 (一对一群发)" in scene and "低 GI 水果表" in scene
     assert "today is day 3" in scene and "leaves if: buys" in scene
     assert "sugar-control: stopped (bought)" in scene
+    # the members scene moved her to 金卡: the level-up journey congratulated her, first in
+    # the daily allowance they share, so the acne track's first step waited a day
+    assert "恭喜您升级为天钥桥路店金卡会员" in scene
+    assert "level-up: entered" in scene and "(level_reached), finished: last step" in scene

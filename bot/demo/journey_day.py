@@ -75,13 +75,14 @@ async def play_journey(sim: Simulator, runtime: BotRuntime, settings: Settings,
     for day, at in [(1, "10:00"), (2, "10:00"), (3, "08:30")]:
         clock.on(today, day, "00:05")
         await journeys.tick(plan=True)
-        clock.on(today, day, at)
-        await journeys.tick()
-        await _sent(db, worker)
-        sim.confirm_pending_groupsends(everyone=True)
+        for moment in (at, "23:00"):  # her step, then whatever else the day holds
+            clock.on(today, day, moment)
+            await journeys.tick()
+            await _sent(db, worker)
+            sim.confirm_pending_groupsends(everyone=True)
         got = sim.customer_messages(ext)
         for message in got[seen:]:
-            print(f"  day {day} {at}  林晓雨 → 王丽 (一对一群发):")
+            print(f"  day {day}  林晓雨 → 王丽 (一对一群发):")
             print_text(message.text, "      ")
         seen = len(got)
     print("  day 3  journeys preview --customer 王丽 --days 3:")
@@ -96,11 +97,11 @@ async def play_journey(sim: Simulator, runtime: BotRuntime, settings: Settings,
     clock.on(today, 4, "00:05")
     await journeys.tick(plan=True)
     state = await db.read(lambda c: c.execute(text(
-        "SELECT status, reason FROM journey_entry WHERE external_userid = :e"),
-        {"e": ext}).one())
+        "SELECT status, reason FROM journey_entry WHERE external_userid = :e "
+        "AND journey = 'sugar-control'"), {"e": ext}).one())
     skipped = await db.read(lambda c: c.execute(text(
-        "SELECT COUNT(*) FROM journey_step WHERE external_userid = :e AND status = 'skipped'"),
-        {"e": ext}).scalar_one())
+        "SELECT COUNT(*) FROM journey_step WHERE external_userid = :e AND status = 'skipped' "
+        "AND journey = 'sugar-control'"), {"e": ext}).scalar_one())
     print(f"  day 4 00:05  sugar-control: {state[0]} ({state[1]}); {skipped} 条后续记为 "
           "skipped，不再发")
     worker.clock = worker.sending.clock = time.time

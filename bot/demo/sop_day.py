@@ -178,6 +178,8 @@ async def _owner_post_slot(sim: Simulator, runtime: BotRuntime, chats: list[Chat
     assert store is not None
     reminder = [m for m in sim.app_messages_for(store.manager_userid)
                 if m.content.startswith(f"{slot:%H:%M} ")]
+    if not reminder:
+        return  # this slot is other stores' own time (per-store times, docs/sop.md)
     for message in reminder[-1:]:
         print(f"    {store.manager_name} ({store.name}) got the bot app's message:")
         print_text(message.content, "      │ ")
@@ -197,7 +199,8 @@ async def _owner_post_slot(sim: Simulator, runtime: BotRuntime, chats: list[Chat
             page = await resp.text()  # after the OAuth2 round trip through the simulator
         csrf = page.split('"csrf": "', 1)[1].split('"', 1)[0]
         async with http.get(f"{bot_url}/api/group-posts", params={"chat": chat.chat_id}) as r:
-            [post] = (await r.json())["due"]
+            [post] = [p for p in (await r.json())["due"]
+                      if p["sop"] == name and p["time"] == f"{slot:%H:%M}"]
         body = {"userid": store.manager_userid, "chat_id": chat.chat_id, "msgtype": "text",
                 "text": {"content": post["text"]}}  # what wx.invoke('sendChatMessage') sends
         async with http.post(f"{sim.url}/sim/client/chat_messages", data=json.dumps(body)) as r:

@@ -37,13 +37,19 @@ async def delivery_table(db: Database, book: SopBook, settings: Settings, chats:
     posted = sum(1 for _, _, state in posts if state == "posted")
     post_slots = await db.read(lambda c: owner_posts.report(c, start, end))
     print(f"\n== SOP 投递记录 (outbox_delivery in the bot's database, {SOP_DAY.isoformat()})")
-    print(f"  {pad('group', 22)}" + "".join(pad(f"{s:%H:%M}", 12) for s, _ in slots).rstrip())
+    columns: dict[str, list[str]] = {}  # one per SOP: a group has one slot of each a day
+    for slot, name in slots:
+        columns.setdefault(name, []).append(f"{slot:%H:%M}")
+    heads = [times[0] + ("+" if len(times) > 1 else "") for times in columns.values()]
+    print(f"  {pad('group', 22)}" + "".join(pad(head, 12) for head in heads).rstrip())
     for chat in chats:
-        cells = [status.get((name, chat.chat_id), "-") for _, name in slots]
+        cells = [status.get((name, chat.chat_id), "-") for name in columns]
         if all(cell == "-" for cell in cells):
             continue
         print(f"  {pad(chat.label, 22)}" + "".join(pad(cell, 12) for cell in cells).rstrip())
-    legend = [f"{s:%H:%M} {name}" for s, name in slots]
+    legend = [f"{times[0]} {name}" if len(times) == 1
+              else f"{'/'.join(times)} {name} (each store at its own time)"
+              for name, times in columns.items()]
     for start_at in range(0, len(legend), 3):
         print("  " + " · ".join(legend[start_at:start_at + 3]))
 

@@ -78,7 +78,7 @@ async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
     if sop.owner_post:
         # never a 群发: no quota filter; each owner posts it, reminded once
         rows = groups if groups is not None else await load_groups(db, book.group_tags)
-        targets = book.select_groups(sop, rows)
+        targets = book.select_groups(sop, rows, slot)
         posts = _owner_posts(book, sop, slot, targets, plan)
         sends = _owner_reminders(sop, slot, targets, posts, sidebar_url)
         plan.owners = len(sends)
@@ -90,7 +90,7 @@ async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
         if media is not None:
             sends = await upload_moment_media(media, sends, plan.errors)
     elif isinstance(sop.target, MemberSelect):
-        reach = {store.id for store in book.stores_for(sop)}
+        reach = {store.id for store in book.stores_for(sop, slot)}
         target = sop.target
         members = await db.read(lambda c: select_members(c, target, reach))
         members = await _quota_filter(db, members, lambda m: m.external_userid, slot,
@@ -98,7 +98,7 @@ async def plan_slot(db: Database, book: SopBook, sop: Sop, slot: datetime, *,
         sends = _member_sends(book, sop, slot, members, plan)
     else:
         rows = groups if groups is not None else await load_groups(db, book.group_tags)
-        targets = await _quota_filter(db, book.select_groups(sop, rows),
+        targets = await _quota_filter(db, book.select_groups(sop, rows, slot),
                                       lambda g: g.chat_id, slot, quota_rule, sop.timezone,
                                       plan)
         sends = _group_sends(book, sop, slot, targets, plan)

@@ -45,6 +45,7 @@ from bot.books.yamlfile import (
 )
 from bot.i18n import t
 from bot.replies.spec import AttachmentSpec, LibraryFile, RepliesFile, ReplySpec
+from bot.sop.datafiles import SopData, load_data
 from bot.wecom.content import https_error, payload
 
 LIBRARY_FILE = "_library.yaml"
@@ -76,6 +77,7 @@ class Reply:
     path: Path
     order: int  # position in the library (files by name, replies in file order)
     search_text: str = field(repr=False, default="")  # normalised title+keywords+text+tags
+    data: SopData | None = field(repr=False, default=None)  # its ``data:`` file (offers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +148,10 @@ class ReplyLibrary:
         replies: list[Reply] = []
         seen: dict[str, Path] = {}
         samples = _samples(stores)
+        data_files = _DataFiles(stores)
         for path in files:
             replies.extend(_load_file(path, categories, aliases, templates, samples, seen,
-                                      len(replies), errors))
+                                      len(replies), errors, data_files))
         if errors:
             raise OperatorFileErrors(errors)
         return cls(replies, categories, aliases, templates, [index, *files])
@@ -187,7 +190,7 @@ class ReplyLibrary:
     def render(self, reply: Reply, context: Mapping[str, Any]) -> Rendered:
         """The text and cards for one customer; raises `TemplateError` (never for a context
         shaped like `reply_context`: every text was rendered with one at load time)."""
-        text = self.templates.render_string(reply.text, context).strip()
+        text = self.templates.render_string(reply.text, with_data(reply.data, context)).strip()
         return Rendered(text, reply.attachments)
 
 
@@ -231,7 +234,7 @@ def _samples(stores: StoreDirectory | None) -> list[dict[str, Any]]:
 def _load_file(path: Path, categories: list[str], aliases: Mapping[str, str],
                templates: TemplateLibrary, samples: list[dict[str, Any]],
                seen: dict[str, Path], start: int,
-               errors: list[OperatorFileError]) -> list[Reply]:
+               errors: list[OperatorFileError], data_files: _DataFiles) -> list[Reply]:
     try:
         data = load_yaml(path)
         validate(path, data, RepliesFile)
@@ -270,7 +273,10 @@ def _load_file(path: Path, categories: list[str], aliases: Mapping[str, str],
             errors.append(error_at(path, data, (*where, "category"),
                                    f"replies.{rid}.category: '{spec.category}' is not in "
                                    f"{LIBRARY_FILE}{hint}"))
-        _check_text(path, data, lines, rid, spec.text, templates, samples, errors)
+        offers = data_files.get(path, data, rid, spec.data, errors)
+        if spec.data is None or offers is not None:  # else: the data file's errors say it
+            _check_text(path, data, lines, rid, spec.text, templates,
+                        [with_data(offers, sample) for sample in samples], errors)
         if len(errors) > before:
             continue
         tags = tuple(dict.fromkeys(aliases.get(normalise(t), normalise(t)) for t in spec.tags))
@@ -279,8 +285,51 @@ def _load_file(path: Path, categories: list[str], aliases: Mapping[str, str],
                                                  *spec.tags, *tags, spec.category))
         loaded.append(Reply(rid, spec.title, spec.category, tags,
                             tuple(normalise(k) for k in spec.keywords), spec.text, attachments,
-                            path, start + len(loaded), search))
+                            path, start + len(loaded), search, offers))
     return loaded
+
+
+def with_data(data: SopData | None, context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context with ``data``: the entry of the customer's store in the reply's data
+    file, or its default (a customer without a store); unchanged for a reply without one."""
+    if data is None:
+        return dict(context)
+    store = context.get("store")
+    return {**context, "data": data.for_store(store.id if store is not None else None) or {}}
+
+
+class _DataFiles:
+    """The data files replies name, each loaded once, from the folder of stores.yaml."""
+
+    def __init__(self, stores: StoreDirectory | None) -> None:
+        self.stores = stores
+        self.loaded: dict[str, SopData | None] = {}
+
+    def get(self, path: Path, raw: Any, rid: str, name: str | None,
+            errors: list[OperatorFileError]) -> SopData | None:
+        if name is None:
+            return None
+        where = ("replies", rid, "data")
+        if self.stores is None or self.stores.path is None:
+            errors.append(error_at(path, raw, where, f"replies.{rid}.data: data files are "
+                                   "read from the folder of stores.yaml, which is not loaded"))
+            return None
+        folder = self.stores.path.parent
+        file = (folder / name).resolve()
+        if not file.is_relative_to(folder.resolve()) or not file.is_file():
+            errors.append(error_at(path, raw, where, f"replies.{rid}.data: data file not "
+                                   f"found: {folder / name}"))
+            return None
+        if name not in self.loaded:
+            try:
+                self.loaded[name] = load_data(folder / name, name, self.stores)
+            except OperatorFileErrors as exc:
+                errors.extend(exc.errors)
+                self.loaded[name] = None
+        if self.loaded[name] is None:
+            errors.append(error_at(path, raw, where, f"replies.{rid}.data: {name} has errors "
+                                   "(listed with its own lines)"))
+        return self.loaded[name]
 
 
 def _attachment(spec: AttachmentSpec) -> dict[str, Any]:

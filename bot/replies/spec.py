@@ -73,6 +73,9 @@ class ReplySpec(OperatorModel):
     keywords: list[NonEmpty] = Field(default_factory=list)
     text: NonEmpty
     attachments: list[AttachmentSpec] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+    # a data file under sop/ (data/member_day.yaml), as SOPs use it: the text reads the
+    # customer's store's entry (or default) as {{ data.… }}, so offers have one source
+    data: NonEmpty | None = None
 
 
 class RepliesFile(OperatorModel):

@@ -190,12 +190,14 @@ class SopBook:
 
     # ------------------------------------------------------------------ selecting
 
-    def stores_for(self, sop: Sop | str) -> list[Store]:
-        """The stores an SOP reaches: its target's stores that have data (if it uses data).
+    def stores_for(self, sop: Sop | str, slot: datetime | None = None) -> list[Store]:
+        """The stores an SOP reaches: its target's stores that have data (if it uses data);
+        at `slot`, only those whose own time it is (per-store times, bot.sop.store_times).
 
         For a robot SOP, the robot's store if it has one.
         """
         sop = self._sop(sop)
+        at = sop.schedule.stores_at(slot) if slot is not None else None
         if sop.target is None:
             robot_store = sop.robot.store_id if sop.robot is not None else None
             store = self.stores.get(robot_store) if robot_store else None
@@ -205,19 +207,22 @@ class SopBook:
             for store in self.stores.all()
             if store.id in sop.target.stores
             and (sop.data is None or sop.data.has_store(store.id))
+            and (at is None or store.id in at)
         ]
 
-    def select_groups(self, sop: Sop | str, groups: Iterable[GroupRow]) -> list[GroupRow]:
+    def select_groups(self, sop: Sop | str, groups: Iterable[GroupRow],
+                      slot: datetime | None = None) -> list[GroupRow]:
         """The groups among `groups` that `sop` goes to (none for robot/member SOPs).
 
-        A group qualifies when its store is one the SOP reaches (see `stores_for`; groups
+        A group qualifies when its store is one the SOP reaches (at `slot`, if given: see
+        `stores_for`; groups
         with no store never do), it has one of the wanted group tags (if any are named),
         and none of the excluded ones. Order is kept.
         """
         sop = self._sop(sop)
         if not isinstance(sop.target, GroupSelect):
             return []
-        reach = {store.id for store in self.stores_for(sop)}
+        reach = {store.id for store in self.stores_for(sop, slot)}
         return [g for g in groups if g.store_id in reach and sop.target.matches(g)]
 
     def slots_between(

@@ -17,11 +17,10 @@ what happened (`bot.outbox.report`: it reports the outbox's rows).
 from __future__ import annotations
 
 import argparse
-import calendar
 import json
 import sys
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -40,13 +39,14 @@ from bot.outbox.report import read_only_url, report, safe_url
 from bot.sop.book import SopBook
 from bot.sop.checks import CHECK_DAYS
 from bot.sop.commands import add_sop_commands, run_sop_command
+from bot.sop.dated import stale_warnings
 from bot.sop.group_tags import GroupRow, GroupTags, nominal_groups, read_groups
-from bot.sop.preview import as_json, build_preview, format_text, group_send_counts
+from bot.sop.hours_check import hours_warnings
+from bot.sop.preview import as_json, build_preview, format_text
+from bot.sop.quota_check import quota_warnings
 
 __all__ = ["add_sop_commands", "check", "main", "preview", "report", "run_sop_command"]
 # the parser lives in bot.sop.commands (light to import: `python -m bot run` builds it too)
-
-_QUOTA_SOURCE = "wecom-reference §6"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,6 +135,10 @@ def check(sop_dir: Path | None = None, config: Path | None = None, *,
         print_warning(warning, out)
     for note in _quota_warnings(loaded.book, loaded.stores, loaded.settings):
         print_warning(note, out)
+    for note in stale_warnings(loaded.book, datetime.now(UTC)):
+        print_warning(note, out)
+    for note in hours_warnings(loaded.book):
+        print_warning(note, out)
     return 0
 
 
@@ -172,47 +176,9 @@ def _summary(loaded: _Loaded) -> list[str]:
 
 
 def _quota_warnings(book: SopBook, stores: StoreDirectory, settings: Settings) -> list[str]:
-    """Compare each store group's 群发 count with WeCom's per-group limit (reference §6).
-
-    Counted on one stand-in group per store (group tags applied), for the next calendar
-    month, the next week, or the next 7 days, as the configured quota reads.
-    """
-    quota = getattr(getattr(settings, "sop", None), "group_send_quota", "month")
-    groups = nominal_groups(stores, book.group_tags)
-    today = date.today()
-    if quota == "day1":
-        days = [today + timedelta(days=i) for i in range(1, 8)]
-        worst: dict[str, int] = {}
-        for day in days:
-            for chat, n in group_send_counts(book, groups, [day]).items():
-                worst[chat] = max(worst.get(chat, 0), n)
-        over = {c: n for c, n in worst.items() if n > 1}
-        period, limit = "one day", 1
-    elif quota == "week7":
-        monday = today + timedelta(days=7 - today.weekday())
-        days = [monday + timedelta(days=i) for i in range(7)]
-        counts = group_send_counts(book, groups, days)
-        period, limit = f"the week of {monday.isoformat()}", 7
-        over = {c: n for c, n in counts.items() if n > limit}
-    else:
-        first = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
-        limit = calendar.monthrange(first.year, first.month)[1]
-        days = [first + timedelta(days=i) for i in range(limit)]
-        counts = group_send_counts(book, groups, days)
-        period = f"{first:%Y-%m}"
-        over = {c: n for c, n in counts.items() if n > limit}
-    if not over:
-        return []
-    by_count: dict[int, list[str]] = {}
-    for group in groups:
-        if group.chat_id in over:
-            by_count.setdefault(over[group.chat_id], []).append(group.store_id or "?")
-    parts = "; ".join(f"stores {', '.join(ids)}: {n}" for n, ids in sorted(by_count.items()))
-    return [
-        f"群发 quota: the SOPs give each store group more 群发 in {period} than WeCom delivers "
-        f"(at most {limit} per group with group_send_quota = {quota}, {_QUOTA_SOURCE}): "
-        f"{parts}. The outbox holds the rest back; fewer group_send SOPs or days avoid that"
-    ]
+    """群发 per group class against WeCom's per-group limit (bot.sop.quota_check)."""
+    rule = getattr(getattr(settings, "sop", None), "group_send_quota", "month")
+    return quota_warnings(book, stores, rule, date.today())
 
 
 # --------------------------------------------------------------------------- preview

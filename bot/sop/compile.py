@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +41,7 @@ from bot.sop.schedule import (
     parse_timezone,
 )
 from bot.sop.spec import SopFile, SopSpec, check_sop_name
+from bot.sop.store_times import is_store_time, resolve
 
 # files in sop/ that are not SOP files, whatever they hold
 NOT_SOP_FILES = frozenset({"channels.yaml", "stores.yaml", "robots.yaml", "groups.yaml"})
@@ -166,13 +168,13 @@ def compile_sop(
     def fail(loc: Loc, reason: str, *, at_key: bool = False) -> None:
         errors.append(error_at(path, raw, (*where, *loc), f"sops.{name}: {reason}", at_key=at_key))
 
-    schedule = _schedule(spec, zone)
     robot = _via(loader, spec, fail)
     target = _target(loader, spec, fail)
     if not loader.templates.exists(spec.template):
         fail(("template",), f"{spec.template}: "
              + t("template.not_found", root=loader.templates.root))
     data = _data(loader, spec, fail)
+    schedule = _schedule(spec, zone, _store_times(loader, spec, target, data, fail))
     attachments = compile_attachments(loader.templates, spec, fail)
     if spec.via.moment:
         target = check_moment(loader.sop_dir, spec, target, loader.stores, fail)
@@ -200,18 +202,46 @@ def compile_sop(
     )
 
 
-def _schedule(spec: SopSpec, zone: ZoneInfo) -> Schedule:
+def _schedule(spec: SopSpec, zone: ZoneInfo, per_store: PerStore) -> Schedule:
     timezone = parse_timezone(spec.timezone) if spec.timezone else zone
     skip = frozenset(spec.skip_dates)
     if spec.cron is not None:
         return Schedule(timezone, cron=parse_cron(spec.cron), skip_dates=skip)
     assert spec.at is not None  # the model requires at or cron
+    if per_store:  # each store its own times; the schedule fires at every distinct one
+        times = tuple(sorted({at for _, own in per_store for at in own}))
+        rule = "、".join(" ".join(t.split()) for t in spec.at)
+    else:
+        times, rule = tuple(parse_clock(t) for t in spec.at if not is_store_time(t)), ""
     return Schedule(
         timezone,
-        times=tuple(parse_clock(t) for t in spec.at),
+        times=times or (time(0, 0),),  # only when the SOP failed (per-store times unresolved)
         weekdays=parse_days(spec.days if spec.days is not None else "daily"),
         skip_dates=skip,
+        per_store=per_store,
+        rule=rule,
     )
+
+
+PerStore = tuple[tuple[str, tuple[time, ...]], ...]
+
+
+def _store_times(loader: Loader, spec: SopSpec, target: GroupSelect | MemberSelect | None,
+                 data: SopData | None, fail: Fail) -> PerStore:
+    """Each reached store's times when an ``at`` entry is a store's own (bot.sop.store_times)."""
+    entries = spec.at or []
+    if not any(is_store_time(entry) for entry in entries) or (spec.data and data is None):
+        return ()
+    if target is None:
+        fail(("at",), "a store's own time (store.…, data.…) needs to: groups or members; "
+             "a robot posts once, for no store")
+        return ()
+    reached = [s for s in loader.stores.all()
+               if s.id in target.stores and (data is None or data.has_store(s.id))]
+    if not reached:
+        fail(("at",), "a store's own time, but the SOP reaches no store")
+        return ()
+    return resolve(entries, reached, data, fail)
 
 
 def _via(loader: Loader, spec: SopSpec, fail: Fail) -> Robot | None:

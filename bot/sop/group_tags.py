@@ -108,6 +108,15 @@ class GroupTags:
     def __len__(self) -> int:
         return len(self._rules)
 
+    def possible(self, store_id: str, owners: Iterable[str]
+                 ) -> tuple[frozenset[str], frozenset[str]]:
+        """For a store whose groups are owned by `owners`: the tags every one of its groups
+        has (a ``stores:`` rule) and the tags some of them may have (names, owners, chats)."""
+        forced = {r.tag for r in self._rules if store_id in r.stores}
+        maybe = {r.tag for r in self._rules
+                 if r.name_contains or r.chats or r.owners & set(owners)}
+        return frozenset(forced), frozenset(maybe - forced)
+
     def tags_for(self, group: GroupRow) -> frozenset[str]:
         return frozenset(rule.tag for rule in self._rules if rule.matches(group))
 

@@ -148,7 +148,9 @@ def _add_sends(
         _render_into(book, send)
         preview.sends.append(send)
         return
-    reach = [s for s in book.stores_for(sop) if store_id is None or s.id == store_id]
+    reach = [s for s in book.stores_for(sop, slot) if store_id is None or s.id == store_id]
+    if not reach and sop.schedule.per_store:  # another store's own time
+        return
     _note_stores_without_data(book, sop, store_id, preview)
     if isinstance(sop.target, MemberSelect):
         for store in reach:
@@ -159,7 +161,7 @@ def _add_sends(
             preview.sends.append(send)
         return
     assert isinstance(sop.target, GroupSelect)
-    chosen = [g for g in book.select_groups(sop, groups)
+    chosen = [g for g in book.select_groups(sop, groups, slot)
               if store_id is None or g.store_id == store_id]
     if not chosen:
         wanted = f" with group tags {', '.join(sorted(sop.target.tags))}" if sop.target.tags else ""
@@ -216,19 +218,17 @@ def group_send_counts(
 ) -> Counter[str]:
     """How many 群发 (group_send slots) each group is due over `days`, by chat id."""
     counts: Counter[str] = Counter()
-    chosen = {  # owner posts are not 群发: they use none of the quota
-        sop.name: book.select_groups(sop, groups)
-        for sop in book.enabled()
-        if isinstance(sop.target, GroupSelect) and not sop.owner_post
-    }
+    sends = [sop for sop in book.enabled()  # owner posts are not 群发: they use no quota
+             if isinstance(sop.target, GroupSelect) and sop.via == "group_send"]
+    chosen: dict[tuple[str, datetime], list[GroupRow]] = {}
     for day in days:
-        for sop in book.enabled():
-            if sop.name not in chosen:
-                continue
-            slots = len(sop.schedule.slots_on(day))
-            if slots:
-                for group in chosen[sop.name]:
-                    counts[group.chat_id] += slots
+        for sop in sends:
+            for slot in sop.schedule.slots_on(day):
+                key = (sop.name, slot.replace(year=2000, month=1, day=1))  # a time of day
+                if key not in chosen:
+                    chosen[key] = book.select_groups(sop, groups, slot)
+                for group in chosen[key]:
+                    counts[group.chat_id] += 1
     return counts
 
 
@@ -310,7 +310,8 @@ def _heading(preview: Preview, send: PreviewSend) -> str:
         extent = f" · {stores} 家店 stores · {groups} 个群 groups"
     elif isinstance(sop.target, MemberSelect):
         extent = f" · {stores} 家店 stores"
-    return f"{clock}  {sop.name}  [{via}]{extent}"
+    own = f" · 按门店时间 per store: {sop.schedule.rule}" if sop.schedule.per_store else ""
+    return f"{clock}  {sop.name}  [{via}]{extent}{own}"
 
 
 def _send_lines(send: PreviewSend) -> list[str]:

@@ -202,6 +202,10 @@ class Schedule:
     weekdays: frozenset[int] = ALL_DAYS  # Python numbering, Monday = 0
     cron: CronSpec | None = None
     skip_dates: frozenset[date] = frozenset()
+    # per-store times (``at: "store.closes - 30m"``): each store's own times; `times` is
+    # then their union, one slot per distinct time, and `stores_at` says whose slot it is
+    per_store: tuple[tuple[str, tuple[time, ...]], ...] = ()
+    rule: str = ""  # the operator's words for per-store times, for `describe`
 
     def __post_init__(self) -> None:
         if (self.cron is None) == (not self.times):
@@ -230,6 +234,27 @@ class Schedule:
             return []
         slots = {_local(day, at, self.timezone) for at in self.local_times()}
         return sorted(s for s in slots if s.date() == day)
+
+    def stores_at(self, slot: datetime) -> frozenset[str] | None:
+        """The stores whose own time `slot` is (per-store times), or None: every store.
+
+        A time that is no store's own (a slot planned by hand, e.g. "send it now") goes to
+        every store, as it would for an SOP with one fixed time; the scheduler only ever
+        plans the stores' own times."""
+        if not self.per_store:
+            return None
+        local = slot.astimezone(self.timezone)
+        found = frozenset(store for store, times in self.per_store
+                          if any(_local(local.date(), at, self.timezone) == slot
+                                 for at in times))
+        return found or None
+
+    def times_for(self, store_id: str) -> list[time]:
+        """The wall-clock times of `store_id` on a firing day (all times if not per store)."""
+        for store, times in self.per_store:
+            if store == store_id:
+                return sorted(times)
+        return [] if self.per_store else self.local_times()
 
     def slots_between(self, start: datetime, end: datetime) -> list[datetime]:
         """Slots in ``[start, end)``; both bounds must be aware (any timezone, UTC usual)."""
@@ -306,6 +331,8 @@ class Schedule:
         clock = "、".join(t.strftime("%H:%M") for t in self.local_times()[:4])
         if len(self.local_times()) > 4:
             clock += f" …（每天 {len(self.local_times())} 次）"
+        if self.rule:
+            return f"{describe_days(self.weekdays)} {self.rule}（{clock}）"
         if self.cron is None:
             return f"{describe_days(self.weekdays)} {clock}"
         spec = self.cron

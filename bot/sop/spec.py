@@ -107,7 +107,13 @@ def _skip_date(value: Any) -> Any:
 
 
 def _check_time(value: str) -> str:
-    parse_clock(value)
+    """A clock time, or a per-store time (``"store.closes - 30m"``, bot.sop.store_times)."""
+    if value.strip().startswith(("store.", "data.")):
+        from bot.sop.store_times import parse_store_time  # imports this module: at call time
+
+        parse_store_time(value)
+    else:
+        parse_clock(value)
     return value
 
 
@@ -293,9 +299,9 @@ class SopSpec(OperatorModel):
     @classmethod
     def _unique_times(cls, value: list[str] | None) -> list[str] | None:
         if value is not None:
-            seen: set[time] = set()
+            seen: set[time | str] = set()
             for item in value:
-                clock = parse_clock(item)
+                clock = " ".join(item.split()) if "." in item else parse_clock(item)
                 if clock in seen:
                     raise ValueError(f"time {item!r} is listed twice")
                 seen.add(clock)

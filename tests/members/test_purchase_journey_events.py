@@ -24,5 +24,9 @@ async def test_purchases_of_a_wecom_customer_are_journey_events(world: World):
     await post_purchases(world, [purchase("L-2", "M1000", "36.50", unionid="oSunYue")])
     # a member the till knows but WeCom does not: no journey to be in
     await post_purchases(world, [purchase("L-3", "M2000", "12.00")])
-    events = world.rows("SELECT external_userid, event FROM member_event ORDER BY id")
+    events = world.rows("SELECT external_userid, event FROM member_event "
+                        "WHERE event IN ('purchase', 'first_purchase') ORDER BY id")
     assert events == [(ext, "purchase"), (ext, "first_purchase"), (ext, "purchase")]
+    # the second purchase within two weeks moved 孙悦 from 引入期 to 成长期: one event
+    assert world.rows("SELECT external_userid, attrs FROM member_event "
+                      "WHERE event = 'stage_changed'") == [(ext, '{"stage": "成长期"}')]

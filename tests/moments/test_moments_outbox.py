@@ -22,7 +22,7 @@ from tests.conftest import REPO, World
 from tests.outbox.test_sop_delivery import SHANGHAI, scheduler_for, until
 
 TUESDAY = datetime(2026, 11, 17, 10, 0, tzinfo=SHANGHAI)  # a past Tuesday, 10:00
-SOP = "tuesday-new-arrivals"
+SOP = "tuesday-moment"
 ADD = "externalcontact/add_moment_task"
 UPLOAD = "media/upload_attachment"
 STORES = StoreDirectory.load(REPO / "sop" / "stores.yaml").all()

@@ -292,8 +292,8 @@ async def test_member_sop_goes_one_to_one_to_tagged_customers_of_each_store(
         ext, _ = sim.scan_contact_qr(userid, f"store-{store}-counter", name)
         customers[name] = (userid, ext)
     await world.settle()
-    gold = sim.admin_add_tag("会员等级", "金卡会员")
-    silver = sim.admin_add_tag("会员等级", "银卡会员")
+    gold = sim.admin_add_tag("会员等级", "金卡")  # the tags sop/members.yaml gives levels
+    silver = sim.admin_add_tag("会员等级", "银卡")
     for name, tag in [("王阿姨", gold), ("小陈", silver), ("赵女士", gold)]:
         sim.edit_contact_tags(*customers[name], add_tag_ids=[tag])
     sim.edit_contact_tags(*customers["李先生"], add_tag_ids=[gold])

@@ -73,7 +73,7 @@ def test_every_problem_is_reported_at_its_line(tmp_path: Path, capsys):
         "zz_broken.yaml:17:32: replies.bad-link.attachments[0].link.url: must be an https:// "
         "address (WeCom clients refuse plain http)",
         "zz_broken.yaml:18:13: replies.bad-link: unknown key 'colour' (allowed: attachments, "
-        "category, keywords, tags, text, title)",
+        "category, data, keywords, tags, text, title)",
         "zz_broken.yaml:19:3: replies.Bad_Id: a reply id is lower-case letters, digits, - and _ "
         "(e.g. bad-fruit-refund)",
     ]

@@ -70,8 +70,9 @@ def book(stores: StoreDirectory) -> SopBook:
 
 def test_real_files_load_with_every_sop(book: SopBook) -> None:
     assert book.names() == [
-        "morning-new-arrivals", "manager-reminder", "flash-sale", "goodnight",
-        "tuesday-new-arrivals",  # moments.yaml: Tuesday's new arrivals as a 客户朋友圈 post
+        "morning-new-arrivals", "tuesday-new-arrivals", "manager-reminder", "flash-sale",
+        "goodnight",
+        "tuesday-moment",  # moments.yaml: Tuesday's new arrivals in 客户朋友圈 too
         "member-day", "member-day-prep", "weekend-family", "member-day-gold",
     ]
     assert book.warnings == []  # robot keys set, nothing over 9 attachments
@@ -124,12 +125,15 @@ def test_morning_new_arrivals_renders_the_stores_own_products(
 
 def test_morning_prices_and_store_specifics(book: SopBook) -> None:
     tianyao = book.render("morning-new-arrivals", "0012", at(MONDAY, 8, 30)).text
-    assert "1. 赣南脐橙 ¥6.98/斤（原价¥8.8）｜江西赣州，皮薄多汁，今天刚到第一批" in tianyao
+    assert "1. 赣南脐橙 ¥6.98/斤（原价¥8.8）｜江西赣州，皮薄多汁，新季第一批" in tianyao
     assert "佳沛金奇异果 6 粒装 ¥39.9/盒｜新西兰" in tianyao  # no 'was': no 原价
     assert "会员日" not in tianyao  # Monday
     assert "门店已经开门啦（营业到 22:30）" in tianyao  # opens 08:00
     wensan = book.render("morning-new-arrivals", "0107", at(MONDAY, 8, 30)).text
-    assert "今日新鲜到店（文三路店）" in wensan  # its own headline
+    # new_arrivals.yaml is dated 2026-12-04: on another day it never says "today"
+    assert "· 这几天店里的新品：" in wensan and "今日" not in wensan
+    fresh = book.render("morning-new-arrivals", "0107", at(date(2026, 12, 4), 8, 30)).text
+    assert "· 今日新鲜到店（文三路店）：" in fresh  # its own headline, on the file's day
     jinqiao = book.render("morning-new-arrivals", "0023", at(MONDAY, 8, 30)).text
     assert "阿克苏冰糖心苹果" in jinqiao  # no entry of its own: the default list
     assert "门店 09:00 开门" in jinqiao

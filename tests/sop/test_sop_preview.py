@@ -63,16 +63,16 @@ def test_a_tuesday_with_nominal_groups(book: SopBook) -> None:
     # Tuesday's 08:30 群发 is the member day: it replaces the morning new arrivals
     assert order[:7] == [("08:30", "member-day")] * 6 + [("08:40", "manager-reminder")]
     assert {name for _, name in order} == {
-        "manager-reminder", "member-day", "flash-sale", "goodnight",
-        "tuesday-new-arrivals",  # the new arrivals as a moment: no 群发 quota
-    }  # no weekend SOP on a Tuesday, no Monday robot post
+        "manager-reminder", "member-day", "tuesday-new-arrivals", "flash-sale", "goodnight",
+        "tuesday-moment",  # the new arrivals in 客户朋友圈 too: no 群发 quota
+    }  # no weekend SOP on a Tuesday, no Monday robot post; new arrivals as an owner post
     moments = [s for s in preview.sends if s.sop.via == "moment"]
     assert len(moments) == len(book.stores) and all(not s.owners[0].groups for s in moments)
     [call] = moments[0].requests()
     assert call["api"] == "externalcontact/add_moment_task"
     assert call["body"]["visible_range"] == {
         "sender_list": {"user_list": [moments[0].owners[0].owner]}}
-    assert "10:00  tuesday-new-arrivals  [朋友圈 moment 门店员工发表，全部顾客可见]" in \
+    assert "10:00  tuesday-moment  [朋友圈 moment 门店员工发表，全部顾客可见]" in \
         format_text(preview)
     assert "在「客户朋友圈」确认发表" in format_text(preview)
     assert preview.errors == []
@@ -201,19 +201,16 @@ def test_preview_cli_json_with_database_groups(tmp_path: Path) -> None:
     assert data["groups"] == {"source": "database", "detail": f"sqlite:///{db}", "count": 2}
     family = [s for s in data["sends"] if s["sop"] == "weekend-family"]
     assert [(s["store_id"], s["time"]) for s in family] == [("0012", "10:40")]
-    (request,) = family[0]["requests"]
-    assert request["api"] == "externalcontact/add_msg_template"
-    assert request["body"]["sender"] == "xiaoxian"
-    assert request["body"]["chat_id_list"] == ["wrA3"]
-    assert request["body"]["chat_type"] == "group"
+    (request,) = family[0]["requests"]  # the weekend 宝妈 post is the owner's: no 群发
+    assert request == {"api": "message/send", "reminds": "xiaoxian", "groups": ["wrA3"]}
     assert family[0]["slot"] == "2026-11-28T10:40:00+08:00"
     morning = next(s for s in data["sends"] if s["sop"] == "morning-new-arrivals")
     assert [o["owner"] for o in morning["owners"]] == ["linxiaoyu", "xiaoxian"]
     robot = next(s for s in data["sends"] if s["via"] == "robot")
     assert robot["requests"][0]["body"]["text"]["mentioned_list"] == ["@all"]
     assert "sekrit" not in result.stdout  # webhook keys are never printed
-    # the morning 群发 (+ the 宝妈 group's weekend one); owner posts are not 群发
-    assert data["group_sends_per_group"] == {"wrA1": 1, "wrA3": 2}
+    # the morning 群发, one per group; owner posts (the 宝妈 weekend post too) are not 群发
+    assert data["group_sends_per_group"] == {"wrA1": 1, "wrA3": 1}
     flash = next(s for s in data["sends"] if s["sop"] == "flash-sale")
     assert flash["via"] == "owner_post" and flash["text"].startswith("【限时秒杀】")
     assert {r["api"] for r in flash["requests"]} == {"message/send"}
@@ -228,7 +225,7 @@ def test_check_cli_ok_on_the_real_files(tmp_path: Path) -> None:
     assert f"{sop / 'stores.yaml'}: ok, 6 stores, 2 other staff" in lines
     assert f"{sop / 'channels.yaml'}: ok, 6 channels" in lines
     assert f"{sop / 'robots.yaml'}: ok, 2 robots" in lines
-    assert any(line.startswith(f"{sop / 'daily.yaml'}: ok, 4 SOPs: morning-new-arrivals")
+    assert any(line.startswith(f"{sop / 'daily.yaml'}: ok, 5 SOPs: morning-new-arrivals")
                for line in lines)
     assert f"{sop / 'data/new_arrivals.yaml'}: ok, default + 5 stores" in lines
     assert not any("is not set" in line for line in lines)
@@ -246,7 +243,7 @@ def test_check_cli_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
     shutil.copytree(REPO / "sop", sop)
     daily = sop / "daily.yaml"
     text = daily.read_text(encoding="utf-8")
-    text = text.replace('at: "14:40"', 'at: "14:75"').replace(
+    text = text.replace('at: "08:40"', 'at: "14:75"').replace(
         "template: sop/goodnight.j2", "template: sop/good_night.j2")
     daily.write_text(text, encoding="utf-8")
     channels = sop / "channels.yaml"
@@ -256,11 +253,12 @@ def test_check_cli_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
     result = cli("check", "--config", str(config), env=ROBOT_KEYS)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
+    tagz = 1 + channels.read_text(encoding="utf-8").splitlines().index("    tagz:")
     line_of = {n: i + 1 for i, line in enumerate(text.splitlines())
                for n in ("14:75", "good_night") if n in line}
     assert lines[:3] == [
-        f"{channels}:41:5: channels.store-counter: unknown key 'tagz' (did you mean 'tags'?)",
-        f"{daily}:{line_of['14:75']}:9: sops.flash-sale.at: '14:75' is not a time of day: "
+        f"{channels}:{tagz}:5: channels.store-counter: unknown key 'tagz' (did you mean 'tags'?)",
+        f"{daily}:{line_of['14:75']}:9: sops.manager-reminder.at: '14:75' is not a time of day: "
         "hours are 00-23 and minutes 00-59",
         f"{daily}:{line_of['good_night']}:15: sops.goodnight: sop/good_night.j2: template not "
         f"found under {REPO / 'templates'}",

@@ -28,8 +28,11 @@ def bot_overrides(tmp_path: Path) -> dict[str, dict[str, Any]]:
     shutil.copytree(REPO / "templates", root / "templates")
     daily = root / "sop" / "daily.yaml"
     text = daily.read_text("utf-8")
-    assert '    at: "14:40"\n' in text
-    daily.write_text(text.replace('    at: "14:40"\n', BROKEN, 1), "utf-8")
+    lines = text.splitlines(keepends=True)  # the flash sale's time line, comment and all
+    index = next(i for i, line in enumerate(lines)
+                 if line.startswith('    at: "data.window.start - 20m"'))
+    lines[index] = BROKEN
+    daily.write_text("".join(lines), "utf-8")
     return {"paths": {"sop_dir": root / "sop", "templates_dir": root / "templates"},
             "sop": {"scheduler": True, "reload_poll_s": 0.05}}
 
