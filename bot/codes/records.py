@@ -61,8 +61,9 @@ _FOLLOWED = sql("""UPDATE wecom_code SET spec_hash = :spec_hash, body = :body, u
                    WHERE key = :key AND body = :old""")
 _NOTIFIED = sql("UPDATE wecom_code SET notified_hash = :hash WHERE key = :key")
 _DROP = sql("DELETE FROM wecom_code WHERE key = :key")
-_JOIN_URL = sql("""SELECT qr_code FROM wecom_code
-                   WHERE kind = 'join' AND store_id = :store_id AND status = 'active'""")
+_JOIN_URL_SQL = ("SELECT qr_code FROM wecom_code "
+                 "WHERE kind = 'join' AND store_id = :store_id AND status = 'active'")
+_JOIN_URL = sql(_JOIN_URL_SQL)
 _BY_STATE = sql("""SELECT store_id, channel FROM wecom_code
                    WHERE state = :state AND status = 'active'""")
 _ROOMS = sql("""
@@ -157,6 +158,12 @@ def rooms_of(conn: Connection, store_id: str) -> list[GroupRoom]:
 def join_code_url(conn: Connection, store_id: str) -> str | None:
     """The QR image of the store's 「加入群聊」 code, once `codes sync` has made it."""
     return conn.execute(_JOIN_URL, {"store_id": store_id}).scalar()
+
+
+async def lookup_join_code_url(db: Database, store_id: str) -> str | None:
+    """`join_code_url` on a welcome's path: `Database.lookup`, no reader thread."""
+    url = await db.lookup(_JOIN_URL_SQL, {"store_id": store_id})
+    return None if url is None else str(url)
 
 
 def state_owner(conn: Connection, state: str) -> tuple[str | None, str] | None:
