@@ -200,7 +200,7 @@ class Dispatcher:
         its tags and rows still to do): while new customers wait for a worker, this one
         lets one of them have its place and carries on once none waits. The event's lane
         stays blocked meanwhile, and nothing is marked done before the handler finishes."""
-        if not self._urgent_ready or self._aside >= self._max:
+        if not self._urgent_ready or self._aside >= self._max * 4:  # bounded, like the pool
             return
         self._running -= 1
         self._aside += 1
