@@ -15,8 +15,9 @@ start takes it over and handles it like anything recorded before a restart
 Only what is safe without the bot is done: the database must exist and be at this code's
 newest migration (otherwise the bot migrates first, with the door shut); on PostgreSQL
 (replicas and their claims) there is no door. Every answer closes its connection, so no
-client holds one to the door once it is gone. `/healthz` answers (the process is alive),
-`/readyz` says "starting", anything else gets a 503 to retry.
+client holds one to the door once it is gone. Anything but a callback gets a 503 with
+`/readyz`'s "starting" report: `/healthz` answers 200 only once the bot itself serves, as
+before (tools wait for it to mean "the bot is up").
 """
 
 from __future__ import annotations
@@ -162,8 +163,6 @@ class FrontDoor:
                    for k, _, v in (line.partition(":") for line in header_lines if line)}
         url = urlsplit(target)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
-        if url.path == "/healthz" and method == "GET":
-            return 200, b'{"status": "ok"}', "application/json"
         if url.path != CALLBACK_PATH or method not in ("GET", "POST") \
                 or "transfer-encoding" in headers:
             return 503, _STARTING, "application/json"
