@@ -15,6 +15,7 @@ the inbox and is replayed at the next start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import time
@@ -38,6 +39,7 @@ __all__ = ["MAX_ATTEMPTS", "Context", "Dispatcher", "Handler", "Router"]
 log = logging.getLogger(__name__)
 Observe = Callable[[str, str, float], None]  # (event kind, outcome, received at): metrics
 MAX_ATTEMPTS = 3
+ACK_WAIT_S = 2.0  # longest a 200 waits for room among the welcomes (WeCom gives up at 5 s)
 
 
 class _Job:
@@ -63,11 +65,10 @@ class Dispatcher:
     thousand handlers at once (ack p99 in the hundreds of ms); with at most
     `max_concurrency` in flight the backlog waits as inbox rows, not as tasks.
 
-    Why 32 by default: on the benchmark's burst (scripts/bench_callbacks.py, CPU-bound) 8
-    gave the fastest acks but the slowest welcomes, 256 the reverse, 32 sits between. With
-    the real WeCom a welcome is three calls of some tens of ms, so 32 in flight is a few
-    hundred welcomes a second, more than WeCom's own quota of 10,000 calls a minute per API
-    allows (and fewer calls at once also keeps clear of its concurrency limit, 45033).
+    Why 32 by default: on the benchmark's burst 8 gave the fastest acks but the slowest
+    welcomes, 256 the reverse. With the real WeCom a welcome is three calls of some tens of
+    ms, so 32 in flight is a few hundred welcomes a second, more than WeCom's quota of
+    10,000 calls a minute per API allows (and keeps clear of its concurrency limit, 45033).
 
     Why priorities: a WelcomeCode dies 20 s after the scan, so lanes whose next event is
     `urgent` (a new customer with a code) are served before everything else (group changes,
@@ -101,6 +102,10 @@ class Dispatcher:
         self._ready: list[tuple[bool, int, str]] = []  # heap: (not urgent, seq, lane)
         self._workers: set[asyncio.Task[None]] = set()
         self._running = 0  # workers inside a handler
+        self._aside = 0  # workers inside a handler that stepped aside (`_step_aside`)
+        self._aside_waiters: list[asyncio.Future[None]] = []
+        self._urgent_ready = 0  # entries of `_ready` that are urgent
+        self._room: asyncio.Event | None = None  # set while welcomes are not backed up
         self._retries: dict[int, asyncio.TimerHandle] = {}  # by job seq
         self._seq = 0
         self._outstanding = 0  # submitted and not finished (handled or finally failed)
@@ -130,6 +135,19 @@ class Dispatcher:
         log.debug("recorded %s as event %d", event.kind, recorded.event_id,
                   extra={"dedupe_key": event.dedupe_key})
         self.submit(recorded, prefetched)
+        if self._urgent_ready > self._max * 2:
+            await self._wait_for_room()
+
+    async def _wait_for_room(self) -> None:
+        """Hold the answer (the event is recorded already) while more new customers wait for
+        a worker than the workers take in a moment: answering faster than welcoming only
+        piles up WelcomeCodes that die in the queue, whereas a slower answer makes WeCom
+        send more slowly (it waits for each answer, up to 5 s). At most `ACK_WAIT_S`."""
+        if self._room is None:
+            self._room = asyncio.Event()
+        self._room.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._room.wait(), ACK_WAIT_S)
 
     def _start_prefetch(self, event: Event) -> asyncio.Task[Any] | None:
         """Start the handler's first read now if a worker will take the event at once (not
@@ -160,14 +178,48 @@ class Dispatcher:
 
     def _offer(self, lane: str, head: _Job) -> None:
         heapq.heappush(self._ready, (not head.urgent, head.seq, lane))
+        self._urgent_ready += head.urgent
         self._grow()
+
+    def _take(self) -> str:
+        """The most urgent ready lane, out of the heap."""
+        not_urgent, _, lane = heapq.heappop(self._ready)
+        if not not_urgent:
+            self._urgent_ready -= 1
+            if self._urgent_ready <= self._max and self._room is not None:
+                self._room.set()
+        if self._aside_waiters and not self._urgent_ready:
+            waiters, self._aside_waiters = self._aside_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        return lane
+
+    async def _step_aside(self) -> None:
+        """Called by a handler between its urgent part and its bookkeeping (a welcome sent,
+        its tags and rows still to do): while new customers wait for a worker, this one
+        lets one of them have its place and carries on once none waits. The event's lane
+        stays blocked meanwhile, and nothing is marked done before the handler finishes."""
+        if not self._urgent_ready or self._aside >= self._max * 4:  # bounded, like the pool
+            return
+        self._running -= 1
+        self._aside += 1
+        try:
+            self._grow()
+            while self._urgent_ready:
+                waiter = asyncio.get_running_loop().create_future()
+                self._aside_waiters.append(waiter)
+                await waiter
+        finally:
+            self._aside -= 1
+            self._running += 1
 
     def _grow(self) -> None:
         """Start workers while below the maximum and ready lanes outnumber the idle workers
         (every live worker not inside a handler is about to take a lane)."""
         loop = asyncio.get_running_loop()
-        while (len(self._workers) < self._max
-               and len(self._ready) > len(self._workers) - self._running):
+        while (len(self._workers) - self._aside < self._max
+               and len(self._ready) > len(self._workers) - self._running - self._aside):
             worker = loop.create_task(self._work())
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
@@ -185,7 +237,7 @@ class Dispatcher:
 
     async def _work_loop(self) -> None:
         while self._ready:
-            _, _, lane = heapq.heappop(self._ready)
+            lane = self._take()
             queue = self._lanes[lane]
             job = queue[0]
             if job.urgent and self._too_late(job):
@@ -229,7 +281,8 @@ class Dispatcher:
         event = recorded.event
         handler = self._router.handler_for(event)
         job.attempt += 1
-        ctx = Context(self._services, recorded, prefetched=job.prefetched)
+        ctx = Context(self._services, recorded, prefetched=job.prefetched,
+                      step_aside=self._step_aside)
         job.prefetched = None  # a retry reads again
         try:
             with event_fields(**_fields(recorded)):  # on every line the handler logs
@@ -322,6 +375,7 @@ class Dispatcher:
             handle.cancel()
         self._retries.clear()
         self._ready.clear()
+        self._urgent_ready = 0
         self._lanes.clear()
         if self._held is not None:
             self._held.clear()

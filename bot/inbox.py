@@ -15,16 +15,19 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
-
-from bot.db import claims
-from bot.db.engine import Database, driver_execute
 from bot.wecom.events import Event, from_fields
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from bot.db.engine import Database
+
 # Hand-written, like bot.db.repo: compiled once, and the same on SQLite and PostgreSQL.
-_RECORD = (
+# This module imports no SQLAlchemy at load: `bot run` records callbacks with RECORD and
+# `new_row` before it has imported the rest of the bot (bot.frontdoor).
+RECORD = (
     "INSERT INTO inbox_event (dedupe_key, kind, lane, payload, create_time, received_at, "
     "status, attempts, claimed_by) VALUES (:dedupe_key, :kind, :lane, :payload, :create_time, "
     ":received_at, :status, :attempts, :claimed_by) ON CONFLICT (dedupe_key) DO NOTHING "
@@ -33,8 +36,8 @@ _DONE = ("UPDATE inbox_event SET status = 'done', handled_at = :at, attempts = a
          "WHERE id = :id")
 _FAILED = ("UPDATE inbox_event SET status = :status, error = :error, "
            "attempts = attempts + 1 WHERE id = :id")
-_PENDING = text("SELECT id, payload, received_at FROM inbox_event WHERE status = 'pending' "
-                "ORDER BY id LIMIT :limit")
+_PENDING = ("SELECT id, payload, received_at FROM inbox_event WHERE status = 'pending' "
+            "ORDER BY id LIMIT :limit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,21 @@ async def record(db: Database, event: Event, received_at: float,
                  claimed_by: str | None = None) -> Recorded | None:
     """Store `event`, claimed by this replica; None when it was already there (a
     redelivery, to this replica or another)."""
-    row = {
+    from bot.db.engine import driver_execute
+
+    row = new_row(event, received_at, claimed_by)
+
+    def _insert(conn: Connection) -> int | None:
+        found = driver_execute(conn, RECORD, row).fetchone()
+        return int(found[0]) if found else None
+
+    event_id = await db.write(_insert)
+    return Recorded(event_id, event, received_at) if event_id is not None else None
+
+
+def new_row(event: Event, received_at: float, claimed_by: str | None) -> dict[str, Any]:
+    """The parameters of RECORD for a new `pending` event."""
+    return {
         "dedupe_key": event.dedupe_key,
         "kind": event.kind,
         "lane": event.lane,
@@ -60,27 +77,26 @@ async def record(db: Database, event: Event, received_at: float,
         "claimed_by": claimed_by,
     }
 
-    def _insert(conn: Connection) -> int | None:
-        found = driver_execute(conn, _RECORD, row).fetchone()
-        return int(found[0]) if found else None
-
-    event_id = await db.write(_insert)
-    return Recorded(event_id, event, received_at) if event_id is not None else None
-
 
 def mark_done(conn: Connection, event_id: int) -> None:
     """Call inside the handler's last write, so its effects and this mark commit together."""
+    from bot.db.engine import driver_execute
+
     driver_execute(conn, _DONE, {"id": event_id, "at": time.time()})
 
 
 def mark_failed(conn: Connection, event_id: int, error: str, final: bool) -> None:
+    from bot.db.engine import driver_execute
+
     driver_execute(conn, _FAILED, {"id": event_id, "error": error[:500],
                                    "status": "failed" if final else "pending"})
 
 
 def pending(conn: Connection, limit: int = 10_000) -> list[Recorded]:
     """Events recorded but not handled (the bot stopped in between), oldest first."""
-    rows = conn.execute(_PENDING, {"limit": limit}).all()
+    from sqlalchemy import text
+
+    rows = conn.execute(text(_PENDING), {"limit": limit}).all()
     return [Recorded(row.id, from_fields(json.loads(row.payload)), row.received_at)
             for row in rows]
 
@@ -88,6 +104,10 @@ def pending(conn: Connection, limit: int = 10_000) -> list[Recorded]:
 def take_over(conn: Connection, me: str, limit: int = 10_000) -> list[Recorded]:
     """Claim pending events whose replica is gone (or an earlier life of this one), oldest
     first. One statement: two replicas taking over at once get disjoint sets."""
+    from sqlalchemy import text
+
+    from bot.db import claims
+
     sql = text(f"UPDATE inbox_event SET claimed_by = :me WHERE id IN ("  # noqa: S608 (constants)
                f"SELECT id FROM inbox_event WHERE status = 'pending' AND "
                f"{claims.orphaned(conn)} ORDER BY id LIMIT :limit{claims.skip_locked(conn)}) "
@@ -99,6 +119,8 @@ def take_over(conn: Connection, me: str, limit: int = 10_000) -> list[Recorded]:
 
 def still_claimed(conn: Connection, me: str, ids: list[int]) -> set[int]:
     """Which of `ids` are still pending and claimed by `me` (not taken over meanwhile)."""
+    from sqlalchemy import text
+
     found: set[int] = set()
     for start in range(0, len(ids), 500):  # bounded IN lists
         chunk = ids[start:start + 500]

@@ -35,6 +35,7 @@ class Context:
     recorded: Recorded
     finished: bool = field(default=False)
     prefetched: asyncio.Task[Any] | None = None  # see `Router.prefetch`
+    step_aside: Callable[[], Awaitable[None]] | None = None  # see `after_urgent`
 
     async def read(self, fetch: Callable[[], Awaitable[T]]) -> T:
         """The prefetched read if there is one (first attempt only), else `fetch()` now."""
@@ -43,6 +44,12 @@ class Context:
             result: T = await task
             return result
         return await fetch()
+
+    async def after_urgent(self) -> None:
+        """The urgent part is done (a welcome is out): what follows (tags, rows) waits while
+        other new customers wait for a worker (bot.dispatch `Dispatcher._step_aside`)."""
+        if self.step_aside is not None:
+            await self.step_aside()
 
     @property
     def event_id(self) -> int:

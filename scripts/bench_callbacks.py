@@ -233,18 +233,24 @@ async def _start_rig(workdir: Path, targets: list[str], base: Path | None = None
         if target == "bot" and os.environ.get("BENCH_PROFILE"):  # =/tmp/bot.raw: py-spy it
             py_spy = str(Path(sys.executable).with_name("py-spy"))
             _spawn_tool([py_spy, "record", "-o", os.environ["BENCH_PROFILE"], "-p",
-                         str(proc.pid), "-d", "30", "-r", "200", "-f", "raw"],
+                         str(proc.pid), "-d", "30", "-r", "200", "-f", "raw", "--gil"],
                         workdir / "py-spy.log")
     return rig
 
 
-async def _receipts(rig: Rig, target: str) -> dict[str, float]:
-    """When each customer's callback was first received, by the server under test."""
+async def _receipts(rig: Rig, target: str, welcomed: set[str]) -> dict[str, float]:
+    """When each customer's callback was first received, by the server under test (the bot
+    writes its row after the welcome, later under load: waited for, up to 30 s)."""
     if target in ("bot", "base"):
-        with sqlite3.connect(rig.workdir / f"{target}.db") as conn:
-            return dict(conn.execute(
-                "SELECT w.external_userid, e.received_at FROM welcome w "
-                "JOIN inbox_event e ON e.id = w.event_id").fetchall())
+        deadline = time.monotonic() + 30.0
+        while True:
+            with sqlite3.connect(rig.workdir / f"{target}.db") as conn:
+                found = dict(conn.execute(
+                    "SELECT w.external_userid, e.received_at FROM welcome w "
+                    "JOIN inbox_event e ON e.id = w.event_id").fetchall())
+            if welcomed <= found.keys() or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.2)
     if target == "inline":
         async with aiohttp.ClientSession() as http, \
                 http.get(rig.servers[target][1] + "/received") as resp:
@@ -283,8 +289,8 @@ async def run_load(rig: Rig, target: str, n: int, concurrency: int,
     else:
         welcomes = await _welcomes(rig, expected, 60.0)
         last = max((w["received_at"] for w in welcomes), default=time.time())
-    cpu_all = _cpu_seconds(proc.pid) - cpu0
-    received = await _receipts(rig, target)
+    received = await _receipts(rig, target, {w["external_userid"] for w in welcomes})
+    cpu_all = _cpu_seconds(proc.pid) - cpu0  # with the rows written after the welcomes
     per_customer: dict[str, int] = {}
     for w in welcomes:
         per_customer[w["external_userid"]] = per_customer.get(w["external_userid"], 0) + 1

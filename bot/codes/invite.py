@@ -14,7 +14,7 @@ import logging
 
 from bot.books.stores import Store
 from bot.channels import ChannelMatch
-from bot.codes.records import join_code_picture
+from bot.codes.records import lookup_join_code_picture
 from bot.db.engine import Database
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ async def with_join_code(db: Database, match: ChannelMatch) -> ChannelMatch:
 
 async def store_with_join_code(db: Database, store: Store) -> Store:
     """The store as welcomes and replies show it: group_qr_url = its join code's QR."""
-    url = await db.read(lambda conn: join_code_picture(conn, store.id))
+    url = await lookup_join_code_picture(db, store.id)
     if not url:
         if store.group_qr_url:
             log.info("store %s has no join code recorded yet: inviting with group_qr_url "

@@ -65,9 +65,9 @@ _NOTIFIED = sql("UPDATE wecom_code SET notified_hash = :hash WHERE key = :key")
 _DROP = sql("DELETE FROM wecom_code WHERE key = :key")
 _JOIN_URL = sql("""SELECT qr_code FROM wecom_code
                    WHERE kind = 'join' AND store_id = :store_id AND status = 'active'""")
-_JOIN_PICTURE = sql("""SELECT CASE WHEN pic_url != '' THEN pic_url ELSE qr_code END
-                       FROM wecom_code
-                       WHERE kind = 'join' AND store_id = :store_id AND status = 'active'""")
+_JOIN_PICTURE_SQL = ("SELECT CASE WHEN pic_url != '' THEN pic_url ELSE qr_code END "
+                     "FROM wecom_code "
+                     "WHERE kind = 'join' AND store_id = :store_id AND status = 'active'")
 _UNHOSTED = sql("""SELECT key, qr_code FROM wecom_code
                    WHERE kind = 'join' AND status = 'active' AND qr_code != ''
                      AND pic_url = '' ORDER BY key""")
@@ -168,12 +168,6 @@ def join_code_url(conn: Connection, store_id: str) -> str | None:
     return conn.execute(_JOIN_URL, {"store_id": store_id}).scalar()
 
 
-def join_code_picture(conn: Connection, store_id: str) -> str | None:
-    """The same QR as messages carry it: the copy uploaded with media/uploadimg, or WeCom's
-    own qr_code URL until that copy exists (docs/codes.md)."""
-    return conn.execute(_JOIN_PICTURE, {"store_id": store_id}).scalar()
-
-
 def unhosted_join_codes(conn: Connection) -> list[tuple[str, str]]:
     """(key, qr_code) of the join codes whose QR image has no uploaded copy yet."""
     return [(str(k), str(q)) for k, q in conn.execute(_UNHOSTED)]
@@ -182,6 +176,14 @@ def unhosted_join_codes(conn: Connection) -> list[tuple[str, str]]:
 def record_hosted(conn: Connection, key: str, qr_code: str, pic_url: str) -> None:
     """The uploaded copy of a join code's QR (ignored if the code was made again since)."""
     conn.execute(_HOSTED, {"key": key, "qr": qr_code, "pic_url": pic_url})
+
+
+async def lookup_join_code_picture(db: Database, store_id: str) -> str | None:
+    """The store's join code as messages carry it: the copy uploaded with media/uploadimg,
+    or WeCom's own qr_code URL until that copy exists (docs/codes.md). On a welcome's
+    path: `Database.lookup`, no reader thread."""
+    url = await db.lookup(_JOIN_PICTURE_SQL, {"store_id": store_id})
+    return None if url is None else str(url)
 
 
 def state_owner(conn: Connection, state: str) -> tuple[str | None, str] | None:

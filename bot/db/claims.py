@@ -18,7 +18,10 @@ database in different schemas never see each other's locks.
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 # int4 namespace for the two-key advisory lock form (pg_locks: classid, objid, objsubid 2)
 REPLICA_NAMESPACE = "(hashtext('wecom-bot:replica:' || current_schema()) & 2147483647)"

@@ -33,18 +33,20 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
+from bot.db.revisions import MIGRATIONS_DIR, known_head
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, reads_only: bool = False) -> Engine:
+    """`reads_only` (SQLite): transactions begin deferred, taking no write lock (below)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _sqlite_tuning(engine)
+        _sqlite_tuning(engine, "BEGIN" if reads_only else "BEGIN IMMEDIATE")
         return engine
     # pre-ping: a replica outlives database restarts and failovers without stale sockets
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
@@ -72,7 +74,7 @@ def sql(statement: str) -> Any:
     return text(" ".join(statement.split()))
 
 
-def _sqlite_tuning(engine: Engine) -> None:
+def _sqlite_tuning(engine: Engine, begin: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin: pysqlite's own
@@ -87,8 +89,11 @@ def _sqlite_tuning(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock up front: no lock-upgrade deadlocks between processes.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front: no lock-upgrade deadlocks between processes.
+        # Readers (`Database.read`) must not: in WAL mode a read needs no lock, and a reader
+        # thread holding the write lock while it waits for the GIL stalled the event loop's
+        # group commit in SQLite's busy handler (milliseconds, on every welcome's read).
+        conn.exec_driver_sql(begin)
 
 
 _SMALL_BATCH = 64  # writes; below this a group commit waits one more loop iteration (once)
@@ -132,6 +137,12 @@ def _pyformat(sql: str) -> str:
     return _NAMED_PARAM.sub(r"%(\1)s", sql)
 
 
+def _first(cursor: Any) -> Any:
+    row = cursor.fetchone()
+    cursor.close()
+    return None if row is None else row[0]
+
+
 def _alembic_config() -> Any:
     from alembic.config import Config
 
@@ -169,25 +180,6 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-_REVISION = re.compile(
-    r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:["']([^"']+)["']|None)\s*$""", re.MULTILINE)
-
-
-@functools.lru_cache(maxsize=1)
-def known_head() -> str | None:
-    """The newest migration, read from the scripts' `revision`/`down_revision` lines; None
-    when that is not one plain chain (a merge, an unusual file): then Alembic decides."""
-    revisions: dict[str, str | None] = {}
-    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        found = dict((m[0], m[1] or None) for m in _REVISION.findall(path.read_text("utf-8")))
-        if "revision" not in found or "down_revision" not in found or found["revision"] is None:
-            return None
-        revisions[found["revision"]] = found["down_revision"]
-    parents = set(revisions.values())
-    heads = [rev for rev in revisions if rev not in parents]
-    return heads[0] if len(heads) == 1 else None
-
-
 def head_revision() -> str:
     """The newest migration this code knows."""
     from alembic.script import ScriptDirectory
@@ -213,6 +205,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = url.startswith("sqlite")
+        # SQLite: reads on connections of their own that never take the write lock.
+        self._read_engine = make_engine(url, reads_only=True) \
+            if self.is_sqlite and ":memory:" not in url else self.engine
         self.is_postgres = is_postgres_url(url)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="db-reader")
@@ -235,8 +230,25 @@ class Database:
         return await loop.run_in_executor(self._readers, self._run_read, fn)
 
     def _run_read(self, fn: Callable[[Connection], T]) -> T:
-        with self.engine.connect() as conn:
+        with self._read_engine.connect() as conn:
             return fn(conn)
+
+    async def lookup(self, statement: str, params: dict[str, Any]) -> Any:
+        """The first column of the first row of a read by key (`:name` parameters), or None.
+
+        For the reads on a welcome's path (one indexed row). On SQLite it runs right here on
+        the event loop, on the group-commit writer's idle connection outside any transaction
+        (WAL: it sees what is committed and takes no lock): tens of microseconds, where a
+        reader thread cost a thread hop, a pool check-out and a BEGIN, several times that
+        in CPU and more in latency under load. Elsewhere it is an ordinary `read`.
+        """
+        if not self._inline:
+            return await self.read(lambda conn: _first(driver_execute(conn, statement, params)))
+        if self._inline_conn is None:
+            self._inline_conn = self.engine.connect()
+        raw = self._inline_conn.connection.driver_connection
+        assert raw is not None
+        return _first(raw.execute(statement, params))
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn(connection)` in the next group commit; returns once it is durable.
@@ -358,3 +370,4 @@ class Database:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self.engine.dispose()
+        self._read_engine.dispose()

@@ -69,7 +69,7 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
         log.info("no WelcomeCode for %s (state %r): no welcome (already chatting, the "
                  "admin console sends one, or it comes with the archiving consent)",
                  ev.external_user_id, ev.state)
-
+    await ctx.after_urgent()  # tags and rows can wait for the next customer's welcome
     tag_ids = await _tag(ctx, ev, list(match.tags))
 
     now = time.time()

@@ -210,3 +210,71 @@ async def test_an_event_offered_as_the_last_worker_leaves_is_not_stranded():
     asyncio.get_running_loop().call_soon(dispatcher.submit, chat("wrSECOND", event_id=2))
     assert await dispatcher.drain(1)
     assert rec.started() == ["wrFIRST", "wrSECOND"]
+
+
+def two_part_router(log: list[tuple[str, str]]) -> Router:
+    """A welcome handler's shape: the urgent part, `after_urgent`, then the bookkeeping."""
+    router = Router()
+
+    @router.on(ContactAdded, ChatUpdated)
+    async def handle(ctx: Context, ev: Event) -> None:
+        key = getattr(ev, "chat_id", None) or getattr(ev, "external_user_id", "")
+        log.append(("urgent part", key))
+        await asyncio.sleep(0.01)
+        await ctx.after_urgent()
+        log.append(("bookkeeping", key))
+        await asyncio.sleep(0.01)
+
+    return router
+
+
+async def test_bookkeeping_steps_aside_for_new_customers_waiting_for_a_worker():
+    log: list[tuple[str, str]] = []
+    dispatcher = Dispatcher(services(), two_part_router(log), max_concurrency=1)
+    for i in range(3):
+        dispatcher.submit(added(f"wm{i}", event_id=i))
+    dispatcher.submit(chat("wrLATER", event_id=9))  # not urgent: no one steps aside for it
+    assert await dispatcher.drain(5)
+    assert log[:3] == [("urgent part", "wm0"), ("urgent part", "wm1"), ("urgent part", "wm2")]
+    assert sorted(log[3:6]) == [("bookkeeping", f"wm{i}") for i in range(3)]
+    assert log[6:] == [("urgent part", "wrLATER"), ("bookkeeping", "wrLATER")]
+    assert dispatcher.handled == 4 and dispatcher.busy == 0
+
+
+async def test_a_lane_stays_blocked_while_its_event_has_stepped_aside():
+    log: list[tuple[str, str]] = []
+    dispatcher = Dispatcher(services(), two_part_router(log), max_concurrency=1)
+    dispatcher.submit(added("wmSAME", event_id=1))
+    dispatcher.submit(added("wmOTHER", event_id=2))
+    dispatcher.submit(added("wmSAME", event_id=3))  # same customer: after the first is done
+    assert await dispatcher.drain(5)
+    same = [what for what, key in log if key == "wmSAME"]
+    assert same == ["urgent part", "bookkeeping"] * 2
+
+
+@dataclass
+class CountingDb(FakeDb):
+    """Records every event as new (the inbox's insert answers with the next id)."""
+
+    ids: int = 0
+
+    async def write(self, fn: Callable[[Any], Any]) -> Any:  # type: ignore[override]
+        self.ids += 1
+        return self.ids
+
+
+async def test_the_answer_waits_while_new_customers_are_backed_up():
+    rec = Recorder()
+    svc = services()
+    svc.db = CountingDb()
+    dispatcher = Dispatcher(svc, rec.router(), max_concurrency=1)
+    received = time.time()
+    for i in range(3):  # one running, two waiting: 2 x max_concurrency, not more
+        await dispatcher.accept(added(f"wm{i}").event, received)
+    held = asyncio.ensure_future(dispatcher.accept(added("wm3").event, received))
+    await asyncio.sleep(0.05)
+    assert not held.done() and dispatcher.recorded == 4  # recorded, the 200 held
+    rec.gate.set()
+    await asyncio.wait_for(held, 1.0)
+    assert await dispatcher.drain(5)
+    assert rec.started() == ["wm0", "wm1", "wm2", "wm3"] and dispatcher.handled == 4

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.wecom.callback import _envelope_encrypt
+from bot.wecom.callback_checks import envelope_encrypt
 from bot.wecom.crypto import CallbackRejected
 from bot.wecom.events import MalformedEvent, parse_xml
 
@@ -34,7 +34,7 @@ def test_doctype_and_entities_are_refused(document: str):
     with pytest.raises(MalformedEvent, match="invalid XML"):
         parse_xml(document)
     with pytest.raises(CallbackRejected):
-        _envelope_encrypt(document.encode())
+        envelope_encrypt(document.encode())
 
 
 def test_fields_are_read_as_stored_before():
@@ -79,4 +79,4 @@ def test_what_is_not_a_flat_callback_is_refused(document: str, reason: str):
 def test_envelope_bytes_give_the_encrypt_value():
     body = (b"<xml><ToUserName><![CDATA[ww1]]></ToUserName><Encrypt><![CDATA[abc+/=]]>"
             b"</Encrypt><AgentID><![CDATA[1000002]]></AgentID></xml>")
-    assert _envelope_encrypt(body) == "abc+/="
+    assert envelope_encrypt(body) == "abc+/="
