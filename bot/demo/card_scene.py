@@ -20,6 +20,7 @@ from bot.cards.recorded import store_cards
 from bot.codes import recorded_codes
 from bot.codes.cli import sync
 from bot.config import Secrets, Settings
+from bot.i18n import t
 from bot.media.fetch import qr_fetcher
 from bot.simulator.phone import read_qr
 
@@ -42,8 +43,9 @@ async def print_till_card(runtime: BotRuntime, settings: Settings, secrets: Secr
     """`codes sync`, then 天钥桥路店's till card; fills `printed`."""
     out = io.StringIO()
     code = await sync(settings, secrets, dry_run=False, prune=False, out=out)
-    plan = next((line for line in out.getvalue().splitlines() if line.startswith("plan:")),
-                "")
+    head = t("codes.plan", create="", update="", unchanged="", orphan="", orphans="")
+    head = head[:head.index(" ")]  # "plan:" / "计划：新建", in the operator's language
+    plan = next((line for line in out.getvalue().splitlines() if line.startswith(head)), "")
     print(f"           codes sync → exit {code}; {plan}")
     services = runtime.services
     assert services is not None  # the bot has started
