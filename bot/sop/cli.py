@@ -177,7 +177,7 @@ def _summary(loaded: _Loaded) -> list[str]:
 
 def _quota_warnings(book: SopBook, stores: StoreDirectory, settings: Settings) -> list[str]:
     """群发 per group class against WeCom's per-group limit (bot.sop.quota_check)."""
-    rule = getattr(getattr(settings, "sop", None), "group_send_quota", "month")
+    rule = settings.sop.group_send_quota
     return quota_warnings(book, stores, rule, date.today())
 
 
