@@ -90,13 +90,14 @@ def _run(args: argparse.Namespace) -> int:
         from aiohttp import web
 
         from bot.app import RUNTIME, build_app, exit_if_start_fails
-        from bot.loop import new_event_loop
+        from bot.loop import STOP_GRACE_S, new_event_loop
 
         app = build_app(settings, secrets)
         if door is not None:  # shut before the start takes over what it recorded
             app.on_startup.insert(0, lambda _app: _shut(door))
         exit_if_start_fails(app[RUNTIME])
-        web.run_app(app, sock=sock, print=None, access_log=None, loop=new_event_loop())
+        web.run_app(app, sock=sock, print=None, access_log=None, loop=new_event_loop(),
+                    shutdown_timeout=STOP_GRACE_S)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

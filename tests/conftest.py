@@ -25,6 +25,7 @@ from aiohttp import web
 from bot.app import RUNTIME, BotRuntime, build_app
 from bot.config import Secrets, Settings
 from bot.i18n import LANGUAGE_ENV, speaking
+from bot.loop import app_runner
 from bot.simulator import SimOptions, Simulator
 from bot.simulator.local import throwaway_secrets
 from bot.wecom.client import OFFLINE_ENV
@@ -117,7 +118,7 @@ def make_settings(tmp_path: Path, api_base_url: str, database_url: str | None = 
 
 async def start_bot(settings: Settings, secrets_: Secrets) -> tuple[web.AppRunner, str]:
     app = build_app(settings, secrets_)
-    runner = web.AppRunner(app, access_log=None)
+    runner = app_runner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     await app[RUNTIME].started()  # it serves callbacks before: tests want the whole start
@@ -172,11 +173,15 @@ async def world(tmp_path: Path, sim_options: SimOptions, scratch_db: ScratchDb,
             yield World(sim, url, runner.app[RUNTIME], tmp_path / "bot.db", secrets_, http,
                         settings, scratch_db)
         finally:
-            await stop_within(runner, STOP_WITHIN_S)
-            await sim.stop()
+            try:
+                await stop_within(runner, STOP_WITHIN_S)
+            finally:  # a bot that failed to stop must not leave the simulator to the next test
+                await sim.stop()
 
 
-STOP_WITHIN_S = 90.0  # aiohttp waits up to 60 s for requests in flight, then the bot stops
+# A stop waits STOP_GRACE_S for requests in flight, STOP_GRACE_S for connections still open,
+# then the runtime's own drain (10 s): past 60 s something is stuck.
+STOP_WITHIN_S = 60.0
 
 
 async def stop_within(runner: web.AppRunner, seconds: float) -> None:

@@ -34,7 +34,7 @@ from bot.demo.members_day import play_members_scene
 from bot.demo.sop_day import play_sop_day
 from bot.demo.welcome_day import callback_summary, play_day, report
 from bot.logs import setup_logging
-from bot.loop import run
+from bot.loop import app_runner, run
 from bot.simulator import SimOptions, Simulator
 from bot.simulator.local import throwaway_secrets
 
@@ -68,7 +68,7 @@ async def _demo(keep: bool) -> int:
     for person in stores.staff_rows():
         sim.add_staff(str(person["userid"]), str(person["name"]))
     settings = settings.with_overrides(wecom={"api_base_url": sim.base_url})
-    runner = web.AppRunner(build_app(settings, secrets_), access_log=None)
+    runner = app_runner(build_app(settings, secrets_))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     await runner.app[RUNTIME].started()

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.loop import app_runner
 from bot.wecom.crypto import CallbackCrypto
 
 from .api import CallRecord, CgiBin
@@ -96,7 +97,7 @@ class Simulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve on host:port (0 = a free port); `url` and `base_url` tell where."""
-        runner = web.AppRunner(self.app, access_log=None)
+        runner = app_runner(self.app)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         self._runner = runner

@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.app import build_app
 from bot.db.engine import make_engine, migrate
 from bot.frontdoor import open_front_door
+from bot.loop import app_runner
 from bot.simulator import Simulator
 from bot.wecom.crypto import CallbackCrypto
 from tests.conftest import add_demo_staff, make_secrets, make_settings
@@ -75,7 +76,7 @@ async def test_callbacks_the_front_door_recorded_are_welcomed_once_by_the_bot(
 
         door.close()  # what `bot run` does before the bot's start
         app = build_app(settings, SECRETS)
-        runner = web.AppRunner(app, access_log=None)
+        runner = app_runner(app)
         await runner.setup()
         await web.SockSite(runner, sock).start()
         for _ in range(300):  # welcomed, then tagged and recorded

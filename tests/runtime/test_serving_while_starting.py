@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from bot.app import RUNTIME, build_app
+from bot.loop import app_runner
 from bot.simulator import Simulator
 from tests.conftest import add_demo_staff, make_secrets, make_settings
 
@@ -47,7 +48,7 @@ async def test_callbacks_during_the_start_are_answered_and_welcomed_once(
     sim.delay_next("externalcontact/get_corp_tag_list", HOLD_S)
     app = build_app(make_settings(tmp_path, sim.base_url), SECRETS)
     runtime = app[RUNTIME]
-    runner = web.AppRunner(app, access_log=None)
+    runner = app_runner(app)
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -87,7 +88,7 @@ async def test_a_stop_during_the_start_leaves_accepted_callbacks_for_the_next_st
     sim.delay_next("externalcontact/get_corp_tag_list", HOLD_S)
     settings, secrets_ = make_settings(tmp_path, sim.base_url), SECRETS
     app = build_app(settings, secrets_)
-    runner = web.AppRunner(app, access_log=None)
+    runner = app_runner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     host, port = runner.addresses[0][:2]
@@ -98,7 +99,7 @@ async def test_a_stop_during_the_start_leaves_accepted_callbacks_for_the_next_st
     assert not sim.welcomes_for(ext)
 
     app = build_app(settings, secrets_)
-    runner = web.AppRunner(app, access_log=None)
+    runner = app_runner(app)
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()
