@@ -147,7 +147,8 @@ class Dispatcher:
             self._room = asyncio.Event()
         self._room.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._room.wait(), ACK_WAIT_S)
+            async with asyncio.timeout(ACK_WAIT_S):  # not wait_for: see bot/outbox/worker.py
+                await self._room.wait()
 
     def _start_prefetch(self, event: Event) -> asyncio.Task[Any] | None:
         """Start the handler's first read now if a worker will take the event at once (not
@@ -364,7 +365,9 @@ class Dispatcher:
     async def drain(self, within_s: float | None = None) -> bool:
         """Wait until every submitted event is handled; False if `within_s` ran out first."""
         try:
-            await asyncio.wait_for(self._all_done.wait(), within_s)
+            async with asyncio.timeout(within_s):
+                while self._outstanding:  # one submitted as we woke is waited for too
+                    await self._all_done.wait()
         except TimeoutError:
             return False
         return True

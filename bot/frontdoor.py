@@ -145,7 +145,8 @@ class FrontDoor:
         assert task is not None
         self._handlers.add(task)
         try:
-            status, body, ctype = await asyncio.wait_for(self._answer(reader), READ_TIMEOUT_S)
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                status, body, ctype = await self._answer(reader)
             writer.write(_response(status, body, ctype))
             await writer.drain()
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError,

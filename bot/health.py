@@ -30,7 +30,8 @@ async def readiness(runtime: BotRuntime) -> tuple[bool, dict[str, Any]]:
                               "scheduler": running.replica.role,
                               "sop": running.leader.sop_state()}
     try:
-        current = await asyncio.wait_for(running.services.db.read(current_revision), 3.0)
+        async with asyncio.timeout(3.0):
+            current = await running.services.db.read(current_revision)
     except Exception as exc:
         return False, {**report, "database": f"unreachable: {type(exc).__name__}"}
     head = head_revision()
@@ -56,7 +57,8 @@ def routes(runtime: BotRuntime) -> list[web.RouteDef]:
         if runtime.running is not None:
             db = runtime.running.services.db
             with contextlib.suppress(Exception):  # a scrape during a database outage
-                runtime.metrics.snapshot = await asyncio.wait_for(db.read(read_snapshot), 5.0)
+                async with asyncio.timeout(5.0):
+                    runtime.metrics.snapshot = await db.read(read_snapshot)
         return web.Response(body=runtime.metrics.render(),
                             headers={"Content-Type": CONTENT_TYPE})
 

@@ -118,7 +118,8 @@ class TagSync:
                 log.exception("tag sync round failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):  # idle_s passed: look again anyway
-                await asyncio.wait_for(self._wake.wait(), self.idle_s)
+                async with asyncio.timeout(self.idle_s):  # not wait_for: bot/outbox/worker.py
+                    await self._wake.wait()
 
     async def run_once(self) -> int:
         """Claim one batch and apply it; how many rows were claimed (0: nothing to do)."""

@@ -47,11 +47,14 @@ class RobotPosts:
             # a little longer than WeCom's minute: its clock starts when our post arrives
             window = self._robots[row.robot] = SlidingWindow(
                 ROBOT_PER_MINUTE, self._window_s * 1.02 + 0.05)
-        await window.acquire()  # wait for the robot's minute to have room: never fail for it
+        stamp = await window.acquire()  # wait for the robot's minute to have room: never fail
         if not await sending.start_call(row):
             return
         try:
-            await sending.wecom.robot_send(key, row.body)
+            try:
+                await sending.wecom.robot_send(key, row.body)
+            finally:
+                window.ended(stamp)  # WeCom counted it on arrival: count it from the answer
         except WeComUnanswered:
             log.warning("outbox: no answer to robot post %s: recorded as uncertain, "
                         "not repeated", row.key)

@@ -337,7 +337,8 @@ async def _before(awaitable: Awaitable[None], deadline: float, api: str) -> None
     """Await our own quota, but not past the caller's deadline."""
     remaining = deadline - time.monotonic()
     try:
-        await asyncio.wait_for(awaitable, timeout=max(remaining, 0.001))
+        async with asyncio.timeout(max(remaining, 0.001)):
+            await awaitable
     except TimeoutError as exc:
         raise WeComTransientError(api, errors.FREQUENCY_LIMITED,
                                   "local quota: no slot before the deadline") from exc

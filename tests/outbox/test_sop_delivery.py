@@ -256,6 +256,31 @@ async def test_robot_waits_for_its_minute_instead_of_failing(world: World) -> No
     assert sorted(m.text for m in seen) == sorted(f"第{i}条" for i in range(25))
 
 
+async def test_a_worker_woken_as_it_is_stopped_stops(world: World) -> None:
+    """A stop landing in the loop turn where the worker's wake-up completes must still stop
+    it (asyncio.wait_for on Python 3.11 swallowed such a cancel: the worker idled on and
+    `stop()` waited for ever)."""
+    runtime = world.runtime
+    assert runtime.services is not None and runtime.outbox is not None
+    await runtime.outbox.stop(grace_s=0)
+    from bot.outbox.worker import DeliveryWorker
+
+    for turns in range(8):  # the wake-up completes a few loop turns after `wake()`
+        worker = DeliveryWorker(runtime.services.db, runtime.services.wecom,
+                                world.settings.sop, lambda _name: None)
+        worker.start()
+        await asyncio.sleep(0.2)  # idle: nothing is due
+        worker.wake()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        try:
+            async with asyncio.timeout(10):
+                await worker.stop()
+        except TimeoutError:
+            raise AssertionError(f"the worker did not stop (stop {turns} turns after wake)"
+                                 ) from None
+
+
 async def test_broken_edit_is_refused_and_the_last_good_sops_keep_firing(
         world: World, tmp_path: Path) -> None:
     await make_groups(world)

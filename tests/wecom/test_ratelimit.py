@@ -33,3 +33,19 @@ async def test_quota_takes_every_window_or_none():
     clock.now += 61
     assert not quota.try_acquire()  # the hour is full now, although the minute is not
     assert len(minute._stamps) == 0  # nothing taken from the minute by the refused call
+
+
+async def test_a_slot_counts_from_the_answer_when_the_call_ended():
+    """WeCom counts a call when it arrives: a slow call's slot frees a window after it ended,
+    not a window after it was taken."""
+    clock = FakeClock()
+    window = SlidingWindow(2, 60.0, clock=clock)
+    slow = await window.acquire()
+    await window.acquire()
+    clock.now += 5  # the first call took 5 s to be answered
+    window.ended(slow)
+    clock.now += 56  # 61 s after the slots were taken, 56 s after the slow answer
+    assert window.try_acquire()  # the quick call's slot is free
+    assert not window.try_acquire()  # the slow one's is not yet
+    clock.now += 5
+    assert window.try_acquire()
