@@ -33,6 +33,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from bot.books.errors import OperatorFileError, OperatorFileErrors
 from bot.books.positions import child_position, error_at, format_loc
 from bot.books.validation import OperatorModel, validate, validate_part
+from bot.books.yaml_events import plain_data
 from bot.i18n import t
 
 try:  # ruamel.yaml.clib: libyaml's C parser (pyproject depends on it; without it, slower)
@@ -100,7 +101,9 @@ def _fast_load(text: str) -> Any:
     yaml.Resolver = _OnceResolver
     yaml.allow_duplicate_keys = False
     try:
-        data = yaml.load(text)
+        data = plain_data(CParser(text), _OnceResolver(), yaml.load)  # no node tree
+        if data is None:
+            data = yaml.load(text)
     except (YAMLError, ValueError):  # the round-trip loader says where and why
         return None
     return data if _all_plain(data) else None

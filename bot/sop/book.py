@@ -291,15 +291,17 @@ class SopBook:
 
     def render_message(
         self, sop: Sop, store: Store | None, slot: datetime, context: Mapping[str, Any],
-        rendered: tuple[list[dict[str, Any]], int] | None = None,
+        rendered: tuple[list[dict[str, Any]], int] | None = None, text: str | None = None,
     ) -> SopMessage:
         """Render `context` into the message, within WeCom's byte limits; `SopError` if not.
 
         `rendered`: the attachments and the dropped count, already rendered for an equal
-        context (the load check, for attachments that do not depend on the store)."""
+        context (the load check, for attachments that do not depend on the store); `text`:
+        the template's output for `context`, already made (the load check's `TextReuse`)."""
         store_id = store.id if store is not None else None
         try:
-            text = self.templates.render(sop.template, context).strip()
+            text = (self.templates.render(sop.template, context) if text is None
+                    else text).strip()
         except TemplateError as exc:
             raise SopError(sop.name, store_id, str(exc), template=exc) from exc
         if rendered is None:

@@ -29,6 +29,7 @@ from bot.books.yamlfile import OperatorFileError, error_at
 from bot.i18n import t
 from bot.sop.attachments import each_items
 from bot.sop.model import Loc, Sop, SopError
+from bot.sop.text_reuse import TextReuse
 from bot.wecom.content import MAX_ATTACHMENTS
 
 if TYPE_CHECKING:
@@ -122,9 +123,11 @@ def _render_all(book: SopBook, sop: Sop, samples: list[tuple[Store | None, date]
     problems: dict[str, _Problem] = {}
     dropped: dict[str, Loc] = {}
     same = _Reuse(book, sop)
+    text = TextReuse(book.templates, sop.template)
     for index, (store, day) in enumerate(samples):
         store_id = store.id if store is not None else None
-        slot, data, key = same.day_and_data(day, store_id)
+        slot, data, entry = same.day_and_data(day, store_id)
+        key = (day, entry) if same.store_free else None
         context = book.context(sop, store, slot, data)
         if index == 0:
             # syntax and names are the same for every store and day: check them once,
@@ -140,7 +143,8 @@ def _render_all(book: SopBook, sop: Sop, samples: list[tuple[Store | None, date]
             if found:
                 continue
         try:
-            message = book.render_message(sop, store, slot, context, same.attachments(key))
+            message = book.render_message(sop, store, slot, context, same.attachments(key),
+                                          text=text.text(store, day, entry, context))
         except SopError as exc:
             reason = exc.template.reason if exc.template is not None else exc.reason
             problems.setdefault(reason, _Problem(reason, exc.loc, _label(sop, store, day),
@@ -175,7 +179,8 @@ class _Reuse:
         self.made: dict[tuple[date, tuple[str | int, ...] | None], tuple[Any, int]] = {}
 
     def day_and_data(self, day: date, store_id: str | None
-                     ) -> tuple[Any, Any, tuple[date, tuple[str | int, ...] | None] | None]:
+                     ) -> tuple[Any, Any, tuple[str | int, ...] | None]:
+        """The day's slot, the store's data entry and which entry it is."""
         slot = self.slots.get(day)
         if slot is None:
             slot = self.slots[day] = self.sop.schedule.slots_on(day)[0]
@@ -183,7 +188,7 @@ class _Reuse:
         source = data_file.source_of(store_id) if data_file is not None else None
         if source not in self.data:
             self.data[source] = data_file.for_store(store_id) if data_file is not None else None
-        return slot, self.data[source], (day, source) if self.store_free else None
+        return slot, self.data[source], source
 
     def attachments(self, key: tuple[date, tuple[str | int, ...] | None] | None
                     ) -> tuple[Any, int] | None:

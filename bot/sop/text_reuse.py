@@ -1,0 +1,152 @@
+"""The load check's message text, rendered once per distinct input instead of per store.
+
+Checking an SOP book renders each SOP's template for every store it reaches (a long store
+name can break WeCom's byte limit, so every store is rendered: bot.sop.checks). Most
+templates use a store only to print its fields as they are (``{{ store.name }}``,
+``{{ staff.name }}``); those fields cannot change what else the template prints. So the
+template is rendered once per day, data entry and value of the fields it *does* read
+otherwise (``{% if store.opens > time %}``), with unique markers in place of the printed
+fields, and each store's text is that render with its own values put in for the markers.
+
+Exact, not sampled: a template qualifies only when every ``store``/``staff`` in it is a
+field read straight into the output (no filter, test, call, comparison, ``set`` or loop
+variable of that name; ``store.hours`` counts as its two fields), it includes or imports
+nothing and calls no filter that reads the whole context; the values put in must be
+text, and the result stays within the output cap. Anything else (and any render that
+fails) is rendered for the store as before, so every error keeps its own wording.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from jinja2 import nodes
+
+from bot.books.context import Person
+from bot.books.stores import Store
+from bot.books.templating import TemplateError, TemplateLibrary
+
+_PEOPLE: dict[str, type] = {"store": Store, "staff": Person}
+_REFUSED = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends,
+            nodes.ContextReference, nodes.DerivedContextReference)
+
+Field = tuple[str, str]  # ("store", "name")
+# properties made of fields: printed as they are, their fields' markers make them up
+_DERIVED: dict[Field, tuple[Field, ...]] = {("store", "hours"): (("store", "opens"),
+                                                                  ("store", "closes"))}
+# Jinja's filters that take the context only to call the filter or test they are named
+_CALLS_BY_NAME = frozenset({"select", "reject", "selectattr", "rejectattr", "map"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shape:
+    """How a template uses the store: fields it only prints, fields it reads otherwise."""
+
+    printed: tuple[Field, ...]
+    read: tuple[Field, ...]
+
+
+def template_shape(templates: TemplateLibrary, name: str) -> Shape | None:
+    """`name`'s `Shape`, or None when the markers would not be exact for it."""
+    env = templates.env
+    try:
+        source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        tree = env.parse(source)
+    except Exception:  # missing or broken: the checks report it; render as usual
+        return None
+    if any(True for _ in tree.find_all(_REFUSED)) or _reads_context(env, tree):
+        return None
+    parents = {id(child): node for node in tree.find_all(nodes.Node)
+               for child in node.iter_child_nodes()}
+    printed: set[Field] = set()
+    read: set[Field] = set()
+    for found in tree.find_all(nodes.Name):
+        if found.name not in _PEOPLE:
+            continue
+        parent = parents.get(id(found))
+        if found.ctx != "load" or not isinstance(parent, nodes.Getattr):
+            return None
+        at = (found.name, parent.attr)
+        fields = {field.name for field in dataclasses.fields(_PEOPLE[found.name])}
+        sources = _DERIVED.get(at, (at,) if parent.attr in fields else None)
+        if sources is None:
+            return None  # a typo, or a property not in _DERIVED: rendered as it is
+        (printed if isinstance(parents.get(id(parent)), nodes.Output) else read).update(sources)
+    return Shape(tuple(sorted(printed - read)), tuple(sorted(read)))
+
+
+def _reads_context(env: Any, tree: nodes.Template) -> bool:
+    """Whether a filter, test or function the template calls is given the whole context."""
+    used: list[Any] = []
+    for found in tree.find_all(nodes.Filter):
+        if found.name not in _CALLS_BY_NAME:
+            used.append(env.filters.get(found.name))
+        elif not all(isinstance(arg, nodes.Const) for arg in found.args):
+            return True  # a filter or test named at render time
+        else:
+            values = [arg.value for arg in found.args if isinstance(arg, nodes.Const)]
+            names = [value for value in values if isinstance(value, str)]
+            used += [env.filters.get(n) for n in names] + [env.tests.get(n) for n in names]
+    used += [env.tests.get(n.name) for n in tree.find_all(nodes.Test)]
+    used += [env.globals.get(n.node.name) for n in tree.find_all(nodes.Call)
+             if isinstance(n.node, nodes.Name)]
+    for fn in used:
+        passes = getattr(getattr(fn, "jinja_pass_arg", None), "name", None)
+        if passes == "context":
+            return True
+    return False
+
+
+class TextReuse:
+    """One SOP's message text for each store, from one marked render per distinct input."""
+
+    def __init__(self, templates: TemplateLibrary, template: str) -> None:
+        self.templates = templates
+        self.template = template
+        self.shape = template_shape(templates, template)
+        nonce = secrets.token_hex(6)  # a marker no data file or template will contain
+        self.marks = {at: f"\ue000{nonce}.{at[0]}.{at[1]}\ue001"
+                      for at in (self.shape.printed if self.shape else ())}
+        self.made: dict[tuple[Any, ...], str | None] = {}
+
+    def text(self, store: Store | None, day: date, entry: Any,
+             context: Mapping[str, Any]) -> str | None:
+        """The template's raw output for `context` (whose store is `store`, on `day` with
+        data entry `entry`), or None: render it for this store as usual."""
+        shape = self.shape
+        if shape is None or store is None:
+            return None
+        people = {"store": store, "staff": context.get("staff")}
+        try:
+            key = (day, entry, *(getattr(people[v], a) for v, a in shape.read))
+            hash(key)
+        except (TypeError, AttributeError):
+            return None
+        values = [getattr(people[v], a) for v, a in shape.printed]
+        if not all(isinstance(value, str) for value in values):
+            return None
+        if key not in self.made:
+            self.made[key] = self._marked(store, context)
+        text = self.made[key]
+        if text is None:
+            return None
+        for at, value in zip(shape.printed, values, strict=True):
+            text = text.replace(self.marks[at], value)
+        return text if len(text) <= self.templates.max_output_chars else None
+
+    def _marked(self, store: Store, context: Mapping[str, Any]) -> str | None:
+        """The render with markers for the printed fields; None if it fails (the store's
+        own render then gives the error in its own words)."""
+        marks = {a: mark for (v, a), mark in self.marks.items() if v == "store"}
+        scope = dict(context)
+        scope["store"] = dataclasses.replace(store, **marks)
+        if ("staff", "name") in self.marks:
+            scope["staff"] = Person(self.marks[("staff", "name")])
+        try:
+            return self.templates.render(self.template, scope)
+        except TemplateError:
+            return None
