@@ -75,9 +75,12 @@ class PlainBlocks:
 
     def open(self) -> None:
         cells = ", ".join(f"c{i} TEXT" for i in range(self.width))
-        key = "n bigserial" if self.postgres else "n INTEGER PRIMARY KEY"
+        # PostgreSQL: emptied by each commit (a truncate: a DELETE would leave every block's
+        # rows dead in a table no autovacuum visits, and each block scan them all again)
+        key, end = (("n bigserial", " ON COMMIT DELETE ROWS") if self.postgres else
+                    ("n INTEGER PRIMARY KEY", ""))
         self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {RAW}")
-        self.conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {RAW} ({key}, {cells})")
+        self.conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {RAW} ({key}, {cells}){end}")
 
     def close(self) -> None:
         self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {RAW}")
@@ -94,7 +97,8 @@ class PlainBlocks:
             f"SELECT count(*) FROM {RAW} WHERE NOT ({self.fen} > 0 AND {self.at} "
             f"BETWEEN {_EARLIEST} AND {self.now + 86_400})").scalar()
         new = None if out else self._insert(bare_members)
-        self.conn.exec_driver_sql(f"DELETE FROM {RAW}")
+        if not self.postgres:  # SQLite truncates a DELETE without WHERE
+            self.conn.exec_driver_sql(f"DELETE FROM {RAW}")
         return None if new is None else (rows, new)
 
     def _load(self, block: str, matches: list[tuple[str, ...]]) -> None:
