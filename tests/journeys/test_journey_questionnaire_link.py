@@ -4,22 +4,15 @@ each customer's step is a 群发 of its own."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.channels.test_welcome_questionnaire_link import LINK, PUBLIC
+from tests.channels.test_welcome_questionnaire_link import link_key as link_key  # autouse
 from tests.conftest import World
 from tests.journeys.support import ADD, Journeys, journeys_world, texts
-
-PUBLIC = "https://bot.guotian.example"
-LINK = re.compile(re.escape(PUBLIC) + r"/q/welcome\?\S+")
-
-
-@pytest.fixture(autouse=True)
-def link_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BOT_LINK_KEY", "test-link-key")
 
 
 @pytest.fixture
