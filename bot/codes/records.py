@@ -63,8 +63,9 @@ _FOLLOWED = sql("""UPDATE wecom_code SET spec_hash = :spec_hash, body = :body, u
                    WHERE key = :key AND body = :old""")
 _NOTIFIED = sql("UPDATE wecom_code SET notified_hash = :hash WHERE key = :key")
 _DROP = sql("DELETE FROM wecom_code WHERE key = :key")
-_JOIN_URL = sql("""SELECT qr_code FROM wecom_code
-                   WHERE kind = 'join' AND store_id = :store_id AND status = 'active'""")
+JOIN_URL_SQL = ("SELECT qr_code FROM wecom_code "  # also the till lookup's (bot.members)
+                "WHERE kind = 'join' AND store_id = :store_id AND status = 'active'")
+_JOIN_URL = sql(JOIN_URL_SQL)
 _JOIN_PICTURE_SQL = ("SELECT CASE WHEN pic_url != '' THEN pic_url ELSE qr_code END "
                      "FROM wecom_code "
                      "WHERE kind = 'join' AND store_id = :store_id AND status = 'active'")

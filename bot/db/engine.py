@@ -137,10 +137,10 @@ def _pyformat(sql: str) -> str:
     return _NAMED_PARAM.sub(r"%(\1)s", sql)
 
 
-def _first(cursor: Any) -> Any:
+def _first_row(cursor: Any) -> Any:
     row = cursor.fetchone()
     cursor.close()
-    return None if row is None else row[0]
+    return row
 
 
 def _alembic_config() -> Any:
@@ -242,13 +242,19 @@ class Database:
         reader thread cost a thread hop, a pool check-out and a BEGIN, several times that
         in CPU and more in latency under load. Elsewhere it is an ordinary `read`.
         """
+        row = await self.lookup_row(statement, params)
+        return None if row is None else row[0]
+
+    async def lookup_row(self, statement: str, params: dict[str, Any]) -> Any:
+        """The first row (every column) of a read by key, or None; run as `lookup`."""
         if not self._inline:
-            return await self.read(lambda conn: _first(driver_execute(conn, statement, params)))
+            return await self.read(lambda conn: _first_row(driver_execute(conn, statement,
+                                                                          params)))
         if self._inline_conn is None:
             self._inline_conn = self.engine.connect()
         raw = self._inline_conn.connection.driver_connection
         assert raw is not None
-        return _first(raw.execute(statement, params))
+        return _first_row(raw.execute(statement, params))
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn(connection)` in the next group commit; returns once it is durable.

@@ -228,8 +228,9 @@ MESSAGES: dict[str, str] = {
     "journeys.disabled": " (disabled)",
     "journeys.summary": ("{where}: {name}{state}: {title} · entry {entry} · {steps} steps over "
                          "{days} days · {via}"),
-    "journeys.personal_note": ("  note: {step} names the customer: one 群发 per customer, each "
-                               "confirmed by the staff member"),
+    "journeys.personal_note": ("  note: {step} names the customer or carries their own "
+                               "questionnaire link: one 群发 per customer, each confirmed by "
+                               "the staff member"),
     "journeys.ok": "ok: {count} journeys; precedence: {precedence}",
     "journeys.no_database": "the database does not exist yet: nothing has happened",
     "journeys.database_unreadable": "{url} could not be read ({kind})",

@@ -213,7 +213,8 @@ MESSAGES: dict[str, str] = {
     "journeys.disabled": "（已停用）",
     "journeys.summary": ("{where}：{name}{state}：{title} · 入口 {entry} · {steps} 步，共 {days} "
                          "天 · {via}"),
-    "journeys.personal_note": "  注意：{step} 里写了客户的名字，每位客户单独一条群发，都要店员确认",
+    "journeys.personal_note": ("  注意：{step} 里写了客户的名字或带了客户自己的问卷链接，"
+                               "每位客户单独一条群发，都要店员确认"),
     "journeys.ok": "正常：{count} 条客户旅程；优先顺序：{precedence}",
     "journeys.no_database": "数据库还不存在：还什么都没有发生",
     "journeys.database_unreadable": "{url} 读不了（{kind}）",

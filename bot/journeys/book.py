@@ -39,6 +39,7 @@ class JourneyBook:
         self.templates = templates
         self.stores = stores
         self.files = files or []
+        self.links_base = ""  # the bot's public address for questionnaire links (bot.members)
 
     @classmethod
     def load(cls, folder: Path, templates: TemplateLibrary, stores: StoreDirectory, *,

@@ -179,7 +179,8 @@ def _step(loader: Loader, spec: JourneySpec, index: int, fail: Any, path: Path, 
                                                f"{problem.reason}"))
     attachments = tuple(compile_attachment(a) for a in s.attachments)
     return Step(s.id, s.day, parse_clock(s.at), source, s.template, attachments,
-                s.if_full or spec.if_full, s.last, "customer" in source)
+                s.if_full or spec.if_full, s.last,
+                "customer" in source or "questionnaire" in source)
 
 
 def check_tags(loader: Loader) -> None:

@@ -31,6 +31,7 @@ from bot.journeys.planner import stop_entries
 from bot.journeys.render import StepRenderError, context, render_step
 from bot.journeys.stops import EntryRow, sender_for, stop_reason
 from bot.journeys.tasks import write_tasks
+from bot.members.links import CustomerLinks
 from bot.outbox.owner_posts import REMIND_VIA
 from bot.outbox.status import SendStatus
 
@@ -130,7 +131,7 @@ def _dispatch_journey(conn: Connection, book: JourneyBook, journey: Journey,
         sender = sender_for(item.entry, customer)
         # rendered once per store, staff member and day, unless it names the customer
         key = (step.id, item.entry.store_id or "", sender, item.entry.entry_day,
-               customer.name if step.personal else "")
+               item.entry.external_userid if step.personal else "")
         if key not in rendered_for:
             rendered_for[key] = _render(book, journey, step, item, customer.name, sender)
         rendered = rendered_for[key]
@@ -151,7 +152,9 @@ def _render(book: JourneyBook, journey: Journey, step: Step, item: DueRow, name:
             sender: str) -> RenderedStep | StepRenderError:
     scope = context(journey, step, customer=name or "您", staff=book.stores.staff_name(sender),
                     store=book.stores.get(item.entry.store_id or ""),
-                    entered=date.fromisoformat(item.entry.entry_day))
+                    entered=date.fromisoformat(item.entry.entry_day),
+                    questionnaire=CustomerLinks(book.links_base, item.entry.external_userid,
+                                                sender))
     try:
         return render_step(book.templates, step, scope)
     except StepRenderError as exc:

@@ -21,8 +21,10 @@ def load_journeys(settings: Settings, stores: StoreDirectory | None = None, *,
     paths = settings.paths
     if stores is None:
         stores = StoreDirectory.load(paths.sop_dir / "stores.yaml")
-    return JourneyBook.load(journeys_dir(settings), TemplateLibrary(paths.templates_dir),
+    book = JourneyBook.load(journeys_dir(settings), TemplateLibrary(paths.templates_dir),
                             stores, sop_names=sop_names)
+    book.links_base = settings.sidebar.public_url
+    return book
 
 
 def watched(settings: Settings) -> list[Path]:

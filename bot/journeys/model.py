@@ -49,7 +49,7 @@ class Step:
     attachments: tuple[Attachment, ...] = ()
     if_full: str = "postpone"
     last: bool = False
-    personal: bool = False  # the text names the customer: one 群发 per customer
+    personal: bool = False  # names the customer or carries their link: one 群发 each
 
 
 @dataclass(frozen=True, slots=True)

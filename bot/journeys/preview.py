@@ -23,6 +23,7 @@ from bot.journeys.model import Journey
 from bot.journeys.planner import plan_journey
 from bot.journeys.render import StepRenderError, context, render_step
 from bot.journeys.stops import EntryRow, sender_for, stop_reason
+from bot.members.links import sample_link
 
 _ENTRIES = sql("SELECT id, journey, external_userid, entry_day, entered_at, sender, store_id, "
                "status, reason, event FROM journey_entry WHERE external_userid = :ext "
@@ -99,7 +100,7 @@ def _upcoming(book: JourneyBook, journey: Journey, entry: EntryRow, customer: Cu
             continue
         scope = context(journey, step, customer=customer.name or "您", staff=book.stores
                         .staff_name(sender), store=book.stores.get(entry.store_id or ""),
-                        entered=entered)
+                        entered=entered, questionnaire=sample_link)
         try:
             text = render_step(book.templates, step, scope).text.replace("\n", " ")
         except StepRenderError as exc:

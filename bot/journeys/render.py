@@ -2,12 +2,15 @@
 
 In scope: ``customer`` (name), ``store`` (the store directory's entry), ``staff`` (the
 sender's name), ``journey`` (title), ``day`` (the step's day number), ``entered`` (the
-local day of entry), and the day's variables every template shares (``today``,
-``weekday``, ``is_member_day``, ... from `bot.books.context`). Ids never reach a template.
+local day of entry), ``questionnaire(form)`` (the customer's own signed questionnaire link,
+as in the channel welcomes: bot.members.links.CustomerLinks; "" when links are off), and
+the day's variables every template shares (``today``, ``weekday``, ``is_member_day``, ...
+from `bot.books.context`). Ids never reach a template.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,6 +18,7 @@ from bot.books.context import Person, day_context
 from bot.books.stores import Store
 from bot.books.templating import TemplateError, TemplateLibrary
 from bot.journeys.model import Journey, RenderedStep, Step
+from bot.members.links import no_link, sample_link
 from bot.wecom.content import ContentError, render_attachment
 
 SAMPLE_STORE = Store("0000", "示例店", "上海", "示例路 1 号", "staff", "店长", "示例群",
@@ -26,18 +30,19 @@ class StepRenderError(Exception):
 
 
 def context(journey: Journey, step: Step, *, customer: str, staff: str,
-            store: Store | None, entered: date) -> dict[str, Any]:
+            store: Store | None, entered: date,
+            questionnaire: Callable[[str], str] = no_link) -> dict[str, Any]:
     today = entered + timedelta(days=step.day)
     return {**day_context(today), "customer": Person(customer), "staff": Person(staff),
             "store": store or SAMPLE_STORE, "journey": journey.title, "day": step.day,
-            "entered": entered}
+            "entered": entered, "questionnaire": questionnaire}
 
 
 def sample_context(store: Store | None) -> dict[str, Any]:
     today = date(2026, 11, 17)
     return {**day_context(today), "customer": Person("王丽"), "staff": Person("林晓雨"),
             "store": store or SAMPLE_STORE, "journey": "示例旅程", "day": 1,
-            "entered": today - timedelta(days=1)}
+            "entered": today - timedelta(days=1), "questionnaire": sample_link}
 
 
 def render_step(templates: TemplateLibrary, step: Step, scope: dict[str, Any]

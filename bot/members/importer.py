@@ -13,6 +13,7 @@ unionid, phone, items); a UTF-8 BOM (Excel's) is accepted.
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from bot.members.bulk import Chunk, RowReader, write_chunk
 from bot.members.compute import TOUCHED, TOUCHED_ONLY, recompute
+from bot.members.plain import PlainBlocks, blocks
 from bot.members.purchases import BadPurchase, PhoneHasher
 from bot.members.rules import MemberRules
 from bot.members.tables import PURCHASE_INDEX
@@ -66,36 +68,38 @@ class HeaderError(ValueError):
     pass
 
 
-def _chunks(handle: TextIO, report: ImportReport, now: float,
-            hasher: PhoneHasher) -> Iterator[Chunk]:
-    """The file's rows, checked, CHUNK at a time; bad rows go to `report.bad`."""
-    reader = csv.reader(handle)
-    header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
+def _header(handle: TextIO) -> list[str]:
+    """The header line's names; raises `HeaderError` when a required one is missing."""
+    header = [h.strip().lstrip("\ufeff") for h in next(csv.reader([handle.readline()]), [])]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise HeaderError(f"line 1: the header lacks {', '.join(missing)} (found: "
                           f"{', '.join(header) or 'nothing'})")
-    width = len(header)
+    return header
+
+
+def _chunks(block: str, first_line: int, header: list[str], report: ImportReport,
+            rows: RowReader) -> Iterator[Chunk]:
+    """A block's rows read one by one, CHUNK at a time; bad rows go to `report.bad`."""
+    reader, width = csv.reader(io.StringIO(block, newline="")), len(header)
     pick = itemgetter(*(header.index(n) if n in header else width for n in OPTIONAL_ORDER))
-    rows, chunk, bad = RowReader(now, hasher), Chunk(), report.bad
-    add, count = rows.add, 0
+    chunk, bad, add, offset = Chunk(), report.bad, rows.add, first_line - 1
     for values in reader:
         if len(values) != width:
             if values:  # a blank line is no row
-                count += 1
-                bad.append((reader.line_num, f"{len(values)} fields, the header has {width}"))
+                report.rows += 1
+                bad.append((reader.line_num + offset,
+                            f"{len(values)} fields, the header has {width}"))
             continue
-        count += 1
+        report.rows += 1
         values.append("")  # what an absent optional column reads as (index `width`)
         try:
             add(pick(values), chunk)
         except BadPurchase as exc:
-            bad.append((reader.line_num, str(exc)))
+            bad.append((reader.line_num + offset, str(exc)))
         if len(chunk.purchases) >= CHUNK:
-            report.rows = count
             yield chunk
             chunk = Chunk()
-    report.rows = count
     if chunk.purchases:
         yield chunk
 
@@ -108,32 +112,48 @@ def import_csv(engine: Engine, path: Path, rules: MemberRules, *, now: float | N
     One connection throughout. A small file (a day's export) notes the members it touches
     in a temporary table of that connection and recomputes them at the end; a large one
     (a backfill: over `BULK_BYTES`) leaves members to the recompute of everyone at the end,
-    which also makes the members it has not seen yet. The next chunk is parsed on a thread
-    while this one is written: the driver releases the GIL while SQLite works.
+    which also makes the members it has not seen yet. Blocks of plain rows go set based
+    (bot.members.plain), any other block row by row (bot.members.bulk).
     """
     started, now = time.perf_counter(), now if now is not None else time.time()
     report, bulk = ImportReport(), path.stat().st_size > BULK_BYTES
     with (engine.connect() as conn, path.open(encoding="utf-8-sig", newline="") as handle,
           _tuned(conn)):
+        header = _header(handle)
+        plain, rows = PlainBlocks(conn, header, now), RowReader(now, hasher or PhoneHasher())
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {TOUCHED} "
                              "(member_code VARCHAR(32) PRIMARY KEY)")
+        plain.open()
         conn.commit()
         with _index_rebuilt(conn, bulk):
-            for chunk in _chunks(handle, report, now, hasher or PhoneHasher()):
+            for first_line, block in blocks(handle, 2):
                 with conn.begin():
-                    new = write_chunk(conn, chunk, bare_members=not bulk)
-                report.imported += new
-                report.already += len(chunk.purchases) - new
-                if progress is not None:
-                    progress(report)
+                    done = plain.write(block, bare_members=not bulk)
+                if done is not None:
+                    report.rows += done[0]
+                    _count(report, done[0], done[1], progress)
+                    continue
+                for chunk in _chunks(block, first_line, header, report, rows):
+                    with conn.begin():
+                        new = write_chunk(conn, chunk, bare_members=not bulk)
+                    _count(report, len(chunk.purchases), new, progress)
         report.load_s = time.perf_counter() - started
         with conn.begin():
             if report.imported:
                 report.members_to_sync = _recompute(conn, rules, now, bulk)
             conn.exec_driver_sql(f"DROP TABLE {TOUCHED}")
+            plain.close()
         report.recompute_s = time.perf_counter() - started - report.load_s
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _count(report: ImportReport, purchases: int, new: int,
+           progress: Callable[[ImportReport], None] | None) -> None:
+    report.imported += new
+    report.already += purchases - new
+    if progress is not None:
+        progress(report)
 
 
 @contextmanager
@@ -149,6 +169,7 @@ def _tuned(conn: Connection) -> Iterator[None]:
         yield
     finally:
         conn.exec_driver_sql("PRAGMA cache_size = -2000")
+
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from bot.books.live import LiveBook
 from bot.books.stores import StoreDirectory
-from bot.codes.records import join_code_url
+from bot.codes.records import JOIN_URL_SQL
 from bot.db.engine import Database, sql
 from bot.members.compute import recompute
 from bot.members.journey_events import record_purchase_events
@@ -28,7 +28,7 @@ from bot.members.purchases import BadPurchase, PhoneHasher, PurchaseRow, parse_p
 from bot.members.purchases import write_purchases as _write
 from bot.members.questionnaire import Questionnaires
 from bot.members.rules import MemberRules
-from bot.members.signing import WINDOW_S, PosRefused, SignedRequest
+from bot.members.signing import WINDOW_S, PosRefused, RecentIds, SignedRequest
 from bot.members.tag_sync import TagSync
 
 __all__ = ["MAX_PURCHASES", "Members", "store_join_code"]
@@ -41,17 +41,16 @@ class Replayed(Exception):
     pass
 
 
-def store_join_code(conn: Connection, stores: StoreDirectory, store_id: str
+def store_join_code(stores: StoreDirectory, store_id: str, join_url: str | None
                     ) -> dict[str, str] | None:
     """What the till shows a member not yet in the store's group: the store's permanent
-    「加入群聊」 code once `codes sync` made it (bot/codes/), else the group QR picture of
-    sop/stores.yaml (it dies 7 days after it was made in the client)."""
+    「加入群聊」 code once `codes sync` made it (bot/codes/, `join_url`), else the group QR
+    picture of sop/stores.yaml (it dies 7 days after it was made in the client)."""
     store = stores.get(store_id)
     if store is None:
         return None
-    url = join_code_url(conn, store_id)
-    if url:
-        return {"kind": "join_way", "url": url, "group_name": store.group_name}
+    if join_url:
+        return {"kind": "join_way", "url": join_url, "group_name": store.group_name}
     if "://" not in store.group_qr_url:  # none, or a picture file only a message can carry
         return None
     return {"kind": "group_qr", "url": store.group_qr_url, "group_name": store.group_name}
@@ -65,10 +64,19 @@ def _remember(conn: Connection, signed: SignedRequest, now: float) -> None:
         raise Replayed
 
 
-_IN_STORE_GROUP = sql("""
-    SELECT g.name FROM group_member gm JOIN customer_group g ON g.chat_id = gm.chat_id
-    WHERE gm.member_id = :ext AND g.store_id = :store AND g.dismissed_at IS NULL LIMIT 1
-""")
+# The till's question in one indexed read (no write, no commit): the member, the first
+# live group of the store they are in (the store's few groups, each probed by the group
+# member key) and the store's join code. One row always, the member's columns NULL when
+# the code is unknown.
+_TILL_LOOKUP = f"""
+    SELECT m.member_code, m.level, m.stage, m.external_userid,
+           (SELECT g.name FROM customer_group g
+            WHERE g.store_id = :store_id AND g.dismissed_at IS NULL
+              AND EXISTS (SELECT 1 FROM group_member gm WHERE gm.chat_id = g.chat_id
+                          AND gm.member_id = m.external_userid) LIMIT 1),
+           (SELECT j.qr_code FROM ({JOIN_URL_SQL}) j LIMIT 1)
+    FROM (SELECT 1 AS one) one LEFT JOIN loyalty_member m ON m.member_code = :code
+"""  # noqa: S608 (constants; every value bound)
 
 
 @dataclass
@@ -80,6 +88,7 @@ class Members:
     hasher: PhoneHasher
     questionnaires: Questionnaires | None = None  # None: no sop/questionnaires.yaml
     _task: asyncio.Task[None] | None = None
+    recent: RecentIds = field(default_factory=RecentIds)  # the till lookups' request ids
 
     def start(self) -> None:
         self.rules.start()
@@ -178,25 +187,15 @@ class Members:
         """Is this member in one of the store's groups; if not, what to show them."""
         if store_id not in self.stores:
             raise PosRefused(404, f"store {store_id!r} is not in the store directory")
-
-        def answer_for(conn: Connection) -> dict[str, Any]:
-            _remember(conn, signed, time.time())  # with the read: one trip, no thread hop
-            row = conn.execute(sql("SELECT level, stage, external_userid FROM loyalty_member "
-                                   "WHERE member_code = :c"), {"c": member_code}).first()
-            found = {"member_code": member_code, "known": row is not None,
-                     "level": row[0] if row else "", "stage": row[1] if row else "",
-                     "wecom_customer": bool(row and row[2])}
-            group = (conn.execute(_IN_STORE_GROUP, {"ext": row[2], "store": store_id}).scalar()
-                     if row and row[2] else None)
-            answer = {**found, "in_store_group": group is not None, "group_name": group or ""}
-            if group is None:
-                answer["join_code"] = store_join_code(conn, self.stores, store_id)
-            return answer
-
-        try:
-            answer = await self.db.write(answer_for)
-        except Replayed:
-            raise PosRefused(409, "this X-Pos-Request-Id was used before") from None
+        if not self.recent.first_time(signed.request_id, time.time()):
+            raise PosRefused(409, "this X-Pos-Request-Id was used before")
+        known, level, stage, ext, group, join_url = await self.db.lookup_row(
+            _TILL_LOOKUP, {"code": member_code, "store_id": store_id})
+        answer = {"member_code": member_code, "known": known is not None,
+                  "level": level or "", "stage": stage or "", "wecom_customer": bool(ext),
+                  "in_store_group": group is not None, "group_name": group or ""}
+        if group is None:
+            answer["join_code"] = store_join_code(self.stores, store_id, join_url)
         return answer
 
 

@@ -189,3 +189,36 @@ def test_fast_and_exact_rows_import_alike(
     assert code == 0 and "2 rows: 1 new purchases, 1 already imported, 0 bad" in out
     assert scratch_db.rows("SELECT total_fen, purchases FROM loyalty_member "
                            "WHERE member_code = 'M2'") == [(5000, 2)]
+
+
+def test_plain_blocks_go_set_based_and_the_bad_row_keeps_its_line(
+        tmp_path: Path, config: Path, scratch_db: ScratchDb,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Blocks of plain rows (bot.members.plain) are written in one statement; a block with
+    a row of plain shape but out of range, or a quoted cell across lines (never cut between
+    blocks), is read row by row: the same results, the bad rows by line (CRLF file)."""
+    import bot.members.plain as plain
+
+    monkeypatch.setattr(plain, "BLOCK_CHARS", 60)  # two rows a block
+    export = tmp_path / "export.csv"
+    export.write_bytes(
+        b"order_id,member_code,store_id,amount,at,unionid,items\r\n"
+        b"P-1,M1,0012,10.5,1764000000,oU1,\r\n"
+        b"P-2,M1,0012,20,1764000000,oU1b,\r\n"  # the member's last unionid wins
+        b"P-3,M2,0012,0,1764000000,,\r\n"  # line 4: plain in shape, amount 0
+        b'P-4,M2,0012,5.00,1764000000,,"apple,\r\npear"\r\n'  # lines 5-6
+        b"P-5,M2,0012,5.00,4102444800,,\r\n"  # line 7: the year 2100
+        b"P-6,M3,,1.00,1764000000,,\r\n"
+        b"P-1,M1,0012,10.5,1764000000,oU1b,\r\n")  # an order twice
+    code, out = run("members", "import", str(export), "--config", str(config), capsys=capsys)
+    assert code == 1
+    assert "line 4: amount: 0 is not a purchase amount" in out
+    assert "line 7: at: before 2000 or in the future" in out
+    assert "7 rows: 4 new purchases, 1 already imported, 2 bad" in out
+    assert scratch_db.rows("SELECT member_code, total_fen, purchases, unionid "
+                           "FROM loyalty_member ORDER BY member_code") == [
+        ("M1", 3050, 2, "oU1b"), ("M2", 500, 1, None), ("M3", 100, 1, None)]
+    assert scratch_db.rows("SELECT items FROM purchase WHERE order_id = 'P-4'") == [
+        ("apple,\npear",)]
+    code, out = run("members", "import", str(export), "--config", str(config), capsys=capsys)
+    assert "7 rows: 0 new purchases, 5 already imported, 2 bad" in out
