@@ -187,8 +187,14 @@ class Members:
         """Is this member in one of the store's groups; if not, what to show them."""
         if store_id not in self.stores:
             raise PosRefused(404, f"store {store_id!r} is not in the store directory")
-        if not self.recent.first_time(signed.request_id, time.time()):
+        now = time.time()
+        if not self.recent.first_time(signed.request_id, now):
             raise PosRefused(409, "this X-Pos-Request-Id was used before")
+        if self.db.is_postgres:  # replicas: a replay sent to another one is refused too
+            try:
+                await self.db.write(lambda conn: _remember(conn, signed, now))
+            except Replayed:
+                raise PosRefused(409, "this X-Pos-Request-Id was used before") from None
         known, level, stage, ext, group, join_url = await self.db.lookup_row(
             _TILL_LOOKUP, {"code": member_code, "store_id": store_id})
         answer = {"member_code": member_code, "known": known is not None,

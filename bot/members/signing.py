@@ -79,8 +79,9 @@ def verify(headers: Mapping[str, str], method: str, path_qs: str, body: bytes, n
 class RecentIds:
     """Request ids of signed reads seen by this process in the last two windows: a read has
     no effects to record its id with, so the till lookup remembers them here and answers a
-    replay 409 without a write (and its commit) per lookup. A replay sent to another replica
-    would get the answer the captured request got: nothing is written either way."""
+    replay 409 without a write (and its commit) per lookup. On SQLite that is the whole
+    check (one process serves it); on PostgreSQL, where replicas share the callers, the id
+    is also recorded in `pos_request` so that a replay sent to another replica is refused."""
 
     keep_s: float = 2 * WINDOW_S
     _seen: set[str] = field(default_factory=set)

@@ -71,3 +71,18 @@ async def test_without_a_secret_the_till_endpoints_are_off(world: World,
     status, answer = await till_lookup(world, "M1", "0012")
     assert status == 403 and "BOT_POS_SECRET" in answer["error"]
     assert world.count("pos_request") == 0
+
+
+async def test_a_replay_to_another_replica_is_refused_on_postgresql(world: World):
+    """Replicas share PostgreSQL: the second one (its own memory of request ids empty) must
+    refuse the id the first one answered. On SQLite one process serves the till."""
+    if not world.db.is_postgres:
+        pytest.skip("one process serves the till on SQLite")
+    from bot.members.signing import RecentIds
+
+    assert (await till_lookup(world, "M1", "0012", request_id="lookup-0002"))[0] == 200
+    members = world.runtime.members
+    assert members is not None
+    members.recent = RecentIds()  # what another replica remembers: nothing
+    status, _ = await till_lookup(world, "M1", "0012", request_id="lookup-0002")
+    assert status == 409
