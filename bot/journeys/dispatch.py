@@ -275,8 +275,7 @@ def _finish(conn: Connection, journey: Journey, items: list[DueRow], now: float)
     final_day = journey.length_days
     ended = {i.entry.id for i in items
              if (s := journey.step(i.step)) is not None and (s.last or s.day == final_day)}
-    rows.end_entries(conn, [{"id": e, "status": "finished", "reason": "last step", "at": now}
-                            for e in ended])
+    rows.finish_entries(conn, list(ended), "last step", now)
 
 
 def local_today(journey_zone: Any, now: float) -> date:
