@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from bot.db.engine import driver_execute, sql
-from bot.journeys.bulk import many, select_in
+from bot.journeys.bulk import many, select_in, update_in
 from bot.journeys.stops import EntryRow
 from bot.outbox.status import QUOTA_COUNTED, DeliveryStatus, SlotStatus, sql_in
 
@@ -92,6 +92,16 @@ def move_postponed(conn: Connection, rows: list[dict[str, Any]]) -> None:
 def end_entries(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """rows: {id, status: finished|stopped, reason, at}."""
     many(conn, _END_ENTRY, rows)
+
+
+_FINISH = ("UPDATE journey_entry SET status = 'finished', reason = :reason, ended_at = :at "
+           "WHERE id IN {in} AND status = 'active'")
+
+
+def finish_entries(conn: Connection, ids: Sequence[int], reason: str, at: float) -> None:
+    """End these entries as finished: one statement per CHUNK ids, not one per entry."""
+    if ids:
+        update_in(conn, _FINISH, sorted(ids), {"reason": reason, "at": at})
 
 
 def slot_for(conn: Connection, name: str, slot_at: float, label: str, at: float) -> int:

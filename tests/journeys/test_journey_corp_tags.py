@@ -50,3 +50,32 @@ async def test_a_tag_missing_in_wecom_is_reported_at_its_line(world: World,
         code, printed = await check_online(world, tmp_path)
     assert code == 0, printed
     assert "WeCom has all 3 tags the journeys name" in printed
+
+
+async def test_tags_a_channel_creates_on_first_use_are_not_missing(world: World,
+                                                                    tmp_path: Path) -> None:
+    """渠道/人设号小鲜 and 门店/<a store's name> come from channels.yaml (the bot creates them
+    the first time a customer scans); 渠道/海报二号 nothing creates: only that one is flagged."""
+    shutil.copytree(REPO / "sop", tmp_path / "sop")
+    settings_file = tmp_path / "sop" / "journeys" / "settings.yaml"
+    settings_file.write_text(settings_file.read_text(encoding="utf-8").replace(
+        "  旅程: [不再打扰]", "  旅程: [不再打扰]\n  门店: [天钥桥路店]\n"
+        "  渠道2: [人设号小鲜, 海报二号]"), encoding="utf-8")
+    sugar = tmp_path / "sop" / "journeys" / "sugar_control.yaml"
+    sugar.write_text(sugar.read_text(encoding="utf-8").replace(
+        "tags: [已购/控糖果切套餐, 旅程/不再打扰]",
+        "tags: [已购/控糖果切套餐, 旅程/不再打扰, 渠道/人设号小鲜, 门店/天钥桥路店, "
+        "渠道2/海报二号, 海报二号]"), encoding="utf-8")
+    settings_file.write_text(settings_file.read_text(encoding="utf-8").replace(
+        "  渠道: [门店收银台,", "  渠道: [海报二号, 门店收银台,"), encoding="utf-8")
+    async with WeComClient(world.sim.base_url, world.secrets.corp_id,
+                           world.secrets.secret) as client:
+        for group, name in (("问卷", "D 控糖减脂"), ("旅程", "不再打扰"), ("已购", "控糖果切套餐")):
+            await client.add_corp_tag(group, [name])
+        code, printed = await check_online(world, tmp_path)
+    assert code == 1, printed
+    flagged = [ln for ln in printed.splitlines() if "is not in WeCom" in ln]
+    assert len(flagged) == 2, printed
+    assert all(ln.startswith(f"{sugar}:15:") for ln in flagged), printed
+    assert "'渠道2/海报二号'" in flagged[0] and "'海报二号'" in flagged[1], printed
+    assert "人设号小鲜" not in printed and "天钥桥路店" not in printed, printed
