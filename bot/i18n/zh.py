@@ -242,4 +242,116 @@ MESSAGES: dict[str, str] = {
     # ---- robots.yaml (bot/sop/robots.py)
     "robots.key_unset": ("当前环境里没有设置 {env}；设置好机器人的 webhook key 之前，"
                          "通过它发的消息都会失败"),
+    # ---- sop report (bot/outbox/report.py, bot/moments/records.py)
+    'report.no_database': '{path} 不存在：还什么都没发过',
+    'report.unreadable': '读不了 {url}（{error}）',
+    'report.heading': 'SOP 发送报告 · {day}（北京时间）',
+    'report.status': '{status} {count} 个',
+    'report.group_send': '{count} 个群：{parts}',
+    'report.reminders_open': '，{count} 条提醒还没确认',
+    'report.owner_post': (
+        '群主发：应发 {groups} 个群，已发 {posted} 个，还差 {due} 个；已提醒'
+        ' {reminded}/{owners} 位群主{open}'
+    ),
+    'report.moment_failed': '，失败 {count} 个',
+    'report.moment_unposted': '，{count} 人最终没发表',
+    'report.moment': (
+        '朋友圈：任务 {tasks} 个{failed}；员工 {staff} 人，已发表 {posted} 人，还差 {due}'
+        ' 人{late}；提醒 {reminders} 次'
+    ),
+    'report.nothing': '这一天没有发到群的 SOP',
+    # ---- SOP, robots and groups files (bot/sop/spec.py)
+    'spec.duration_bool': '这里要写时长，如 "15m" 或 "1h"',
+    'spec.duration': '这里要写时长，如 "15m"、"1h" 或 "1h30m"（实际是 {found}）',
+    'spec.grace_zero': 'grace 要大于 0（如 "10m"）',
+    'spec.grace_long': 'grace 最多 12h：晚了这么久的消息已经没有意义了',
+    'spec.bad_name': (
+        "名称 '{name}'：只能用字母 a-z、A-Z、数字、'-' 和 '_'（最多 64 个字符），如"
+        ' morning-new-arrivals'
+    ),
+    'spec.date_with_time': '这里要写日期，如 2026-12-25，不要带时间（实际是 {found}）',
+    'spec.date': '这里要写日期，如 2026-12-25（实际是 {found}）',
+    'spec.days': 'days：可以写 daily、weekdays、weekends，或列表如 [mon, thu]',
+    'spec.which_groups': (
+        '请写明发给哪些群：stores: all、stores: ["0012"]、cities: [上海] 或 tags:'
+        ' [宝妈]（可以组合，写了的条件都要满足）'
+    ),
+    'spec.to_one': 'to 下面只能写 groups: 或 members: 其中一个',
+    'spec.via': (
+        'via：可以写 group_send、owner_post、moment 或'
+        ' {{robot: <robots.yaml 里的名称>}}（实际是 {found}）'
+    ),
+    'spec.via_one': 'via：机器人、owner_post、moment 只能选一个',
+    'spec.attachment_one': '每个附件只能是 link:、image:、miniprogram:、video: 其中一种',
+    'spec.attachment_found': '（实际写了 {found}）',
+    'spec.time_twice': '时间 {time} 写了两遍',
+    'spec.at_and_cron': 'at:（加 days:）和 cron: 只写一个；两个都写会互相矛盾',
+    'spec.say_when': '请写明什么时候发：at: "08:30"（加 days:），或 cron: "30 8 * * *"',
+    'spec.days_with_cron': 'days: 要和 at: 一起用；用 cron: 时请把星期写在 cron 里',
+    'spec.key_env': (
+        'key_env 写的是环境变量名（如 WECOM_ROBOT_MANAGERS），实际是 {found}；不要把 webhook'
+        ' key 本身写进这个文件'
+    ),
+    'spec.markdown_all': (
+        'markdown 格式的机器人消息不能 @all（企业微信 markdown 只支持 <@userid>）；请改用'
+        ' format: text，或者列出 userid'
+    ),
+    'spec.all_and_more': 'mention: "@all" 已经包括所有人，不要再列别人',
+    'spec.tag_rule': '群标签至少要写 name_contains、stores、owners、chats 其中一项',
+    # ---- SOP data files (bot/sop/datafiles.py) and groups.yaml (bot/sop/group_tags.py)
+    'data.not_mapping': '这里要写一组“键: 值”：default: 和各门店编号',
+    'data.nothing': '既没有 default:，也没有任何门店',
+    'data.number_key': (
+        '键 {key}：门店编号是文字，请加上引号并保留前面的 0（如门店 00{key} 写 "00{key}"）'
+    ),
+    'data.bad_key': '键 {key}：这里只能写 default 或加了引号的门店编号',
+    'data.unknown_key': '不认识的键 \'{key}\'：最外层只能写 default 和门店编号（如 "0012"）',
+    'data.no_such_store': "门店 '{key}' 不在 stores.yaml 里",
+    'data.entry_not_mapping': '{key}：这里要写一组“键: 值”',
+    'groups.no_such_store': "tags.{tag}.stores：门店 '{store}' 不在 stores.yaml 里",
+    # ---- sop preview (bot/sop/preview.py, bot/sop/preview_text.py)
+    'preview.title': '果田鲜生 SOP 预览 · {day} {weekday}{member}',
+    'preview.weekdays': '周一 周二 周三 周四 周五 周六 周日',
+    'preview.member_day': '（会员日）',
+    'preview.store_only': '只看门店 {store}',
+    'preview.nothing': '这一天没有要发的 SOP。',
+    'preview.not_sent': '不发：',
+    'preview.per_group_part': '{count} 条 × {groups} 个群',
+    'preview.per_group': '每个群今天收到的群发：{parts}',
+    'preview.quota_note': (
+        '（企业微信限制每个群每月收到的群发条数，超出的由 outbox 暂缓；见 docs/zh/sop.md）'
+    ),
+    'preview.failed': '{count} 条渲染失败（见上面的 ✗）',
+    'preview.groups_database': '群来源：{count} 个群，来自数据库 {detail}',
+    'preview.groups_nominal': (
+        '群来源：每店一个示意群（stores.yaml 的 group_name，群主是店长），因为 {detail}'
+    ),
+    'preview.via.group_send': '群发 group_send',
+    'preview.via.robot': '机器人 robot',
+    'preview.via.owner_post': '群主发 owner_post',
+    'preview.via.moment': '朋友圈 moment',
+    'preview.audience_tagged': '带标签 {tags} 的顾客',
+    'preview.audience_all': '全部顾客',
+    'preview.moment_audience': '：门店员工发表，{who}可见',
+    'preview.members': '：一对一发给带标签 {tags} 的顾客（{match}）',
+    'preview.extent_groups': ' · {stores} 家店 · {groups} 个群',
+    'preview.extent_stores': ' · {stores} 家店',
+    'preview.per_store': ' · 按门店时间：{rule}',
+    'preview.moment_posters': '员工 {who} 在「客户朋友圈」确认发表',
+    'preview.owner_confirms': '群主 {who} 确认发送 {count} 个群：{names}',
+    'preview.owner_posts': '群主 {who} 收到提醒后在侧边栏发到 {count} 个群：{names}',
+    'preview.members_at_send': '顾客在发送时按标签从数据库里取',
+    'preview.mention': '提醒：{names}',
+    'preview.image': '图片 {source}{by_hand}',
+    'preview.image_by_hand': '（群主按链接手动加图）',
+    'preview.link': '链接《{title}》 {url}',
+    'preview.video': '视频 {media}',
+    'preview.miniprogram': '小程序《{title}》 {page}',
+    'preview.dropped': '（另有 {count} 个附件超出 9 个的上限，不发）',
+    'preview.no_group': '{time}：没有符合条件的群',
+    'preview.no_group_tagged': '{time}：没有带群标签 {tags} 的群',
+    'preview.no_data': '门店 {store}：{data} 里没有它的条目，也没有 default',
+    # ---- sop preview: where the groups come from (bot/sop/cli.py)
+    'preview.db_unreadable': '数据库读不了（{reason}）',
+    'preview.no_groups_yet': '{url} 里还没有群',
 }

@@ -19,7 +19,8 @@ from bot.sop import SopBook
 from bot.sop.dated import stale_warnings
 from bot.sop.group_tags import nominal_groups
 from bot.sop.hours_check import hours_warnings
-from bot.sop.preview import build_preview, format_text
+from bot.sop.preview import build_preview
+from bot.sop.preview_text import format_text
 from bot.sop.quota_check import quota_warnings
 from tests.conftest import REPO
 from tests.sop.test_sop_files import MONDAY, ROBOT_KEYS, at, problems, world, write
@@ -67,8 +68,8 @@ def test_preview_shows_each_store_at_its_own_time() -> None:
     assert times[("goodnight", "0015")] == "21:30"  # closes 22:00
     assert preview.errors == []
     text = format_text(preview)
-    assert ("16:40  flash-sale  [群主发 owner_post] · 1 家店 stores · 1 个群 groups · "
-            "按门店时间 per store: data.window.start - 20m") in text
+    assert ("16:40  flash-sale  [owner_post] · 1 stores · 1 groups · "
+            "per store: data.window.start - 20m") in text
     only = format_text(build_preview(book, WEDNESDAY, groups, groups_kind="nominal",
                                      groups_detail="-", store_id="0112"))
     assert "16:40  flash-sale" in only and "14:40  flash-sale" not in only
