@@ -381,4 +381,68 @@ MESSAGES: dict[str, str] = {
     # ---- sop preview: where the groups come from (bot/sop/cli.py)
     'preview.db_unreadable': 'the database could not be read ({reason})',
     'preview.no_groups_yet': '{url} has no groups yet',
+    # ---- codes sync plan lines (bot/codes/plan.py, bot/codes/sync.py)
+    'codes.action.create': 'create',
+    'codes.action.update': 'update',
+    'codes.action.orphan': 'orphan',
+    'codes.action.unchanged': 'unchanged',
+    'codes.chain_wide': 'chain-wide',
+    'codes.looked_up_first': '[an interrupted run may have made it: looked up first]',
+    'codes.step_failed': '{action} {key}: {error}',
+    'codes.picture_failed': 'picture of {key}: {error}',
+    # ---- members import: per-line messages (bot/members/importer.py, bot/members/purchases.py)
+    'purchase.phone': 'phone: expected an 11-digit mainland mobile number',
+    'purchase.phone_key': (
+        'phone: given, but {env} is not set, and phone numbers are never stored in clear'
+    ),
+    'purchase.text': '{name}: expected text',
+    'purchase.amount_format': 'amount: expected yuan such as 68.50, found {found}',
+    'purchase.amount_range': (
+        'amount: {amount} is not a purchase amount (above 0, below 10,000,000 yuan)'
+    ),
+    'purchase.at_missing': 'at: missing',
+    'purchase.at_format': 'at: expected a time such as 2026-12-01T18:30:00+08:00, found {found}',
+    'purchase.at_range': 'at: before 2000 or in the future',
+    'purchase.order_id': 'order_id: missing or longer than 64 characters',
+    'purchase.member_code': 'member_code: 1 to 32 letters, digits, - or _',
+    'purchase.store_id': 'store_id: longer than 16 characters',
+    'purchase.unionid': 'unionid: longer than 64 characters',
+    'import.more_bad': '... and {count} more bad rows',
+    'import.summary': (
+        '{rows} rows: {imported} new purchases, {already} already imported, {bad} bad;'
+        ' {members} members wait for the tag sync ({seconds} s: rows {load} s = {rate} rows/s,'
+        ' members recomputed {recompute} s)'
+    ),
+    'import.header_lacks': 'the header lacks {missing} (found: {found})',
+    'import.field_count': '{count} fields, the header has {width}',
+    # ---- the purchases webhook (bot/members/purchases.py)
+    'purchase.amount_number': 'amount: expected yuan such as 68.50',
+    # ---- sop check: the 群发 quota per group class (bot/sop/quota_check.py)
+    'quota.over': (
+        '群发 quota {period}: {klass} get {count} 群发, WeCom delivers at most {limit} per'
+        ' group (group_send_quota = {rule}, {source}); the outbox holds the rest back. Stores:'
+        ' {stores}. Send one of them via: owner_post, or on fewer days'
+    ),
+    'quota.more_periods': ' … ({count} periods)',
+    'quota.class_tags': 'groups tagged {tags}',
+    'quota.class_plain': 'groups without {tags}',
+    'quota.class_all': 'store groups',
+    # ---- how an SOP is sent (bot/sop/compile.py)
+    'sop.robot_no_to': (
+        "a robot posts into its own chat (robots.yaml chat:); remove 'to', or use via:"
+        ' group_send to reach customer groups'
+    ),
+    'sop.robot_no_attachments': (
+        'robots send text or markdown only; attachments need via: group_send'
+    ),
+    'sop.missing_to': (
+        "missing required key 'to': say which groups or members get it, e.g. to:"
+        ' {{groups: {{stores: all}}}}'
+    ),
+    'sop.owner_post_members': (
+        "via: owner_post is posted by each group's owner into their customer groups: use to:"
+        ' {{groups: ...}}, or via: group_send for members'
+    ),
+    # ---- links and pictures (bot/wecom/content.py)
+    'content.https': 'must be an https:// address',
 }

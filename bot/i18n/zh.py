@@ -354,4 +354,61 @@ MESSAGES: dict[str, str] = {
     # ---- sop preview: where the groups come from (bot/sop/cli.py)
     'preview.db_unreadable': '数据库读不了（{reason}）',
     'preview.no_groups_yet': '{url} 里还没有群',
+    # ---- codes sync plan lines (bot/codes/plan.py, bot/codes/sync.py)
+    'codes.action.create': '新建',
+    'codes.action.update': '更新',
+    'codes.action.orphan': '多余',
+    'codes.action.unchanged': '不变',
+    'codes.chain_wide': '全品牌',
+    'codes.looked_up_first': '［上次运行中断时可能已经建好：先查一下］',
+    'codes.step_failed': '{action} {key}：{error}',
+    'codes.picture_failed': '{key} 的图片：{error}',
+    # ---- members import: per-line messages (bot/members/importer.py, bot/members/purchases.py)
+    'purchase.phone': 'phone：要写 11 位的大陆手机号',
+    'purchase.phone_key': 'phone：填了手机号，但没有设置 {env}；手机号从不明文保存',
+    'purchase.text': '{name}：这里要写文字',
+    'purchase.amount_format': 'amount：要写以元为单位的金额，如 68.50，实际是 {found}',
+    'purchase.amount_range': 'amount：{amount} 不是有效的消费金额（要大于 0、小于 1000 万元）',
+    'purchase.at_missing': 'at：没有填时间',
+    'purchase.at_format': 'at：要写时间，如 2026-12-01T18:30:00+08:00，实际是 {found}',
+    'purchase.at_range': 'at：早于 2000 年，或者在未来',
+    'purchase.order_id': 'order_id：没有填，或者超过 64 个字符',
+    'purchase.member_code': 'member_code：只能是 1 到 32 个字母、数字、- 或 _',
+    'purchase.store_id': 'store_id：超过 16 个字符',
+    'purchase.unionid': 'unionid：超过 64 个字符',
+    'import.more_bad': '……还有 {count} 行有问题',
+    'import.summary': (
+        '共 {rows} 行：新消费记录 {imported} 条，之前已导入 {already} 条，有问题 {bad} 行；'
+        '{members} 位会员等待标签同步（用时 {seconds} 秒：读写 {load} 秒 = 每秒 {rate} 行，'
+        '会员重算 {recompute} 秒）'
+    ),
+    'import.header_lacks': '表头缺少 {missing}（实际是：{found}）',
+    'import.field_count': '这一行有 {count} 列，表头有 {width} 列',
+    # ---- the purchases webhook (bot/members/purchases.py)
+    'purchase.amount_number': 'amount：要写以元为单位的金额，如 68.50',
+    # ---- sop check: the 群发 quota per group class (bot/sop/quota_check.py)
+    'quota.over': (
+        '群发额度 {period}：{klass}要收 {count} 条群发，企业微信每个群最多送达 {limit}'
+        ' 条（group_send_quota = {rule}，{source}）；多出的由 outbox 暂缓。门店：'
+        '{stores}。请把其中一条改为 via: owner_post，或者减少发送的天数'
+    ),
+    'quota.more_periods': ' …（共 {count} 个周期）',
+    'quota.class_tags': '带标签 {tags} 的群',
+    'quota.class_plain': '不带 {tags} 标签的群',
+    'quota.class_all': '门店的群',
+    # ---- how an SOP is sent (bot/sop/compile.py)
+    'sop.robot_no_to': (
+        '群机器人发到它自己所在的群（robots.yaml 的 chat:）；请去掉 to，或者改用 via:'
+        ' group_send 发到客户群'
+    ),
+    'sop.robot_no_attachments': '群机器人只能发文字或 markdown；要带附件请用 via: group_send',
+    'sop.missing_to': (
+        "缺少必填的键 'to'：请写明发给哪些群或哪些顾客，如 to: {{groups: {{stores: all}}}}"
+    ),
+    'sop.owner_post_members': (
+        'via: owner_post 是由每个群的群主发到自己的客户群：请写 to: {{groups: ...}}，'
+        '发给顾客个人请用 via: group_send'
+    ),
+    # ---- links and pictures (bot/wecom/content.py)
+    'content.https': '必须是 https:// 开头的地址',
 }

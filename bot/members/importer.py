@@ -23,6 +23,7 @@ from typing import TextIO
 
 from sqlalchemy.engine import Connection, Engine
 
+from bot.i18n import t
 from bot.members.bulk import Chunk, RowReader, write_chunk
 from bot.members.compute import TOUCHED, TOUCHED_ONLY, recompute
 from bot.members.purchases import BadPurchase, PhoneHasher
@@ -54,12 +55,12 @@ class ImportReport:
         for line, reason in self.bad[:MAX_PROBLEMS_SHOWN]:
             yield f"line {line}: {reason}"
         if len(self.bad) > MAX_PROBLEMS_SHOWN:
-            yield f"... and {len(self.bad) - MAX_PROBLEMS_SHOWN} more bad rows"
+            yield t("import.more_bad", count=len(self.bad) - MAX_PROBLEMS_SHOWN)
         rate = self.rows / self.load_s if self.load_s else 0.0
-        yield (f"{self.rows} rows: {self.imported} new purchases, {self.already} already "
-               f"imported, {len(self.bad)} bad; {self.members_to_sync} members wait for the "
-               f"tag sync ({self.seconds:.1f} s: rows {self.load_s:.1f} s = {rate:,.0f} "
-               f"rows/s, members recomputed {self.recompute_s:.1f} s)")
+        yield t("import.summary", rows=self.rows, imported=self.imported, already=self.already,
+                bad=len(self.bad), members=self.members_to_sync, seconds=f"{self.seconds:.1f}",
+                load=f"{self.load_s:.1f}", rate=f"{rate:,.0f}",
+                recompute=f"{self.recompute_s:.1f}")
 
 
 class HeaderError(ValueError):
@@ -73,8 +74,8 @@ def _chunks(handle: TextIO, report: ImportReport, now: float,
     header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
-        raise HeaderError(f"line 1: the header lacks {', '.join(missing)} (found: "
-                          f"{', '.join(header) or 'nothing'})")
+        raise HeaderError("line 1: " + t("import.header_lacks", missing=", ".join(missing),
+                                           found=", ".join(header) or "-"))
     width = len(header)
     pick = itemgetter(*(header.index(n) if n in header else width for n in OPTIONAL_ORDER))
     rows, chunk, bad = RowReader(now, hasher), Chunk(), report.bad
@@ -83,7 +84,8 @@ def _chunks(handle: TextIO, report: ImportReport, now: float,
         if len(values) != width:
             if values:  # a blank line is no row
                 count += 1
-                bad.append((reader.line_num, f"{len(values)} fields, the header has {width}"))
+                bad.append((reader.line_num, t("import.field_count", count=len(values),
+                                                 width=width)))
             continue
         count += 1
         values.append("")  # what an absent optional column reads as (index `width`)

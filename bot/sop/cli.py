@@ -134,7 +134,8 @@ def check(sop_dir: Path | None = None, config: Path | None = None, *,
         print(line, file=out)
     for warning in loaded.book.warnings:
         print_warning(warning, out)
-    for note in _quota_warnings(loaded.book, loaded.stores, loaded.settings):
+    for note in _quota_warnings(loaded.book, loaded.stores, loaded.settings,
+                                start or date.today(), days):
         print_warning(note, out)
     for note in stale_warnings(loaded.book, datetime.now(UTC)):
         print_warning(note, out)
@@ -176,10 +177,12 @@ def _summary(loaded: _Loaded) -> list[str]:
     return lines
 
 
-def _quota_warnings(book: SopBook, stores: StoreDirectory, settings: Settings) -> list[str]:
-    """群发 per group class against WeCom's per-group limit (bot.sop.quota_check)."""
+def _quota_warnings(book: SopBook, stores: StoreDirectory, settings: Settings,
+                    start: date, days: int) -> list[str]:
+    """群发 per group class against WeCom's per-group limit (bot.sop.quota_check), over the
+    quota periods that meet the days checked (``--from``, ``--days``)."""
     rule = settings.sop.group_send_quota
-    return quota_warnings(book, stores, rule, date.today())
+    return quota_warnings(book, stores, rule, start, days)
 
 
 # --------------------------------------------------------------------------- preview

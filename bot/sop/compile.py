@@ -249,19 +249,14 @@ def _via(loader: Loader, spec: SopSpec, fail: Fail) -> Robot | None:
     if spec.via.robot is not None:
         robot = _robot(loader, spec.via.robot, fail)
         if spec.to is not None:
-            fail(("to",), "a robot posts into its own chat (robots.yaml chat:); remove 'to', "
-                 "or use via: group_send to reach customer groups", at_key=True)
+            fail(("to",), t("sop.robot_no_to"), at_key=True)
         if spec.attachments:
-            fail(("attachments",), "robots send text or markdown only; attachments need "
-                 "via: group_send", at_key=True)
+            fail(("attachments",), t("sop.robot_no_attachments"), at_key=True)
         return robot
     if spec.to is None and not spec.via.moment:
-        fail((), "missing required key 'to': say which groups or members get it, e.g. "
-             "to: {groups: {stores: all}}", at_key=True)
+        fail((), t("sop.missing_to"), at_key=True)
     elif spec.via.owner_post and spec.to is not None and spec.to.members is not None:
-        fail(("to", "members"), "via: owner_post is posted by each group's owner into their "
-             "customer groups: use to: {groups: ...}, or via: group_send for members",
-             at_key=True)
+        fail(("to", "members"), t("sop.owner_post_members"), at_key=True)
     return None
 
 

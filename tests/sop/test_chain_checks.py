@@ -150,13 +150,20 @@ def test_quota_check_warns_per_group_class_and_the_shipped_chain_is_quiet(
     assert weekly_rule == [weekly_rule[0]] and "get 9 群发" in weekly_rule[0]
 
 
-def test_check_cli_prints_the_class_warning(tmp_path: Path) -> None:
+def test_check_cli_prints_the_class_warning_for_the_months_from_from(
+        tmp_path: Path) -> None:
     root = weekend_as_group_send(tmp_path)
     config = write_config(tmp_path, root / "sop", tmp_path / "bot.db")
-    result = cli("check", "--config", str(config), env=ROBOT_KEYS)
-    assert result.returncode == 0, result.stdout
-    assert any(line.startswith("warning: 群发 quota ") and "groups tagged 宝妈" in line
-               for line in result.stdout.splitlines())
+    for start, month, count, other in (("2026-12-01", "2026-12", 39, "2027-"),
+                                       ("2027-03-01", "2027-03", 39, "2026-12")):
+        result = cli("check", "--config", str(config), "--from", start, "--days", "20",
+                     env=ROBOT_KEYS)
+        assert result.returncode == 0, result.stdout
+        warned = [line for line in result.stdout.splitlines()
+                  if line.startswith("warning: 群发 quota ")]
+        assert len(warned) == 1, result.stdout  # only the month the days checked meet
+        assert f"quota {month}: groups tagged 宝妈 get {count} 群发" in warned[0]
+        assert other not in warned[0]
 
 
 # --------------------------------------------------------------------------- dated data
