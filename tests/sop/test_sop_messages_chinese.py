@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -16,8 +19,9 @@ from bot.outbox.report import format_report, report
 from bot.sop import nominal_groups
 from bot.sop.preview import build_preview
 from bot.sop.preview_text import format_text
+from tests.conftest import REPO
 from tests.sop.test_sop_operator_messages import DAILY, loads, problems, world, write
-from tests.sop.test_sop_preview import write_config
+from tests.sop.test_sop_preview import ROBOT_KEYS, write_config
 
 pytestmark = pytest.mark.usefixtures("chinese")
 __all__ = ["world"]  # the fixture, used by name
@@ -81,3 +85,25 @@ def test_the_report_is_in_chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     ]
     assert format_report(TUESDAY, [], []) == ["SOP 发送报告 · 2026-11-24（北京时间）",
                                              "这一天没有发到群的 SOP"]
+
+
+def test_the_commands_speak_chinese_with_no_language_set(tmp_path: Path) -> None:
+    """What the demo and an operator's shell get: no BOT_OPERATOR_LANGUAGE, no setting."""
+    config = write_config(tmp_path, REPO / "sop", tmp_path / "missing.db")
+    env = {k: v for k, v in os.environ.items()
+           if k != LANGUAGE_ENV and not k.startswith("WECOM_ROBOT_")}
+    env.update(ROBOT_KEYS, PYTHONPATH=str(REPO))
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "bot", "sop", *args, "--config",
+                               str(config)], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    checked = run("check", "--from", "2026-12-01", "--days", "7")
+    assert f"{REPO / 'sop' / 'stores.yaml'}：正常，" in checked
+    assert "ok" not in checked.split()
+    previewed = run("preview", "--date", "2026-11-24", "--store", "0112")
+    assert previewed.startswith("果田鲜生 SOP 预览 · 2026-11-24 周二（会员日）")
+    assert "不存在：还什么都没发过" in previewed
