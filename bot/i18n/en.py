@@ -445,4 +445,38 @@ MESSAGES: dict[str, str] = {
     ),
     # ---- links and pictures (bot/wecom/content.py)
     'content.https': 'must be an https:// address',
+    # ---- sop check: dated data and opening hours (bot/sop/dated.py, bot/sop/hours_check.py)
+    'dated.stale': (
+        '{where}: {file} is dated {dated}, but {sop} sends it next on {slot} (stores {stores}):'
+        ' update date: and the products before then'
+    ),
+    'dated.early': (
+        '{where}: {file} is dated {dated}, but {sop} sends it earlier, on {slot} (stores'
+        " {stores}): that day's groups would get another day's goods"
+    ),
+    'hours.outside': (
+        '{where}: sops.{sop}: {time} is outside the opening hours of stores {stores}; their'
+        ' managers post it from the store. Use a store time such as "store.closes - 30m" or'
+        ' "store.opens + 1h" (docs/sop.md, Per-store times)'
+    ),
+    # ---- per-store times (bot/sop/store_times.py, bot/sop/compile.py)
+    'times.has_no': 'has no {path}',
+    'times.not_a_time': '{path} is {found}, not a time like "17:00"',
+    'times.next_day': '{time} {offset} is not on the same day',
+    'times.expected': (
+        'expected a time such as "08:30", "store.closes - 30m" or "data.window.start - 20m"'
+        ' (found {found})'
+    ),
+    'times.store_fields': '{text}: stores.yaml gives each store store.opens and store.closes',
+    'times.needs_data': "{text}: data.… names the SOP's data file; add data:",
+    'times.store_missing': 'store {store} {why} ({where})',
+    'times.more': '; and {count} more',
+    'times.sep': '; ',
+    'times.not_every_store': 'no time for every store: {stores}',
+    'times.needs_stores': (
+        "a store's own time (store.…, data.…) needs to: groups or members; a robot posts once,"
+        ' for no store'
+    ),
+    'times.no_store': "a store's own time, but the SOP reaches no store",
+    'sop.video_moment_only': 'a video is sent only via: moment (客户朋友圈)',
 }

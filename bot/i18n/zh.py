@@ -411,4 +411,38 @@ MESSAGES: dict[str, str] = {
     ),
     # ---- links and pictures (bot/wecom/content.py)
     'content.https': '必须是 https:// 开头的地址',
+    # ---- sop check: dated data and opening hours (bot/sop/dated.py, bot/sop/hours_check.py)
+    'dated.stale': (
+        '{where}：{file} 写的日期是 {dated}，但 {sop} 下次发它是 {slot}（门店 {stores}）：'
+        '请在那之前更新 date: 和商品'
+    ),
+    'dated.early': (
+        '{where}：{file} 写的日期是 {dated}，但 {sop} 更早就会发它，在 {slot}（门店 {stores}）'
+        '：那天的群会收到别的日子的货'
+    ),
+    'hours.outside': (
+        '{where}：sops.{sop}：{time} 不在门店 {stores} 的营业时间内；'
+        '群主发要由店长在店里发。请改用门店时间，如 "store.closes - 30m" 或 "store.opens +'
+        ' 1h"（docs/zh/sop.md，按门店的时间）'
+    ),
+    # ---- per-store times (bot/sop/store_times.py, bot/sop/compile.py)
+    'times.has_no': '没有 {path}',
+    'times.not_a_time': '的 {path} 是 {found}，不是 "17:00" 这样的时间',
+    'times.next_day': '{time} {offset} 已经不在同一天了',
+    'times.expected': (
+        '这里要写时间，如 "08:30"、"store.closes - 30m" 或 "data.window.start - 20m"（实际是'
+        ' {found}）'
+    ),
+    'times.store_fields': '{text}：stores.yaml 给每家店的时间只有 store.opens 和 store.closes',
+    'times.needs_data': '{text}：data.… 指的是这个 SOP 的数据文件；请加上 data:',
+    'times.store_missing': '门店 {store} {why}（{where}）',
+    'times.more': '；还有 {count} 家',
+    'times.sep': '；',
+    'times.not_every_store': '不是每家门店都有这个时间：{stores}',
+    'times.needs_stores': (
+        '门店自己的时间（store.…、data.…）要配 to: groups 或 members；群机器人只发一次，'
+        '不属于哪家门店'
+    ),
+    'times.no_store': '用了门店自己的时间，但这个 SOP 一家门店都发不到',
+    'sop.video_moment_only': '视频只能通过 via: moment（客户朋友圈）发',
 }

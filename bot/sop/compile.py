@@ -179,7 +179,7 @@ def compile_sop(
     if spec.via.moment:
         target = check_moment(loader.sop_dir, spec, target, loader.stores, fail)
     elif any(a.video is not None for a in spec.attachments):
-        fail(("attachments",), "a video is sent only via: moment (客户朋友圈)", at_key=True)
+        fail(("attachments",), t("sop.video_moment_only"), at_key=True)
     if len(errors) > before:
         return None
     return Sop(
@@ -233,13 +233,12 @@ def _store_times(loader: Loader, spec: SopSpec, target: GroupSelect | MemberSele
     if not any(is_store_time(entry) for entry in entries) or (spec.data and data is None):
         return ()
     if target is None:
-        fail(("at",), "a store's own time (store.…, data.…) needs to: groups or members; "
-             "a robot posts once, for no store")
+        fail(("at",), t("times.needs_stores"))
         return ()
     reached = [s for s in loader.stores.all()
                if s.id in target.stores and (data is None or data.has_store(s.id))]
     if not reached:
-        fail(("at",), "a store's own time, but the SOP reaches no store")
+        fail(("at",), t("times.no_store"))
         return ()
     return resolve(entries, reached, data, fail)
 
