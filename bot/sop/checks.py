@@ -183,6 +183,7 @@ class _Reuse:
     def __init__(self, book: SopBook, sop: Sop) -> None:
         self.sop = sop
         self.day_slots: dict[date, list[datetime]] = {}
+        self.store_slots: dict[date, dict[str, list[datetime]]] = {}  # per-store times
         self.data: dict[tuple[str | int, ...] | None, Any] = {}
         self.store_free = bool(sop.attachments) and all(
             _store_free(book, source) for source in _attachment_sources(sop))
@@ -193,12 +194,16 @@ class _Reuse:
         per-store times each of the store's own (a template may differ by ``time``)."""
         schedule = self.sop.schedule
         if day not in self.day_slots:
-            self.day_slots[day] = schedule.slots_on(day)
+            on_day = self.day_slots[day] = schedule.slots_on(day)
+            whose: dict[str, list[datetime]] = {}
+            for slot in on_day if schedule.per_store else ():  # once a day, not per store
+                for sid in schedule.stores_at(slot) or ():
+                    whose.setdefault(sid, []).append(slot)
+            self.store_slots[day] = whose
         on_day = self.day_slots[day]
-        if not schedule.per_store or store_id is None:
+        if store_id is None:
             return on_day[:1]
-        own = [slot for slot in on_day if store_id in (schedule.stores_at(slot) or ())]
-        return own or on_day[:1]
+        return self.store_slots[day].get(store_id) or on_day[:1]
 
     def data_for(self, slot: datetime, store_id: str | None
                  ) -> tuple[Any, tuple[datetime, tuple[str | int, ...] | None] | None]:
