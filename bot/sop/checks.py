@@ -194,12 +194,8 @@ class _Reuse:
         per-store times each of the store's own (a template may differ by ``time``)."""
         schedule = self.sop.schedule
         if day not in self.day_slots:
-            on_day = self.day_slots[day] = schedule.slots_on(day)
-            whose: dict[str, list[datetime]] = {}
-            for slot in on_day if schedule.per_store else ():  # once a day, not per store
-                for sid in schedule.stores_at(slot) or ():
-                    whose.setdefault(sid, []).append(slot)
-            self.store_slots[day] = whose
+            self.day_slots[day] = schedule.slots_on(day)
+            self.store_slots[day] = schedule.store_slots_on(day)  # once a day, not per store
         on_day = self.day_slots[day]
         if store_id is None:
             return on_day[:1]
