@@ -19,6 +19,7 @@ from typing import Literal
 
 from bot.codes.model import DesiredCode
 from bot.codes.records import CREATING, CodeRow
+from bot.i18n import t
 
 Action = Literal["create", "update", "unchanged", "orphan"]
 APP_MESSAGE_RECIPIENTS = 1000  # message/send touser: at most 1000 members a call
@@ -35,17 +36,26 @@ class Step:
     def kind(self) -> str:
         return self.desired.kind if self.desired is not None else self.row.kind if self.row else ""
 
+    def action_name(self) -> str:
+        """The action in the operators' language (create: 新建)."""
+        return t("codes.action.create" if self.action == "create"
+                 else "codes.action.update" if self.action == "update"
+                 else "codes.action.orphan" if self.action == "orphan"
+                 else "codes.action.unchanged")
+
     def describe(self) -> str:
+        """The plan line of this step, in the operators' language."""
+        action = self.action_name()
         code = self.desired
         if code is None:
             assert self.row is not None
             who = f"{self.row.store_id or '-'} {self.row.store_name}".strip()
-            return f"{self.action:9} {self.row.kind:13} {self.key:34} {who} ({self.row.channel})"
-        who = f"{code.store_id} {code.store_name}" if code.store_id else "chain-wide"
+            return f"{action:9} {self.row.kind:13} {self.key:34} {who} ({self.row.channel})"
+        who = f"{code.store_id} {code.store_name}" if code.store_id else t("codes.chain_wide")
         note = ""
         if self.action == "create" and self.row is not None and self.row.status == CREATING:
-            note = "  [an interrupted run may have made it: looked up first]"
-        return f"{self.action:9} {code.kind:13} {self.key:34} {who} ({code.channel}){note}"
+            note = "  " + t("codes.looked_up_first")
+        return f"{action:9} {code.kind:13} {self.key:34} {who} ({code.channel}){note}"
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from bot.codes.model import DesiredCode
 from bot.codes.plan import APP_MESSAGE_RECIPIENTS, Plan, Step, make_plan
 from bot.codes.welcome_template import notice_text
 from bot.db.engine import Database
+from bot.i18n import t
 from bot.media.fetch import QrFetchError
 from bot.wecom import contact_ways as api
 from bot.wecom.client import WeComClient
@@ -98,7 +99,8 @@ class CodeSync:
             try:
                 await self._apply(step, report)
             except WeComError as exc:
-                report.failed.append(f"{step.action} {step.key}: {exc}")
+                report.failed.append(t("codes.step_failed", action=step.action_name(),
+                                       key=step.key, error=exc))
                 log.error("codes sync: %s %s failed: %s", step.action, step.key, exc)
 
     async def _apply(self, step: Step, report: SyncReport) -> None:
@@ -214,7 +216,7 @@ class CodeSync:
                 try:
                     pic_url = await host(qr)
                 except (WeComError, QrFetchError) as exc:
-                    report.failed.append(f"picture of {key}: {exc}")
+                    report.failed.append(t("codes.picture_failed", key=key, error=exc))
                     return
             await self.db.write(partial(records.record_hosted, key=key, qr_code=qr,
                                         pic_url=pic_url))

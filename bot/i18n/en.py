@@ -259,4 +259,225 @@ MESSAGES: dict[str, str] = {
     # ---- robots.yaml (bot/sop/robots.py)
     "robots.key_unset": ("{env} is not set in this environment; sends through this robot will "
                          "fail until it holds the webhook key"),
+    # ---- sop report (bot/outbox/report.py, bot/moments/records.py)
+    'report.no_database': '{path} does not exist: nothing has been sent yet',
+    'report.unreadable': '{url} could not be read ({error})',
+    'report.heading': 'SOP report · {day} (Asia/Shanghai)',
+    'report.status': '{count} {status}',
+    'report.group_send': '{count} groups: {parts}',
+    'report.reminders_open': ', {count} reminders not confirmed',
+    'report.owner_post': (
+        'owner_post: {groups} groups due, {posted} posted, {due} not yet; {reminded} of'
+        ' {owners} owners reminded{open}'
+    ),
+    'report.moment_failed': ', {count} failed',
+    'report.moment_unposted': ', {count} never posted',
+    'report.moment': (
+        'moment: {tasks} tasks{failed}; {staff} staff, {posted} posted, {due} not yet{late};'
+        ' {reminders} reminders'
+    ),
+    'report.nothing': 'no SOP slot with groups on this day',
+    # ---- SOP, robots and groups files (bot/sop/spec.py)
+    'spec.duration_bool': 'expected a duration such as "15m" or "1h"',
+    'spec.duration': 'expected a duration such as "15m", "1h" or "1h30m" (found {found})',
+    'spec.grace_zero': 'grace must be longer than 0 (e.g. "10m")',
+    'spec.grace_long': (
+        'grace may be at most 12h: a message that is later than that has lost its point'
+    ),
+    'spec.bad_name': (
+        "name '{name}': use letters a-z, A-Z, digits, '-' and '_' (at most 64 characters), e.g."
+        ' morning-new-arrivals'
+    ),
+    'spec.date_with_time': 'expected a date such as 2026-12-25 without a time (found {found})',
+    'spec.date': 'expected a date such as 2026-12-25 (found {found})',
+    'spec.days': 'days: expected daily, weekdays, weekends or a list such as [mon, thu]',
+    'spec.which_groups': (
+        'say which groups: stores: all, stores: ["0012"], cities: [上海] or tags: [宝妈] (they'
+        ' combine: all given must hold)'
+    ),
+    'spec.to_one': "'to' takes exactly one of groups: or members:",
+    'spec.via': (
+        'via: expected group_send, owner_post, moment or {{robot: <name in robots.yaml>}}'
+        ' (found {found})'
+    ),
+    'spec.via_one': 'via: one of a robot, owner_post or moment',
+    'spec.attachment_one': (
+        'each attachment is exactly one of link:, image:, miniprogram: or video:'
+    ),
+    'spec.attachment_found': ' (found {found})',
+    'spec.time_twice': 'time {time} is listed twice',
+    'spec.at_and_cron': 'give either at: (with days:) or cron:, not both; they would disagree',
+    'spec.say_when': 'say when: at: "08:30" (and days:), or cron: "30 8 * * *"',
+    'spec.days_with_cron': 'days: goes with at:; with cron: put the days in the cron line',
+    'spec.key_env': (
+        'key_env names an environment variable (e.g. WECOM_ROBOT_MANAGERS), found {found};'
+        ' never put the webhook key itself in this file'
+    ),
+    'spec.markdown_all': (
+        'a markdown robot message cannot @all (WeCom only supports <@userid> in markdown); use'
+        ' format: text, or list userids'
+    ),
+    'spec.all_and_more': 'mention: "@all" already includes everyone; list nobody else',
+    'spec.tag_rule': 'a group tag needs at least one of name_contains, stores, owners or chats',
+    # ---- SOP data files (bot/sop/datafiles.py) and groups.yaml (bot/sop/group_tags.py)
+    'data.not_mapping': 'expected a mapping: default: and store ids',
+    'data.nothing': 'no default: and no store',
+    'data.number_key': (
+        'key {key}: store ids are text; write it in quotes with its zeros (e.g. "00{key}" for'
+        ' store 00{key})'
+    ),
+    'data.bad_key': 'key {key}: expected default or a store id in quotes',
+    'data.unknown_key': (
+        'unknown key \'{key}\': the top level holds default and store ids (e.g. "0012")'
+    ),
+    'data.no_such_store': "store '{key}' is not in stores.yaml",
+    'data.entry_not_mapping': '{key}: expected a mapping (key: value)',
+    'groups.no_such_store': "tags.{tag}.stores: store '{store}' is not in stores.yaml",
+    # ---- sop preview (bot/sop/preview.py, bot/sop/preview_text.py)
+    'preview.title': 'SOP preview · {day} {weekday}{member}',
+    'preview.weekdays': 'Mon Tue Wed Thu Fri Sat Sun',
+    'preview.member_day': ' (member day)',
+    'preview.store_only': 'store {store} only',
+    'preview.nothing': 'nothing is sent on this day.',
+    'preview.not_sent': 'not sent:',
+    'preview.per_group_part': '{count} × {groups} groups',
+    'preview.per_group': '群发 per group today: {parts}',
+    'preview.quota_note': (
+        '(WeCom limits the 群发 a group receives a month; the outbox holds back the rest; see'
+        ' docs/sop.md)'
+    ),
+    'preview.failed': '{count} failed to render (see ✗ above)',
+    'preview.groups_database': 'groups: {count} groups from the database {detail}',
+    'preview.groups_nominal': (
+        'groups: one nominal group per store, named as in stores.yaml (group_name) and owned by'
+        ' its manager, because {detail}'
+    ),
+    'preview.via.group_send': 'group_send',
+    'preview.via.robot': 'robot',
+    'preview.via.owner_post': 'owner_post',
+    'preview.via.moment': 'moment',
+    'preview.audience_tagged': 'customers tagged {tags}',
+    'preview.audience_all': 'all customers',
+    'preview.moment_audience': ": posted by the store's staff, seen by {who}",
+    'preview.members': ': one-to-one to members tagged {tags} ({match})',
+    'preview.extent_groups': ' · {stores} stores · {groups} groups',
+    'preview.extent_stores': ' · {stores} stores',
+    'preview.per_store': ' · per store: {rule}',
+    'preview.moment_posters': 'staff {who} each confirm the post in 客户朋友圈',
+    'preview.owner_confirms': 'owner {who} confirms the send to {count} groups: {names}',
+    'preview.owner_posts': (
+        'owner {who} is reminded and posts from the sidebar to {count} groups: {names}'
+    ),
+    'preview.members_at_send': 'customers are resolved from the database by tag at send time',
+    'preview.mention': 'mention: {names}',
+    'preview.image': 'image {source}{by_hand}',
+    'preview.image_by_hand': ' (the owner adds it by hand from the link)',
+    'preview.link': 'link 《{title}》 {url}',
+    'preview.video': 'video {media}',
+    'preview.miniprogram': 'miniprogram 《{title}》 {page}',
+    'preview.dropped': '({count} more attachments are over the limit of 9 and not sent)',
+    'preview.no_group': '{time}: no group matches',
+    'preview.no_group_tagged': '{time}: no group with group tags {tags} matches',
+    'preview.no_data': 'store {store}: no entry in {data} and no default',
+    # ---- sop preview: where the groups come from (bot/sop/cli.py)
+    'preview.db_unreadable': 'the database could not be read ({reason})',
+    'preview.no_groups_yet': '{url} has no groups yet',
+    # ---- codes sync plan lines (bot/codes/plan.py, bot/codes/sync.py)
+    'codes.action.create': 'create',
+    'codes.action.update': 'update',
+    'codes.action.orphan': 'orphan',
+    'codes.action.unchanged': 'unchanged',
+    'codes.chain_wide': 'chain-wide',
+    'codes.looked_up_first': '[an interrupted run may have made it: looked up first]',
+    'codes.step_failed': '{action} {key}: {error}',
+    'codes.picture_failed': 'picture of {key}: {error}',
+    # ---- members import: per-line messages (bot/members/importer.py, bot/members/purchases.py)
+    'purchase.phone': 'phone: expected an 11-digit mainland mobile number',
+    'purchase.phone_key': (
+        'phone: given, but {env} is not set, and phone numbers are never stored in clear'
+    ),
+    'purchase.text': '{name}: expected text',
+    'purchase.amount_format': 'amount: expected yuan such as 68.50, found {found}',
+    'purchase.amount_range': (
+        'amount: {amount} is not a purchase amount (above 0, below 10,000,000 yuan)'
+    ),
+    'purchase.at_missing': 'at: missing',
+    'purchase.at_format': 'at: expected a time such as 2026-12-01T18:30:00+08:00, found {found}',
+    'purchase.at_range': 'at: before 2000 or in the future',
+    'purchase.order_id': 'order_id: missing or longer than 64 characters',
+    'purchase.member_code': 'member_code: 1 to 32 letters, digits, - or _',
+    'purchase.store_id': 'store_id: longer than 16 characters',
+    'purchase.unionid': 'unionid: longer than 64 characters',
+    'import.more_bad': '... and {count} more bad rows',
+    'import.summary': (
+        '{rows} rows: {imported} new purchases, {already} already imported, {bad} bad;'
+        ' {members} members wait for the tag sync ({seconds} s: rows {load} s = {rate} rows/s,'
+        ' members recomputed {recompute} s)'
+    ),
+    'import.header_lacks': 'the header lacks {missing} (found: {found})',
+    'import.field_count': '{count} fields, the header has {width}',
+    # ---- the purchases webhook (bot/members/purchases.py)
+    'purchase.amount_number': 'amount: expected yuan such as 68.50',
+    # ---- sop check: the 群发 quota per group class (bot/sop/quota_check.py)
+    'quota.over': (
+        '群发 quota {period}: {klass} get {count} 群发, WeCom delivers at most {limit} per'
+        ' group (group_send_quota = {rule}, {source}); the outbox holds the rest back. Stores:'
+        ' {stores}. Send one of them via: owner_post, or on fewer days'
+    ),
+    'quota.more_periods': ' … ({count} periods)',
+    'quota.class_tags': 'groups tagged {tags}',
+    'quota.class_plain': 'groups without {tags}',
+    'quota.class_all': 'store groups',
+    # ---- how an SOP is sent (bot/sop/compile.py)
+    'sop.robot_no_to': (
+        "a robot posts into its own chat (robots.yaml chat:); remove 'to', or use via:"
+        ' group_send to reach customer groups'
+    ),
+    'sop.robot_no_attachments': (
+        'robots send text or markdown only; attachments need via: group_send'
+    ),
+    'sop.missing_to': (
+        "missing required key 'to': say which groups or members get it, e.g. to:"
+        ' {{groups: {{stores: all}}}}'
+    ),
+    'sop.owner_post_members': (
+        "via: owner_post is posted by each group's owner into their customer groups: use to:"
+        ' {{groups: ...}}, or via: group_send for members'
+    ),
+    # ---- links and pictures (bot/wecom/content.py)
+    'content.https': 'must be an https:// address',
+    # ---- sop check: dated data and opening hours (bot/sop/dated.py, bot/sop/hours_check.py)
+    'dated.stale': (
+        '{where}: {file} is dated {dated}, but {sop} sends it next on {slot} (stores {stores}):'
+        ' update date: and the products before then'
+    ),
+    'dated.early': (
+        '{where}: {file} is dated {dated}, but {sop} sends it earlier, on {slot} (stores'
+        " {stores}): that day's groups would get another day's goods"
+    ),
+    'hours.outside': (
+        '{where}: sops.{sop}: {time} is outside the opening hours of stores {stores}; their'
+        ' managers post it from the store. Use a store time such as "store.closes - 30m" or'
+        ' "store.opens + 1h" (docs/sop.md, Per-store times)'
+    ),
+    # ---- per-store times (bot/sop/store_times.py, bot/sop/compile.py)
+    'times.has_no': 'has no {path}',
+    'times.not_a_time': '{path} is {found}, not a time like "17:00"',
+    'times.next_day': '{time} {offset} is not on the same day',
+    'times.expected': (
+        'expected a time such as "08:30", "store.closes - 30m" or "data.window.start - 20m"'
+        ' (found {found})'
+    ),
+    'times.store_fields': '{text}: stores.yaml gives each store store.opens and store.closes',
+    'times.needs_data': "{text}: data.… names the SOP's data file; add data:",
+    'times.store_missing': 'store {store} {why} ({where})',
+    'times.more': '; and {count} more',
+    'times.sep': '; ',
+    'times.not_every_store': 'no time for every store: {stores}',
+    'times.needs_stores': (
+        "a store's own time (store.…, data.…) needs to: groups or members; a robot posts once,"
+        ' for no store'
+    ),
+    'times.no_store': "a store's own time, but the SOP reaches no store",
+    'sop.video_moment_only': 'a video is sent only via: moment (客户朋友圈)',
 }

@@ -243,4 +243,207 @@ MESSAGES: dict[str, str] = {
     # ---- robots.yaml (bot/sop/robots.py)
     "robots.key_unset": ("当前环境里没有设置 {env}；设置好机器人的 webhook key 之前，"
                          "通过它发的消息都会失败"),
+    # ---- sop report (bot/outbox/report.py, bot/moments/records.py)
+    'report.no_database': '{path} 不存在：还什么都没发过',
+    'report.unreadable': '读不了 {url}（{error}）',
+    'report.heading': 'SOP 发送报告 · {day}（北京时间）',
+    'report.status': '{status} {count} 个',
+    'report.group_send': '{count} 个群：{parts}',
+    'report.reminders_open': '，{count} 条提醒还没确认',
+    'report.owner_post': (
+        '群主发：应发 {groups} 个群，已发 {posted} 个，还差 {due} 个；已提醒'
+        ' {reminded}/{owners} 位群主{open}'
+    ),
+    'report.moment_failed': '，失败 {count} 个',
+    'report.moment_unposted': '，{count} 人最终没发表',
+    'report.moment': (
+        '朋友圈：任务 {tasks} 个{failed}；员工 {staff} 人，已发表 {posted} 人，还差 {due}'
+        ' 人{late}；提醒 {reminders} 次'
+    ),
+    'report.nothing': '这一天没有发到群的 SOP',
+    # ---- SOP, robots and groups files (bot/sop/spec.py)
+    'spec.duration_bool': '这里要写时长，如 "15m" 或 "1h"',
+    'spec.duration': '这里要写时长，如 "15m"、"1h" 或 "1h30m"（实际是 {found}）',
+    'spec.grace_zero': 'grace 要大于 0（如 "10m"）',
+    'spec.grace_long': 'grace 最多 12h：晚了这么久的消息已经没有意义了',
+    'spec.bad_name': (
+        "名称 '{name}'：只能用字母 a-z、A-Z、数字、'-' 和 '_'（最多 64 个字符），如"
+        ' morning-new-arrivals'
+    ),
+    'spec.date_with_time': '这里要写日期，如 2026-12-25，不要带时间（实际是 {found}）',
+    'spec.date': '这里要写日期，如 2026-12-25（实际是 {found}）',
+    'spec.days': 'days：可以写 daily、weekdays、weekends，或列表如 [mon, thu]',
+    'spec.which_groups': (
+        '请写明发给哪些群：stores: all、stores: ["0012"]、cities: [上海] 或 tags:'
+        ' [宝妈]（可以组合，写了的条件都要满足）'
+    ),
+    'spec.to_one': 'to 下面只能写 groups: 或 members: 其中一个',
+    'spec.via': (
+        'via：可以写 group_send、owner_post、moment 或'
+        ' {{robot: <robots.yaml 里的名称>}}（实际是 {found}）'
+    ),
+    'spec.via_one': 'via：机器人、owner_post、moment 只能选一个',
+    'spec.attachment_one': '每个附件只能是 link:、image:、miniprogram:、video: 其中一种',
+    'spec.attachment_found': '（实际写了 {found}）',
+    'spec.time_twice': '时间 {time} 写了两遍',
+    'spec.at_and_cron': 'at:（加 days:）和 cron: 只写一个；两个都写会互相矛盾',
+    'spec.say_when': '请写明什么时候发：at: "08:30"（加 days:），或 cron: "30 8 * * *"',
+    'spec.days_with_cron': 'days: 要和 at: 一起用；用 cron: 时请把星期写在 cron 里',
+    'spec.key_env': (
+        'key_env 写的是环境变量名（如 WECOM_ROBOT_MANAGERS），实际是 {found}；不要把 webhook'
+        ' key 本身写进这个文件'
+    ),
+    'spec.markdown_all': (
+        'markdown 格式的机器人消息不能 @all（企业微信 markdown 只支持 <@userid>）；请改用'
+        ' format: text，或者列出 userid'
+    ),
+    'spec.all_and_more': 'mention: "@all" 已经包括所有人，不要再列别人',
+    'spec.tag_rule': '群标签至少要写 name_contains、stores、owners、chats 其中一项',
+    # ---- SOP data files (bot/sop/datafiles.py) and groups.yaml (bot/sop/group_tags.py)
+    'data.not_mapping': '这里要写一组“键: 值”：default: 和各门店编号',
+    'data.nothing': '既没有 default:，也没有任何门店',
+    'data.number_key': (
+        '键 {key}：门店编号是文字，请加上引号并保留前面的 0（如门店 00{key} 写 "00{key}"）'
+    ),
+    'data.bad_key': '键 {key}：这里只能写 default 或加了引号的门店编号',
+    'data.unknown_key': '不认识的键 \'{key}\'：最外层只能写 default 和门店编号（如 "0012"）',
+    'data.no_such_store': "门店 '{key}' 不在 stores.yaml 里",
+    'data.entry_not_mapping': '{key}：这里要写一组“键: 值”',
+    'groups.no_such_store': "tags.{tag}.stores：门店 '{store}' 不在 stores.yaml 里",
+    # ---- sop preview (bot/sop/preview.py, bot/sop/preview_text.py)
+    'preview.title': '果田鲜生 SOP 预览 · {day} {weekday}{member}',
+    'preview.weekdays': '周一 周二 周三 周四 周五 周六 周日',
+    'preview.member_day': '（会员日）',
+    'preview.store_only': '只看门店 {store}',
+    'preview.nothing': '这一天没有要发的 SOP。',
+    'preview.not_sent': '不发：',
+    'preview.per_group_part': '{count} 条 × {groups} 个群',
+    'preview.per_group': '每个群今天收到的群发：{parts}',
+    'preview.quota_note': (
+        '（企业微信限制每个群每月收到的群发条数，超出的由 outbox 暂缓；见 docs/zh/sop.md）'
+    ),
+    'preview.failed': '{count} 条渲染失败（见上面的 ✗）',
+    'preview.groups_database': '群来源：{count} 个群，来自数据库 {detail}',
+    'preview.groups_nominal': (
+        '群来源：每店一个示意群（stores.yaml 的 group_name，群主是店长），因为 {detail}'
+    ),
+    'preview.via.group_send': '群发 group_send',
+    'preview.via.robot': '机器人 robot',
+    'preview.via.owner_post': '群主发 owner_post',
+    'preview.via.moment': '朋友圈 moment',
+    'preview.audience_tagged': '带标签 {tags} 的顾客',
+    'preview.audience_all': '全部顾客',
+    'preview.moment_audience': '：门店员工发表，{who}可见',
+    'preview.members': '：一对一发给带标签 {tags} 的顾客（{match}）',
+    'preview.extent_groups': ' · {stores} 家店 · {groups} 个群',
+    'preview.extent_stores': ' · {stores} 家店',
+    'preview.per_store': ' · 按门店时间：{rule}',
+    'preview.moment_posters': '员工 {who} 在「客户朋友圈」确认发表',
+    'preview.owner_confirms': '群主 {who} 确认发送 {count} 个群：{names}',
+    'preview.owner_posts': '群主 {who} 收到提醒后在侧边栏发到 {count} 个群：{names}',
+    'preview.members_at_send': '顾客在发送时按标签从数据库里取',
+    'preview.mention': '提醒：{names}',
+    'preview.image': '图片 {source}{by_hand}',
+    'preview.image_by_hand': '（群主按链接手动加图）',
+    'preview.link': '链接《{title}》 {url}',
+    'preview.video': '视频 {media}',
+    'preview.miniprogram': '小程序《{title}》 {page}',
+    'preview.dropped': '（另有 {count} 个附件超出 9 个的上限，不发）',
+    'preview.no_group': '{time}：没有符合条件的群',
+    'preview.no_group_tagged': '{time}：没有带群标签 {tags} 的群',
+    'preview.no_data': '门店 {store}：{data} 里没有它的条目，也没有 default',
+    # ---- sop preview: where the groups come from (bot/sop/cli.py)
+    'preview.db_unreadable': '数据库读不了（{reason}）',
+    'preview.no_groups_yet': '{url} 里还没有群',
+    # ---- codes sync plan lines (bot/codes/plan.py, bot/codes/sync.py)
+    'codes.action.create': '新建',
+    'codes.action.update': '更新',
+    'codes.action.orphan': '多余',
+    'codes.action.unchanged': '不变',
+    'codes.chain_wide': '全品牌',
+    'codes.looked_up_first': '［上次运行中断时可能已经建好：先查一下］',
+    'codes.step_failed': '{action} {key}：{error}',
+    'codes.picture_failed': '{key} 的图片：{error}',
+    # ---- members import: per-line messages (bot/members/importer.py, bot/members/purchases.py)
+    'purchase.phone': 'phone：要写 11 位的大陆手机号',
+    'purchase.phone_key': 'phone：填了手机号，但没有设置 {env}；手机号从不明文保存',
+    'purchase.text': '{name}：这里要写文字',
+    'purchase.amount_format': 'amount：要写以元为单位的金额，如 68.50，实际是 {found}',
+    'purchase.amount_range': 'amount：{amount} 不是有效的消费金额（要大于 0、小于 1000 万元）',
+    'purchase.at_missing': 'at：没有填时间',
+    'purchase.at_format': 'at：要写时间，如 2026-12-01T18:30:00+08:00，实际是 {found}',
+    'purchase.at_range': 'at：早于 2000 年，或者在未来',
+    'purchase.order_id': 'order_id：没有填，或者超过 64 个字符',
+    'purchase.member_code': 'member_code：只能是 1 到 32 个字母、数字、- 或 _',
+    'purchase.store_id': 'store_id：超过 16 个字符',
+    'purchase.unionid': 'unionid：超过 64 个字符',
+    'import.more_bad': '……还有 {count} 行有问题',
+    'import.summary': (
+        '共 {rows} 行：新消费记录 {imported} 条，之前已导入 {already} 条，有问题 {bad} 行；'
+        '{members} 位会员等待标签同步（用时 {seconds} 秒：读写 {load} 秒 = 每秒 {rate} 行，'
+        '会员重算 {recompute} 秒）'
+    ),
+    'import.header_lacks': '表头缺少 {missing}（实际是：{found}）',
+    'import.field_count': '这一行有 {count} 列，表头有 {width} 列',
+    # ---- the purchases webhook (bot/members/purchases.py)
+    'purchase.amount_number': 'amount：要写以元为单位的金额，如 68.50',
+    # ---- sop check: the 群发 quota per group class (bot/sop/quota_check.py)
+    'quota.over': (
+        '群发额度 {period}：{klass}要收 {count} 条群发，企业微信每个群最多送达 {limit}'
+        ' 条（group_send_quota = {rule}，{source}）；多出的由 outbox 暂缓。门店：'
+        '{stores}。请把其中一条改为 via: owner_post，或者减少发送的天数'
+    ),
+    'quota.more_periods': ' …（共 {count} 个周期）',
+    'quota.class_tags': '带标签 {tags} 的群',
+    'quota.class_plain': '不带 {tags} 标签的群',
+    'quota.class_all': '门店的群',
+    # ---- how an SOP is sent (bot/sop/compile.py)
+    'sop.robot_no_to': (
+        '群机器人发到它自己所在的群（robots.yaml 的 chat:）；请去掉 to，或者改用 via:'
+        ' group_send 发到客户群'
+    ),
+    'sop.robot_no_attachments': '群机器人只能发文字或 markdown；要带附件请用 via: group_send',
+    'sop.missing_to': (
+        "缺少必填的键 'to'：请写明发给哪些群或哪些顾客，如 to: {{groups: {{stores: all}}}}"
+    ),
+    'sop.owner_post_members': (
+        'via: owner_post 是由每个群的群主发到自己的客户群：请写 to: {{groups: ...}}，'
+        '发给顾客个人请用 via: group_send'
+    ),
+    # ---- links and pictures (bot/wecom/content.py)
+    'content.https': '必须是 https:// 开头的地址',
+    # ---- sop check: dated data and opening hours (bot/sop/dated.py, bot/sop/hours_check.py)
+    'dated.stale': (
+        '{where}：{file} 写的日期是 {dated}，但 {sop} 下次发它是 {slot}（门店 {stores}）：'
+        '请在那之前更新 date: 和商品'
+    ),
+    'dated.early': (
+        '{where}：{file} 写的日期是 {dated}，但 {sop} 更早就会发它，在 {slot}（门店 {stores}）'
+        '：那天的群会收到别的日子的货'
+    ),
+    'hours.outside': (
+        '{where}：sops.{sop}：{time} 不在门店 {stores} 的营业时间内；'
+        '群主发要由店长在店里发。请改用门店时间，如 "store.closes - 30m" 或 "store.opens +'
+        ' 1h"（docs/zh/sop.md，按门店的时间）'
+    ),
+    # ---- per-store times (bot/sop/store_times.py, bot/sop/compile.py)
+    'times.has_no': '没有 {path}',
+    'times.not_a_time': '的 {path} 是 {found}，不是 "17:00" 这样的时间',
+    'times.next_day': '{time} {offset} 已经不在同一天了',
+    'times.expected': (
+        '这里要写时间，如 "08:30"、"store.closes - 30m" 或 "data.window.start - 20m"（实际是'
+        ' {found}）'
+    ),
+    'times.store_fields': '{text}：stores.yaml 给每家店的时间只有 store.opens 和 store.closes',
+    'times.needs_data': '{text}：data.… 指的是这个 SOP 的数据文件；请加上 data:',
+    'times.store_missing': '门店 {store} {why}（{where}）',
+    'times.more': '；还有 {count} 家',
+    'times.sep': '；',
+    'times.not_every_store': '不是每家门店都有这个时间：{stores}',
+    'times.needs_stores': (
+        '门店自己的时间（store.…、data.…）要配 to: groups 或 members；群机器人只发一次，'
+        '不属于哪家门店'
+    ),
+    'times.no_store': '用了门店自己的时间，但这个 SOP 一家门店都发不到',
+    'sop.video_moment_only': '视频只能通过 via: moment（客户朋友圈）发',
 }

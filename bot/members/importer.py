@@ -24,6 +24,7 @@ from typing import TextIO
 
 from sqlalchemy.engine import Connection, Engine
 
+from bot.i18n import t
 from bot.members.bulk import Chunk, RowReader, write_chunk
 from bot.members.compute import TOUCHED, TOUCHED_ONLY, recompute
 from bot.members.plain import PlainBlocks, blocks
@@ -56,12 +57,12 @@ class ImportReport:
         for line, reason in self.bad[:MAX_PROBLEMS_SHOWN]:
             yield f"line {line}: {reason}"
         if len(self.bad) > MAX_PROBLEMS_SHOWN:
-            yield f"... and {len(self.bad) - MAX_PROBLEMS_SHOWN} more bad rows"
+            yield t("import.more_bad", count=len(self.bad) - MAX_PROBLEMS_SHOWN)
         rate = self.rows / self.load_s if self.load_s else 0.0
-        yield (f"{self.rows} rows: {self.imported} new purchases, {self.already} already "
-               f"imported, {len(self.bad)} bad; {self.members_to_sync} members wait for the "
-               f"tag sync ({self.seconds:.1f} s: rows {self.load_s:.1f} s = {rate:,.0f} "
-               f"rows/s, members recomputed {self.recompute_s:.1f} s)")
+        yield t("import.summary", rows=self.rows, imported=self.imported, already=self.already,
+                bad=len(self.bad), members=self.members_to_sync, seconds=f"{self.seconds:.1f}",
+                load=f"{self.load_s:.1f}", rate=f"{rate:,.0f}",
+                recompute=f"{self.recompute_s:.1f}")
 
 
 class HeaderError(ValueError):
@@ -73,8 +74,8 @@ def _header(handle: TextIO) -> list[str]:
     header = [h.strip().lstrip("\ufeff") for h in next(csv.reader([handle.readline()]), [])]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
-        raise HeaderError(f"line 1: the header lacks {', '.join(missing)} (found: "
-                          f"{', '.join(header) or 'nothing'})")
+        raise HeaderError("line 1: " + t("import.header_lacks", missing=", ".join(missing),
+                                           found=", ".join(header) or "-"))
     return header
 
 
@@ -89,7 +90,7 @@ def _chunks(block: str, first_line: int, header: list[str], report: ImportReport
             if values:  # a blank line is no row
                 report.rows += 1
                 bad.append((reader.line_num + offset,
-                            f"{len(values)} fields, the header has {width}"))
+                            t("import.field_count", count=len(values), width=width)))
             continue
         report.rows += 1
         values.append("")  # what an absent optional column reads as (index `width`)

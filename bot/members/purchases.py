@@ -29,6 +29,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.engine import Connection
 
+from bot.i18n import t
+
 __all__ = ["MAX_FEN", "MEMBER_BARE_SQL", "MEMBER_KNOWN_SQL", "PHONE_KEY_ENV", "PURCHASE_SQL",
            "BadPurchase", "PhoneHasher", "PurchaseRow", "executemany",
            "parse_fields", "parse_purchase", "write_purchases"]
@@ -55,10 +57,9 @@ class PhoneHasher:
     def __call__(self, phone: str) -> str:
         digits = _PHONE.sub("", phone.strip())
         if not digits.isdigit() or len(digits) != 11:
-            raise BadPurchase("phone: expected an 11-digit mainland mobile number")
+            raise BadPurchase(t("purchase.phone"))
         if self._key is None:
-            raise BadPurchase(f"phone: given, but {PHONE_KEY_ENV} is not set, and phone "
-                              "numbers are never stored in clear")
+            raise BadPurchase(t("purchase.phone_key", env=PHONE_KEY_ENV))
         return hmac.new(self._key, digits.encode(), hashlib.sha256).hexdigest()
 
 
@@ -79,7 +80,7 @@ def _text(record: Mapping[str, object], name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str | int) or isinstance(value, bool):
-        raise BadPurchase(f"{name}: expected text")
+        raise BadPurchase(t("purchase.text", name=name))
     return str(value)
 
 
@@ -87,17 +88,16 @@ def _amount_fen(text: str) -> int:
     whole, dot, cents = text.partition(".")
     if not (whole.isascii() and whole.isdigit() and len(whole) <= 10 and len(cents) <= 2
             and (not dot or (cents.isascii() and cents.isdigit()))):
-        raise BadPurchase(f"amount: expected yuan such as 68.50, found {text[:20]!r}")
+        raise BadPurchase(t("purchase.amount_format", found=repr(text[:20])))
     fen = int(whole) * 100 + (int(cents) * (10 if len(cents) == 1 else 1) if cents else 0)
     if fen <= 0 or fen > MAX_FEN:
-        raise BadPurchase(f"amount: {text} is not a purchase amount (above 0, below "
-                          "10,000,000 yuan)")
+        raise BadPurchase(t("purchase.amount_range", amount=text))
     return fen
 
 
 def _time(text: str, now: float) -> float:
     if not text:
-        raise BadPurchase("at: missing")
+        raise BadPurchase(t("purchase.at_missing"))
     try:
         if text.isascii() and text.isdigit():
             at = float(text)
@@ -107,10 +107,9 @@ def _time(text: str, now: float) -> float:
                 moment = moment.replace(tzinfo=BEIJING)
             at = moment.timestamp()
     except ValueError:
-        raise BadPurchase(f"at: expected a time such as 2026-12-01T18:30:00+08:00, "
-                          f"found {text[:32]!r}") from None
+        raise BadPurchase(t("purchase.at_format", found=repr(text[:32]))) from None
     if not 946_684_800 <= at <= now + 86_400:  # 2000-01-01 .. tomorrow (a till's clock)
-        raise BadPurchase("at: before 2000 or in the future")
+        raise BadPurchase(t("purchase.at_range"))
     return at
 
 
@@ -123,13 +122,13 @@ def parse_fields(order_id: str, member_code: str, store_id: str, amount: str, at
     """
     order_id, member_code = order_id.strip(), member_code.strip()
     if not order_id or len(order_id) > 64:
-        raise BadPurchase("order_id: missing or longer than 64 characters")
+        raise BadPurchase(t("purchase.order_id"))
     if not _CODE.fullmatch(member_code):
-        raise BadPurchase("member_code: 1 to 32 letters, digits, - or _")
+        raise BadPurchase(t("purchase.member_code"))
     if len(store_id) > 16:
-        raise BadPurchase("store_id: longer than 16 characters")
+        raise BadPurchase(t("purchase.store_id"))
     if len(unionid) > 64:
-        raise BadPurchase("unionid: longer than 64 characters")
+        raise BadPurchase(t("purchase.unionid"))
     return PurchaseRow(order_id, member_code, store_id.strip(), _amount_fen(amount.strip()),
                        _time(at.strip(), now), unionid.strip() or None,
                        hash_phone(phone) if phone.strip() else None, items)
@@ -140,9 +139,9 @@ def parse_purchase(record: Mapping[str, object], now: float,
     """One purchase from a JSON object (the webhook); raises `BadPurchase`."""
     amount, at = record.get("amount"), record.get("at")
     if isinstance(amount, bool) or not isinstance(amount, str | int | float):
-        raise BadPurchase("amount: expected yuan such as 68.50")
+        raise BadPurchase(t("purchase.amount_number"))
     if isinstance(at, bool) or not isinstance(at, str | int | float):
-        raise BadPurchase("at: missing")
+        raise BadPurchase(t("purchase.at_missing"))
     if isinstance(amount, float):
         amount = f"{amount:.2f}" if round(amount, 2) == amount else str(amount)
     items = record.get("items") or ""

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 
 from bot.db.engine import sql
+from bot.i18n import t
 
 DUE, POSTED, UNPOSTED, INVALID = "due", "posted", "unposted", "invalid"
 
@@ -159,10 +160,10 @@ class SlotMoments:
         return self.staff - self.posted - self.unposted
 
     def line(self) -> str:
-        failed = f", {self.tasks_failed} failed" if self.tasks_failed else ""
-        late = f", {self.unposted} never posted" if self.unposted else ""
-        return (f"moment: {self.tasks} tasks{failed}; {self.staff} staff, {self.posted} "
-                f"posted, {self.due} not yet{late}; {self.reminders} reminders")
+        failed = t("report.moment_failed", count=self.tasks_failed) if self.tasks_failed else ""
+        late = t("report.moment_unposted", count=self.unposted) if self.unposted else ""
+        return t("report.moment", tasks=self.tasks, failed=failed, staff=self.staff,
+                 posted=self.posted, due=self.due, late=late, reminders=self.reminders)
 
 
 def report(conn: Connection, start: float, end: float) -> list[SlotMoments]:

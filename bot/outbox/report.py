@@ -20,6 +20,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.i18n import t
 from bot.moments import records as moment_records
 from bot.outbox import owner_posts
 from bot.outbox import rows as outbox
@@ -39,7 +40,7 @@ def report(day: date, *, config: Path | None = None, out: TextIO | None = None) 
     try:
         rows, posts, moments = _read_day(_settings(config), day)
     except (ConfigError, _Unreadable) as exc:
-        print(f"error: {exc}", file=out)
+        print(t("check.error", detail=exc), file=out)
         return 1
     for line in format_report(day, rows, posts, moments):
         print(line, file=out)
@@ -58,7 +59,7 @@ def _read_day(settings: Settings, day: date
     read_url = read_only_url(url)
     if read_url is None:
         path = Path(url.removeprefix("sqlite:///"))
-        raise _Unreadable(f"{path} does not exist: nothing has been sent yet")
+        raise _Unreadable(t("report.no_database", path=path))
     start = datetime.combine(day, time(0), ZoneInfo(DEFAULT_TIMEZONE)).timestamp()
     end = start + 86400
     try:
@@ -71,7 +72,8 @@ def _read_day(settings: Settings, day: date
         finally:
             engine.dispose()
     except SQLAlchemyError as exc:
-        raise _Unreadable(f"{safe_url(url)} could not be read ({type(exc).__name__})") from exc
+        raise _Unreadable(t("report.unreadable", url=safe_url(url),
+                                 error=type(exc).__name__)) from exc
 
 
 def format_report(day: date, rows: Sequence[tuple[str, ...]],
@@ -81,19 +83,21 @@ def format_report(day: date, rows: Sequence[tuple[str, ...]],
     slots: dict[tuple[str, str], Counter[str]] = {}
     for sop, local, _chat, _via, status in rows:
         slots.setdefault((local, sop), Counter())[status] += 1
-    lines = [f"SOP report · {day.isoformat()} (Asia/Shanghai)"]
+    lines = [t("report.heading", day=day.isoformat())]
     entries: list[tuple[str, str, str]] = []
     for (local, sop), counts in slots.items():
-        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        entries.append((local, sop, f"{sum(counts.values())} groups: {parts}"))
+        parts = t("app.list_sep").join(t("report.status", count=n, status=status)
+                                       for status, n in sorted(counts.items()))
+        entries.append((local, sop, t("report.group_send", count=sum(counts.values()),
+                                      parts=parts)))
     for p in posts:
-        open_ = f", {p.reminders_open} reminders not confirmed" if p.reminders_open else ""
+        open_ = t("report.reminders_open", count=p.reminders_open) if p.reminders_open else ""
         entries.append((p.slot_local, p.sop,
-                        f"owner_post: {p.groups} groups due, {p.posted} posted, {p.due} not "
-                        f"yet; {p.reminded} of {p.owners} owners reminded{open_}"))
+                        t("report.owner_post", groups=p.groups, posted=p.posted, due=p.due,
+                          reminded=p.reminded, owners=p.owners, open=open_)))
     entries.extend((m.slot_local, m.sop, m.line()) for m in moments)  # 客户朋友圈
     if not entries:
-        lines.append("no SOP slot with groups on this day")
+        lines.append(t("report.nothing"))
     for local, sop, text in sorted(entries):
         lines.append(f"{local[-5:]}  {sop:<22} {text}")
     return lines

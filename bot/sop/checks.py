@@ -123,40 +123,51 @@ def _render_all(book: SopBook, sop: Sop, samples: list[tuple[Store | None, date]
     problems: dict[str, _Problem] = {}
     dropped: dict[str, Loc] = {}
     same = _Reuse(book, sop)
-    text = TextReuse(book.templates, sop.template)
     for index, (store, day) in enumerate(samples):
-        store_id = store.id if store is not None else None
-        slot, data, entry = same.day_and_data(day, store_id)
-        key = (day, entry) if same.store_free else None
-        context = book.context(sop, store, slot, data)
-        if index == 0:
-            # syntax and names are the same for every store and day: check them once,
-            # then render every sample (that is what finds data-dependent mistakes)
-            found = _check_sources(book, sop, context)
-            label = _label(sop, store, day)
-            for problem in found:
-                static = isinstance(problem.template, TemplateLoadError | TemplateUndefinedName)
-                problems.setdefault(problem.reason, problem if static else _Problem(
-                    problem.reason, problem.loc, label, problem.template))
-            if any(p.label is None for p in problems.values()):
-                break
-            if found:
-                continue
-        try:
-            message = book.render_message(sop, store, slot, context, same.attachments(key),
-                                          text=text.text(store, day, entry, context))
-        except SopError as exc:
-            reason = exc.template.reason if exc.template is not None else exc.reason
-            problems.setdefault(reason, _Problem(reason, exc.loc, _label(sop, store, day),
-                                                 exc.template))
-            continue
-        same.keep(key, message.attachments, message.dropped_attachments)
-        if message.dropped_attachments:
-            note = f"sops.{sop.name}: " + t(
-                "sop.attachments_dropped", count=message.dropped_attachments,
-                limit=MAX_ATTACHMENTS, sample=_label(sop, store, day))
-            dropped.setdefault(note, ("attachments",))
+        for slot in same.slots(day, store.id if store is not None else None):
+            if _render_one(book, sop, same, (store, slot), first=index == 0,
+                           problems=problems, dropped=dropped):
+                return problems, dropped
     return problems, dropped
+
+
+def _render_one(book: SopBook, sop: Sop, same: _Reuse, sample: tuple[Store | None, datetime],
+                *, first: bool, problems: dict[str, _Problem], dropped: dict[str, Loc]
+                ) -> bool:
+    """Render one store at one slot into `problems`/`dropped`; True: stop (a mistake that
+    is the same for every store and day)."""
+    store, slot = sample
+    day = slot.date()
+    data, source, key = same.data_for(slot, store.id if store is not None else None)
+    context = book.context(sop, store, slot, data)
+    if first:
+        # syntax and names are the same for every store and day: check them once,
+        # then render every sample (that is what finds data-dependent mistakes)
+        found = _check_sources(book, sop, context)
+        label = _label(sop, store, day, slot)
+        for problem in found:
+            static = isinstance(problem.template, TemplateLoadError | TemplateUndefinedName)
+            problems.setdefault(problem.reason, problem if static else _Problem(
+                problem.reason, problem.loc, label, problem.template))
+        if any(p.label is None for p in problems.values()):
+            return True
+        if found:
+            return False
+    try:
+        message = book.render_message(sop, store, slot, context, same.attachments(key),
+                                      text=same.text.text(store, slot, source, context))
+    except SopError as exc:
+        reason = exc.template.reason if exc.template is not None else exc.reason
+        problems.setdefault(reason, _Problem(reason, exc.loc, _label(sop, store, day, slot),
+                                             exc.template))
+        return False
+    same.keep(key, message.attachments, message.dropped_attachments)
+    if message.dropped_attachments:
+        note = f"sops.{sop.name}: " + t(
+            "sop.attachments_dropped", count=message.dropped_attachments,
+            limit=MAX_ATTACHMENTS, sample=_label(sop, store, day, slot))
+        dropped.setdefault(note, ("attachments",))
+    return False
 
 
 class _Reuse:
@@ -172,29 +183,41 @@ class _Reuse:
 
     def __init__(self, book: SopBook, sop: Sop) -> None:
         self.sop = sop
-        self.slots: dict[date, Any] = {}
+        self.day_slots: dict[date, list[datetime]] = {}
+        self.store_slots: dict[date, dict[str, list[datetime]]] = {}  # per-store times
         self.data: dict[tuple[str | int, ...] | None, Any] = {}
         self.store_free = bool(sop.attachments) and all(
             _store_free(book, source) for source in _attachment_sources(sop))
-        self.made: dict[tuple[date, tuple[str | int, ...] | None], tuple[Any, int]] = {}
+        self.made: dict[tuple[datetime, tuple[str | int, ...] | None], tuple[Any, int]] = {}
+        self.text = TextReuse(book.templates, sop.template)  # keyed by slot: `time` differs
 
-    def day_and_data(self, day: date, store_id: str | None
-                     ) -> tuple[Any, Any, tuple[str | int, ...] | None]:
-        """The day's slot, the store's data entry and which entry it is."""
-        slot = self.slots.get(day)
-        if slot is None:
-            slot = self.slots[day] = self.sop.schedule.slots_on(day)[0]
+    def slots(self, day: date, store_id: str | None) -> list[datetime]:
+        """The slots `store_id` is rendered at on `day`: the SOP's first slot, or with
+        per-store times each of the store's own (a template may differ by ``time``)."""
+        schedule = self.sop.schedule
+        if day not in self.day_slots:
+            self.day_slots[day] = schedule.slots_on(day)
+            self.store_slots[day] = schedule.store_slots_on(day)  # once a day, not per store
+        on_day = self.day_slots[day]
+        if store_id is None:
+            return on_day[:1]
+        return self.store_slots[day].get(store_id) or on_day[:1]
+
+    def data_for(self, slot: datetime, store_id: str | None
+                 ) -> tuple[Any, tuple[str | int, ...] | None,
+                            tuple[datetime, tuple[str | int, ...] | None] | None]:
+        """The store's data entry, which entry it is, and the attachments' reuse key."""
         data_file = self.sop.data
         source = data_file.source_of(store_id) if data_file is not None else None
         if source not in self.data:
             self.data[source] = data_file.for_store(store_id) if data_file is not None else None
-        return slot, self.data[source], source
+        return self.data[source], source, (slot, source) if self.store_free else None
 
-    def attachments(self, key: tuple[date, tuple[str | int, ...] | None] | None
+    def attachments(self, key: tuple[datetime, tuple[str | int, ...] | None] | None
                     ) -> tuple[Any, int] | None:
         return self.made.get(key) if key is not None else None
 
-    def keep(self, key: tuple[date, tuple[str | int, ...] | None] | None, attachments: Any,
+    def keep(self, key: tuple[datetime, tuple[str | int, ...] | None] | None, attachments: Any,
              dropped: int) -> None:
         if key is not None:
             self.made.setdefault(key, (attachments, dropped))
@@ -271,9 +294,12 @@ def _sample_stores(book: SopBook, sop: Sop) -> list[Store | None]:
     return list(book.stores_for(sop))
 
 
-def _label(sop: Sop, store: Store | None, day: date) -> str:
-    """The sample a problem showed on: the store (its data entry) and the date."""
+def _label(sop: Sop, store: Store | None, day: date, slot: datetime | None = None) -> str:
+    """The sample a problem showed on: the store (its data entry), the date, and with
+    per-store times the store's time."""
     when = f"{day.isoformat()} {WEEKDAYS_CN[day.weekday()]}"
+    if slot is not None and sop.schedule.per_store:
+        when += f" {slot:%H:%M}"
     if store is None:
         return t("sop.sample_no_store", day=when)
     if sop.data is not None:

@@ -42,7 +42,8 @@ from bot.sop.commands import add_sop_commands, run_sop_command
 from bot.sop.dated import stale_warnings
 from bot.sop.group_tags import GroupRow, GroupTags, nominal_groups, read_groups
 from bot.sop.hours_check import hours_warnings
-from bot.sop.preview import as_json, build_preview, format_text
+from bot.sop.preview import build_preview
+from bot.sop.preview_text import as_json, format_text
 from bot.sop.quota_check import quota_warnings
 
 __all__ = ["add_sop_commands", "check", "main", "preview", "report", "run_sop_command"]
@@ -133,7 +134,8 @@ def check(sop_dir: Path | None = None, config: Path | None = None, *,
         print(line, file=out)
     for warning in loaded.book.warnings:
         print_warning(warning, out)
-    for note in _quota_warnings(loaded.book, loaded.stores, loaded.settings):
+    for note in _quota_warnings(loaded.book, loaded.stores, loaded.settings,
+                                start or date.today(), days):
         print_warning(note, out)
     for note in stale_warnings(loaded.book, datetime.now(UTC)):
         print_warning(note, out)
@@ -175,10 +177,12 @@ def _summary(loaded: _Loaded) -> list[str]:
     return lines
 
 
-def _quota_warnings(book: SopBook, stores: StoreDirectory, settings: Settings) -> list[str]:
-    """群发 per group class against WeCom's per-group limit (bot.sop.quota_check)."""
+def _quota_warnings(book: SopBook, stores: StoreDirectory, settings: Settings,
+                    start: date, days: int) -> list[str]:
+    """群发 per group class against WeCom's per-group limit (bot.sop.quota_check), over the
+    quota periods that meet the days checked (``--from``, ``--days``)."""
     rule = settings.sop.group_send_quota
-    return quota_warnings(book, stores, rule, date.today())
+    return quota_warnings(book, stores, rule, start, days)
 
 
 # --------------------------------------------------------------------------- preview
@@ -215,7 +219,7 @@ def _groups(settings: Settings, stores: StoreDirectory,
     read_url = read_only_url(url)  # read-only: never creates
     if read_url is None:
         path = Path(url.removeprefix("sqlite:///"))
-        return nominal_groups(stores, tags), "nominal", f"{path} does not exist"
+        return nominal_groups(stores, tags), "nominal", t("report.no_database", path=path)
     try:
         engine = create_engine(read_url)
         try:
@@ -226,7 +230,8 @@ def _groups(settings: Settings, stores: StoreDirectory,
     except SQLAlchemyError as exc:
         orig = getattr(exc, "orig", None)
         reason = str(orig) if orig is not None else type(exc).__name__
-        return nominal_groups(stores, tags), "nominal", f"the database could not be read ({reason})"
+        return nominal_groups(stores, tags), "nominal", t("preview.db_unreadable", reason=reason)
     if not rows:
-        return nominal_groups(stores, tags), "nominal", f"{safe_url(url)} has no groups yet"
+        return (nominal_groups(stores, tags), "nominal",
+                t("preview.no_groups_yet", url=safe_url(url)))
     return rows, "database", safe_url(url)

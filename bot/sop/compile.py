@@ -179,7 +179,7 @@ def compile_sop(
     if spec.via.moment:
         target = check_moment(loader.sop_dir, spec, target, loader.stores, fail)
     elif any(a.video is not None for a in spec.attachments):
-        fail(("attachments",), "a video is sent only via: moment (客户朋友圈)", at_key=True)
+        fail(("attachments",), t("sop.video_moment_only"), at_key=True)
     if len(errors) > before:
         return None
     return Sop(
@@ -233,13 +233,12 @@ def _store_times(loader: Loader, spec: SopSpec, target: GroupSelect | MemberSele
     if not any(is_store_time(entry) for entry in entries) or (spec.data and data is None):
         return ()
     if target is None:
-        fail(("at",), "a store's own time (store.…, data.…) needs to: groups or members; "
-             "a robot posts once, for no store")
+        fail(("at",), t("times.needs_stores"))
         return ()
     reached = [s for s in loader.stores.all()
                if s.id in target.stores and (data is None or data.has_store(s.id))]
     if not reached:
-        fail(("at",), "a store's own time, but the SOP reaches no store")
+        fail(("at",), t("times.no_store"))
         return ()
     return resolve(entries, reached, data, fail)
 
@@ -249,19 +248,14 @@ def _via(loader: Loader, spec: SopSpec, fail: Fail) -> Robot | None:
     if spec.via.robot is not None:
         robot = _robot(loader, spec.via.robot, fail)
         if spec.to is not None:
-            fail(("to",), "a robot posts into its own chat (robots.yaml chat:); remove 'to', "
-                 "or use via: group_send to reach customer groups", at_key=True)
+            fail(("to",), t("sop.robot_no_to"), at_key=True)
         if spec.attachments:
-            fail(("attachments",), "robots send text or markdown only; attachments need "
-                 "via: group_send", at_key=True)
+            fail(("attachments",), t("sop.robot_no_attachments"), at_key=True)
         return robot
     if spec.to is None and not spec.via.moment:
-        fail((), "missing required key 'to': say which groups or members get it, e.g. "
-             "to: {groups: {stores: all}}", at_key=True)
+        fail((), t("sop.missing_to"), at_key=True)
     elif spec.via.owner_post and spec.to is not None and spec.to.members is not None:
-        fail(("to", "members"), "via: owner_post is posted by each group's owner into their "
-             "customer groups: use to: {groups: ...}, or via: group_send for members",
-             at_key=True)
+        fail(("to", "members"), t("sop.owner_post_members"), at_key=True)
     return None
 
 

@@ -26,6 +26,7 @@ from bot.books.yamlfile import (
     error_at,
     load_yaml,
 )
+from bot.i18n import t
 
 __all__ = ["DEFAULT_KEY", "SopData", "load_data"]
 
@@ -68,10 +69,10 @@ def load_data(path: Path, name: str, stores: StoreDirectory) -> SopData:
     except OperatorFileError as exc:
         raise OperatorFileErrors([exc]) from None
     if raw is None:
-        raise OperatorFileErrors([OperatorFileError(path, 1, 1, "the file is empty")])
+        raise OperatorFileErrors([OperatorFileError(path, 1, 1, t("yaml.empty_file"))])
     if not isinstance(raw, Mapping):
         raise OperatorFileErrors(
-            [OperatorFileError(path, 1, 1, "expected a mapping: default: and store ids")]
+            [OperatorFileError(path, 1, 1, t("data.not_mapping"))]
         )
     errors: list[OperatorFileError] = []
     default: Mapping[str, Any] | None = None
@@ -89,7 +90,7 @@ def load_data(path: Path, name: str, stores: StoreDirectory) -> SopData:
     if errors:
         raise OperatorFileErrors(errors)
     if default is None and not per_store:
-        raise OperatorFileErrors([OperatorFileError(path, 1, 1, "no default: and no store")])
+        raise OperatorFileErrors([OperatorFileError(path, 1, 1, t("data.nothing"))])
     return SopData(path, name, default, MappingProxyType(per_store), raw)
 
 
@@ -97,16 +98,14 @@ def _key_problem(key: Any, value: Any, stores: StoreDirectory) -> str | None:
     """What is wrong with one top-level entry of a data file, or None."""
     if not isinstance(key, str):
         if isinstance(key, int):
-            return (f"key {key}: store ids are text; write it in quotes with its zeros "
-                    f'(e.g. "00{key}" for store 00{key})')
-        return f"key {key!r}: expected default or a store id in quotes"
+            return t("data.number_key", key=key)
+        return t("data.bad_key", key=repr(key))
     if key != DEFAULT_KEY and not STORE_ID_RE.fullmatch(key):
-        return (f"unknown key '{key}': the top level holds default and store ids "
-                '(e.g. "0012")')
+        return t("data.unknown_key", key=key)
     if key != DEFAULT_KEY and key not in stores:
-        return f"store '{key}' is not in stores.yaml"
+        return t("data.no_such_store", key=key)
     if not isinstance(value, Mapping):
-        return f"{key}: expected a mapping (key: value)"
+        return t("data.entry_not_mapping", key=key)
     return None
 
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 from bot.books.yamlfile import error_at
+from bot.i18n import t
 from bot.sop.book import Sop, SopBook
 
 __all__ = ["DATE_KEY", "stale_warnings"]
@@ -20,11 +21,6 @@ __all__ = ["DATE_KEY", "stale_warnings"]
 DATE_KEY = "date"
 LOOK_AHEAD_DAYS = 14
 
-# operator-facing words, one place each
-MSG_STALE = ("{where}: {file} is dated {dated}, but {sop} sends it next on {slot} "
-             "(stores {stores}): update date: and the products before then")
-MSG_EARLY = ("{where}: {file} is dated {dated}, but {sop} sends it earlier, on {slot} "
-             "(stores {stores}): that day's groups would get another day's goods")
 
 
 def stale_warnings(book: SopBook, now: datetime) -> list[str]:
@@ -52,9 +48,8 @@ def stale_warnings(book: SopBook, now: datetime) -> list[str]:
                       ].append(store.id)
     warnings: list[str] = []
     for (where, file, dated, day, name), ids in sorted(found.items()):
-        words = MSG_STALE if day > dated else MSG_EARLY
-        warnings.append(words.format(where=where, file=file, dated=dated, sop=name,
-                                     slot=day, stores=", ".join(ids)))
+        warnings.append(t("dated.stale" if day > dated else "dated.early", where=where,
+                          file=file, dated=dated, sop=name, slot=day, stores=", ".join(ids)))
     return warnings
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from bot.books.stores import StoreDirectory
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors, error_at, load_model
 from bot.db.engine import Database
+from bot.i18n import t
 from bot.sop.spec import GroupsFile, GroupTagRule
 
 __all__ = ["GroupRow", "GroupTags", "load_groups", "nominal_groups", "read_groups"]
@@ -91,7 +92,7 @@ class GroupTags:
                             path,
                             data,
                             ("tags", tag, "stores", index),
-                            f"tags.{tag}.stores: store '{store_id}' is not in stores.yaml",
+                            t("groups.no_such_store", tag=tag, store=store_id),
                         )
                     )
         if errors:

@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 from bot.books.stores import Store
+from bot.i18n import t
 from bot.sop.book import SopBook
 from bot.sop.schedule import parse_clock
 
 __all__ = ["hours_warnings"]
 
-# operator-facing words, one place
-MSG_OUTSIDE = ("{where}: sops.{sop}: {time} is outside the opening hours of stores {stores}; "
-               "their managers post it from the store. Use a store time such as "
-               "\"store.closes - 30m\" or \"store.opens + 1h\" (docs/sop.md, Per-store times)")
 
 
 def hours_warnings(book: SopBook) -> list[str]:
@@ -34,13 +31,13 @@ def hours_warnings(book: SopBook) -> list[str]:
                 if not _open_at(store, at.strftime("%H:%M")):
                     outside[at.strftime("%H:%M")].append(store.id)
         for clock, ids in sorted(outside.items()):
-            warnings.append(MSG_OUTSIDE.format(where=sop.where, sop=sop.name, time=clock,
-                                               stores=", ".join(ids)))
+            warnings.append(t("hours.outside", where=sop.where, sop=sop.name, time=clock,
+                              stores=", ".join(ids)))
     return warnings
 
 
 def _open_at(store: Store, clock: str) -> bool:
-    opens, closes, at = (parse_clock(t) for t in (store.opens, store.closes, clock))
+    opens, closes, at = (parse_clock(c) for c in (store.opens, store.closes, clock))
     if opens <= closes:
         return opens <= at <= closes
     return at >= opens or at <= closes  # open past midnight

@@ -5,7 +5,8 @@ it to every store's groups. `build_preview` renders every enabled SOP for every 
 reaches on a date, exactly as the scheduler would (same `SopBook.render`, same group
 selection), and lays it out the way the sends happen: for ``group_send`` one
 ``add_msg_template`` per group owner and store (the owner confirms it in 群发助手), for a
-robot one webhook post. `format_text` prints it for people, `as_json` for tools.
+robot one webhook post. `bot.sop.preview_text` prints it for people and
+as JSON for tools.
 
 `group_send_counts` counts how many 群发 each group is due over some days, which is what
 WeCom limits per group (wecom-reference §6); ``sop check`` warns with it.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from bot.books.templating import WEEKDAYS_CN
+from bot.i18n import t
 from bot.moments.plan import moment_body, store_staff
 from bot.sop.book import GroupSelect, MemberSelect, Sop, SopBook, SopError, SopMessage
 from bot.sop.group_tags import GroupRow
@@ -28,9 +29,7 @@ __all__ = [
     "OwnerBatch",
     "Preview",
     "PreviewSend",
-    "as_json",
     "build_preview",
-    "format_text",
     "group_send_counts",
 ]
 
@@ -164,8 +163,10 @@ def _add_sends(
     chosen = [g for g in book.select_groups(sop, groups, slot)
               if store_id is None or g.store_id == store_id]
     if not chosen:
-        wanted = f" with group tags {', '.join(sorted(sop.target.tags))}" if sop.target.tags else ""
-        preview.skipped.append((sop.name, f"{slot:%H:%M}: no group{wanted} matches"))
+        why = (t("preview.no_group_tagged", time=f"{slot:%H:%M}",
+                 tags=t("app.list_sep").join(sorted(sop.target.tags))) if sop.target.tags
+               else t("preview.no_group", time=f"{slot:%H:%M}"))
+        preview.skipped.append((sop.name, why))
         return
     by_store: dict[str, list[GroupRow]] = defaultdict(list)
     for group in chosen:
@@ -192,7 +193,7 @@ def _note_stores_without_data(
     for sid in sorted(sop.target.stores - reached):
         if store_id is None or sid == store_id:
             preview.skipped.append(
-                (sop.name, f"store {sid}: no entry in {sop.data.name} and no default")
+                (sop.name, t("preview.no_data", store=sid, data=sop.data.name))
             )
 
 
@@ -230,188 +231,3 @@ def group_send_counts(
                 for group in chosen[key]:
                     counts[group.chat_id] += 1
     return counts
-
-
-# --------------------------------------------------------------------------- output
-
-
-_VIA_CN = {"group_send": "群发", "robot": "机器人", "owner_post": "群主发", "moment": "朋友圈"}
-
-
-def format_text(preview: Preview) -> str:
-    """The preview for people: Chinese labels with English where it helps, as in the demo."""
-    day = preview.day
-    member = "（会员日 member day）" if day.weekday() == 1 else ""
-    lines = [
-        f"果田鲜生 SOP 预览 · {day.isoformat()} {WEEKDAYS_CN[day.weekday()]}{member}",
-        _groups_line(preview),
-    ]
-    if preview.store_filter:
-        lines.append(f"只看门店 store {preview.store_filter}")
-    if not preview.sends:
-        lines.append("")
-        lines.append("这一天没有要发的 SOP / nothing is sent on this day.")
-    current: tuple[str, datetime] | None = None
-    for send in preview.sends:
-        key = (send.sop.name, send.slot)
-        if key != current:
-            current = key
-            lines.append("")
-            lines.append(_heading(preview, send))
-            if send.sop.note:
-                lines.append(f"       {send.sop.note}")
-        lines.extend(_send_lines(send))
-    if preview.skipped:
-        lines.append("")
-        lines.append("不发 / not sent:")
-        lines.extend(f"  · {name}: {why}" for name, why in preview.skipped)
-    if preview.sends_per_group:
-        spread = Counter(preview.sends_per_group.values())
-        parts = "，".join(f"{n} 条 × {groups} 个群" for n, groups in sorted(spread.items()))
-        lines.append("")
-        lines.append(f"每个群今天收到的群发 / 群发 per group today: {parts}")
-        lines.append("  (WeCom 限制每群每月收到的群发条数，超出的由 outbox 暂缓；见 docs/sop.md)")
-    if preview.errors:
-        lines.append("")
-        lines.append(f"{len(preview.errors)} 条渲染失败 / failed to render (see ✗ above)")
-    return "\n".join(lines)
-
-
-def _groups_line(preview: Preview) -> str:
-    if preview.groups_kind == "database":
-        return f"群来源 groups: {preview.group_total} 个群，来自数据库 {preview.groups_detail}"
-    return (
-        f"群来源 groups: 每店一个示意群（stores.yaml 的 group_name），因为 "
-        f"{preview.groups_detail}\n"
-        "  nominal groups: one per store, named as in stores.yaml, owned by its manager"
-    )
-
-
-def _heading(preview: Preview, send: PreviewSend) -> str:
-    sop = send.sop
-    clock = f"{send.slot:%H:%M}"
-    zone = str(sop.timezone)
-    if zone != "Asia/Shanghai":
-        clock += f" ({zone})"
-    via = f"{_VIA_CN[sop.via]} {sop.via}"
-    if sop.robot is not None:
-        via += f" {sop.robot.name} → {sop.robot.chat} ({sop.robot.format})"
-    elif isinstance(sop.target, MemberSelect) and sop.moment:
-        tags = "、".join(str(t) for t in sop.target.tags)
-        via += f" 门店员工发表，{'带标签 ' + tags + ' 的顾客' if tags else '全部顾客'}可见"
-    elif isinstance(sop.target, MemberSelect):
-        tags = "、".join(str(t) for t in sop.target.tags)
-        via += f" 一对一 to members tagged {tags} ({sop.target.match})"
-    same = [s for s in preview.sends if s.sop is sop and s.slot == send.slot]
-    stores = len({s.store_id for s in same if s.store_id})
-    groups = sum(s.group_count for s in same)
-    extent = ""
-    if isinstance(sop.target, GroupSelect):
-        extent = f" · {stores} 家店 stores · {groups} 个群 groups"
-    elif isinstance(sop.target, MemberSelect):
-        extent = f" · {stores} 家店 stores"
-    own = f" · 按门店时间 per store: {sop.schedule.rule}" if sop.schedule.per_store else ""
-    return f"{clock}  {sop.name}  [{via}]{extent}{own}"
-
-
-def _send_lines(send: PreviewSend) -> list[str]:
-    lines: list[str] = []
-    if send.store_id:
-        lines.append(f"  ▸ {send.store_id} {send.store_name}")
-    if send.sop.moment:
-        who = "、".join(f"{b.owner_name} ({b.owner})" if b.owner_name else b.owner
-                       for b in send.owners)
-        lines.append(f"    员工 {who} 在「客户朋友圈」确认发表 (each confirms the post)")
-    for batch in send.owners if not send.sop.moment else ():
-        who = f"{batch.owner_name} ({batch.owner})" if batch.owner_name else batch.owner
-        names = "、".join(g.name + (f" [{','.join(sorted(g.tags))}]" if g.tags else "")
-                         for g in batch.groups)
-        verb = "提醒后在侧边栏发到" if send.sop.owner_post else "确认发送"
-        lines.append(f"    群主 {who} {verb} {len(batch.groups)} 个群: {names}")
-    if isinstance(send.sop.target, MemberSelect) and not send.sop.moment:
-        lines.append("    客户在发送时按标签从数据库取 (customers resolved from the database)")
-    if send.error is not None:
-        lines.append(f"    ✗ {send.error}")
-        return lines
-    assert send.message is not None
-    message = send.message
-    text = message.robot.content(message.text) if message.robot else message.text
-    lines.extend(f"    │ {line}" for line in text.splitlines())
-    if message.robot is not None and message.robot.format == "text" and message.robot.mention:
-        lines.append(f"    提醒 mention: {', '.join(message.robot.mention)}")
-    for attachment in message.attachments:
-        kind = attachment["msgtype"]
-        body = attachment[kind]
-        if kind == "image":
-            by_hand = "（群主按链接手动加图）" if send.sop.owner_post else ""
-            lines.append(f"    + 图片 image {body.get('pic_url') or body.get('media_id')}{by_hand}")
-        elif kind == "link":
-            lines.append(f"    + 链接 link 《{body['title']}》 {body['url']}")
-        elif kind == "video":
-            lines.append(f"    + 视频 video {body['media_id']}")
-        else:
-            lines.append(f"    + 小程序 miniprogram 《{body['title']}》 {body['page']}")
-    if message.dropped_attachments:
-        lines.append(f"    (另有 {message.dropped_attachments} 个附件超出 9 个上限，不发)")
-    return lines
-
-
-def as_json(preview: Preview) -> dict[str, Any]:
-    """The preview for tools: plain JSON types, times in ISO 8601 with their offset."""
-    return {
-        "date": preview.day.isoformat(),
-        "weekday": WEEKDAYS_CN[preview.day.weekday()],
-        "store": preview.store_filter,
-        "groups": {
-            "source": preview.groups_kind,
-            "detail": preview.groups_detail,
-            "count": preview.group_total,
-        },
-        "sends": [_send_json(send) for send in preview.sends],
-        "skipped": [{"sop": name, "reason": why} for name, why in preview.skipped],
-        "group_sends_per_group": dict(sorted(preview.sends_per_group.items())),
-        "errors": len(preview.errors),
-    }
-
-
-def _send_json(send: PreviewSend) -> dict[str, Any]:
-    sop = send.sop
-    out: dict[str, Any] = {
-        "sop": sop.name,
-        "note": sop.note,
-        "time": f"{send.slot:%H:%M}",
-        "slot": send.slot.isoformat(),
-        "timezone": str(sop.timezone),
-        "via": sop.via,
-        "store_id": send.store_id,
-        "store_name": send.store_name,
-    }
-    if sop.robot is not None:
-        out["robot"] = {
-            "name": sop.robot.name,
-            "chat": sop.robot.chat,
-            "format": sop.robot.format,
-            "mention": list(sop.robot.mention),
-            "key_env": sop.robot.key_env,
-        }
-    if isinstance(sop.target, MemberSelect):
-        out["members"] = {"tags": [str(t) for t in sop.target.tags], "match": sop.target.match}
-    if isinstance(sop.target, GroupSelect):
-        out["owners"] = [
-            {
-                "owner": batch.owner,
-                "owner_name": batch.owner_name,
-                "groups": [
-                    {"chat_id": g.chat_id, "name": g.name, "tags": sorted(g.tags)}
-                    for g in batch.groups
-                ],
-            }
-            for batch in send.owners
-        ]
-    if send.message is not None:
-        out["text"] = send.message.text
-        out["attachments"] = send.message.attachments
-        out["dropped_attachments"] = send.message.dropped_attachments
-        out["requests"] = send.requests()
-    out["error"] = send.error
-    return out

@@ -23,6 +23,7 @@ from itertools import combinations
 from zoneinfo import ZoneInfo
 
 from bot.books.stores import StoreDirectory
+from bot.i18n import t
 from bot.outbox.quota import quota_period
 from bot.sop.book import GroupSelect, SopBook
 from bot.sop.group_tags import GroupRow
@@ -34,13 +35,6 @@ CHECK_DAYS = 35
 MAX_OPTIONAL_TAGS = 6  # 2^6 classes per store at most; more tags are counted one by one
 QUOTA_SOURCE = "wecom-reference §6"
 
-# operator-facing words, one place each
-MSG_OVER = ("群发 quota {period}: {klass} get {count} 群发, WeCom delivers at most {limit} "
-            "per group (group_send_quota = {rule}, {source}); the outbox holds the rest back. "
-            "Stores: {stores}. Send one of them via: owner_post, or on fewer days")
-MSG_CLASS_TAGS = "groups tagged {tags}"
-MSG_CLASS_PLAIN = "groups without {tags}"
-MSG_CLASS_ALL = "store groups"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +98,8 @@ def quota_warnings(book: SopBook, stores: StoreDirectory, rule: str, start: date
                 over[(klass.tags, count)].add(klass.store_id)
         for (tags, count), ids in over.items():
             found[(tags, count, limit, ", ".join(sorted(ids)))].append(label)
-    return [MSG_OVER.format(period=_periods_words(labels), klass=_class_words(tags, named),
-                            count=count, limit=limit, rule=rule, source=QUOTA_SOURCE,
-                            stores=ids)
+    return [t("quota.over", period=_periods_words(labels), klass=_class_words(tags, named),
+              count=count, limit=limit, rule=rule, source=QUOTA_SOURCE, stores=ids)
             for (tags, count, limit, ids), labels in sorted(found.items(), key=_worst_first)]
 
 
@@ -118,15 +111,15 @@ def _worst_first(item: tuple[tuple[frozenset[str], int, int, str], list[str]]
 
 def _periods_words(labels: list[str]) -> str:
     shown = ", ".join(labels[:4])
-    return shown + (f" … ({len(labels)} periods)" if len(labels) > 4 else "")
+    return shown + (t("quota.more_periods", count=len(labels)) if len(labels) > 4 else "")
 
 
 def _class_words(tags: frozenset[str], named: frozenset[str]) -> str:
     if tags:
-        return MSG_CLASS_TAGS.format(tags=" + ".join(sorted(tags)))
+        return t("quota.class_tags", tags=" + ".join(sorted(tags)))
     if named:
-        return MSG_CLASS_PLAIN.format(tags=", ".join(sorted(named)))
-    return MSG_CLASS_ALL
+        return t("quota.class_plain", tags=t("app.list_sep").join(sorted(named)))
+    return t("quota.class_all")
 
 
 def _periods(rule: str, start: date, days: int, zone: ZoneInfo

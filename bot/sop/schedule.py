@@ -249,6 +249,14 @@ class Schedule:
                                  for at in times))
         return found or None
 
+    def store_slots_on(self, day: date) -> dict[str, list[datetime]]:
+        """Per-store times: each store's own slots on `day` (empty when not per store);
+        one pass over the stores, for checks that go through all of them."""
+        on_day = set(self.slots_on(day))
+        slot_of = {at: _local(day, at, self.timezone) for at in self.times}
+        return {store: [slot_of[at] for at in sorted(times) if slot_of[at] in on_day]
+                for store, times in self.per_store}
+
     def times_for(self, store_id: str) -> list[time]:
         """The wall-clock times of `store_id` on a firing day (all times if not per store)."""
         for store, times in self.per_store:

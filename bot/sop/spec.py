@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from bot.books.stores import check_store_id
 from bot.books.yamlfile import OperatorModel
+from bot.i18n import t
 from bot.sop.schedule import (
     DEFAULT_TIMEZONE,
     parse_clock,
@@ -62,40 +63,35 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
-        raise ValueError('expected a duration such as "15m" or "1h"')
+        raise ValueError(t("spec.duration_bool"))
     if isinstance(value, int):
         return timedelta(minutes=value)
     text = str(value).strip().lower().replace(" ", "")
     found = _DURATION_RE.fullmatch(text)
     if not text or found is None or not any(found.groups()):
-        raise ValueError(f'expected a duration such as "15m", "1h" or "1h30m" (found {value!r})')
+        raise ValueError(t("spec.duration", found=repr(value)))
     hours, minutes, seconds = (int(g or 0) for g in found.groups())
     return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 def _check_grace(value: timedelta) -> timedelta:
     if value <= timedelta(0):
-        raise ValueError("grace must be longer than 0 (e.g. \"10m\")")
+        raise ValueError(t("spec.grace_zero"))
     if value > MAX_GRACE:
-        raise ValueError(
-            "grace may be at most 12h: a message that is later than that has lost its point"
-        )
+        raise ValueError(t("spec.grace_long"))
     return value
 
 
 def check_sop_name(value: str) -> str:
     if not SOP_NAME_RE.fullmatch(value):
-        raise ValueError(
-            f"name '{value}': use letters a-z, A-Z, digits, '-' and '_' (at most 64 "
-            "characters), e.g. morning-new-arrivals"
-        )
+        raise ValueError(t("spec.bad_name", name=value))
     return value
 
 
 def _skip_date(value: Any) -> Any:
     """Dates as written: ``2026-12-25`` (YAML reads it as a date) or the same in quotes."""
     if isinstance(value, datetime):
-        raise ValueError(f"expected a date such as 2026-12-25 without a time (found {value})")
+        raise ValueError(t("spec.date_with_time", found=value))
     if isinstance(value, date):
         return value
     if isinstance(value, str):
@@ -103,7 +99,7 @@ def _skip_date(value: Any) -> Any:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ValueError(f"expected a date such as 2026-12-25 (found {value!r})")
+    raise ValueError(t("spec.date", found=repr(value)))
 
 
 def _check_time(value: str) -> str:
@@ -139,7 +135,7 @@ def _days(value: Any) -> Any:
     if isinstance(value, list):
         parse_days([str(v) if isinstance(v, str) else v for v in value])
         return [str(v) for v in value]
-    raise ValueError("days: expected daily, weekdays, weekends or a list such as [mon, thu]")
+    raise ValueError(t("spec.days"))
 
 
 Clock = Annotated[str, AfterValidator(_check_time)]
@@ -173,10 +169,7 @@ class GroupTarget(OperatorModel):
     @model_validator(mode="after")
     def _says_which(self) -> GroupTarget:
         if self.stores is None and self.cities is None and self.tags is None:
-            raise ValueError(
-                "say which groups: stores: all, stores: [\"0012\"], cities: [上海] or "
-                "tags: [宝妈] (they combine: all given must hold)"
-            )
+            raise ValueError(t("spec.which_groups"))
         return self
 
 
@@ -200,7 +193,7 @@ class TargetSpec(OperatorModel):
     @model_validator(mode="after")
     def _exactly_one(self) -> TargetSpec:
         if (self.groups is None) == (self.members is None):
-            raise ValueError("'to' takes exactly one of groups: or members:")
+            raise ValueError(t("spec.to_one"))
         return self
 
 
@@ -215,10 +208,7 @@ def _via(value: Any) -> Any:
     if value == "moment":
         return {"moment": True}
     if isinstance(value, str):
-        raise ValueError(
-            f"via: expected group_send, owner_post, moment or {{robot: <name in robots.yaml>}} "
-            f"(found {value!r})"
-        )
+        raise ValueError(t("spec.via", found=repr(value)))
     return value
 
 
@@ -238,7 +228,7 @@ class ViaSpec(OperatorModel):
     @model_validator(mode="after")
     def _one_way(self) -> ViaSpec:
         if sum((self.robot is not None, self.owner_post, self.moment)) > 1:
-            raise ValueError("via: one of a robot, owner_post or moment")
+            raise ValueError(t("spec.via_one"))
         return self
 
 
@@ -267,10 +257,8 @@ class SopAttachmentSpec(AttachmentSpec):
         given = [k for k in ("link", "image", "miniprogram", "video")
                  if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(
-                "each attachment is exactly one of link:, image:, miniprogram: or video:"
-                + (f" (found {', '.join(given)})" if given else "")
-            )
+            raise ValueError(t("spec.attachment_one") + (
+                t("spec.attachment_found", found=", ".join(given)) if given else ""))
         return self
 
 
@@ -303,20 +291,18 @@ class SopSpec(OperatorModel):
             for item in value:
                 clock = " ".join(item.split()) if "." in item else parse_clock(item)
                 if clock in seen:
-                    raise ValueError(f"time {item!r} is listed twice")
+                    raise ValueError(t("spec.time_twice", time=repr(item)))
                 seen.add(clock)
         return value
 
     @model_validator(mode="after")
     def _when(self) -> SopSpec:
         if self.at is not None and self.cron is not None:
-            raise ValueError(
-                "give either at: (with days:) or cron:, not both; they would disagree"
-            )
+            raise ValueError(t("spec.at_and_cron"))
         if self.at is None and self.cron is None:
-            raise ValueError('say when: at: "08:30" (and days:), or cron: "30 8 * * *"')
+            raise ValueError(t("spec.say_when"))
         if self.cron is not None and self.days is not None:
-            raise ValueError("days: goes with at:; with cron: put the days in the cron line")
+            raise ValueError(t("spec.days_with_cron"))
         return self
 
 
@@ -332,10 +318,7 @@ class SopFile(OperatorModel):
 
 def _check_env_name(value: str) -> str:
     if not _ENV_NAME_RE.fullmatch(value):
-        raise ValueError(
-            f"key_env names an environment variable (e.g. WECOM_ROBOT_MANAGERS), found "
-            f"{value!r}; never put the webhook key itself in this file"
-        )
+        raise ValueError(t("spec.key_env", found=repr(value)))
     return value
 
 
@@ -354,12 +337,9 @@ class RobotSpec(OperatorModel):
     @model_validator(mode="after")
     def _markdown_mentions(self) -> RobotSpec:
         if self.format == "markdown" and "@all" in self.mention:
-            raise ValueError(
-                "a markdown robot message cannot @all (WeCom only supports <@userid> in "
-                "markdown); use format: text, or list userids"
-            )
+            raise ValueError(t("spec.markdown_all"))
         if "@all" in self.mention and len(self.mention) > 1:
-            raise ValueError('mention: "@all" already includes everyone; list nobody else')
+            raise ValueError(t("spec.all_and_more"))
         return self
 
 
@@ -384,9 +364,7 @@ class GroupTagRule(OperatorModel):
     @model_validator(mode="after")
     def _some_rule(self) -> GroupTagRule:
         if not (self.name_contains or self.stores or self.owners or self.chats):
-            raise ValueError(
-                "a group tag needs at least one of name_contains, stores, owners or chats"
-            )
+            raise ValueError(t("spec.tag_rule"))
         return self
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from bot.books.stores import Store
 from bot.books.yamlfile import error_at
+from bot.i18n import t
 from bot.sop.datafiles import SopData
 from bot.sop.schedule import parse_clock
 from bot.sop.spec import parse_duration
@@ -54,14 +55,15 @@ class StoreTime:
             for key in self.path:
                 found = found.get(key) if isinstance(found, Mapping) else None
         if found is None:
-            return None, f"has no {'.'.join(self.path)}"
+            return None, t("times.has_no", path=".".join(self.path))
         try:
             base = parse_clock(str(found))
         except ValueError:
-            return None, f"{'.'.join(self.path)} is {found!r}, not a time like \"17:00\""
+            return None, t("times.not_a_time", path=".".join(self.path), found=repr(found))
         moved = datetime.combine(datetime.min.date() + timedelta(days=1), base) + self.offset
         if moved.date() != datetime.min.date() + timedelta(days=1):
-            return None, f"{base:%H:%M} {self.text.split(' ', 1)[-1]} is not on the same day"
+            return None, t("times.next_day", time=f"{base:%H:%M}",
+                           offset=self.text.split(" ", 1)[-1])
         return moved.time(), ""
 
 
@@ -73,14 +75,11 @@ def parse_store_time(text: str) -> StoreTime:
     """``"store.closes - 30m"`` -> `StoreTime`; ValueError with an operator's reason."""
     found = _EXPR_RE.fullmatch(text.strip())
     if found is None:
-        raise ValueError(
-            f'expected a time such as "08:30", "store.closes - 30m" or '
-            f'"data.window.start - 20m" (found {text!r})')
+        raise ValueError(t("times.expected", found=repr(text)))
     source, dotted, sign, amount = found.groups()
     path = tuple(dotted.strip(".").split("."))
     if source == "store" and (len(path) != 1 or path[0] not in STORE_FIELDS):
-        raise ValueError(f"{text!r}: stores.yaml gives each store "
-                         f"{' and '.join('store.' + f for f in STORE_FIELDS)}")
+        raise ValueError(t("times.store_fields", text=repr(text)))
     offset = timedelta(0)
     if sign is not None:
         offset = parse_duration(amount.replace(" ", ""))
@@ -106,17 +105,20 @@ def resolve(entries: Sequence[str], stores: Sequence[Store], data: SopData | Non
                 times.add(entry)
                 continue
             if entry.source == "data" and data is None:
-                fail(("at",), f"{entry.text}: data.… names the SOP's data file; add data:")
+                fail(("at",), t("times.needs_data", text=entry.text))
                 return ()
             at, why = entry.value(store, own)
             if at is None:
-                missing.append(f"store {store.id} {why} ({_where(store, data, entry)})")
+                missing.append(t("times.store_missing", store=store.id, why=why,
+                                 where=_where(store, data, entry)))
             else:
                 times.add(at)
         table.append((store.id, tuple(sorted(times))))
     if missing:
-        more = f"; and {len(missing) - _SHOWN_STORES} more" if len(missing) > _SHOWN_STORES else ""
-        fail(("at",), "no time for every store: " + "; ".join(missing[:_SHOWN_STORES]) + more)
+        more = (t("times.more", count=len(missing) - _SHOWN_STORES)
+                if len(missing) > _SHOWN_STORES else "")
+        fail(("at",), t("times.not_every_store",
+                        stores=t("times.sep").join(missing[:_SHOWN_STORES]) + more))
     return tuple(table)
 
 

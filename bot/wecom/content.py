@@ -24,6 +24,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot.i18n import t
+
 __all__ = [
     "BYTE_LIMITS",
     "MAX_ATTACHMENTS",
@@ -86,7 +88,7 @@ def size_error(value: str, limit: int) -> str | None:
 
 def https_error(value: str) -> str | None:
     """Why `value` is not an address WeCom's clients open, or None."""
-    return None if value.startswith("https://") else "must be an https:// address"
+    return None if value.startswith("https://") else t("content.https")
 
 
 # --------------------------------------------------------------------------- operator specs

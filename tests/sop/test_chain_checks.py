@@ -19,7 +19,8 @@ from bot.sop import SopBook
 from bot.sop.dated import stale_warnings
 from bot.sop.group_tags import nominal_groups
 from bot.sop.hours_check import hours_warnings
-from bot.sop.preview import build_preview, format_text
+from bot.sop.preview import build_preview
+from bot.sop.preview_text import format_text
 from bot.sop.quota_check import quota_warnings
 from tests.conftest import REPO
 from tests.sop.test_sop_files import MONDAY, ROBOT_KEYS, at, problems, world, write
@@ -67,8 +68,8 @@ def test_preview_shows_each_store_at_its_own_time() -> None:
     assert times[("goodnight", "0015")] == "21:30"  # closes 22:00
     assert preview.errors == []
     text = format_text(preview)
-    assert ("16:40  flash-sale  [群主发 owner_post] · 1 家店 stores · 1 个群 groups · "
-            "按门店时间 per store: data.window.start - 20m") in text
+    assert ("16:40  flash-sale  [owner_post] · 1 stores · 1 groups · "
+            "per store: data.window.start - 20m") in text
     only = format_text(build_preview(book, WEDNESDAY, groups, groups_kind="nominal",
                                      groups_detail="-", store_id="0112"))
     assert "16:40  flash-sale" in only and "14:40  flash-sale" not in only
@@ -149,13 +150,20 @@ def test_quota_check_warns_per_group_class_and_the_shipped_chain_is_quiet(
     assert weekly_rule == [weekly_rule[0]] and "get 9 群发" in weekly_rule[0]
 
 
-def test_check_cli_prints_the_class_warning(tmp_path: Path) -> None:
+def test_check_cli_prints_the_class_warning_for_the_months_from_from(
+        tmp_path: Path) -> None:
     root = weekend_as_group_send(tmp_path)
     config = write_config(tmp_path, root / "sop", tmp_path / "bot.db")
-    result = cli("check", "--config", str(config), env=ROBOT_KEYS)
-    assert result.returncode == 0, result.stdout
-    assert any(line.startswith("warning: 群发 quota ") and "groups tagged 宝妈" in line
-               for line in result.stdout.splitlines())
+    for start, month, count, other in (("2026-12-01", "2026-12", 39, "2027-"),
+                                       ("2027-03-01", "2027-03", 39, "2026-12")):
+        result = cli("check", "--config", str(config), "--from", start, "--days", "20",
+                     env=ROBOT_KEYS)
+        assert result.returncode == 0, result.stdout
+        warned = [line for line in result.stdout.splitlines()
+                  if line.startswith("warning: 群发 quota ")]
+        assert len(warned) == 1, result.stdout  # only the month the days checked meet
+        assert f"quota {month}: groups tagged 宝妈 get {count} 群发" in warned[0]
+        assert other not in warned[0]
 
 
 # --------------------------------------------------------------------------- dated data

@@ -180,3 +180,18 @@ def test_a_day_of_month_starting_with_a_star_is_not_crontabs_or_rule() -> None:
         parse_cron("0 9 1 * 1")  # the OR rule does apply here: still refused
     with speaking("zh"), pytest.raises(ValueError, match="两者满足其一就发"):
         parse_cron("0 9 1 * 1")
+
+
+def test_a_per_store_sop_is_checked_at_every_stores_own_time(world: Path) -> None:
+    # 0107 closes at 23:00, the others at 22:00 or 22:30: only 0107 says goodnight at 22:30
+    write(world, "templates/sop/hi.j2",
+          "{% if time == '22:30' %}{{ store.nmae }}{% endif %}{{ store.name }}晚安\n")
+    write(world, "sop/daily.yaml", DAILY.replace('"08:10"', '"store.closes - 30m"'))
+    (line,) = problems(world)
+    assert line.startswith("templates/sop/hi.j2:1: undefined value: ")
+    assert "has no attribute 'nmae'" in line
+    assert "(store 0107, 2026-11-" in line and " 22:30) [sops.hi" in line
+    write(world, "templates/sop/hi.j2",
+          "{% if time == '21:30' %}{{ store.nmae }}{% endif %}{{ store.name }}晚安\n")
+    (line,) = problems(world)  # the first store's time: found before this change too
+    assert "22:30" not in line and " 21:30" in line

@@ -24,7 +24,8 @@ from bot.books.stores import StoreDirectory
 from bot.books.templating import TemplateLibrary
 from bot.db.tables import CustomerGroup
 from bot.sop import GroupRow, SopBook, nominal_groups
-from bot.sop.preview import build_preview, format_text, group_send_counts
+from bot.sop.preview import build_preview, group_send_counts
+from bot.sop.preview_text import format_text
 from tests.conftest import REPO
 
 TUESDAY = date(2026, 11, 24)
@@ -72,20 +73,22 @@ def test_a_tuesday_with_nominal_groups(book: SopBook) -> None:
     assert call["api"] == "externalcontact/add_moment_task"
     assert call["body"]["visible_range"] == {
         "sender_list": {"user_list": [moments[0].owners[0].owner]}}
-    assert "10:00  tuesday-moment  [朋友圈 moment 门店员工发表，全部顾客可见]" in \
-        format_text(preview)
-    assert "在「客户朋友圈」确认发表" in format_text(preview)
+    assert ("10:00  tuesday-moment  [moment: posted by the store's staff, seen by all "
+            "customers]") in format_text(preview)
+    assert "each confirm the post in 客户朋友圈" in format_text(preview)
     assert preview.errors == []
     assert ("member-day-gold", "enabled: false") in preview.skipped
     # the member day is each group's one 群发; the flash sale and goodnight are owner posts
     assert set(preview.sends_per_group.values()) == {1}
     text = format_text(preview)
-    assert text.startswith("果田鲜生 SOP 预览 · 2026-11-24 周二（会员日 member day）")
-    assert "每店一个示意群" in text and "nominal groups" in text
+    assert text.startswith("SOP preview · 2026-11-24 Tue (member day)")
+    assert "one nominal group per store" in text
     assert "    │ 【周二会员日】11月24日，天钥桥路店会员专享券：" in text
-    assert "群主 林晓雨 (linxiaoyu) 确认发送 1 个群: 果田鲜生·天钥桥路店福利群" in text
-    assert "14:40  flash-sale  [群主发 owner_post]" in text
-    assert "群主 林晓雨 (linxiaoyu) 提醒后在侧边栏发到 1 个群: 果田鲜生·天钥桥路店福利群" in text
+    assert ("owner 林晓雨 (linxiaoyu) confirms the send to 1 groups: "
+            "果田鲜生·天钥桥路店福利群") in text
+    assert "14:40  flash-sale  [owner_post]" in text
+    assert ("owner 林晓雨 (linxiaoyu) is reminded and posts from the sidebar to 1 groups: "
+            "果田鲜生·天钥桥路店福利群") in text
 
 
 def test_one_add_msg_template_per_owner_and_store(book: SopBook) -> None:
@@ -175,13 +178,13 @@ def test_preview_cli_with_nominal_groups(tmp_path: Path) -> None:
     result = cli("preview", "--date", "2026-11-24", "--store", "0112", "--config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "果田鲜生 SOP 预览 · 2026-11-24 周二" in out
+    assert "SOP preview · 2026-11-24 Tue" in out
     assert f"{tmp_path / 'missing.db'} does not exist" in out
-    assert "08:30  member-day  [群发 group_send] · 1 家店 stores · 1 个群 groups" in out
+    assert "08:30  member-day  [group_send] · 1 stores · 1 groups" in out
     assert "    │ 【限时秒杀】11月24日 周二 17:00-19:00" in out  # 0112's own window
-    assert ("    + 链接 link 《周二会员日｜领本周会员券》 "
+    assert ("    + link 《周二会员日｜领本周会员券》 "
             "https://m.guotian.example/member-day/coupons?store=0112") in out
-    assert "08:40  manager-reminder  [机器人 robot store-managers" in out
+    assert "08:40  manager-reminder  [robot store-managers" in out
     assert "天钥桥路店" not in out  # --store 0112 only
     assert not (tmp_path / "missing.db").exists()  # a preview never creates the database
 
