@@ -9,6 +9,13 @@ times as an operator and as store managers, printing p50/p99 per page.
     python scripts/bench_console.py                      # 10,000 stores, 25,000 groups,
                                                          # 1,000,000 members, 90 days
     python scripts/bench_console.py --stores 100 --groups 250 --members 10000 --days 14
+    python scripts/bench_console.py --db /tmp/c.db             # keep the database, then
+    python scripts/bench_console.py --db /tmp/c.db --reuse     # ask the pages again (schema
+                                                         # brought to the newest migration)
+    python scripts/bench_console.py --db /tmp/c.db --reuse --only journeys
+    python scripts/bench_console.py --database-url postgresql+psycopg://...
+    python scripts/bench_console.py --database-url ... --schema bench_console  # kept, then
+    python scripts/bench_console.py --database-url ... --schema bench_console --reuse
 
 Members and journeys: scripts/bench_console_people.py (the same members, as loyalty
 members; answers; journey entries and steps).
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import sqlite3
 import statistics
@@ -29,9 +37,11 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,6 +54,7 @@ from bot.console.rollup import build_channel_day, build_group_day
 from bot.console.routes import COOKIE, Console
 from bot.db.engine import Database
 from scripts.bench_console_people import build_people, generate_people, people_pages
+from scripts.bench_members import scratch
 
 REPO = Path(__file__).resolve().parent.parent
 TZ = zone("Asia/Shanghai")
@@ -151,13 +162,46 @@ def _sends(conn: sqlite3.Connection, args: argparse.Namespace, first: date,
               rng.randrange(30), rng.randrange(200)) for s in range(args.stores)])
 
 
-def generate(path: Path, args: argparse.Namespace) -> date:
-    Database(f"sqlite:///{path}").migrate()
+class _PgRows:
+    """The sqlite3 calls the generators make (execute, executemany with ``?``), on a
+    PostgreSQL connection: one transaction, committed at the end."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        self.raw = self.engine.raw_connection()
+        self.cursor = self.raw.cursor()
+
+    @staticmethod
+    def _pg(statement: str) -> str:
+        if statement.startswith("INSERT OR IGNORE"):
+            statement = statement.replace("INSERT OR IGNORE", "INSERT") + " ON CONFLICT DO NOTHING"
+        return statement.replace("?", "%s")
+
+    def execute(self, statement: str, params: tuple[Any, ...] = ()) -> None:
+        if not statement.startswith("PRAGMA"):
+            self.cursor.execute(self._pg(statement), params)
+
+    def executemany(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.cursor.executemany(self._pg(statement), rows)
+
+    def commit(self) -> None:
+        self.raw.commit()
+
+    def close(self) -> None:
+        self.raw.close()
+        self.engine.dispose()
+
+
+def generate(url: str, args: argparse.Namespace) -> date:
+    started = time.perf_counter()
+    Database(url).migrate()
     rng = random.Random(16)
     last = date.today()
     first = last - timedelta(days=args.days - 1)
     start = bounds(first, TZ)[0]
-    conn = sqlite3.connect(path)
+    conn: Any = (sqlite3.connect(url.removeprefix("sqlite:///")) if url.startswith("sqlite")
+                 else _PgRows(url))
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
     _groups(conn, args.groups, args.stores, start)
@@ -166,7 +210,10 @@ def generate(path: Path, args: argparse.Namespace) -> date:
     generate_people(conn, args.members, args.stores, args.days, first, rng)
     conn.commit()
     conn.execute("ANALYZE")
+    conn.commit()
     conn.close()
+    print(f"generated {args.stores:,} stores, {args.groups:,} groups, "
+          f"{args.members:,} members, {args.days} days in {time.perf_counter() - started:.0f}s")
     return first
 
 
@@ -243,6 +290,8 @@ async def serve_and_measure(db: Database, stores: StoreDirectory, args: argparse
     print(f"\n{'page':26} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  (n={args.requests})")
     async with aiohttp.ClientSession() as http:
         for label, who, path in pages(args, rng):
+            if args.only and not any(word in label for word in args.only):
+                continue
             times = []
             for n in range(args.requests + WARM_UP):
                 userid = "hq-ops" if who == "op" else f"mgr{rng.randrange(args.stores):04d}"
@@ -260,21 +309,39 @@ async def serve_and_measure(db: Database, stores: StoreDirectory, args: argparse
     await runner.cleanup()
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(args.db) if args.db else Path(scratch) / "console.db"
-        started = time.perf_counter()
-        first = generate(path, args)
-        print(f"generated {args.stores:,} stores, {args.groups:,} groups, "
-              f"{args.members:,} members, {args.days} days in {time.perf_counter() - started:.0f}s"
-              f" ({path.stat().st_size / 1e6:,.0f} MB)")
-        db = Database(f"sqlite:///{path}")
-        took = await build_rollups(db, first, args.days)
-        print(f"day rollup (groups + channels): mean {statistics.mean(took):.2f}s, "
-              f"max {max(took):.2f}s over {len(took)} days (target < 60 s)")
-        await build_people(db, first, args.days)
-        await serve_and_measure(db, _stores(args.stores), args)
-        await db.close()
+async def main_async(args: argparse.Namespace, url: str) -> None:
+    print(f"database: {url.split('@')[-1].split('?')[0]}; load average at start: {_load()}")
+    if args.reuse:
+        db = Database(url)
+        db.migrate()  # the newest indexes on a database generated before them
+    else:
+        db = await _generate_and_build(url, args)
+    await serve_and_measure(db, _stores(args.stores), args)
+    await db.close()
+    print(f"load average at end: {_load()}")
+
+
+def _kept_schema(url: str, schema: str) -> str:
+    """The URL of `schema` in the database at `url` (created when missing, never dropped)."""
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    admin.dispose()
+    return f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}"
+
+
+def _load() -> str:
+    return " ".join(f"{n:.2f}" for n in os.getloadavg())
+
+
+async def _generate_and_build(url: str, args: argparse.Namespace) -> Database:
+    first = generate(url, args)
+    db = Database(url)
+    took = await build_rollups(db, first, args.days)
+    print(f"day rollup (groups + channels): mean {statistics.mean(took):.2f}s, "
+          f"max {max(took):.2f}s over {len(took)} days (target < 60 s)")
+    await build_people(db, first, args.days)
+    return db
 
 
 def main() -> None:
@@ -284,8 +351,26 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--requests", type=int, default=200, help="per page")
-    parser.add_argument("--db", default="", help="keep the generated database here")
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--db", default="", help="keep the generated SQLite database here")
+    parser.add_argument("--database-url", default="",
+                        help="run on PostgreSQL instead, in a schema of its own dropped at "
+                             "the end (postgresql+psycopg://...)")
+    parser.add_argument("--schema", default="",
+                        help="with --database-url: this schema instead, kept (for --reuse)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the pages on the database --db kept (same sizes)")
+    parser.add_argument("--only", nargs="*", default=[],
+                        help="only the pages whose label holds one of these words")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.database_url and args.schema:
+            asyncio.run(main_async(args, _kept_schema(args.database_url, args.schema)))
+        elif args.database_url:
+            with scratch(args.database_url, tmp) as url:
+                asyncio.run(main_async(args, url))
+        else:
+            path = Path(args.db) if args.db else Path(tmp) / "console.db"
+            asyncio.run(main_async(args, f"sqlite:///{path}"))
 
 
 if __name__ == "__main__":

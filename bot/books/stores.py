@@ -129,6 +129,9 @@ class StoreDirectory:
     ) -> None:
         self.path = path
         self._stores = {store.id: store for store in stores}
+        self._managed: dict[str, list[Store]] = {}  # by_manager without a scan of every store
+        for store in self._stores.values():
+            self._managed.setdefault(store.manager_userid, []).append(store)
         self._staff: dict[str, StaffMember] = {}
         for store in stores:  # a manager of two stores belongs to the first
             self._staff.setdefault(
@@ -203,7 +206,7 @@ class StoreDirectory:
 
     def by_manager(self, userid: str) -> list[Store]:
         """Stores run by a WeCom member (one manager may run two small stores)."""
-        return [s for s in self._stores.values() if s.manager_userid == userid]
+        return list(self._managed.get(userid, ()))
 
     def staff(self, userid: str) -> StaffMember | None:
         """A WeCom member named in the file (a store manager or a ``staff:`` entry)."""

@@ -7,7 +7,7 @@ and as CSV on ``?format=csv&table=<key>``, so the two can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -65,7 +65,7 @@ def today_slots(conn: Connection, t0: float, t1: float) -> Table:
 
 
 def today_by_store(conn: Connection, t0: float, t1: float, scope: frozenset[str] | None,
-                   names: dict[str, str]) -> Table:
+                   names: Mapping[str, str]) -> Table:
     where, params = _in_scope("g.store_id", scope)
     counts: dict[str, dict[str, Any]] = {}
 
@@ -93,7 +93,7 @@ def today_by_store(conn: Connection, t0: float, t1: float, scope: frozenset[str]
                         "stack": True})
 
 
-def today_by_store_rolled_up(conn: Connection, day: date, names: dict[str, str]) -> Table:
+def today_by_store_rolled_up(conn: Connection, day: date, names: Mapping[str, str]) -> Table:
     """The chain's stores from the day's rollup (every store's ``*<store>`` row): what an
     operator sees first; at most `every_s` old, a store's page is live."""
     rows = []
