@@ -480,4 +480,14 @@ MESSAGES: dict[str, str] = {
     ),
     'times.no_store': "a store's own time, but the SOP reaches no store",
     'sop.video_moment_only': 'a video is sent only via: moment (客户朋友圈)',
+    # what one group got from a slot (outbox_delivery.status), as `sop report` names it
+    'delivery.queued': 'queued',
+    'delivery.held_quota': 'held_quota',
+    'delivery.submitted': 'submitted',
+    'delivery.sent': 'sent',
+    'delivery.quota_exceeded': 'quota_exceeded',
+    'delivery.failed': 'failed',
+    'delivery.unsent': 'unsent',
+    'delivery.uncertain': 'uncertain',
+    'delivery.cancelled': 'cancelled',
 }

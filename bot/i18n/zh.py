@@ -446,4 +446,14 @@ MESSAGES: dict[str, str] = {
     ),
     'times.no_store': '用了门店自己的时间，但这个 SOP 一家门店都发不到',
     'sop.video_moment_only': '视频只能通过 via: moment（客户朋友圈）发',
+    # what one group got from a slot (outbox_delivery.status), as `sop report` names it
+    'delivery.queued': '排队中',
+    'delivery.held_quota': '配额用尽未发',
+    'delivery.submitted': '已交给企业微信',
+    'delivery.sent': '已送达',
+    'delivery.quota_exceeded': '超出配额',
+    'delivery.failed': '失败',
+    'delivery.unsent': '群主未发',
+    'delivery.uncertain': '结果不明',
+    'delivery.cancelled': '已取消',
 }

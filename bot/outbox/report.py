@@ -76,6 +76,16 @@ def _read_day(settings: Settings, day: date
                                  error=type(exc).__name__)) from exc
 
 
+def _status_name(status: str) -> str:
+    """A delivery status as operators read it (the stored word for one not listed here)."""
+    names = {"queued": t("delivery.queued"), "held_quota": t("delivery.held_quota"),
+             "submitted": t("delivery.submitted"), "sent": t("delivery.sent"),
+             "quota_exceeded": t("delivery.quota_exceeded"), "failed": t("delivery.failed"),
+             "unsent": t("delivery.unsent"), "uncertain": t("delivery.uncertain"),
+             "cancelled": t("delivery.cancelled")}
+    return names.get(status, status)
+
+
 def format_report(day: date, rows: Sequence[tuple[str, ...]],
                   posts: Sequence[owner_posts.SlotPosts],
                   moments: Sequence[moment_records.SlotMoments] = ()) -> list[str]:
@@ -86,7 +96,7 @@ def format_report(day: date, rows: Sequence[tuple[str, ...]],
     lines = [t("report.heading", day=day.isoformat())]
     entries: list[tuple[str, str, str]] = []
     for (local, sop), counts in slots.items():
-        parts = t("app.list_sep").join(t("report.status", count=n, status=status)
+        parts = t("app.list_sep").join(t("report.status", count=n, status=_status_name(status))
                                        for status, n in sorted(counts.items()))
         entries.append((local, sop, t("report.group_send", count=sum(counts.values()),
                                       parts=parts)))

@@ -77,7 +77,7 @@ def test_the_report_is_in_chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                      reminders=1)])
     assert lines == [
         "SOP 发送报告 · 2026-11-24（北京时间）",
-        "08:30  member-day             2 个群：sent 2 个",
+        "08:30  member-day             2 个群：已送达 2 个",
         "10:00  tuesday-moment         朋友圈：任务 2 个；员工 2 人，已发表 1 人，"
         "还差 1 人；提醒 1 次",
         "14:40  flash-sale             群主发：应发 3 个群，已发 1 个，还差 2 个；"
@@ -107,3 +107,12 @@ def test_the_commands_speak_chinese_with_no_language_set(tmp_path: Path) -> None
     previewed = run("preview", "--date", "2026-11-24", "--store", "0112")
     assert previewed.startswith("果田鲜生 SOP 预览 · 2026-11-24 周二（会员日）")
     assert "不存在：还什么都没发过" in previewed
+
+
+def test_every_delivery_status_has_its_chinese_name_in_the_report() -> None:
+    from bot.outbox.status import DeliveryStatus
+
+    for status in DeliveryStatus:
+        rows = [("member-day", "2026-11-24 08:30", "wr1", "group_send", status.value)]
+        [_, line] = format_report(date(2026, 11, 24), rows, [], [])
+        assert status.value not in line, line  # named in Chinese, not by the stored word
