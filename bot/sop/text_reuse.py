@@ -4,7 +4,7 @@ Checking an SOP book renders each SOP's template for every store it reaches (a l
 name can break WeCom's byte limit, so every store is rendered: bot.sop.checks). Most
 templates use a store only to print its fields as they are (``{{ store.name }}``,
 ``{{ staff.name }}``); those fields cannot change what else the template prints. So the
-template is rendered once per day, data entry and value of the fields it *does* read
+template is rendered once per slot, data entry and value of the fields it *does* read
 otherwise (``{% if store.opens > time %}``), with unique markers in place of the printed
 fields, and each store's text is that render with its own values put in for the markers.
 
@@ -113,16 +113,17 @@ class TextReuse:
                       for at in (self.shape.printed if self.shape else ())}
         self.made: dict[tuple[Any, ...], str | None] = {}
 
-    def text(self, store: Store | None, day: date, entry: Any,
+    def text(self, store: Store | None, slot: date, entry: Any,
              context: Mapping[str, Any]) -> str | None:
-        """The template's raw output for `context` (whose store is `store`, on `day` with
-        data entry `entry`), or None: render it for this store as usual."""
+        """The template's raw output for `context` (whose store is `store`, at `slot` with
+        data entry `entry`), or None: render it for this store as usual. Keyed by the slot,
+        not the day: where stores send at their own times a template may differ by ``time``."""
         shape = self.shape
         if shape is None or store is None:
             return None
         people = {"store": store, "staff": context.get("staff")}
         try:
-            key = (day, entry, *(getattr(people[v], a) for v, a in shape.read))
+            key = (slot, entry, *(getattr(people[v], a) for v, a in shape.read))
             hash(key)
         except (TypeError, AttributeError):
             return None
