@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiohttp import web
 
-from bot import health
+from bot import health, heap
 from bot.config import Secrets, Settings
 from bot.console.routes import add_console_routes
 from bot.db.engine import Database
@@ -198,6 +198,7 @@ class BotRuntime:
                                                name="inbox-take-over")
         outbox.start()  # every replica: it finishes what was planned
         await leader.serve(replica.is_leader)
+        heap.settle()  # the books are read: freeze them (bot/heap.py)
         log.info("bot ready: %d stores, %d channels, API %s, replica %s (%s); %d callbacks "
                  "taken while starting", len(stores.all()), len(services.channels.names()),
                  settings.wecom.api_base_url, replica.id, replica.role, held)

@@ -89,8 +89,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         from aiohttp import web
 
+        from bot import heap
         from bot.app import RUNTIME, build_app, exit_if_start_fails
         from bot.loop import STOP_GRACE_S, new_event_loop
+
+        heap.enable()  # this process serves: its long-lived books are frozen (bot/heap.py)
 
         app = build_app(settings, secrets)
         if door is not None:  # shut before the start takes over what it recorded

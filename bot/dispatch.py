@@ -45,7 +45,7 @@ ACK_WAIT_S = 2.0  # longest a 200 waits for room among the welcomes (WeCom gives
 class _Job:
     """One recorded event waiting in its lane, with its place in line and its attempts."""
 
-    __slots__ = ("attempt", "prefetched", "recorded", "seq", "urgent")
+    __slots__ = ("attempt", "prefetched", "recorded", "seq", "taken", "urgent")
 
     def __init__(self, recorded: Recorded, seq: int,
                  prefetched: asyncio.Task[Any] | None = None) -> None:
@@ -54,6 +54,12 @@ class _Job:
         self.seq = seq
         self.attempt = 0
         self.urgent = recorded.event.urgent
+        self.taken: asyncio.Future[None] | None = None  # an answer held until a worker takes it
+
+    def release(self) -> None:
+        """A worker took it (or it stopped being urgent): its held answer may go."""
+        if self.taken is not None and not self.taken.done():
+            self.taken.set_result(None)
 
 
 class Dispatcher:
@@ -105,7 +111,6 @@ class Dispatcher:
         self._aside = 0  # workers inside a handler that stepped aside (`_step_aside`)
         self._aside_waiters: list[asyncio.Future[None]] = []
         self._urgent_ready = 0  # entries of `_ready` that are urgent
-        self._room: asyncio.Event | None = None  # set while welcomes are not backed up
         self._retries: dict[int, asyncio.TimerHandle] = {}  # by job seq
         self._seq = 0
         self._outstanding = 0  # submitted and not finished (handled or finally failed)
@@ -134,21 +139,25 @@ class Dispatcher:
             self._observe(event.kind, "recorded", received_at)
         log.debug("recorded %s as event %d", event.kind, recorded.event_id,
                   extra={"dedupe_key": event.dedupe_key})
-        self.submit(recorded, prefetched)
-        if self._urgent_ready > self._max * 2:
-            await self._wait_for_room()
+        job = self.submit(recorded, prefetched)
+        if job is not None and job.urgent and self._urgent_ready > self._max * 2:
+            await self._wait_taken(job)
 
-    async def _wait_for_room(self) -> None:
-        """Hold the answer (the event is recorded already) while more new customers wait for
-        a worker than the workers take in a moment: answering faster than welcoming only
-        piles up WelcomeCodes that die in the queue, whereas a slower answer makes WeCom
-        send more slowly (it waits for each answer, up to 5 s). At most `ACK_WAIT_S`."""
-        if self._room is None:
-            self._room = asyncio.Event()
-        self._room.clear()
+    async def _wait_taken(self, job: _Job) -> None:
+        """Hold the answer (the event is recorded already) until a worker takes this new
+        customer, while more wait for a worker than the workers take in a moment: answering
+        faster than welcoming only piles up WelcomeCodes that die in the queue, whereas a
+        slower answer makes WeCom send more slowly (it waits for each answer, up to 5 s).
+
+        Each answer waits for its own customer, not for the whole queue to shrink: answers
+        then go out at the rate welcomes start. (A shared "room again" signal made every
+        held answer wait for the same moment and all go at once, and a queue that never
+        shrank that far held each one the full `ACK_WAIT_S`: measured at 600/s on one core,
+        138 callbacks/s.) At most `ACK_WAIT_S`."""
+        job.taken = asyncio.get_running_loop().create_future()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(ACK_WAIT_S):  # not wait_for: see bot/outbox/worker.py
-                await self._room.wait()
+                await job.taken
 
     def _start_prefetch(self, event: Event) -> asyncio.Task[Any] | None:
         """Start the handler's first read now if a worker will take the event at once (not
@@ -160,22 +169,25 @@ class Dispatcher:
         task.add_done_callback(_consume)
         return task
 
-    def submit(self, recorded: Recorded, prefetched: asyncio.Task[Any] | None = None) -> None:
-        """Queue the event; returns at once (the HTTP answer must not wait for it)."""
+    def submit(self, recorded: Recorded, prefetched: asyncio.Task[Any] | None = None
+               ) -> _Job | None:
+        """Queue the event; returns at once (the HTTP answer must not wait for it): its job,
+        or None while starting (held until `open`)."""
         self._outstanding += 1
         self._all_done.clear()
         if self._held is not None:  # still starting: handled once `open` is called
             self._held.append(recorded)
-            return
+            return None
         self._seq += 1
         job = _Job(recorded, self._seq, prefetched)
         lane = recorded.event.lane
         queue = self._lanes.get(lane)
         if queue is not None:
             queue.append(job)  # behind the event of this lane that is running or ready
-            return
+            return job
         self._lanes[lane] = deque((job,))
         self._offer(lane, job)
+        return job
 
     def _offer(self, lane: str, head: _Job) -> None:
         heapq.heappush(self._ready, (not head.urgent, head.seq, lane))
@@ -187,8 +199,6 @@ class Dispatcher:
         not_urgent, _, lane = heapq.heappop(self._ready)
         if not not_urgent:
             self._urgent_ready -= 1
-            if self._urgent_ready <= self._max and self._room is not None:
-                self._room.set()
         if self._aside_waiters and not self._urgent_ready:
             waiters, self._aside_waiters = self._aside_waiters, []
             for waiter in waiters:
@@ -241,6 +251,7 @@ class Dispatcher:
             lane = self._take()
             queue = self._lanes[lane]
             job = queue[0]
+            job.release()
             if job.urgent and self._too_late(job):
                 # Its WelcomeCode is dead: the handler only records and tags now, which can
                 # wait behind the customers whose welcome can still make it.

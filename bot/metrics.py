@@ -141,6 +141,7 @@ class BotMetrics:
             "wecom_bot_wecom_calls", "WeCom API answers by API and errcode "
             "(-1 also for no answer)", ["api", "errcode"], registry=self.registry)
         self.snapshot = DbSnapshot()
+        self._children: dict[tuple[str, str], Any] = {}
         self._state = state
         self.registry.register(_StateCollector(self._full_state))
 
@@ -148,7 +149,10 @@ class BotMetrics:
         return {**self._state(), "snapshot": self.snapshot}
 
     def callback(self, kind: str, outcome: str, received_at: float) -> None:
-        self.callbacks.labels(kind, outcome).inc()
+        counter = self._children.get((kind, outcome))
+        if counter is None:  # `labels` takes a lock and builds a key: once per pair, not per call
+            counter = self._children[(kind, outcome)] = self.callbacks.labels(kind, outcome)
+        counter.inc()
         self.ack_seconds.observe(max(time.time() - received_at, 0.0))
 
     def api_call(self, api: str, errcode: int) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from bot import heap
 from bot.books.yamlfile import OperatorFileError, OperatorFileErrors
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class LiveBook(Generic[T]):
         for listener in self._listeners:
             listener(value)
         self._swapped.set()
+        heap.settle_soon()  # the new book is long-lived now, the old one garbage
         log.info("%s reloaded: %s", self.name, self.describe(value))
         return True
 

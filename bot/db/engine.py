@@ -10,7 +10,8 @@ Where the batch runs depends on the database. SQLite in WAL mode commits in tens
 microseconds without an fsync, so the batch runs right on the event loop, at the end of the
 current loop iteration: handing it to a thread costs more (measured: a third of the
 throughput, lost to GIL hand-offs) than the work itself. A server database answers over the
-network, so there the batch runs on a writer thread and the loop stays free.
+network, so there the batch runs on a writer thread and the loop stays free. (SQLite's WAL
+checkpoints, which do fsync, run on a thread of their own: bot/db/checkpoint.py.)
 
 The same code serves SQLite (embedded, one process) and PostgreSQL (production, several
 replicas): the SQL is written in the dialect both understand (`ON CONFLICT`, no date
@@ -33,6 +34,7 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
+from bot.db.checkpoint import Checkpointer, stop_checkpointing_on_commit
 from bot.db.revisions import MIGRATIONS_DIR, known_head
 
 log = logging.getLogger(__name__)
@@ -219,6 +221,7 @@ class Database:
         # The inline writer's own connection, kept open: checking one out of the pool and
         # back in for every group commit cost as much as the commit (measured).
         self._inline_conn: Connection | None = None
+        self._checkpointer: Checkpointer | None = None  # SQLite: see `_writer_conn`
         self.commits = 0  # group commits done, for the benchmark's report
         self.writes = 0  # writes committed (or failed) in them
 
@@ -250,9 +253,7 @@ class Database:
         if not self._inline:
             return await self.read(lambda conn: _first_row(driver_execute(conn, statement,
                                                                           params)))
-        if self._inline_conn is None:
-            self._inline_conn = self.engine.connect()
-        raw = self._inline_conn.connection.driver_connection
+        raw = self._writer_conn().connection.driver_connection
         assert raw is not None
         return _first_row(raw.execute(statement, params))
 
@@ -287,14 +288,25 @@ class Database:
         self._inline_deferred = False
         batch, self._queue = self._queue, []
         try:
-            if self._inline_conn is None:
-                self._inline_conn = self.engine.connect()
-            results = self._run_batch([fn for fn, _ in batch], self._inline_conn)
+            results = self._run_batch([fn for fn, _ in batch], self._writer_conn())
         except Exception as exc:
             log.exception("group commit of %d writes failed", len(batch))
             results = [(False, exc)] * len(batch)
             self._drop_inline_conn()  # it may be broken: the next batch opens a new one
         self._settle(batch, results)
+
+    def _writer_conn(self) -> Connection:
+        """The loop's writer connection (SQLite), opened on first use; it leaves the WAL
+        checkpoints to a thread (bot/db/checkpoint.py), started with it."""
+        if self._inline_conn is None:
+            conn = self.engine.connect()
+            if ":memory:" not in self.url:
+                stop_checkpointing_on_commit(conn.connection.driver_connection)
+                if self._checkpointer is None:
+                    self._checkpointer = Checkpointer(self.engine.raw_connection)
+                    self._checkpointer.start()
+            self._inline_conn = conn
+        return self._inline_conn
 
     def _drop_inline_conn(self) -> None:
         conn, self._inline_conn = self._inline_conn, None
@@ -373,6 +385,8 @@ class Database:
         if self._queue:  # a group commit is scheduled: let it run
             await asyncio.gather(*(f for _, f in self._queue), return_exceptions=True)
         self._drop_inline_conn()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self.engine.dispose()

@@ -278,3 +278,26 @@ async def test_the_answer_waits_while_new_customers_are_backed_up():
     await asyncio.wait_for(held, 1.0)
     assert await dispatcher.drain(5)
     assert rec.started() == ["wm0", "wm1", "wm2", "wm3"] and dispatcher.handled == 4
+
+
+async def test_each_held_answer_goes_when_its_own_customer_is_taken():
+    """Not all at once when the queue shrinks: answers go at the rate welcomes start."""
+    rec = Recorder()
+    rec.hold_s = 0.05
+    svc = services()
+    svc.db = CountingDb()
+    dispatcher = Dispatcher(svc, rec.router(), max_concurrency=1)
+    received = time.time()
+    for i in range(3):  # one running, two waiting: not held yet
+        await dispatcher.accept(added(f"wo{i}").event, received)
+    third = asyncio.ensure_future(dispatcher.accept(added("wo3").event, received))
+    fourth = asyncio.ensure_future(dispatcher.accept(added("wo4").event, received))
+    await asyncio.sleep(0.01)
+    assert not third.done() and not fourth.done()
+    rec.gate.set()
+    await asyncio.wait_for(third, 1.0)
+    assert "wo3" in rec.started()
+    assert not fourth.done() and "wo4" not in rec.started()  # its customer is still waiting
+    await asyncio.wait_for(fourth, 1.0)
+    assert "wo4" in rec.started()
+    assert await dispatcher.drain(5)
