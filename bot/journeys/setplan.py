@@ -1,8 +1,9 @@
 """A journey's day planned in SQL, a statement per rule and step: the fast path.
 
 The page-by-page planner (`bot.journeys.planner`) reads each customer into Python; for a
-million members that is minutes. Here every stop rule is one UPDATE over the journey's due
-entries, and every step one INSERT ... SELECT whose allowance check counts the customer's
+million members that is minutes. Here the stop rules are an UPDATE over the due entries of
+the customers who may meet one (read from what changed, not per entry), and every step one
+INSERT ... SELECT whose allowance check counts the customer's
 群发 of the day in the outbox (reservations of earlier statements included), so the order
 of statements is the precedence: postponed steps first, then the day's own in time order.
 Same rows and reasons as the page planner (the tests run through both); used when no member
@@ -130,11 +131,12 @@ def _with_cache(unit: Unit) -> Unit:
 
 def sql_plan_units(book: JourneyBook, journey: Journey, day: date, now: float,
                    result: JourneyDay) -> list[Unit]:
-    """The day's plan of `journey` as small transactions, to run in order: the stop rules,
-    then each step (postponed copies first, then the day's own in time order). Each is
-    whole by itself (a step's reservations and rows commit together) and idempotent, and
-    none holds more than one step's rows: SQLite keeps a transaction's pages in memory
-    (one transaction per journey of 100,000 entries held 150 MB, measured)."""
+    """The day's plan of `journey` as small units, to run in order (`run_units`, a few to
+    a transaction): the stop rules, then each step (postponed copies first, then the day's
+    own in time order). Each is whole by itself (a step's reservations and rows commit
+    together) and idempotent. A transaction is bounded by time, not by a journey: the
+    writer is not held for seconds (peak RSS at a million members stayed 114 MB, measured
+    with SQLite's 32 MB plan cache)."""
     days = {(day - timedelta(days=s.day)).isoformat() for s in journey.steps}
     names = {f"d{i}": d for i, d in enumerate(sorted(days))}
     active = _ACTIVE.format(days=", ".join(f":{n}" for n in names))
