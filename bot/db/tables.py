@@ -7,7 +7,7 @@ between "acknowledged" and "acted" is repaired by replaying pending rows at star
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
 
@@ -49,6 +49,10 @@ class Member(SQLModel, table=True):
     """A customer (external contact). `status` sums up their relations with our staff."""
 
     __tablename__ = "member"
+    # the journeys' stop rules: who is no longer active (0016_journey_indexes)
+    __table_args__ = (Index("ix_member_not_active", "external_userid",
+                            sqlite_where=text("status <> 'active'"),
+                            postgresql_where=text("status <> 'active'")),)
 
     external_userid: str = Field(primary_key=True, max_length=64)
     name: str = ""
@@ -66,6 +70,9 @@ class MemberFollow(SQLModel, table=True):
     """One customer-staff relation: a customer may add several staff of the chain."""
 
     __tablename__ = "member_follow"
+    __table_args__ = (Index("ix_member_follow_not_active", "external_userid",
+                            sqlite_where=text("status <> 'active'"),
+                            postgresql_where=text("status <> 'active'")),)
 
     external_userid: str = Field(primary_key=True, max_length=64)
     userid: str = Field(primary_key=True, max_length=64)
@@ -112,6 +119,7 @@ class GroupMember(SQLModel, table=True):
     """Who is in a group now. History lives in `GroupMemberLog`."""
 
     __tablename__ = "group_member"
+    __table_args__ = (Index("ix_group_member_member_id", "member_id"),)
 
     chat_id: str = Field(primary_key=True, max_length=64)
     member_id: str = Field(primary_key=True, max_length=64)  # userid or external_userid
@@ -124,7 +132,8 @@ class GroupMemberLog(SQLModel, table=True):
     """Append-only join/leave history; a re-join is a new row, never an update."""
 
     __tablename__ = "group_member_log"
-    __table_args__ = (UniqueConstraint("event_id", "member_id", name="uq_log_event_member"),)
+    __table_args__ = (UniqueConstraint("event_id", "member_id", name="uq_log_event_member"),
+                      Index("ix_group_member_log_action_at", "action", "at"))
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: int  # the inbox event that recorded it: a replay cannot log it twice

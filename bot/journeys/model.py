@@ -65,9 +65,14 @@ class Journey:
     enabled: bool = True
     where: str = ""  # file:line of its name, for messages
     note: str = ""
+    # the steps by id: the hand-over looks one up per row
+    by_id: dict[str, Step] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {s.id: s for s in self.steps})
 
     def step(self, step_id: str) -> Step | None:
-        return next((s for s in self.steps if s.id == step_id), None)
+        return self.by_id.get(step_id)
 
     def due_on(self, entry_day: date, day: date) -> list[Step]:
         """The steps due on local `day` for a customer who entered on `entry_day`."""

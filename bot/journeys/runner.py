@@ -31,7 +31,7 @@ from bot.journeys import entries, tasks
 from bot.journeys.book import JourneyBook
 from bot.journeys.dispatch import Dispatched, dispatch_due
 from bot.journeys.planner import JourneyDay, plan_journey, sql_planned
-from bot.journeys.setplan import DEFAULT_CACHE_KIB, page_cache, sql_plan_units
+from bot.journeys.setplan import DEFAULT_CACHE_KIB, page_cache, run_units, sql_plan_units
 from bot.journeys.sop_claims import member_sop_claims
 from bot.sop.book import SopBook
 
@@ -181,8 +181,9 @@ class JourneyRunner:
         for journey in book.enabled():
             if sql_planned(book, journey, claims):
                 result = JourneyDay(journey.name)
-                for unit in sql_plan_units(book, journey, day, now, result):
-                    await self.db.write(unit)
+                units = sql_plan_units(book, journey, day, now, result)
+                while units:  # a few units per transaction (setplan.UNITS_BUDGET_S)
+                    units = await self.db.write(lambda c, us=units: run_units(c, us))  # type: ignore[misc]
             else:
                 result = await self.db.write(
                     lambda c, j=journey: plan_journey(c, book, j, day, now, claims))  # type: ignore[misc]

@@ -1,8 +1,9 @@
 """A journey's day planned in SQL, a statement per rule and step: the fast path.
 
 The page-by-page planner (`bot.journeys.planner`) reads each customer into Python; for a
-million members that is minutes. Here every stop rule is one UPDATE over the journey's due
-entries, and every step one INSERT ... SELECT whose allowance check counts the customer's
+million members that is minutes. Here the stop rules are an UPDATE over the due entries of
+the customers who may meet one (read from what changed, not per entry), and every step one
+INSERT ... SELECT whose allowance check counts the customer's
 群发 of the day in the outbox (reservations of earlier statements included), so the order
 of statements is the precedence: postponed steps first, then the day's own in time order.
 Same rows and reasons as the page planner (the tests run through both); used when no member
@@ -12,6 +13,7 @@ SOP ranked above the journey still has to fire today, and never for previews.
 # ruff: noqa: S608 - statements are built from this module's constants; values are bound
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -45,6 +47,22 @@ _BOUGHT = (f"EXISTS (SELECT 1 FROM member_event v WHERE v.external_userid = {_EX
 _LEFT = (f"NOT EXISTS (SELECT 1 FROM group_member g WHERE g.member_id = {_EXT}) AND EXISTS "
          f"(SELECT 1 FROM group_member_log l WHERE l.member_id = {_EXT} AND "
          "l.action = 'leave' AND l.at > journey_entry.entered_at - 1)")  # whole seconds
+# Who may meet a rule, read from what changed (small indexes, 0016_journey_indexes), not by
+# a lookup per due entry: every entry began with an active member and relation
+# (`entries.matches`) and those rows are marked, never deleted, so a customer gone since has
+# a row no longer active. The rules then run on these customers only (the hand-over checks
+# each customer again, `bot.journeys.stops`).
+_MAY_GONE = ("SELECT external_userid FROM member WHERE status <> 'active' UNION "
+             "SELECT external_userid FROM member_follow WHERE status <> 'active'")
+_MAY_DELETE = "SELECT external_userid FROM member_follow WHERE status <> 'active'"
+_MAY_TAG = ("SELECT t.external_userid FROM member_tag t JOIN tag g ON g.id = t.tag_id "
+            "WHERE {match}")
+# the oldest due entry's day, from the index (its entered_at is a row lookup per entry)
+_OLDEST = "SELECT MIN(entry_day) FROM journey_entry WHERE {active}"
+_MAY_BUY = ("SELECT external_userid FROM member_event WHERE event IN ('purchase', "
+            "'first_purchase') AND at > :since")
+_MAY_LEAVE = ("SELECT member_id AS external_userid FROM group_member_log WHERE action = 'leave' "
+              "AND at > :since")
 _STOP = ("UPDATE journey_entry SET status = 'stopped', reason = {reason}, ended_at = :now "
          "WHERE {active} AND ({cond})")
 _ROOM = ("(SELECT COUNT(*) FROM outbox_delivery d WHERE d.chat_id = {ext} AND "
@@ -91,6 +109,11 @@ Unit = Callable[[Connection], None]
 # CPU for the reservations, measured). Set back to the default after the plan.
 PLAN_CACHE_KIB = 32768
 DEFAULT_CACHE_KIB = 2000
+# A plan transaction runs units until this much time has passed: each commit writes the
+# pages it changed to the WAL and checkpoints them, and consecutive steps change the same
+# index pages (a commit per step was half the plan's time at a million members, measured);
+# the writer (on SQLite the event loop itself) is still never held much longer than this.
+UNITS_BUDGET_S = 0.5
 
 
 def page_cache(conn: Connection, kib: int) -> None:
@@ -108,11 +131,12 @@ def _with_cache(unit: Unit) -> Unit:
 
 def sql_plan_units(book: JourneyBook, journey: Journey, day: date, now: float,
                    result: JourneyDay) -> list[Unit]:
-    """The day's plan of `journey` as small transactions, to run in order: the stop rules,
-    then each step (postponed copies first, then the day's own in time order). Each is
-    whole by itself (a step's reservations and rows commit together) and idempotent, and
-    none holds more than one step's rows: SQLite keeps a transaction's pages in memory
-    (one transaction per journey of 100,000 entries held 150 MB, measured)."""
+    """The day's plan of `journey` as small units, to run in order (`run_units`, a few to
+    a transaction): the stop rules, then each step (postponed copies first, then the day's
+    own in time order). Each is whole by itself (a step's reservations and rows commit
+    together) and idempotent. A transaction is bounded by time, not by a journey: the
+    writer is not held for seconds (peak RSS at a million members stayed 114 MB, measured
+    with SQLite's 32 MB plan cache)."""
     days = {(day - timedelta(days=s.day)).isoformat() for s in journey.steps}
     names = {f"d{i}": d for i, d in enumerate(sorted(days))}
     active = _ACTIVE.format(days=", ".join(f":{n}" for n in names))
@@ -121,6 +145,8 @@ def sql_plan_units(book: JourneyBook, journey: Journey, day: date, now: float,
     room = {"ds": start, "de": start + 86400, "per_day": book.allowance.per_day}
 
     def stops(conn: Connection) -> None:
+        if conn.dialect.name == "postgresql":  # the rows the day's earlier plans wrote
+            driver_execute(conn, "ANALYZE journey_entry, journey_step, outbox_delivery", {})
         result.stopped += _stops(conn, journey, active, base, now)
 
     units: list[Unit] = [stops]
@@ -131,6 +157,18 @@ def sql_plan_units(book: JourneyBook, journey: Journey, day: date, now: float,
     return [_with_cache(unit) for unit in units]
 
 
+def run_units(conn: Connection, units: list[Unit], budget: float = UNITS_BUDGET_S
+              ) -> list[Unit]:
+    """Run `units` in order in this transaction until `budget` seconds have passed (each
+    is whole by itself, so any run of them may share a transaction); the rest to run."""
+    start = time.perf_counter()
+    for i, unit in enumerate(units):
+        unit(conn)
+        if time.perf_counter() - start >= budget:
+            return units[i + 1:]
+    return []
+
+
 def _run(conn: Connection, statement: str, params: dict[str, Any]) -> int:
     return int(driver_execute(conn, " ".join(statement.split()), params,
                               client_side=True).rowcount or 0)
@@ -139,25 +177,37 @@ def _run(conn: Connection, statement: str, params: dict[str, Any]) -> int:
 def _stops(conn: Connection, journey: Journey, active: str, base: dict[str, Any],
            now: float) -> int:
     """The stop rules over the due entries (in the page planner's order: the first that
-    holds is the reason), then the stopped entries' steps."""
-    rules: list[tuple[str, str]] = [("'gone: no longer a friend of any staff member'", _GONE)]
+    holds is the reason), then the stopped entries' steps. Each rule runs only on the
+    customers who may meet it (``_MAY_*``): a few index ranges, not lookups per entry."""
+    oldest = driver_execute(conn, " ".join(_OLDEST.format(active=active).split()),
+                            base).fetchone()[0]
+    if oldest is None:  # nobody due today
+        return 0
+    # a day before the oldest entry's day began: whatever zone it was entered in
+    since = datetime.combine(date.fromisoformat(oldest), datetime.min.time(),
+                             journey.timezone).timestamp() - 86400
+    rules: list[tuple[str, str, str]] = [
+        ("'gone: no longer a friend of any staff member'", _GONE, _MAY_GONE)]
     extra: dict[str, Any] = {}
     if journey.stop.staff_deleted:
-        rules.append(("'deleted the staff member ' || journey_entry.sender", _DELETED))
+        rules.append(("'deleted the staff member ' || journey_entry.sender", _DELETED,
+                      _MAY_DELETE))
     for i, tag in enumerate(journey.stop.tags):
         group, slash, name = tag.partition("/")
-        match = "g.group_name = :tg{i} AND g.name = :tn{i}" if slash else "g.name = :tn{i}"
+        match = ("g.group_name = :tg{i} AND g.name = :tn{i}" if slash
+                 else "g.name = :tn{i}").format(i=i)
         rules.append((f":reason{i}", "EXISTS (SELECT 1 FROM member_tag t JOIN tag g ON g.id = "
-                      f"t.tag_id WHERE t.external_userid = {_EXT} AND {match.format(i=i)})"))
+                      f"t.tag_id WHERE t.external_userid = {_EXT} AND {match})",
+                      _MAY_TAG.format(match=match)))
         extra |= {f"tg{i}": group, f"tn{i}": name if slash else tag,
                   f"reason{i}": f"got the tag {tag}"}
     if journey.stop.purchase:
-        rules.append(("'bought'", _BOUGHT))
+        rules.append(("'bought'", _BOUGHT, _MAY_BUY))
     if journey.stop.left_groups:
-        rules.append(("'left the store groups'", _LEFT))
-    if conn.dialect.name == "postgresql":  # one anti-join per rule beats OR'ed subplans
-        stopped = sum(_run(conn, _STOP.format(reason=why, active=active, cond=cond),
-                           {**base, **extra}) for why, cond in rules)
+        rules.append(("'left the store groups'", _LEFT, _MAY_LEAVE))
+    extra["since"] = since
+    if conn.dialect.name == "postgresql":
+        stopped = _stops_pg(conn, rules, active, {**base, **extra})
     else:
         stopped = _run(conn, _one_pass(journey, rules, active), {**base, **extra})
     if stopped:
@@ -165,15 +215,37 @@ def _stops(conn: Connection, journey: Journey, active: str, base: dict[str, Any]
     return stopped
 
 
-def _one_pass(journey: Journey, rules: list[tuple[str, str]], active: str) -> str:
-    """SQLite: every rule in one UPDATE, one walk over the entries (its subqueries are
-    index lookups either way); the CASE names the first rule that holds."""
-    reason = ("CASE " + " ".join(f"WHEN {cond} THEN {why}" for why, cond in rules)
+def _stops_pg(conn: Connection, rules: list[tuple[str, str, str]], active: str,
+              params: dict[str, Any]) -> int:
+    """PostgreSQL: the due entries of customers who may meet a rule, read first; then one
+    UPDATE per rule on those ids. Given the rule and the ids in one statement, PostgreSQL
+    checked the rule on every due entry while scanning them (a table's conditions are
+    checked in its scan, before any join)."""
+    may = " UNION ".join(m for _, _, m in rules)
+    ids = [i for (i,) in driver_execute(
+        conn, f"SELECT journey_entry.id FROM journey_entry WHERE {active} AND "
+        f"journey_entry.external_userid IN ({may})", params, client_side=True)]
+    if not ids:
+        return 0
+    some = "journey_entry.status = 'active' AND journey_entry.id = ANY(:ids)"
+    return sum(_run(conn, _STOP.format(reason=why, active=some, cond=cond),
+                    {**params, "ids": ids}) for why, cond, _ in rules)
+
+
+def _one_pass(journey: Journey, rules: list[tuple[str, str, str]], active: str) -> str:
+    """SQLite: every rule in one UPDATE over the customers who may meet one (one set,
+    built once, matched to the due entries by id: the walk stays in the index); the CASE
+    names the first rule that holds."""
+    reason = ("CASE " + " ".join(f"WHEN {cond} THEN {why}" for why, cond, _ in rules)
               + " END")
-    conds = [c for _, c in rules]
+    conds = [c for _, c, _ in rules]
     if journey.stop.staff_deleted:  # the sender's friendship settles "any friend" for most
         conds[:2] = [_NOT_MEMBER, _DELETED, f"journey_entry.sender = '' AND {_NO_FRIEND}"]
-    return _STOP.format(reason=reason, active=active, cond=" OR ".join(f"({c})" for c in conds))
+    may = " UNION ".join(m for _, _, m in rules)
+    due = (f"journey_entry.id IN (SELECT journey_entry.id FROM journey_entry WHERE {active} "
+           "AND journey_entry.id IN (SELECT e.id FROM journey_entry e WHERE e.external_userid "
+           f"IN ({may})))")
+    return _STOP.format(reason=reason, active=due, cond=" OR ".join(f"({c})" for c in conds))
 
 
 def _skip_stopped(conn: Connection, journey: Journey, now: float) -> None:

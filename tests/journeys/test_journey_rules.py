@@ -164,6 +164,8 @@ async def test_stop_by_each_rule(jw: Journeys, rule: str) -> None:
     await jw.at(1, "10:00")
     await trigger(jw, ext)
     await jw.at(2, "00:05", plan=True)
+    # the day's plan stops it (the hand-over would too: it checks each customer again)
+    assert jw.entries(ext) == [("t", "stopped", reason)]
     await jw.at(2, "10:00")
     assert jw.entries(ext) == [("t", "stopped", reason)]
     assert jw.steps(ext) == {"hello": ("queued", ""), "again": ("skipped", f"stopped: {reason}")}
