@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,14 @@ from bot.books.live import LiveBook
 from bot.books.stores import StoreDirectory
 from bot.codes.records import JOIN_URL_SQL
 from bot.db.engine import Database, sql
+from bot.i18n import t
 from bot.members.compute import recompute
 from bot.members.journey_events import record_purchase_events
 from bot.members.purchases import BadPurchase, PhoneHasher, PurchaseRow, parse_purchase
 from bot.members.purchases import write_purchases as _write
 from bot.members.questionnaire import Questionnaires
 from bot.members.rules import MemberRules
-from bot.members.signing import WINDOW_S, PosRefused, RecentIds, SignedRequest
+from bot.members.signing import WINDOW_S, PosRefused, SignedRequest
 from bot.members.tag_sync import TagSync
 
 __all__ = ["MAX_PURCHASES", "Members", "store_join_code"]
@@ -88,7 +89,6 @@ class Members:
     hasher: PhoneHasher
     questionnaires: Questionnaires | None = None  # None: no sop/questionnaires.yaml
     _task: asyncio.Task[None] | None = None
-    recent: RecentIds = field(default_factory=RecentIds)  # the till lookups' request ids
 
     def start(self) -> None:
         self.rules.start()
@@ -186,15 +186,12 @@ class Members:
                           ) -> dict[str, Any]:
         """Is this member in one of the store's groups; if not, what to show them."""
         if store_id not in self.stores:
-            raise PosRefused(404, f"store {store_id!r} is not in the store directory")
+            raise PosRefused(404, t("till.unknown_store", store=store_id))
         now = time.time()
-        if not self.recent.first_time(signed.request_id, now):
-            raise PosRefused(409, "this X-Pos-Request-Id was used before")
-        if self.db.is_postgres:  # replicas: a replay sent to another one is refused too
-            try:
-                await self.db.write(lambda conn: _remember(conn, signed, now))
-            except Replayed:
-                raise PosRefused(409, "this X-Pos-Request-Id was used before") from None
+        try:  # durable: refused by another replica, or by this bot after a restart, too
+            await self.db.write(lambda conn: _remember(conn, signed, now))
+        except Replayed:
+            raise PosRefused(409, "this X-Pos-Request-Id was used before") from None
         known, level, stage, ext, group, join_url = await self.db.lookup_row(
             _TILL_LOOKUP, {"code": member_code, "store_id": store_id})
         answer = {"member_code": member_code, "known": known is not None,
