@@ -185,6 +185,7 @@ async def step_lookup(url: str, members: int, lookups: int) -> None:
           f"{statistics.median(times):.1f} ms, p99 {times[int(len(times) * 0.99) - 1]:.1f} ms; "
           f"peak RSS {rss_mb():.0f} MB")
     await runner.cleanup()
+    await service.ids.flush()
     await db.close()
 
 

@@ -20,10 +20,11 @@ import hashlib
 import hmac
 import os
 import re
+from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["POS_SECRET_ENV", "PosRefused", "SignedRequest", "sign", "verify"]
+__all__ = ["POS_SECRET_ENV", "PosRefused", "RecentIds", "SignedRequest", "sign", "verify"]
 
 POS_SECRET_ENV = "BOT_POS_SECRET"  # noqa: S105 (the variable's name, not a secret)
 WINDOW_S = 300
@@ -72,3 +73,25 @@ def verify(headers: Mapping[str, str], method: str, path_qs: str, body: bytes, n
     if not hmac.compare_digest(wanted, given.lower()):
         raise PosRefused(401, "bad signature")
     return SignedRequest(request_id, timestamp)
+
+
+@dataclass
+class RecentIds:
+    """Request ids of signed reads seen by this process in the last two windows: a read has
+    no effects to record its id with, so the till lookup remembers them here and answers a
+    replay 409 without a write (and its commit) per lookup. On SQLite that is the whole
+    check (one process serves it); on PostgreSQL, where replicas share the callers, the id
+    is also recorded in `pos_request` so that a replay sent to another replica is refused."""
+
+    keep_s: float = 2 * WINDOW_S
+    _seen: set[str] = field(default_factory=set)
+    _order: deque[tuple[float, str]] = field(default_factory=deque)
+
+    def first_time(self, request_id: str, now: float) -> bool:
+        while self._order and self._order[0][0] < now - self.keep_s:
+            self._seen.discard(self._order.popleft()[1])
+        if request_id in self._seen:
+            return False
+        self._seen.add(request_id)
+        self._order.append((now, request_id))
+        return True

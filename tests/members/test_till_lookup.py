@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -95,6 +96,13 @@ async def test_a_replay_after_a_restart_or_to_another_replica_is_refused(world: 
     captured = headers("GET", path, b"", request_id="lookup-0002")
     async with world.http.get(world.bot_url + path, headers=captured) as resp:
         assert resp.status == 200
+    async with world.http.get(world.bot_url + path, headers=captured) as resp:
+        assert resp.status == 409  # this life remembers it at once
+    recorded = "SELECT at FROM pos_request WHERE request_id = 'lookup-0002'"
+    for _ in range(100):  # SQLite: recorded within RECORD_EVERY_S of the answer
+        if world.rows(recorded):
+            break
+        await asyncio.sleep(0.05)
     runner, url = await start_bot(world.settings, world.secrets)  # same database
     try:
         async with world.http.get(url + path, headers=captured) as resp:
@@ -104,4 +112,4 @@ async def test_a_replay_after_a_restart_or_to_another_replica_is_refused(world: 
             assert resp.status == 200  # a fresh request is answered
     finally:
         await runner.cleanup()
-    assert world.rows("SELECT request_id FROM pos_request WHERE request_id = 'lookup-0002'")
+    assert len(world.rows(recorded)) == 1
