@@ -28,7 +28,7 @@ from bot.members.journey_events import record_purchase_events
 from bot.members.purchases import BadPurchase, PhoneHasher, PurchaseRow, parse_purchase
 from bot.members.purchases import write_purchases as _write
 from bot.members.questionnaire import Questionnaires
-from bot.members.replays import LookupIds, Replayed, remember
+from bot.members.replays import SEEN_BEFORE, LookupIds, Replayed, remember
 from bot.members.rules import MemberRules
 from bot.members.signing import WINDOW_S, PosRefused, SignedRequest
 from bot.members.tag_sync import TagSync
@@ -65,7 +65,7 @@ _TILL_LOOKUP = f"""
               AND EXISTS (SELECT 1 FROM group_member gm WHERE gm.chat_id = g.chat_id
                           AND gm.member_id = m.external_userid) LIMIT 1),
            (SELECT j.qr_code FROM ({JOIN_URL_SQL}) j LIMIT 1),
-           (SELECT 1 FROM pos_request r WHERE r.request_id = :request_id)
+           {SEEN_BEFORE}
     FROM (SELECT 1 AS one) one LEFT JOIN loyalty_member m ON m.member_code = :code
 """  # noqa: S608 (constants; every value bound)
 
@@ -182,10 +182,11 @@ class Members:
         """Is this member in one of the store's groups; if not, what to show them."""
         if store_id not in self.stores:
             raise PosRefused(404, t("till.unknown_store", store=store_id))
-        known, level, stage, ext, group, join_url, recorded = await self.db.lookup_row(
+        now = time.time()
+        known, level, stage, ext, group, join_url, seen = await self.ids.lookup(
             _TILL_LOOKUP, {"code": member_code, "store_id": store_id,
-                           "request_id": signed.request_id})
-        if not await self.ids.first_time(signed, recorded is not None, time.time()):
+                           "request_id": signed.request_id, "at": now})
+        if not self.ids.first_time(signed, seen is not None, now):
             raise PosRefused(409, "this X-Pos-Request-Id was used before")
         answer = {"member_code": member_code, "known": known is not None,
                   "level": level or "", "stage": stage or "", "wecom_customer": bool(ext),
