@@ -408,6 +408,7 @@ MESSAGES: dict[str, str] = {
     'purchase.member_code': 'member_code: 1 to 32 letters, digits, - or _',
     'purchase.store_id': 'store_id: longer than 16 characters',
     'purchase.unionid': 'unionid: longer than 64 characters',
+    'till.unknown_store': 'store {store} is not in the store directory (stores.yaml)',
     'import.more_bad': '... and {count} more bad rows',
     'import.summary': (
         '{rows} rows: {imported} new purchases, {already} already imported, {bad} bad;'

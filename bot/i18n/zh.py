@@ -377,6 +377,7 @@ MESSAGES: dict[str, str] = {
     'purchase.member_code': 'member_code：只能是 1 到 32 个字母、数字、- 或 _',
     'purchase.store_id': 'store_id：超过 16 个字符',
     'purchase.unionid': 'unionid：超过 64 个字符',
+    'till.unknown_store': '门店目录（stores.yaml）里没有门店 {store}',
     'import.more_bad': '……还有 {count} 行有问题',
     'import.summary': (
         '共 {rows} 行：新消费记录 {imported} 条，之前已导入 {already} 条，有问题 {bad} 行；'

@@ -126,18 +126,20 @@ def import_csv(engine: Engine, path: Path, rules: MemberRules, *, now: float | N
                              "(member_code VARCHAR(32) PRIMARY KEY)")
         plain.open()
         conn.commit()
-        with _index_rebuilt(conn, bulk):
+        with _index_rebuilt(conn, bulk) as index:
             for first_line, block in blocks(handle, 2):
                 with conn.begin():
                     done = plain.write(block, bare_members=not bulk)
                 if done is not None:
                     report.rows += done[0]
                     _count(report, done[0], done[1], progress)
+                    index.after(*done)
                     continue
                 for chunk in _chunks(block, first_line, header, report, rows):
                     with conn.begin():
                         new = write_chunk(conn, chunk, bare_members=not bulk)
                     _count(report, len(chunk.purchases), new, progress)
+                    index.after(len(chunk.purchases), new)
         report.load_s = time.perf_counter() - started
         with conn.begin():
             if report.imported:
@@ -173,24 +175,41 @@ def _tuned(conn: Connection) -> Iterator[None]:
 
 
 
-@contextmanager
-def _index_rebuilt(conn: Connection, bulk: bool) -> Iterator[None]:
+class _Index:
     """A backfill writes purchases without the (member, time) index and builds it once at
     the end: a sorted build costs a quarter of a million random index inserts (measured,
-    SQLite). Rebuilt whatever happens, so a failed import leaves the schema whole; the
-    till webhook keeps working meanwhile, its recompute slower until the index is back."""
-    if bulk:
-        with conn.begin():
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {PURCHASE_INDEX}")
+    SQLite). Dropped after the first block that brought mostly new rows, so a file imported
+    again (nothing new) keeps it and rebuilds nothing; rebuilt whatever happens, so a failed
+    import leaves the schema whole. The till webhook keeps working meanwhile, its recompute
+    slower until the index is back."""
+
+    def __init__(self, conn: Connection, bulk: bool) -> None:
+        self.conn, self.bulk, self.dropped = conn, bulk, False
+
+    def after(self, rows: int, new: int) -> None:
+        if self.bulk and not self.dropped and new * 2 > rows:
+            with self.conn.begin():
+                self.conn.exec_driver_sql(f"DROP INDEX IF EXISTS {PURCHASE_INDEX}")
+            self.dropped = True
+
+    def rebuild(self) -> None:
+        if not self.dropped:
+            return
+        with self.conn.begin():
+            self.conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {PURCHASE_INDEX} ON "
+                                      "purchase (member_code, at, amount_fen)")
+            if self.conn.dialect.name == "postgresql":  # the planner learns the new size
+                self.conn.exec_driver_sql("ANALYZE purchase")
+        self.dropped = False
+
+
+@contextmanager
+def _index_rebuilt(conn: Connection, bulk: bool) -> Iterator[_Index]:
+    index = _Index(conn, bulk)
     try:
-        yield
+        yield index
     finally:
-        if bulk:
-            with conn.begin():
-                conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {PURCHASE_INDEX} ON "
-                                     "purchase (member_code, at, amount_fen)")
-                if conn.dialect.name == "postgresql":  # the planner learns the new size
-                    conn.exec_driver_sql("ANALYZE purchase")
+        index.rebuild()
 
 
 def _recompute(conn: Connection, rules: MemberRules, now: float, bulk: bool) -> int:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import TextIO
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from bot.members.compute import TOUCHED
 
@@ -56,6 +58,10 @@ def blocks(handle: TextIO, first_line: int) -> Iterator[tuple[int, str]]:
         line += block.count("\n")
 
 
+class _OutOfRange(Exception):
+    pass
+
+
 class PlainBlocks:
     """Writes blocks of plain rows of one file (its header) through the table `RAW`, a
     temporary table of the importing connection made by `open` and dropped by `close`."""
@@ -63,6 +69,7 @@ class PlainBlocks:
     def __init__(self, conn: Connection, header: Sequence[str], now: float) -> None:
         self.conn, self.width, self.now = conn, len(header), now
         self.postgres = conn.dialect.name == "postgresql"
+        self.all_new = True  # the last block's order ids were all new (PostgreSQL: plain)
         self.pattern = re.compile("^" + ",".join(
             f"({_CELL.get(name, _OTHER)})" for name in header) + "$", re.MULTILINE)
         pos = {name: i for i, name in reversed(list(enumerate(header)))}  # the first
@@ -72,6 +79,7 @@ class PlainBlocks:
         self.fen = (f"round(CAST({amount} AS numeric) * 100)" if self.postgres else
                     f"CAST(round(CAST({amount} AS REAL) * 100) AS INTEGER)")
         self.at = f"CAST({self.col['at']} AS {'float8' if self.postgres else 'REAL'})"
+        self.unionid = pos.get("unionid")  # its cell in a match, if the file has the column
 
     def open(self) -> None:
         cells = ", ".join(f"c{i} TEXT" for i in range(self.width))
@@ -93,10 +101,10 @@ class PlainBlocks:
         if len(matches) != rows or not rows:
             return None
         self._load(block, matches)
-        out = self.conn.exec_driver_sql(
-            f"SELECT count(*) FROM {RAW} WHERE NOT ({self.fen} > 0 AND {self.at} "
-            f"BETWEEN {_EARLIEST} AND {self.now + 86_400})").scalar()
-        new = None if out else self._insert(bare_members)
+        new = self._purchases(rows)
+        if new is not None:
+            self._members(bare_members, self.unionid is not None and any(
+                map(itemgetter(self.unionid), matches)))
         if not self.postgres:  # SQLite truncates a DELETE without WHERE
             self.conn.exec_driver_sql(f"DELETE FROM {RAW}")
         return None if new is None else (rows, new)
@@ -113,12 +121,38 @@ class PlainBlocks:
                 f"COPY {RAW} ({columns}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(block)
 
-    def _insert(self, bare_members: bool) -> int:
+    def _purchases(self, rows: int) -> int | None:
+        """The block's purchases written: how many were new, or None (nothing written) when
+        an amount or a time is out of range. PostgreSQL: a plain INSERT first, under a
+        savepoint (half the work of ON CONFLICT's speculative insertion of each row,
+        measured), unless the block before had order ids seen before; a duplicate anywhere
+        rolls it back to the careful statement."""
         c, run = self.col, self.conn.exec_driver_sql
-        new = run(f"INSERT INTO purchase (order_id, member_code, store_id, amount_fen, at, "
+        insert = (f"INSERT INTO purchase (order_id, member_code, store_id, amount_fen, at, "
                   f"items) SELECT {c['order_id']}, {c['member_code']}, {c['store_id']}, "
-                  f"{self.fen}, {self.at}, {c['items']} FROM {RAW} ORDER BY n "
-                  "ON CONFLICT (order_id) DO NOTHING").rowcount
+                  f"{self.fen}, {self.at}, {c['items']} FROM {RAW}")
+        good = f"{self.fen} > 0 AND {self.at} BETWEEN {_EARLIEST} AND {self.now + 86_400}"
+        if self.postgres and self.all_new:
+            try:
+                with self.conn.begin_nested():
+                    if run(f"{insert} WHERE {good}").rowcount != rows:
+                        raise _OutOfRange  # undone: the row-by-row reader names the row
+                return rows
+            except _OutOfRange:
+                return None
+            except IntegrityError:  # an order id seen before (or twice in the block)
+                pass
+        if run(f"SELECT count(*) FROM {RAW} WHERE NOT ({good})").scalar():
+            return None
+        new = max(int(run(f"{insert} ORDER BY n ON CONFLICT (order_id) DO NOTHING").rowcount),
+                  0)
+        self.all_new = new == rows
+        return new
+
+    def _members(self, bare_members: bool, unionids: bool) -> None:
+        """The members the block names: made bare and noted as touched (a day's export),
+        and given the last unionid their rows say (`unionids`: some row has one)."""
+        c, run = self.col, self.conn.exec_driver_sql
         if bare_members:
             run("INSERT INTO loyalty_member (member_code, total_fen, purchases, growth, "
                 "level, stage, level_tag, stage_tag, level_tag_synced, stage_tag_synced, "
@@ -127,7 +161,7 @@ class PlainBlocks:
                 "ON CONFLICT (member_code) DO NOTHING")
             run(f"INSERT INTO {TOUCHED} (member_code) SELECT DISTINCT {c['member_code']} "
                 f"FROM {RAW} WHERE true ON CONFLICT (member_code) DO NOTHING")
-        if c["unionid"] != "''":
+        if unionids:
             run("INSERT INTO loyalty_member (member_code, unionid, total_fen, purchases, "
                 "growth, level, stage, level_tag, stage_tag, level_tag_synced, "
                 f"stage_tag_synced, tag_dirty, sync_attempts) SELECT {c['member_code']}, "
@@ -135,4 +169,3 @@ class PlainBlocks:
                 f"(SELECT max(n) FROM {RAW} WHERE {c['unionid']} <> '' GROUP BY "
                 f"{c['member_code']}) ON CONFLICT (member_code) DO UPDATE SET "
                 "unionid = excluded.unionid")
-        return max(int(new), 0)

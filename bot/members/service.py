@@ -22,23 +22,21 @@ from bot.books.live import LiveBook
 from bot.books.stores import StoreDirectory
 from bot.codes.records import JOIN_URL_SQL
 from bot.db.engine import Database, sql
+from bot.i18n import t
 from bot.members.compute import recompute
 from bot.members.journey_events import record_purchase_events
 from bot.members.purchases import BadPurchase, PhoneHasher, PurchaseRow, parse_purchase
 from bot.members.purchases import write_purchases as _write
 from bot.members.questionnaire import Questionnaires
+from bot.members.replays import SEEN_BEFORE, LookupIds, Replayed, remember
 from bot.members.rules import MemberRules
-from bot.members.signing import WINDOW_S, PosRefused, RecentIds, SignedRequest
+from bot.members.signing import WINDOW_S, PosRefused, SignedRequest
 from bot.members.tag_sync import TagSync
 
 __all__ = ["MAX_PURCHASES", "Members", "store_join_code"]
 log = logging.getLogger(__name__)
 MAX_PURCHASES = 200  # per webhook call; a till sends as it sells, a backfill uses the CSV
 RECOMPUTE_EVERY_S = 6 * 3600.0  # stages move with the calendar (days since last purchase)
-
-
-class Replayed(Exception):
-    pass
 
 
 def store_join_code(stores: StoreDirectory, store_id: str, join_url: str | None
@@ -56,25 +54,18 @@ def store_join_code(stores: StoreDirectory, store_id: str, join_url: str | None
     return {"kind": "group_qr", "url": store.group_qr_url, "group_name": store.group_name}
 
 
-def _remember(conn: Connection, signed: SignedRequest, now: float) -> None:
-    seen = conn.execute(sql("INSERT INTO pos_request (request_id, at) VALUES (:id, :at) "
-                            "ON CONFLICT (request_id) DO NOTHING"),
-                        {"id": signed.request_id, "at": now})
-    if not seen.rowcount:
-        raise Replayed
-
-
 # The till's question in one indexed read (no write, no commit): the member, the first
 # live group of the store they are in (the store's few groups, each probed by the group
-# member key) and the store's join code. One row always, the member's columns NULL when
-# the code is unknown.
+# member key), the store's join code, and whether the request id was seen before
+# (bot.members.replays). One row always, the member's columns NULL when the code is unknown.
 _TILL_LOOKUP = f"""
     SELECT m.member_code, m.level, m.stage, m.external_userid,
            (SELECT g.name FROM customer_group g
             WHERE g.store_id = :store_id AND g.dismissed_at IS NULL
               AND EXISTS (SELECT 1 FROM group_member gm WHERE gm.chat_id = g.chat_id
                           AND gm.member_id = m.external_userid) LIMIT 1),
-           (SELECT j.qr_code FROM ({JOIN_URL_SQL}) j LIMIT 1)
+           (SELECT j.qr_code FROM ({JOIN_URL_SQL}) j LIMIT 1),
+           {SEEN_BEFORE}
     FROM (SELECT 1 AS one) one LEFT JOIN loyalty_member m ON m.member_code = :code
 """  # noqa: S608 (constants; every value bound)
 
@@ -88,7 +79,10 @@ class Members:
     hasher: PhoneHasher
     questionnaires: Questionnaires | None = None  # None: no sop/questionnaires.yaml
     _task: asyncio.Task[None] | None = None
-    recent: RecentIds = field(default_factory=RecentIds)  # the till lookups' request ids
+    ids: LookupIds = field(init=False)  # the till lookups' request ids
+
+    def __post_init__(self) -> None:
+        self.ids = LookupIds(self.db)
 
     def start(self) -> None:
         self.rules.start()
@@ -106,6 +100,7 @@ class Members:
         if self.questionnaires is not None:
             await self.questionnaires.forms.stop()
         await self.sync.stop()
+        await self.ids.flush()
 
     async def _recompute_loop(self) -> None:
         while True:
@@ -166,7 +161,7 @@ class Members:
         rules, now = self.rules.value, time.time()
 
         def effects(conn: Connection) -> tuple[int, int]:
-            _remember(conn, signed, now)
+            remember(conn, signed, now)
             new, codes = _write(conn, rows)
             if not new:
                 return 0, 0
@@ -186,17 +181,13 @@ class Members:
                           ) -> dict[str, Any]:
         """Is this member in one of the store's groups; if not, what to show them."""
         if store_id not in self.stores:
-            raise PosRefused(404, f"store {store_id!r} is not in the store directory")
+            raise PosRefused(404, t("till.unknown_store", store=store_id))
         now = time.time()
-        if not self.recent.first_time(signed.request_id, now):
+        known, level, stage, ext, group, join_url, seen = await self.ids.lookup(
+            _TILL_LOOKUP, {"code": member_code, "store_id": store_id,
+                           "request_id": signed.request_id, "at": now})
+        if not self.ids.first_time(signed, seen is not None, now):
             raise PosRefused(409, "this X-Pos-Request-Id was used before")
-        if self.db.is_postgres:  # replicas: a replay sent to another one is refused too
-            try:
-                await self.db.write(lambda conn: _remember(conn, signed, now))
-            except Replayed:
-                raise PosRefused(409, "this X-Pos-Request-Id was used before") from None
-        known, level, stage, ext, group, join_url = await self.db.lookup_row(
-            _TILL_LOOKUP, {"code": member_code, "store_id": store_id})
         answer = {"member_code": member_code, "known": known is not None,
                   "level": level or "", "stage": stage or "", "wecom_customer": bool(ext),
                   "in_store_group": group is not None, "group_name": group or ""}

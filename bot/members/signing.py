@@ -10,8 +10,8 @@ The POS (or the CRM in front of it) signs each request with a secret shared out 
 
 Everything is checked before anything is read or written (design note 3): the size, the
 headers, the time window, then the signature in constant time. The request id is recorded
-with the request's own effects (`pos_request`, in the same transaction), which is what
-refuses a replay: a captured request sent again inside the window has the same id.
+in `pos_request` (bot.members.replays), which is what refuses a replay: a captured request
+sent again inside the window has the same id.
 """
 
 from __future__ import annotations
@@ -77,11 +77,9 @@ def verify(headers: Mapping[str, str], method: str, path_qs: str, body: bytes, n
 
 @dataclass
 class RecentIds:
-    """Request ids of signed reads seen by this process in the last two windows: a read has
-    no effects to record its id with, so the till lookup remembers them here and answers a
-    replay 409 without a write (and its commit) per lookup. On SQLite that is the whole
-    check (one process serves it); on PostgreSQL, where replicas share the callers, the id
-    is also recorded in `pos_request` so that a replay sent to another replica is refused."""
+    """Request ids of signed reads seen by this process in the last two windows: the till
+    lookup refuses a replay to this process from memory, before its id is in `pos_request`
+    (bot.members.replays), which refuses it in another replica or after a restart."""
 
     keep_s: float = 2 * WINDOW_S
     _seen: set[str] = field(default_factory=set)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
 from tests.codes.support import codes_of, run_sync
-from tests.conftest import World
-from tests.members.support import MANAGER, POS_SECRET, post_purchases, purchase, till_lookup
+from tests.conftest import World, start_bot
+from tests.members.support import (
+    MANAGER,
+    POS_SECRET,
+    headers,
+    post_purchases,
+    purchase,
+    till_lookup,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -65,6 +73,13 @@ async def test_refused_lookups(world: World, case: str):
         assert status == 404
 
 
+@pytest.mark.usefixtures("chinese")
+async def test_an_unknown_store_is_named_in_the_operators_language(world: World):
+    status, answer = await till_lookup(world, "M1", "9999")
+    assert status == 404
+    assert answer["error"] == "门店目录（stores.yaml）里没有门店 9999"
+
+
 async def test_without_a_secret_the_till_endpoints_are_off(world: World,
                                                            monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("BOT_POS_SECRET")
@@ -73,16 +88,28 @@ async def test_without_a_secret_the_till_endpoints_are_off(world: World,
     assert world.count("pos_request") == 0
 
 
-async def test_a_replay_to_another_replica_is_refused_on_postgresql(world: World):
-    """Replicas share PostgreSQL: the second one (its own memory of request ids empty) must
-    refuse the id the first one answered. On SQLite one process serves the till."""
-    if not world.db.is_postgres:
-        pytest.skip("one process serves the till on SQLite")
-    from bot.members.signing import RecentIds
-
-    assert (await till_lookup(world, "M1", "0012", request_id="lookup-0002"))[0] == 200
-    members = world.runtime.members
-    assert members is not None
-    members.recent = RecentIds()  # what another replica remembers: nothing
-    status, _ = await till_lookup(world, "M1", "0012", request_id="lookup-0002")
-    assert status == 409
+async def test_a_replay_after_a_restart_or_to_another_replica_is_refused(world: World):
+    """The request ids answered are kept in the database (`pos_request`), on SQLite as on
+    PostgreSQL: a bot started afresh on the same database (a restart, or another replica,
+    its memory empty) refuses a captured lookup sent again inside the time window."""
+    path = "/api/pos/member?member_code=M1&store_id=0012"
+    captured = headers("GET", path, b"", request_id="lookup-0002")
+    async with world.http.get(world.bot_url + path, headers=captured) as resp:
+        assert resp.status == 200
+    async with world.http.get(world.bot_url + path, headers=captured) as resp:
+        assert resp.status == 409  # this life remembers it at once
+    recorded = "SELECT at FROM pos_request WHERE request_id = 'lookup-0002'"
+    for _ in range(100):  # SQLite: recorded within RECORD_EVERY_S of the answer
+        if world.rows(recorded):
+            break
+        await asyncio.sleep(0.05)
+    runner, url = await start_bot(world.settings, world.secrets)  # same database
+    try:
+        async with world.http.get(url + path, headers=captured) as resp:
+            assert resp.status == 409
+            assert "X-Pos-Request-Id" in (await resp.json())["error"]
+        async with world.http.get(url + path, headers=headers("GET", path, b"")) as resp:
+            assert resp.status == 200  # a fresh request is answered
+    finally:
+        await runner.cleanup()
+    assert len(world.rows(recorded)) == 1
