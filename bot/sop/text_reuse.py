@@ -1,4 +1,5 @@
-"""The load check's message text, rendered once per distinct input instead of per store.
+"""The load check's message text (and attachments), rendered once per distinct input
+instead of per store.
 
 Checking an SOP book renders each SOP's template for every store it reaches (a long store
 name can break WeCom's byte limit, so every store is rendered: bot.sop.checks). Most
@@ -14,6 +15,8 @@ variable of that name; ``store.hours`` counts as its two fields), it includes or
 nothing and calls no filter that reads the whole context; the values put in must be
 text, and the result stays within the output cap. Anything else (and any render that
 fails) is rendered for the store as before, so every error keeps its own wording.
+`AttachmentReuse` does the same for the attachments' fields (a link's ``?store=``), each
+store's result then through WeCom's checks as its own render would be.
 """
 
 from __future__ import annotations
