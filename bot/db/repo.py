@@ -225,30 +225,13 @@ _STAFF = sql("""
 """)
 
 
-_STORES_NOW = sql("SELECT id, name, city, manager_userid FROM store")
-_STAFF_NOW = sql("SELECT userid, name, store_id FROM staff")
-
-
 def sync_directory(conn: Connection, stores: list[dict[str, Any]],
                    staff: list[dict[str, Any]]) -> None:
-    """Stores and their managers from the operators' store file: only the rows that differ
-    are written (every start wrote all 20,000 rows of 10,000 stores before it welcomed)."""
-    stores = _differ(conn, _STORES_NOW, stores, ("id", "name", "city", "manager_userid"))
-    staff = _differ(conn, _STAFF_NOW, staff, ("userid", "name", "store_id"))
+    """Stores and their managers from the operators' store file."""
     if stores:
         _write(conn, _STORE, stores)
     if staff:
         _write(conn, _STAFF, staff)
-
-
-def _differ(conn: Connection, now: Any, rows: list[dict[str, Any]],
-            columns: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The `rows` that are not in the table as they are (`now` reads it, key first)."""
-    if not rows:
-        return rows
-    found = {values[0]: values for values in map(tuple, conn.execute(now))}
-    return [row for row in rows
-            if found.get(row[columns[0]]) != tuple(row[c] for c in columns)]
 
 
 # -- small named values (watermarks, counters) -------------------------------------------
