@@ -45,11 +45,18 @@ def _build(parser: Any, resolver: BaseResolver, scalar: Callable[[str], Any]) ->
     root: Any = None
     documents = 0
     made: dict[str, Any] = {}
+    starts = _typed_starts(resolver)
+    get_event, scalar_event = parser.get_event, events.ScalarEvent
     while True:
-        event = parser.get_event()
+        event = get_event()
         kind = type(event)
-        if kind is events.ScalarEvent:
-            value = _scalar(event, resolver, scalar, made)
+        if kind is scalar_event:
+            text = event.value  # text, the common case, without a call (400,000 events)
+            if (event.anchor is None and event.tag is None and text and starts is not None
+                    and (not event.implicit[0] or text[0] not in starts)):
+                value = text
+            else:
+                value = _scalar(event, resolver, scalar, made, starts)
         elif kind is events.MappingStartEvent or kind is events.SequenceStartEvent:
             if event.anchor is not None or event.tag is not None:
                 raise _NotPlain
@@ -75,10 +82,13 @@ def _build(parser: Any, resolver: BaseResolver, scalar: Callable[[str], Any]) ->
 
 
 def _scalar(event: Any, resolver: BaseResolver, scalar: Callable[[str], Any],
-            made: dict[str, Any]) -> Any:
+            made: dict[str, Any], starts: frozenset[str] | None) -> Any:
     if event.anchor is not None or event.tag is not None:
         raise _NotPlain
-    found = resolver.resolve(ScalarNode, event.value, event.implicit)
+    text = event.value
+    if not event.implicit[0] or (text and starts is not None and text[0] not in starts):
+        return text  # quoted, or no implicit type starts so: what `resolve` would say
+    found = resolver.resolve(ScalarNode, text, event.implicit)
     tag = getattr(found, "value", found)  # ruamel's Tag, or the text of one
     if tag == _STR:
         return event.value
@@ -90,6 +100,17 @@ def _scalar(event: Any, resolver: BaseResolver, scalar: Callable[[str], Any],
             raise _NotPlain
         made[event.value] = value
     return made[event.value]
+
+
+def _typed_starts(resolver: BaseResolver) -> frozenset[str] | None:
+    """The first characters an implicitly typed plain scalar (a number, a boolean, null, a
+    date...) can start with; a plain scalar starting otherwise is text. None: ask
+    `resolve` for every scalar (path resolvers, or a type that may start with anything).
+    Resolving each of 190,000 scalars of 10,000 stores was a fifth of reading them."""
+    table = getattr(resolver, "versioned_resolver", None)
+    if not isinstance(table, dict) or None in table or resolver.yaml_path_resolvers:
+        return None
+    return frozenset(key for key in table if isinstance(key, str))
 
 
 def _add(top: list[Any], value: Any) -> None:

@@ -15,9 +15,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image
-
-from bot.cards.draw import draw_card, find_font
 from bot.cards.model import SIZES, CardCode
 from bot.cards.recorded import store_cards
 from bot.i18n import t
@@ -25,6 +22,8 @@ from bot.media.fetch import QrFetchError, qr_fetcher
 from bot.wecom.errors import WeComError
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,8 @@ async def answer_qr(services: Services, userid: str) -> int:
     if services.media is None:
         log.error("二维码 for %s: no media cache to upload the cards with", userid)
         return 0
+    from bot.cards.draw import find_font  # Pillow: not for every start (docs/capacity.md)
+
     font: Path = find_font()
     sent = 0
     for code in found:
@@ -75,6 +76,8 @@ async def answer_qr(services: Services, userid: str) -> int:
 
 
 def _card_png(code: CardCode, qr_png: bytes, font: Path) -> bytes:
+    from bot.cards.draw import draw_card
+
     card: Image.Image = draw_card(code, qr_png, _TILL, font)
     buf = io.BytesIO()
     card.save(buf, "PNG", optimize=True)

@@ -182,8 +182,10 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+@functools.lru_cache(maxsize=1)
 def head_revision() -> str:
-    """The newest migration this code knows."""
+    """The newest migration this code knows (read once: every readiness probe asked
+    Alembic to parse all the scripts again, on the event loop)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()

@@ -46,8 +46,10 @@ class StoreTime:
     offset: timedelta
     text: str  # as written, for the schedule's description
 
-    def value(self, store: Store, data: Mapping[str, Any] | None) -> tuple[time | None, str]:
-        """This store's time, or (None, why not)."""
+    def value(self, store: Store, data: Mapping[str, Any] | None,
+              seen: dict[tuple[StoreTime, str], time] | None = None) -> tuple[time | None, str]:
+        """This store's time, or (None, why not); `seen`: the times already worked out
+        (10,000 stores close at a few times)."""
         if self.source == "store":
             found: Any = getattr(store, self.path[0])
         else:
@@ -56,6 +58,14 @@ class StoreTime:
                 found = found.get(key) if isinstance(found, Mapping) else None
         if found is None:
             return None, t("times.has_no", path=".".join(self.path))
+        if seen is not None and (self, str(found)) in seen:
+            return seen[self, str(found)], ""
+        at, why = self._moved(found)
+        if seen is not None and at is not None:
+            seen[self, str(found)] = at
+        return at, why
+
+    def _moved(self, found: Any) -> tuple[time | None, str]:
         try:
             base = parse_clock(str(found))
         except ValueError:
@@ -97,6 +107,7 @@ def resolve(entries: Sequence[str], stores: Sequence[Store], data: SopData | Non
     parsed = [parse_store_time(e) if is_store_time(e) else parse_clock(e) for e in entries]
     table: list[tuple[str, tuple[time, ...]]] = []
     missing: list[str] = []
+    seen: dict[tuple[StoreTime, str], time] = {}
     for store in stores:
         own = data.for_store(store.id) if data is not None else None
         times: set[time] = set()
@@ -107,7 +118,7 @@ def resolve(entries: Sequence[str], stores: Sequence[Store], data: SopData | Non
             if entry.source == "data" and data is None:
                 fail(("at",), t("times.needs_data", text=entry.text))
                 return ()
-            at, why = entry.value(store, own)
+            at, why = entry.value(store, own, seen)
             if at is None:
                 missing.append(t("times.store_missing", store=store.id, why=why,
                                  where=_where(store, data, entry)))
