@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from bot.outbox import rows as outbox
+from bot.outbox.listing import GroupMsgListing
 from bot.outbox.rows import SendRow
 from bot.outbox.sending import Pacer, Sending
 from bot.outbox.status import RESULT_STATUS, DeliveryStatus, SendStatus
@@ -33,6 +34,7 @@ class GroupSends:
     def __init__(self, sending: Sending, pacer: Pacer) -> None:
         self.sending = sending
         self._pacer = pacer
+        self._listing = GroupMsgListing(sending.wecom, sending.clock)
 
     async def create(self, row: SendRow) -> None:
         await self._pacer.wait()
@@ -70,7 +72,7 @@ class GroupSends:
         outbox.mark_retry(conn, row.id, next_at, "no answer: checking", was=S.SENDING,
                           status=S.UNKNOWN)
 
-    async def reconcile(self, row: SendRow) -> None:
+    async def reconcile(self, row: SendRow, due_by: float) -> None:
         """Did an unanswered add_msg_template create the task? Ask WeCom, then decide.
 
         Messages created through the API are listed without their creator, so a candidate
@@ -78,18 +80,18 @@ class GroupSends:
         as the list keeps them (`_same_content`), that no other send of ours owns, and whose
         task belongs to this send's owner.
         """
-        found = await self.sending.look_up(row, lambda: self._find_task(row))
+        found = await self.sending.look_up(row, lambda: self._find_task(row, due_by))
         if found:
             await self._created(row, S.UNKNOWN, found, [])
 
-    async def _find_task(self, row: SendRow) -> str:
-        """The msgid of the task this send created, or "" if WeCom has none."""
+    async def _find_task(self, row: SendRow, due_by: float) -> str:
+        """The msgid of the task this send created, or "" if WeCom has none. The list is
+        one walked after `due_by`, when the row was due: its call had ended by then."""
         wecom, body = self.sending.wecom, row.body
         # The call went out after the send was planned; a restart long after the crash must
         # still look back that far (a window from "now" would miss it and send it again).
-        since = int(row.created_at) - 60
-        listed = await wecom.get_groupmsg_list_v2(
-            since, int(self.sending.clock()) + 60, chat_type=body.get("chat_type", "group"))
+        listed = await self._listing.covering(body.get("chat_type", "group"),
+                                              int(row.created_at) - 60, due_by)
         candidates = [str(m["msgid"]) for m in listed
                       if m.get("msgid") and _same_content(m, body)]
         known = await self.sending.db.read(lambda c: outbox.known_msgids(c, candidates))

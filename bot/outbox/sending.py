@@ -95,8 +95,10 @@ class Sending:
             return found
         self.stats.reconciled_absent += 1
         log.info("outbox: %s had not reached WeCom: sending it", row.key)
+        # due since it was planned: it keeps its place in line, not behind the slot's backlog
+        due = min(row.created_at, self.clock())
         await self.db.write(lambda c: outbox.mark_retry(
-            c, row.id, self.clock(), "resend", was=SendStatus.UNKNOWN))
+            c, row.id, due, "resend", was=SendStatus.UNKNOWN))
         return ""
 
     async def failed_call(self, row: SendRow, exc: WeComError) -> None:

@@ -111,11 +111,12 @@ class DeliveryWorker:
                 rows = await self.db.write(self._lease_due)
             else:
                 rows = await self.db.read(self._due)
+            due_by = self.clock()  # every row read was due by now
             fresh = [r for r in rows if r.id not in self._in_flight]
             for row in fresh:
                 await self._slots.acquire()
                 self._in_flight.add(row.id)
-                task = asyncio.get_running_loop().create_task(self._handle(row))
+                task = asyncio.get_running_loop().create_task(self._handle(row, due_by))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if not fresh:
@@ -184,7 +185,7 @@ class DeliveryWorker:
                         "stopped: recorded as uncertain, not repeated", row.key)
         return 1
 
-    async def _handle(self, row: SendRow) -> None:
+    async def _handle(self, row: SendRow, due_by: float) -> None:
         try:
             # A queued row is claimed by mark_sending itself (status must still be queued);
             # others take a lease, so a stale read cannot work on them twice.
@@ -197,7 +198,7 @@ class DeliveryWorker:
             elif row.status == S.CREATED:
                 await self._group_sends.follow(row)
             elif row.status == S.UNKNOWN:
-                await self._group_sends.reconcile(row)
+                await self._group_sends.reconcile(row, due_by)
             elif row.via == "group_send":
                 await self._group_sends.create(row)
             elif row.via == REMIND_VIA:

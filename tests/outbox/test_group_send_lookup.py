@@ -33,7 +33,7 @@ async def test_lost_answer_with_photos_is_found_by_the_lookup_not_sent_again(wor
 
     assert world.sim.call_count(ADD) == 2  # not one call more
     assert runtime.outbox.stats.reconciled_found == 2
-    assert world.sim.call_count(LIST) >= 2
+    assert world.sim.call_count(LIST) >= 1  # checks due together share one walk
     for chat in chats.values():
         [seen] = world.sim.group_messages(chat)
         assert any(a["msgtype"] == "image" and "pic_url" in a["image"]
