@@ -46,7 +46,9 @@ if TYPE_CHECKING:  # imported by `_start`, after the port is open (see `startup`
     from bot.outbox.scheduler import SopScheduler
     from bot.outbox.worker import DeliveryWorker
     from bot.replies.library import ReplyLibrary
+    from bot.replies.messenger import AppMessenger
     from bot.services import Services
+    from bot.wecom.client import WeComClient
     from bot.wecom.ratelimit import Limits
 
 # What only the work after the start needs: imported on a thread once the port is open, so
@@ -84,6 +86,17 @@ class Running:
     replies: LiveBook[ReplyLibrary]
 
 
+@dataclass(frozen=True)
+class _Early:
+    """What the start runs before the books are read: released by `cleanup` if the start
+    stops before `Running` exists."""
+
+    replica: Replica
+    outbox: DeliveryWorker
+    leader: Leader
+    wecom: WeComClient
+
+
 class _Part(Generic[T]):
     """One part of `Running` as an attribute of the runtime; None before the start."""
 
@@ -111,6 +124,7 @@ class BotRuntime:
             timestamp_window_s=settings.server.timestamp_window_s)
         self._take_over: asyncio.Task[None] | None = None
         self._dispatcher: Dispatcher | None = None
+        self._early: _Early | None = None
         self._starting: asyncio.Task[None] | None = None
         self.start_error: BaseException | None = None
         self.on_start_failed: Callable[[BaseException], None] | None = None  # bot run: exit
@@ -170,16 +184,25 @@ class BotRuntime:
         from bot.operator_books import live_channels, live_replies
         from bot.outbox.worker import DeliveryWorker
 
+        wecom, messenger = self._wecom(db)
+        robots = RobotKeys(settings)
+        outbox = DeliveryWorker(
+            db, wecom, settings.sop, robots,
+            request_timeout_s=settings.wecom.request_timeout_s, replica_id=replica.id,
+            agent_id=secrets.agent_id, app_limits=messenger)
+        leader = Leader(settings, outbox, robots)
+        set_log_context(replica=replica.id)
+        self._early = _Early(replica, outbox, leader, wecom)
+        # liveness first: what this replica claims is its own
+        await replica.start(on_elected=leader.lead, on_deposed=leader.follow)
+        # Every replica finishes what was planned. The outbox needs only the database and
+        # WeCom, so the sends a restart interrupted go on while the books are read (at
+        # 10,000 stores they waited 3 s more: bench_fanout's kill phase).
+        outbox.start()
         stores, channels = await loop.run_in_executor(None, live_channels, settings)
         replies = await loop.run_in_executor(None, live_replies, settings, stores)
         await db.write(lambda s: repo.sync_directory(s, stores.store_rows(), stores.staff_rows()))
-        services = await self._services(db, stores, channels, replies)
-        robots = RobotKeys(settings)
-        outbox = DeliveryWorker(
-            db, services.wecom, settings.sop, robots,
-            request_timeout_s=settings.wecom.request_timeout_s, replica_id=replica.id,
-            agent_id=secrets.agent_id, app_limits=services.app_messenger)
-        leader = Leader(settings, services, outbox, robots)
+        services = await self._services(db, stores, channels, replies, wecom, messenger)
         if self.sidebar is not None:
             self.sidebar.attach(services)
         channels.start()
@@ -187,33 +210,24 @@ class BotRuntime:
         self.members = build_members(services, replica.id)
         if self.members is not None:
             self.members.start()
-        set_log_context(replica=replica.id)
-        # liveness first: what this replica claims is its own
-        await replica.start(on_elected=leader.lead, on_deposed=leader.follow)
         await dispatcher.replay_pending(replica.id)
         held = await dispatcher.open(services, build_router())
         self.running = Running(services, dispatcher, replica, outbox, leader, channels, replies)
+        self._early = None
         if db.is_postgres:
             self._take_over = loop.create_task(take_over_loop(dispatcher, replica.id),
                                                name="inbox-take-over")
-        outbox.start()  # every replica: it finishes what was planned
-        await leader.serve(replica.is_leader)
+        await leader.serve(services, replica.is_leader)
         heap.settle()  # the books are read: freeze them (bot/heap.py)
         log.info("bot ready: %d stores, %d channels, API %s, replica %s (%s); %d callbacks "
                  "taken while starting", len(stores.all()), len(services.channels.names()),
                  settings.wecom.api_base_url, replica.id, replica.role, held)
 
-    async def _services(self, db: Database, stores: StoreDirectory,
-                        channels: LiveBook[ChannelBook],
-                        replies: LiveBook[ReplyLibrary]) -> Services:
-        """WeCom's client, the tag book, the 话术 service and the staff commands'
-        messenger (bot.replies, bot.sidebar), and with them `Services`, whole."""
+    def _wecom(self, db: Database) -> tuple[WeComClient, AppMessenger]:
+        """WeCom's client and the staff messages' pacer (bot.replies, bot.sidebar, the
+        outbox's reminders): no call is made yet."""
         from bot.replies.messenger import AppMessenger
-        from bot.replies.service import RepliesService
-        from bot.services import Services
-        from bot.tags import TagBook
         from bot.wecom.client import WeComClient
-        from bot.wecom.errors import WeComError
 
         settings, secrets = self.settings, self.secrets
         wecom = WeComClient(
@@ -221,6 +235,19 @@ class BotRuntime:
             limits=self._limits(db), request_timeout_s=settings.wecom.request_timeout_s,
             max_retries=settings.wecom.max_retries)
         wecom.observer = self.metrics.api_call
+        return wecom, AppMessenger(wecom, secrets.agent_id,
+                                   per_minute=settings.replies.app_msg_per_minute)
+
+    async def _services(self, db: Database, stores: StoreDirectory,
+                        channels: LiveBook[ChannelBook], replies: LiveBook[ReplyLibrary],
+                        wecom: WeComClient, messenger: AppMessenger) -> Services:
+        """The tag book and the 话术 service, and with them `Services`, whole."""
+        from bot.replies.service import RepliesService
+        from bot.services import Services
+        from bot.tags import TagBook
+        from bot.wecom.errors import WeComError
+
+        settings, secrets = self.settings, self.secrets
         tags = TagBook(db, wecom)
         try:
             await tags.sync()
@@ -230,8 +257,7 @@ class BotRuntime:
             settings=settings, secrets=secrets, db=db, wecom=wecom, tags=tags, stores=stores,
             live_channels=channels,
             replies=RepliesService(db, replies, stores, settings.replies),
-            app_messenger=AppMessenger(wecom, secrets.agent_id,
-                                       per_minute=settings.replies.app_msg_per_minute),
+            app_messenger=messenger,
             media=MediaCache(db, wecom, settings.paths.sop_dir))
 
     def _limits(self, db: Database) -> Limits:
@@ -281,7 +307,14 @@ class BotRuntime:
         log.info("bot stopped: replica %s finished its work and left", running.replica.id)
 
     async def _cleanup_partial(self) -> None:
-        """Stopped (or failed) before the start was done: release what `startup` opened."""
+        """Stopped (or failed) before the start was done: release what `startup` and the
+        start's first steps opened."""
+        early, self._early = self._early, None
+        if early is not None:
+            await early.leader.follow()
+            await early.outbox.stop()
+            await early.replica.stop()
+            await early.wecom.close()
         dispatcher, self._dispatcher = self._dispatcher, None
         if dispatcher is not None:
             await dispatcher.cancel_all()

@@ -60,10 +60,9 @@ class RobotKeys:
 class Leader:
     """What this replica runs while it leads; `lead` and `follow` are the replica's hooks."""
 
-    def __init__(self, settings: Settings, services: Services, outbox: DeliveryWorker,
-                 robots: RobotKeys) -> None:
+    def __init__(self, settings: Settings, outbox: DeliveryWorker, robots: RobotKeys) -> None:
         self.settings = settings
-        self.services = services
+        self._services: Services | None = None  # given by `serve`: the books are read then
         self.outbox = outbox
         self.robots = robots
         self.sop: SopScheduler | None = None
@@ -73,11 +72,19 @@ class Leader:
         self._serving = False  # the outbox runs: the scheduler has someone to plan for
         self.journeys: JourneyRunner | None = None  # issue 15: bot/journeys/
 
-    async def serve(self, leads: bool) -> None:
-        """The start is done (the outbox runs): lead now if elected meanwhile."""
+    async def serve(self, services: Services, leads: bool) -> None:
+        """The start is done (the books are read, the outbox runs): lead now if elected
+        meanwhile. The replica is elected before the books are read, so that its outbox
+        can run while they are."""
+        self._services = services
         self._serving = True
         if leads:
             await self.lead()
+
+    @property
+    def services(self) -> Services:
+        assert self._services is not None, "the leader leads only once it serves"
+        return self._services
 
     def adopt(self, scheduler: SopScheduler) -> None:
         """A scheduler made elsewhere (the demo) is this replica's: robot keys come from it."""
