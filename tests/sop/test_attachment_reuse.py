@@ -16,10 +16,10 @@ from bot.books.templating import TemplateLibrary
 from bot.books.yamlfile import OperatorFileErrors
 from bot.sop import SopBook
 from bot.sop.attachments import render_attachments
-from bot.sop.checks import check_dates
 from bot.sop.text_reuse import AttachmentReuse
 from tests.sop.test_chain_checks import copy_repo, shipped
 from tests.sop.test_sop_files import MONDAY, ROBOT_KEYS
+from tests.sop.test_text_reuse import shipped_samples
 
 
 def test_every_shipped_store_gets_its_own_attachments() -> None:
@@ -27,12 +27,7 @@ def test_every_shipped_store_gets_its_own_attachments() -> None:
     reused = 0
     for sop in book:
         made = AttachmentReuse(book.templates, sop)
-        for store, day in ((s, d) for s in book.stores_for(sop)
-                           for d in check_dates(sop, MONDAY, 35)):
-            slot = sop.schedule.slots_on(day)[0]
-            data = sop.data.for_store(store.id) if sop.data is not None else None
-            entry = sop.data.source_of(store.id) if sop.data is not None else None
-            context = book.context(sop, store, slot, data)
+        for store, day, slot, entry, context in shipped_samples(book, sop):
             found = made.attachments(store, slot, entry, context)
             if found is not None:
                 reused += 1

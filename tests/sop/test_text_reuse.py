@@ -7,18 +7,40 @@ still be found at load, naming the store.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
-from bot.books.stores import StoreDirectory
+from bot.books.stores import Store, StoreDirectory
 from bot.books.templating import TemplateLibrary
 from bot.books.yamlfile import OperatorFileErrors
 from bot.sop import SopBook
 from bot.sop.checks import check_dates
+from bot.sop.model import Sop
 from bot.sop.text_reuse import TextReuse, template_shape
 from tests.sop.test_chain_checks import copy_repo, shipped
 from tests.sop.test_sop_files import MONDAY, ROBOT_KEYS
+
+
+class Sample(NamedTuple):
+    store: Store
+    day: date
+    slot: datetime
+    entry: tuple[str | int, ...] | None
+    context: dict[str, Any]
+
+
+def shipped_samples(book: SopBook, sop: Sop) -> Iterator[Sample]:
+    """Every store of `sop` on each day the check samples: what the check renders."""
+    for store, day in ((s, d) for s in book.stores_for(sop)
+                       for d in check_dates(sop, MONDAY, 35)):
+        slot = sop.schedule.slots_on(day)[0]
+        data = sop.data.for_store(store.id) if sop.data is not None else None
+        entry = sop.data.source_of(store.id) if sop.data is not None else None
+        yield Sample(store, day, slot, entry, book.context(sop, store, slot, data))
 
 
 def test_every_shipped_sample_is_the_stores_own_render() -> None:
@@ -26,12 +48,7 @@ def test_every_shipped_sample_is_the_stores_own_render() -> None:
     reused = 0
     for sop in book:
         text = TextReuse(book.templates, sop.template)
-        for store, day in ((s, d) for s in book.stores_for(sop)
-                           for d in check_dates(sop, MONDAY, 35)):
-            slot = sop.schedule.slots_on(day)[0]
-            data = sop.data.for_store(store.id) if sop.data is not None else None
-            entry = sop.data.source_of(store.id) if sop.data is not None else None
-            context = book.context(sop, store, slot, data)
+        for store, day, _slot, entry, context in shipped_samples(book, sop):
             made = text.text(store, day, entry, context)
             if made is not None:
                 reused += 1
