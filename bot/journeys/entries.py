@@ -127,8 +127,22 @@ _ENTER = sql("""
 
 def enter(conn: Connection, journeys: Iterable[Journey], events: list[Happened]) -> int:
     """Write the entries `events` start; returns how many customers entered a journey."""
+    return write_entries(conn, entries_for(conn, journeys, events))
+
+
+def write_entries(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert what `entries_for` found (a row already there is left as it is)."""
+    if rows:
+        conn.execute(_ENTER, rows)
+    return len(rows)
+
+
+def entries_for(conn: Connection, journeys: Iterable[Journey], events: list[Happened]
+                ) -> list[dict[str, Any]]:
+    """The entries `events` start, as rows for `write_entries`: only reads, so that the
+    sweep can work them out on a reader, off the event loop (SQLite's writer is the loop)."""
     if not events:
-        return 0
+        return []
     customers = load_customers(conn, (e.external_userid for e in events))
     past: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for part in chunks(sorted(customers)):
@@ -149,9 +163,7 @@ def enter(conn: Connection, journeys: Iterable[Journey], events: list[Happened])
             rows.append({"journey": journey.name, "ext": ev.external_userid,
                          "day": day.isoformat(), "at": ev.at, "event": ev.event,
                          "sender": sender, "store": ev.store_id or customer.store_id})
-    if rows:
-        conn.execute(_ENTER, rows)
-    return len(rows)
+    return rows
 
 
 def _may_enter(journey: Journey, seen: list[tuple[str, str]], day: date) -> bool:

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -150,18 +151,27 @@ class JourneyRunner:
         book = self.book
         wanted = {j.entry.event for j in book.enabled()}
 
-        def run(conn: Connection) -> int:
+        def find(conn: Connection) -> tuple[list[dict[str, Any]], str | None, int]:
+            # Reads only, on a reader: a sweep re-reads the last minutes of events (at a
+            # campaign's pace, tens of thousands), which on SQLite's writer held the event
+            # loop, and every callback with it. Only this runner writes entries and the
+            # marks, one tick at a time (`_lock`), so what it read still holds when it writes.
             mark = repo.get_state(conn, EVENTS_MARK)
             back = OVERLAP_S if overlap else SWEEP_OVERLAP_S
             since = float(mark) - back if mark else now - LOOKBACK_S
             after = int(repo.get_state(conn, MEMBER_MARK) or 0)
             events, last = entries.read_events(conn, since, now, wanted, after)
-            count = entries.enter(conn, book.enabled(), events)
+            return entries.entries_for(conn, book.enabled(), events), mark, last
+
+        rows, mark, last = await self.db.read(find)
+
+        def write(conn: Connection) -> int:
+            count = entries.write_entries(conn, rows)
             repo.set_state(conn, EVENTS_MARK, repr(max(now, float(mark or 0))))
             repo.set_state(conn, MEMBER_MARK, str(last))
             return count
 
-        count = await self.db.write(run)
+        count = await self.db.write(write)
         if count:
             log.info("journeys: %d customers entered a journey", count)
         return count
