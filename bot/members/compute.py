@@ -57,7 +57,8 @@ def _named(q: _Sql, number: str, items: Sequence[Any], column: str) -> str:
     """The name (tag) of item number `number` (an SQL expression) of `items`."""
     whens = " ".join(f"WHEN {rank} THEN {q.bind_text(_value(item, column))}"
                      for rank, item in enumerate(items[:-1]))
-    return f"CASE {number} {whens} ELSE {q.bind_text(_value(items[-1], column))} END"
+    last = q.bind_text(_value(items[-1], column))
+    return f"CASE {number} {whens} ELSE {last} END" if whens else last
 
 
 def _value(item: Any, column: str) -> str:
@@ -116,7 +117,8 @@ def _stage_no(rules: MemberRules, q: _Sql, now: float, growth: str,
         parts = [c for measure, values in when
                  for c in _condition(q, measure, values, now, growth, member)]
         whens.append(f"WHEN {' AND '.join(parts)} THEN {rank}")
-    return f"CASE {' '.join(whens)} ELSE {len(rules.stages) - 1} END"
+    last = str(len(rules.stages) - 1)
+    return f"CASE {' '.join(whens)} ELSE {last} END" if whens else last
 
 
 TOUCHED = "members_touched"  # the import's temporary table of member codes to recompute
@@ -233,7 +235,7 @@ def _set_levels(conn: Connection, rules: MemberRules, now: float,
 def _rank_case(rules: MemberRules, q: _Sql, growth: str) -> str:
     whens = " ".join(f"WHEN {growth} >= {q.bind(level.threshold)} THEN {rank}"
                      for rank, level in reversed(list(enumerate(rules.levels))[1:]))
-    return f"CASE {whens} ELSE 0 END"
+    return f"CASE {whens} ELSE 0 END" if whens else "0"
 
 
 def _record_moves(conn: Connection, rules: MemberRules, now: float,
@@ -252,6 +254,7 @@ def _record_moves(conn: Connection, rules: MemberRules, now: float,
         f"WHEN {growth} >= {q.bind(level.threshold)} THEN "
         f"{q.bind_text(json.dumps({'level': level.name}, ensure_ascii=False))}"
         for level in reversed(rules.levels[1:])) + " ELSE '' END"
+    attrs = attrs if len(rules.levels) > 1 else "''"  # one level: never reached
     _run(conn, f"""INSERT INTO member_event (dedupe_key, external_userid, event, at, attrs)
         SELECT 'level_reached|' || external_userid || '|' || {_level_case(rules, q, growth,
                                                                          "name")},

@@ -101,6 +101,24 @@ def test_preview_counts_who_moves_and_writes_nothing(
         ("普通",)]
 
 
+def test_rules_of_one_level_and_one_stage_recompute(
+        tmp_path: Path, config: Path, scratch_db: ScratchDb,
+        capsys: pytest.CaptureFixture[str]):
+    """The smallest rules the checker accepts (one level, one stage without `when`) level
+    and stage every member, after a day's export and in a recompute of everyone."""
+    rules = config.parent / "sop" / "members.yaml"
+    rules.write_text("growth_per_yuan: 10\nlevels:\n  - {name: 会员, from: 0, tag: 会员/会员}\n"
+                     "stages:\n  - {name: 常客, tag: 阶段/常客}\n", encoding="utf-8")
+    export = tmp_path / "export.csv"
+    export.write_text(CSV, encoding="utf-8")
+    code, out = run("members", "import", str(export), "--config", str(config), capsys=capsys)
+    assert "4 new purchases" in out
+    code, out = run("members", "recompute", "--config", str(config), capsys=capsys)
+    assert code == 0, out
+    assert scratch_db.rows("SELECT DISTINCT level, level_tag, stage, stage_tag "
+                           "FROM loyalty_member") == [("会员", "会员/会员", "常客", "阶段/常客")]
+
+
 def test_members_commands_read_their_own_output_stream():
     """`run_members_command` prints where it is told (the lead's console may capture it)."""
     from argparse import Namespace
