@@ -101,6 +101,24 @@ def test_preview_counts_who_moves_and_writes_nothing(
         ("普通",)]
 
 
+def test_rules_of_one_level_and_one_stage_recompute(
+        tmp_path: Path, config: Path, scratch_db: ScratchDb,
+        capsys: pytest.CaptureFixture[str]):
+    """The smallest rules the checker accepts (one level, one stage without `when`) level
+    and stage every member, after a day's export and in a recompute of everyone."""
+    rules = config.parent / "sop" / "members.yaml"
+    rules.write_text("growth_per_yuan: 10\nlevels:\n  - {name: 会员, from: 0, tag: 会员/会员}\n"
+                     "stages:\n  - {name: 常客, tag: 阶段/常客}\n", encoding="utf-8")
+    export = tmp_path / "export.csv"
+    export.write_text(CSV, encoding="utf-8")
+    code, out = run("members", "import", str(export), "--config", str(config), capsys=capsys)
+    assert "4 new purchases" in out
+    code, out = run("members", "recompute", "--config", str(config), capsys=capsys)
+    assert code == 0, out
+    assert scratch_db.rows("SELECT DISTINCT level, level_tag, stage, stage_tag "
+                           "FROM loyalty_member") == [("会员", "会员/会员", "常客", "阶段/常客")]
+
+
 def test_members_commands_read_their_own_output_stream():
     """`run_members_command` prints where it is told (the lead's console may capture it)."""
     from argparse import Namespace
@@ -165,8 +183,8 @@ def test_fast_and_exact_rows_import_alike(
         "M1,F-1,100.00,1764000000,0012,oU1,\n"  # plain
         "M1,F-2, 50.5 ,2025-11-24T23:00:00+08:00,0012,,13800138000\n"  # padded, ISO, phone
         "M2,F-3,0.00,1764000000,0012,,\n"  # line 4: amount 0
-        "M2,F-4,30,1764000000,0012,,\n"
-        "M2,F-4,30,1764000000,0012,,\n"  # the same order again
+        "M2,F-4,30.05,1764000000,0012,,\n"  # growth 300.5: 300 (whole points, cut)
+        "M2,F-4,30.05,1764000000,0012,,\n"  # the same order again
         "M3,F-5,12.3,1764000000,0012, oU3 ,\n"
         "M3,F-6,7.00,99,0012,,\n"  # line 8: before 2000
         "M4,F-7,1.00,1764000000\n",  # line 9: a field short
@@ -177,18 +195,20 @@ def test_fast_and_exact_rows_import_alike(
     assert "line 8: at: before 2000 or in the future" in out
     assert "line 9: 4 fields, the header has 7" in out
     assert "8 rows: 4 new purchases, 1 already imported, 3 bad" in out
-    members = [(*m[:4], m[4] is not None) for m in scratch_db.rows(
-        "SELECT member_code, total_fen, purchases, unionid, phone_hash FROM loyalty_member "
-        "ORDER BY member_code")]
-    assert members == [("M1", 15050, 2, "oU1", True), ("M2", 3000, 1, None, False),
-                       ("M3", 1230, 1, "oU3", False)]
+    members = [(*m[:4], m[4] is not None, *m[5:]) for m in scratch_db.rows(
+        "SELECT member_code, total_fen, purchases, unionid, phone_hash, growth, level, "
+        "level_tag FROM loyalty_member ORDER BY member_code")]
+    # a backfill makes M2 in one insert, levelled there: the same figures as a day's export
+    assert members == [("M1", 15050, 2, "oU1", True, 1505, "普通", "会员等级/普通"),
+                       ("M2", 3005, 1, None, False, 300, "普通", "会员等级/普通"),
+                       ("M3", 1230, 1, "oU3", False, 123, "普通", "会员等级/普通")]
     again = tmp_path / "again.csv"
     again.write_text("order_id,member_code,amount,at\nF-1,M1,100.00,1764000000\n"
                      "F-8,M2,20.00,1764000000\n", encoding="utf-8")
     code, out = run("members", "import", str(again), "--config", str(config), capsys=capsys)
     assert code == 0 and "2 rows: 1 new purchases, 1 already imported, 0 bad" in out
     assert scratch_db.rows("SELECT total_fen, purchases FROM loyalty_member "
-                           "WHERE member_code = 'M2'") == [(5000, 2)]
+                           "WHERE member_code = 'M2'") == [(5005, 2)]
 
 
 def test_plain_blocks_go_set_based_and_the_bad_row_keeps_its_line(
