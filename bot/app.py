@@ -93,7 +93,6 @@ class _Early:
 
     replica: Replica
     outbox: DeliveryWorker
-    leader: Leader
     wecom: WeComClient
 
 
@@ -192,7 +191,7 @@ class BotRuntime:
             agent_id=secrets.agent_id, app_limits=messenger)
         leader = Leader(settings, outbox, robots)
         set_log_context(replica=replica.id)
-        self._early = _Early(replica, outbox, leader, wecom)
+        self._early = _Early(replica, outbox, wecom)
         # liveness first: what this replica claims is its own
         await replica.start(on_elected=leader.lead, on_deposed=leader.follow)
         # Every replica finishes what was planned. The outbox needs only the database and
@@ -310,8 +309,7 @@ class BotRuntime:
         """Stopped (or failed) before the start was done: release what `startup` and the
         start's first steps opened."""
         early, self._early = self._early, None
-        if early is not None:
-            await early.leader.follow()
+        if early is not None:  # the leader leads only once it serves: nothing to stop
             await early.outbox.stop()
             await early.replica.stop()
             await early.wecom.close()

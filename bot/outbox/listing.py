@@ -33,7 +33,7 @@ class _Walk:
 
 
 class GroupMsgListing:
-    """The latest walk, shared while checks hold it (`async with listing.use(): ...`)."""
+    """The latest walk, shared by the checks waiting for it or reading it (`covering`)."""
 
     def __init__(self, wecom: WeComClient, clock: Callable[[], float]) -> None:
         self._wecom = wecom

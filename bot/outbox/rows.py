@@ -195,12 +195,12 @@ _COLUMNS = ("id, key, via, sender, robot, store_id, payload, status, attempts, n
 # due 20 s after a kill -9 behind the whole chain-wide backlog: at 10,000 stores the
 # resends it found necessary went out 45 s later, as the slot's tail. Each part is an
 # index range of (status, next_at), read in order.
-_UNDER_WAY = tuple(s for s in ACTIVE if s != S.QUEUED)
-_DUE = {part: sql(f"""
+_PARTS = (tuple(s for s in ACTIVE if s != S.QUEUED), (S.QUEUED,))
+_DUE = tuple(sql(f"""
     SELECT {_COLUMNS} FROM outbox_send
     WHERE status IN ({sql_in(statuses)}) AND next_at <= :now
     ORDER BY next_at LIMIT :limit
-""") for part, statuses in (("under_way", _UNDER_WAY), ("queued", (S.QUEUED,)))}  # noqa: S608
+""") for statuses in _PARTS)  # noqa: S608 (constants only)
 _NEXT_DUE = sql("SELECT MIN(next_at) FROM outbox_send"  # noqa: S608 (constants only)
                 f" WHERE status IN ({sql_in(ACTIVE)})")
 _KNOWN_MSGIDS = sql("SELECT msgid FROM outbox_send WHERE msgid IN :ids").bindparams(
@@ -208,23 +208,18 @@ _KNOWN_MSGIDS = sql("SELECT msgid FROM outbox_send WHERE msgid IN :ids").bindpar
 _BY_STATUS = sql(f"SELECT {_COLUMNS} FROM outbox_send WHERE status = :status")  # noqa: S608
 # PostgreSQL, several replicas: take a batch of due rows and lease it in one statement;
 # SKIP LOCKED hands replicas asking at the same moment disjoint batches.
-_LEASE_DUE = {part: sql(f"""
+_LEASE_DUE = tuple(sql(f"""
     UPDATE outbox_send SET next_at = :lease, claimed_by = :me WHERE id IN (
         SELECT id FROM outbox_send
         WHERE status IN ({sql_in(statuses)}) AND next_at <= :now
         ORDER BY next_at LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING {_COLUMNS}
-""") for part, statuses in (("under_way", _UNDER_WAY), ("queued", (S.QUEUED,)))}  # noqa: S608
+""") for statuses in _PARTS)  # noqa: S608 (constants only)
 
 
 def due_sends(conn: Connection, now: float, limit: int) -> list[SendRow]:
     """Up to `limit` due rows: those under way first, then queued ones in due order."""
-    rows: list[SendRow] = []
-    for part in ("under_way", "queued"):
-        if len(rows) < limit:
-            rows += [SendRow(*row) for row in conn.execute(
-                _DUE[part], {"now": now, "limit": limit - len(rows)})]
-    return rows
+    return _by_parts(conn, _DUE, limit, {"now": now})
 
 
 def lease_due(conn: Connection, now: float, limit: int, lease_until: float,
@@ -237,12 +232,18 @@ def lease_due(conn: Connection, now: float, limit: int, lease_until: float,
     compete for it, never work on it twice. A replica that dies holding a lease delays
     those rows by the lease, nothing more.
     """
+    return _by_parts(conn, _LEASE_DUE, limit, {"now": now, "lease": lease_until, "me": me})
+
+
+def _by_parts(conn: Connection, statements: tuple[Any, ...], limit: int,
+              params: dict[str, Any]) -> list[SendRow]:
+    """Each part's rows until `limit`, by due time then id (RETURNING keeps no order;
+    leased rows all carry the lease's time, so they go by id)."""
     rows: list[SendRow] = []
-    for part in ("under_way", "queued"):
+    for statement in statements:
         if len(rows) < limit:
-            leased = conn.execute(_LEASE_DUE[part], {
-                "now": now, "limit": limit - len(rows), "lease": lease_until, "me": me})
-            rows += sorted((SendRow(*row) for row in leased), key=lambda r: r.id)
+            found = conn.execute(statement, {**params, "limit": limit - len(rows)})
+            rows += sorted((SendRow(*row) for row in found), key=lambda r: (r.next_at, r.id))
     return rows
 
 
