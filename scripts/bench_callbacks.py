@@ -124,24 +124,33 @@ async def _drive(url: str, payloads: list[tuple[dict[str, str], bytes]],
 
 
 async def _new_customers(sim_url: str, env: dict[str, str], managers: list[str], n: int,
-                         redeliver: float, seed: int
+                         redeliver: float, seed: int, rate: float | None = None
                          ) -> tuple[list[tuple[str, dict[str, str]]], list[str]]:
-    """N customers scan QR codes (in the simulator); their callbacks plus redeliveries."""
+    """N customers scan QR codes (in the simulator); their callbacks plus redeliveries.
+
+    The order is drawn first, so that each customer scans (and their WelcomeCode's 20 s
+    start) when their first callback is due in a paced run: a run longer than 20 s with
+    every code issued before it would find the later codes dead, for every server alike."""
     rng = random.Random(seed)
-    contacts: list[tuple[str, dict[str, str]]] = []
+    per_state = max(n // len(STATES), 1)
+    firsts = list(range(per_state * len(STATES)))
+    order = firsts + [rng.choice(firsts) for _ in range(int(len(firsts) * redeliver))]
+    rng.shuffle(order)
+    scan_at: dict[int, float] = {}
+    for position, who in enumerate(order):
+        scan_at.setdefault(who, position / rate if rate else 0.0)
+    prepared: list[tuple[str, dict[str, str]]] = []
     async with aiohttp.ClientSession() as http:
-        per_state = max(n // len(STATES), 1)
-        for state in STATES:
+        for k, state in enumerate(STATES):
             userid = rng.choice(managers)
+            mine = range(k * per_state, (k + 1) * per_state)
             async with http.post(f"{sim_url}/sim/prepare_contacts",
-                                 json={"userid": userid, "count": per_state,
-                                       "state": state}) as resp:
-                contacts += [(userid, c) for c in await resp.json()]
+                                 json={"userid": userid, "count": per_state, "state": state,
+                                       "scan_in_s": [scan_at[i] for i in mine]}) as resp:
+                prepared += [(userid, c) for c in await resp.json()]
     now = int(time.time())
-    unique = [_xml(env["WECOM_CORP_ID"], uid, c, now) for uid, c in contacts]
-    plaintexts = unique + [rng.choice(unique) for _ in range(int(len(unique) * redeliver))]
-    rng.shuffle(plaintexts)
-    return contacts, plaintexts
+    xml = [_xml(env["WECOM_CORP_ID"], uid, c, now) for uid, c in prepared]
+    return prepared, [xml[who] for who in order]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -187,6 +196,7 @@ class Rig:
     managers: list[str]
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = field(default_factory=dict)
     seed: int = 0
+    welcomes_seen: int = 0  # the simulator's welcomes already read (`_welcomes`)
 
     def url(self, target: str) -> str:
         return self.servers[target][1] + "/wecom/callback"
@@ -271,10 +281,14 @@ async def _receipts(rig: Rig, target: str, welcomed: set[str]) -> dict[str, floa
 async def _welcomes(rig: Rig, expected: set[str], within_s: float) -> list[dict[str, Any]]:
     """The simulator's welcomes to `expected`, once all arrived or `within_s` ran out."""
     deadline = time.monotonic() + within_s
+    welcomes: list[dict[str, Any]] = []
     async with aiohttp.ClientSession() as http:
-        while True:
-            async with http.get(f"{rig.sim_url}/sim/welcomes") as resp:
-                welcomes = [w for w in await resp.json() if w["external_userid"] in expected]
+        while True:  # only the new ones each time: the whole list grows with every run
+            async with http.get(f"{rig.sim_url}/sim/welcomes",
+                                params={"since": str(rig.welcomes_seen)}) as resp:
+                new = await resp.json()
+            rig.welcomes_seen += len(new)
+            welcomes += [w for w in new if w["external_userid"] in expected]
             if len({w["external_userid"] for w in welcomes}) >= len(expected) \
                     or time.monotonic() > deadline:
                 return welcomes
@@ -286,7 +300,7 @@ async def run_load(rig: Rig, target: str, n: int, concurrency: int,
     """N new customers' callbacks (plus redeliveries) to `target`; what came of them."""
     rig.seed += 1
     contacts, plaintexts = await _new_customers(rig.sim_url, rig.env, rig.managers, n,
-                                                REDELIVER, seed=rig.seed)
+                                                REDELIVER, seed=rig.seed, rate=rate)
     payloads = _encrypt_all(rig.env, plaintexts)
     proc = rig.servers[target][0]
     cpu0, gen0, wall0 = _cpu_seconds(proc.pid), time.process_time(), time.time()

@@ -128,13 +128,16 @@ async def _options(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
 
 
 async def _prepare(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:
-    return sim.prepare_contacts(b["userid"], int(b["count"]), b.get("state", ""))
+    return sim.prepare_contacts(b["userid"], int(b["count"]), b.get("state", ""),
+                                [float(t) for t in b.get("scan_in_s", ())])
 
 
 async def _welcomes(sim: Simulator, _: dict[str, Any], request: web.Request) -> Any:
+    """Every welcome received, or one customer's (`external_userid`), or those after the
+    first `since` (a benchmark polling while thousands arrive reads only the new ones)."""
     ext = request.query.get("external_userid")
     records = sim.welcomes_for(ext) if ext else sim.welcomes
-    return [dataclasses.asdict(r) for r in records]
+    return [dataclasses.asdict(r) for r in records[int(request.query.get("since", 0)):]]
 
 
 async def _groups_bulk(sim: Simulator, b: dict[str, Any], _: web.Request) -> Any:

@@ -160,8 +160,9 @@ class Simulator:
     def staff_confirms_contact(self, userid: str, external_userid: str) -> None:
         self.world.staff_confirms_contact(userid, external_userid)
 
-    def prepare_contacts(self, userid: str, count: int, state: str) -> list[dict[str, str]]:
-        return self.world.prepare_contacts(userid, count, state)
+    def prepare_contacts(self, userid: str, count: int, state: str,
+                         scan_in_s: Sequence[float] = ()) -> list[dict[str, str]]:
+        return self.world.prepare_contacts(userid, count, state, scan_in_s)
 
     def customer_agrees_to_archiving(self, userid: str, external_userid: str,
                                      with_welcome_code: bool = True) -> str | None:

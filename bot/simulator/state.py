@@ -353,13 +353,24 @@ class World:
         self._contact_event("add_external_contact", userid, external_userid,
                             ("State", follow.state))
 
-    def prepare_contacts(self, userid: str, count: int, state: str) -> list[dict[str, str]]:
-        """Contacts and WelcomeCodes with no callback queued (the benchmark sends its own)."""
+    def prepare_contacts(self, userid: str, count: int, state: str,
+                         scan_in_s: Sequence[float] = ()) -> list[dict[str, str]]:
+        """Contacts and WelcomeCodes with no callback queued (the benchmark sends its own).
+
+        `scan_in_s[i]`: the i-th customer scans that many seconds from now, and their code's
+        20 s start then, as a real code's do at the scan. A benchmark prepares a minute of
+        customers before it sends the first callback; codes all issued at once would die
+        20 s into the run and every later welcome would be refused."""
+        if scan_in_s and len(scan_in_s) != count:
+            raise ValueError(f"scan_in_s has {len(scan_in_s)} times for {count} contacts")
         made = []
-        for _ in range(count):
+        for i in range(count):
             ext, code = self._add_contact(userid, state, f"顾客{len(self.contacts) + 1}",
                                           None, half=False, with_welcome_code=True)
             assert code is not None
+            if scan_in_s:
+                issued = self.welcome_codes[code]
+                issued.issued_at += max(0.0, float(scan_in_s[i]))
             made.append({"external_userid": ext, "welcome_code": code, "state": state})
         return made
 

@@ -254,6 +254,21 @@ async def test_welcome_code_expires(sim: Simulator, http: aiohttp.ClientSession)
     assert sim.welcomes == []
 
 
+@pytest.mark.parametrize("options", [fast_options(welcome_code_ttl_s=0.05)])
+async def test_prepared_code_lives_from_its_scan(sim: Simulator,
+                                                 http: aiohttp.ClientSession) -> None:
+    """A benchmark's customer who scans later: the code's life starts at the scan."""
+    token = await token_for(http, sim)
+    now, later = sim.prepare_contacts("zhangsan", 2, "bench", scan_in_s=[0.0, 0.1])
+    await asyncio.sleep(0.08)
+    answers = [(await post(http, sim, WELCOME, {"welcome_code": c["welcome_code"],
+                                                 "text": {"content": "hi"}}, token))["errcode"]
+               for c in (now, later)]
+    assert answers == [41050, 0]
+    with pytest.raises(ValueError, match="2 contacts"):
+        sim.prepare_contacts("zhangsan", 2, "bench", scan_in_s=[0.0])
+
+
 # -- rate limits and faults --------------------------------------------------------------------
 
 
@@ -597,6 +612,7 @@ async def test_control_routes(sim: Simulator, http: aiohttp.ClientSession) -> No
     assert data["errcode"] == 0
     welcomes = await control("/sim/welcomes")
     assert [w["external_userid"] for w in welcomes] == [prepared[0]["external_userid"]]
+    assert await control("/sim/welcomes?since=1") == []
     plan = await control("/sim/faults", {"busy": 0.5, "per_path": {"gettoken": {"slow": 1}}})
     assert plan["busy"] == 0.5 and plan["per_path"]["gettoken"]["slow"] == 1
     await control("/sim/faults", {"clear": True})
