@@ -142,6 +142,7 @@ class BotMetrics:
             "(-1 also for no answer)", ["api", "errcode"], registry=self.registry)
         self.snapshot = DbSnapshot()
         self._children: dict[tuple[str, str], Any] = {}
+        self._api_children: dict[tuple[str, int], Any] = {}
         self._state = state
         self.registry.register(_StateCollector(self._full_state))
 
@@ -156,7 +157,11 @@ class BotMetrics:
         self.ack_seconds.observe(max(time.time() - received_at, 0.0))
 
     def api_call(self, api: str, errcode: int) -> None:
-        self.api_calls.labels(api, str(errcode)).inc()
+        counter = self._api_children.get((api, errcode))
+        if counter is None:  # as for `callback`: three calls to WeCom per welcome
+            counter = self._api_children[(api, errcode)] = self.api_calls.labels(
+                api, str(errcode))
+        counter.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -16,6 +16,7 @@ things `WeComClient._request` already treats as "no answer" (`NO_ANSWER`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json as jsonlib
 import ssl
 from dataclasses import dataclass
@@ -234,4 +235,11 @@ def _expire(waiter: asyncio.Future[Answer]) -> None:
 
 
 def _query_string(params: dict[str, str]) -> str:
-    return "&".join(f"{quote(k, safe='')}={quote(str(v), safe='')}" for k, v in params.items())
+    return "&".join(f"{_quoted(k)}={_quoted(str(v))}" for k, v in params.items())
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted(value: str) -> str:
+    """Percent-encoded; the same few names and the same access_token for two hours make up
+    nearly every query, so each is encoded once."""
+    return quote(value, safe="")
