@@ -14,6 +14,7 @@ with file:line and the last good journeys keep running.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ SWEEP_OVERLAP_S = 300.0
 PLANNED_MARK = "journeys_planned_day"  # bot_state: the last local day planned
 PLAN_AT = (0, 5)  # local time of the daily plan
 SWEEP_EVERY_S = 30.0
+ENTER_ROWS_PER_WRITE = 500  # journey entries a sweep writes per group commit (`enter`)
 LOOKBACK_S = 3 * 86400  # events older than this at the first start are not entries
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 _RUNNERS: dict[int, JourneyRunner] = {}
@@ -164,14 +166,20 @@ class JourneyRunner:
             return entries.entries_for(conn, book.enabled(), events), mark, last
 
         rows, mark, last = await self.db.read(find)
+        count = 0
+        # A few hundred rows a write: on SQLite the group commit runs on the event loop, and
+        # a sweep after a campaign's burst has tens of thousands of entries (one write of
+        # 18,000 held every callback for a tenth of a second). Rows already there are left
+        # as they are, so a sweep stopped half-way is finished by the next one.
+        for start in range(0, len(rows), ENTER_ROWS_PER_WRITE):
+            count += await self.db.write(functools.partial(
+                entries.write_entries, rows=rows[start:start + ENTER_ROWS_PER_WRITE]))
 
-        def write(conn: Connection) -> int:
-            count = entries.write_entries(conn, rows)
+        def marks(conn: Connection) -> None:
             repo.set_state(conn, EVENTS_MARK, repr(max(now, float(mark or 0))))
             repo.set_state(conn, MEMBER_MARK, str(last))
-            return count
 
-        count = await self.db.write(write)
+        await self.db.write(marks)
         if count:
             log.info("journeys: %d customers entered a journey", count)
         return count

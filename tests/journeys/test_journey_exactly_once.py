@@ -113,3 +113,17 @@ async def test_two_replicas_planning_and_dispatching_at_once_send_each_step_once
         (40, 40)]
     assert sum(len(texts(world, ext)) for ext in customers) == 40
     assert world.sim.groupsend_doubles() == {}
+
+
+async def test_a_big_sweep_enters_everyone_a_few_rows_a_write(
+        jw: Journeys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep writes its entries a few hundred a group commit (here: two), so a campaign's
+    burst does not hold the event loop; stopped half-way, the next sweep finishes it."""
+    monkeypatch.setattr("bot.journeys.runner.ENTER_ROWS_PER_WRITE", 2)
+    found = await bought_yesterday(jw, [f"顾客{i}" for i in range(5)])
+    db = jw.world.runtime.services.db  # type: ignore[union-attr]
+    before = db.commits
+    assert await jw.runner.enter(jw.clock()) == 5
+    assert db.commits - before >= 4  # three parts of at most two rows, then the marks
+    assert all(jw.entries(ext) for ext in found)
+    assert await jw.runner.enter(jw.clock()) == 0  # nothing twice
