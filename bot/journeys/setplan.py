@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from bot.db.engine import driver_execute
-from bot.journeys import rows
+from bot.journeys import rows, setplan_pg
 from bot.journeys.book import JourneyBook
 from bot.journeys.model import Journey, Step
 from bot.journeys.planner import JourneyDay, slot_name
@@ -99,6 +99,8 @@ _RESERVE_LATE = """INSERT INTO outbox_delivery (slot_id, chat_id, send_id, via, 
     WHERE status = 'postponed' AND journey = :j AND step = :step AND due_day <= :day
       AND {room} AND entry_id IN (SELECT id FROM journey_entry WHERE status = 'active')
     ON CONFLICT (slot_id, chat_id) DO NOTHING"""
+_POSTPONED_WHY = "allowance: postponed to the next day"
+_SKIPPED_WHY = "allowance: no 群发 left for the customer today"
 _RESERVED = ("EXISTS (SELECT 1 FROM outbox_delivery r WHERE r.slot_id = :slot_id AND "
              "r.chat_id = {ext} AND r.send_id IS NULL AND r.status = 'queued')")
 
@@ -124,6 +126,8 @@ def page_cache(conn: Connection, kib: int) -> None:
 
 def _with_cache(unit: Unit) -> Unit:
     def run(conn: Connection) -> None:
+        if conn.dialect.name == "postgresql":
+            setplan_pg.plan_settings(conn)
         page_cache(conn, PLAN_CACHE_KIB)
         unit(conn)
     return run
@@ -146,7 +150,7 @@ def sql_plan_units(book: JourneyBook, journey: Journey, day: date, now: float,
 
     def stops(conn: Connection) -> None:
         if conn.dialect.name == "postgresql":  # the rows the day's earlier plans wrote
-            driver_execute(conn, "ANALYZE journey_entry, journey_step, outbox_delivery", {})
+            setplan_pg.analyze_stale(conn)
         result.stopped += _stops(conn, journey, active, base, now)
 
     units: list[Unit] = [stops]
@@ -222,9 +226,7 @@ def _stops_pg(conn: Connection, rules: list[tuple[str, str, str]], active: str,
     checked the rule on every due entry while scanning them (a table's conditions are
     checked in its scan, before any join)."""
     may = " UNION ".join(m for _, _, m in rules)
-    ids = [i for (i,) in driver_execute(
-        conn, f"SELECT journey_entry.id FROM journey_entry WHERE {active} AND "
-        f"journey_entry.external_userid IN ({may})", params, client_side=True)]
+    ids = setplan_pg.due_of_customers(conn, may, active, params)
     if not ids:
         return 0
     some = "journey_entry.status = 'active' AND journey_entry.id = ANY(:ids)"
@@ -307,12 +309,11 @@ def _postponed(conn: Connection, journey: Journey, step: Step, day: date, now: f
     tomorrow = when + timedelta(days=1)
     if step.if_full == "postpone":
         result.postponed += _run(conn, _MOVE.format(room="1 = 1", age=young), {
-            **params, "status": "postponed", "reason": "allowance: postponed to the next day",
+            **params, "status": "postponed", "reason": _POSTPONED_WHY,
             "due_day": tomorrow.date().isoformat(), "due_at": tomorrow.timestamp(),
             "slot_id": None, "oldest": oldest})
     result.skipped["allowance"] += _run(conn, _MOVE.format(room="1 = 1", age="1 = 1"), {
-        **params, "status": "skipped", "reason": "allowance: no 群发 left for the customer "
-        "today", "slot_id": None})
+        **params, "status": "skipped", "reason": _SKIPPED_WHY, "slot_id": None})
 
 
 def _own(conn: Connection, journey: Journey, step: Step, day: date, now: float,
@@ -323,6 +324,9 @@ def _own(conn: Connection, journey: Journey, step: Step, day: date, now: float,
     when = datetime.combine(day, step.at, tzinfo=journey.timezone)
     params = {"j": journey.name, "step": step.id, "entry_day": entry_day, "now": now,
               "due_day": day.isoformat(), "due_at": when.timestamp(), **room}
+    if conn.dialect.name == "postgresql":
+        _own_pg(conn, journey, step, when, params, result)
+        return
     waiting = driver_execute(conn, "SELECT COUNT(*) FROM journey_entry WHERE journey = :j "
                              "AND status = 'active' AND entry_day = :entry_day",
                              params).fetchone()[0]
@@ -341,10 +345,31 @@ def _own(conn: Connection, journey: Journey, step: Step, day: date, now: float,
     tomorrow = when + timedelta(days=1)
     if step.if_full == "postpone":
         result.postponed += _run(conn, _NEW.format(room="1 = 1"), {
-            **params, "status": "postponed", "reason": "allowance: postponed to the next day",
+            **params, "status": "postponed", "reason": _POSTPONED_WHY,
             "due_day": tomorrow.date().isoformat(), "due_at": tomorrow.timestamp(),
             "slot_id": None})
     else:
         result.skipped["allowance"] += _run(conn, _NEW.format(room="1 = 1"), {
-            **params, "status": "skipped", "reason": "allowance: no 群发 left for the customer "
-            "today", "slot_id": None})
+            **params, "status": "skipped", "reason": _SKIPPED_WHY, "slot_id": None})
+
+
+def _own_pg(conn: Connection, journey: Journey, step: Step, when: datetime,
+            params: dict[str, Any], result: JourneyDay) -> None:
+    """PostgreSQL: the same rows in one statement (`setplan_pg.plan_step`), once an entry
+    is found waiting (no slot for a step nobody has today)."""
+    if driver_execute(conn, "SELECT 1 FROM journey_entry WHERE journey = :j AND status = "
+                      "'active' AND entry_day = :entry_day LIMIT 1", params).fetchone() is None:
+        return
+    group_send = journey.via == "group_send"
+    postpone = step.if_full == "postpone"
+    rest_when = when + timedelta(days=1) if postpone else when
+    written = setplan_pg.plan_step(
+        conn, _ROOM.format(ext="e.external_userid") if group_send else "TRUE", group_send,
+        {**params, "slot_id": _slot(conn, journey, step, when, params["now"]),
+         "rest": "postponed" if postpone else "skipped",
+         "rest_reason": _POSTPONED_WHY if postpone else _SKIPPED_WHY,
+         "rest_day": rest_when.date().isoformat(), "rest_at": rest_when.timestamp()})
+    result.planned[step.id] += written.get("planned", 0)
+    result.postponed += written.get("postponed", 0)
+    if written.get("skipped"):
+        result.skipped["allowance"] += written["skipped"]
