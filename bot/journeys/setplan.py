@@ -25,7 +25,7 @@ from bot.db.engine import driver_execute
 from bot.journeys import rows, setplan_pg
 from bot.journeys.book import JourneyBook
 from bot.journeys.model import Journey, Step
-from bot.journeys.planner import JourneyDay, slot_name
+from bot.journeys.planner import POSTPONED_WHY, SKIPPED_WHY, JourneyDay, slot_name
 from bot.outbox.status import QUOTA_COUNTED, sql_in
 
 _ACTIVE = ("journey_entry.journey = :j AND journey_entry.status = 'active' AND "
@@ -99,8 +99,6 @@ _RESERVE_LATE = """INSERT INTO outbox_delivery (slot_id, chat_id, send_id, via, 
     WHERE status = 'postponed' AND journey = :j AND step = :step AND due_day <= :day
       AND {room} AND entry_id IN (SELECT id FROM journey_entry WHERE status = 'active')
     ON CONFLICT (slot_id, chat_id) DO NOTHING"""
-_POSTPONED_WHY = "allowance: postponed to the next day"
-_SKIPPED_WHY = "allowance: no 群发 left for the customer today"
 _RESERVED = ("EXISTS (SELECT 1 FROM outbox_delivery r WHERE r.slot_id = :slot_id AND "
              "r.chat_id = {ext} AND r.send_id IS NULL AND r.status = 'queued')")
 
@@ -124,7 +122,7 @@ def page_cache(conn: Connection, kib: int) -> None:
         driver_execute(conn, f"PRAGMA cache_size = -{int(kib)}", {})
 
 
-def _with_cache(unit: Unit) -> Unit:
+def _with_settings(unit: Unit) -> Unit:
     def run(conn: Connection) -> None:
         if conn.dialect.name == "postgresql":
             setplan_pg.plan_settings(conn)
@@ -158,7 +156,7 @@ def sql_plan_units(book: JourneyBook, journey: Journey, day: date, now: float,
                       result=result) for step in journey.steps]
     units += [partial(_own, journey=journey, step=step, day=day, now=now, room=room,
                       result=result) for step in sorted(journey.steps, key=lambda s: s.at)]
-    return [_with_cache(unit) for unit in units]
+    return [_with_settings(unit) for unit in units]
 
 
 def run_units(conn: Connection, units: list[Unit], budget: float = UNITS_BUDGET_S
@@ -221,8 +219,9 @@ def _stops(conn: Connection, journey: Journey, active: str, base: dict[str, Any]
 
 def _stops_pg(conn: Connection, rules: list[tuple[str, str, str]], active: str,
               params: dict[str, Any]) -> int:
-    """PostgreSQL: the due entries of customers who may meet a rule, read first; then one
-    UPDATE per rule on those ids. Given the rule and the ids in one statement, PostgreSQL
+    """PostgreSQL: the due entries of customers who may meet a rule, read first (the
+    customers, then their entries: `setplan_pg.due_of_customers`); then one UPDATE per
+    rule on those ids. Given the rule and the ids in one statement, PostgreSQL
     checked the rule on every due entry while scanning them (a table's conditions are
     checked in its scan, before any join)."""
     may = " UNION ".join(m for _, _, m in rules)
@@ -309,11 +308,11 @@ def _postponed(conn: Connection, journey: Journey, step: Step, day: date, now: f
     tomorrow = when + timedelta(days=1)
     if step.if_full == "postpone":
         result.postponed += _run(conn, _MOVE.format(room="1 = 1", age=young), {
-            **params, "status": "postponed", "reason": _POSTPONED_WHY,
+            **params, "status": "postponed", "reason": POSTPONED_WHY,
             "due_day": tomorrow.date().isoformat(), "due_at": tomorrow.timestamp(),
             "slot_id": None, "oldest": oldest})
     result.skipped["allowance"] += _run(conn, _MOVE.format(room="1 = 1", age="1 = 1"), {
-        **params, "status": "skipped", "reason": _SKIPPED_WHY, "slot_id": None})
+        **params, "status": "skipped", "reason": SKIPPED_WHY, "slot_id": None})
 
 
 def _own(conn: Connection, journey: Journey, step: Step, day: date, now: float,
@@ -345,12 +344,12 @@ def _own(conn: Connection, journey: Journey, step: Step, day: date, now: float,
     tomorrow = when + timedelta(days=1)
     if step.if_full == "postpone":
         result.postponed += _run(conn, _NEW.format(room="1 = 1"), {
-            **params, "status": "postponed", "reason": _POSTPONED_WHY,
+            **params, "status": "postponed", "reason": POSTPONED_WHY,
             "due_day": tomorrow.date().isoformat(), "due_at": tomorrow.timestamp(),
             "slot_id": None})
     else:
         result.skipped["allowance"] += _run(conn, _NEW.format(room="1 = 1"), {
-            **params, "status": "skipped", "reason": _SKIPPED_WHY, "slot_id": None})
+            **params, "status": "skipped", "reason": SKIPPED_WHY, "slot_id": None})
 
 
 def _own_pg(conn: Connection, journey: Journey, step: Step, when: datetime,
@@ -367,7 +366,7 @@ def _own_pg(conn: Connection, journey: Journey, step: Step, when: datetime,
         conn, _ROOM.format(ext="e.external_userid") if group_send else "TRUE", group_send,
         {**params, "slot_id": _slot(conn, journey, step, when, params["now"]),
          "rest": "postponed" if postpone else "skipped",
-         "rest_reason": _POSTPONED_WHY if postpone else _SKIPPED_WHY,
+         "rest_reason": POSTPONED_WHY if postpone else SKIPPED_WHY,
          "rest_day": rest_when.date().isoformat(), "rest_at": rest_when.timestamp()})
     result.planned[step.id] += written.get("planned", 0)
     result.postponed += written.get("postponed", 0)

@@ -2,20 +2,21 @@
 
 Measured at a million members in 10 journeys (scripts/bench_journeys.py, the CI server's
 defaults: 128 MB shared buffers, 4 MB work_mem), the plan took 34 s, over the 30 s target:
-- the stop rules' due entries were read with the customers who may meet a rule as a
-  subquery; the tables just written had no statistics yet, so PostgreSQL guessed thousands
-  of such customers and hashed every due entry (0.4 s a journey) to find none. Here the
-  customers are read first (a few index ranges, usually nobody) and the entries looked up
-  by them only when there are some;
+- finding the customers who may meet a stop rule took 0.4 s a journey: the member tables,
+  just loaded, had no statistics, and their "no longer active" rows were not read from their
+  partial indexes. The plan's tables are now analysed when stale (below), including the
+  member tables; the customers are read first (1 ms, usually nobody) and the due entries
+  looked up by them only when there are some;
 - each step counted its waiting entries (an index range and a row lookup per entry, 2.3 s
   in all), wrote its rows, then read them back to reserve the outbox, then wrote the rest
   in a third statement. Here one statement writes every row of the step (planned where the
   customer has room, else postponed or skipped), reserves the planned ones' outbox rows
   from what it wrote, and returns the counts;
-- the planner statistics of the three plan tables were refreshed before each journey
-  (3.7 s: a sample reads most of a table's pages). Here only a table changed by a tenth
-  since its last ANALYZE is analysed, as autovacuum would, but before the journey that
-  needs it.
+- the statistics of the three plan tables were refreshed before each journey (3.7 s: a
+  sample reads most of a table's pages), journey_entry each time though it hardly changes.
+  Here only a table changed by a tenth since its last ANALYZE is analysed, as autovacuum
+  would, but before the journey that needs it (the rows the earlier journeys wrote).
+After: 23 s on the same machine and settings (docs/journeys.md, "Not yet").
 """
 
 # ruff: noqa: S608 - statements are built from this module's constants; values are bound
@@ -70,8 +71,9 @@ _RESERVE = """,
 
 def plan_settings(conn: Connection) -> None:
     """This transaction's settings for the plan: no JIT compilation. The plan's statements
-    are lookups per entry whose estimated cost grows with the tables (past
-    ``jit_above_cost`` at a million members); compiling one costs more than running it."""
+    are lookups per entry whose estimated cost grows with the tables (70,000 to 83,000 at
+    a million members, measured; ``jit_above_cost`` is 100,000): compiling one would cost
+    more than running it, each time."""
     driver_execute(conn, "SET LOCAL jit = off", {})
 
 
