@@ -16,7 +16,7 @@ defaults: 128 MB shared buffers, 4 MB work_mem), the plan took 34 s, over the 30
   sample reads most of a table's pages), journey_entry each time though it hardly changes.
   Here only a table changed by a tenth since its last ANALYZE is analysed, as autovacuum
   would, but before the journey that needs it (the rows the earlier journeys wrote).
-After: 23 s on the same machine and settings (docs/journeys.md, "Not yet").
+After: 22.7 to 29.9 s, main 31.8 to 44.3 s beside it (docs/journeys.md, "Not yet").
 """
 
 # ruff: noqa: S608 - statements are built from this module's constants; values are bound
