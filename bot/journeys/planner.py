@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 PAGE = 5000  # entries planned at a time: memory stays flat with a million members
 
 SopClaims = Mapping[str, frozenset[str]]  # "sop:<name>" -> customers it reaches later today
+# the reasons a step that did not fit the customer's allowance is recorded with
+POSTPONED_WHY = "allowance: postponed to the next day"
+SKIPPED_WHY = "allowance: no 群发 left for the customer today"
 
 
 @dataclass
@@ -115,7 +118,7 @@ def _plan_page(conn: Connection, book: JourneyBook, journey: Journey, day: date,
             writer.postponed(item)
             result.postponed += 1
         else:
-            writer.skipped(item, "allowance: no 群发 left for the customer today")
+            writer.skipped(item, SKIPPED_WHY)
             result.skipped["allowance"] += 1
     writer.flush()
 
@@ -261,7 +264,7 @@ class _Writer:
 
     def postponed(self, item: Due) -> None:
         when = self._at(item.step) + timedelta(days=1)
-        self._put(item, "postponed", "allowance: postponed to the next day", when, None)
+        self._put(item, "postponed", POSTPONED_WHY, when, None)
 
     def skipped(self, item: Due, reason: str) -> None:
         self._put(item, "skipped", reason, self._at(item.step), None)

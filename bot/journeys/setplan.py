@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from bot.db.engine import driver_execute
-from bot.journeys import rows
+from bot.journeys import rows, setplan_pg
 from bot.journeys.book import JourneyBook
 from bot.journeys.model import Journey, Step
-from bot.journeys.planner import JourneyDay, slot_name
+from bot.journeys.planner import POSTPONED_WHY, SKIPPED_WHY, JourneyDay, slot_name
 from bot.outbox.status import QUOTA_COUNTED, sql_in
 
 _ACTIVE = ("journey_entry.journey = :j AND journey_entry.status = 'active' AND "
@@ -122,8 +122,10 @@ def page_cache(conn: Connection, kib: int) -> None:
         driver_execute(conn, f"PRAGMA cache_size = -{int(kib)}", {})
 
 
-def _with_cache(unit: Unit) -> Unit:
+def _with_settings(unit: Unit) -> Unit:
     def run(conn: Connection) -> None:
+        if conn.dialect.name == "postgresql":
+            setplan_pg.plan_settings(conn)
         page_cache(conn, PLAN_CACHE_KIB)
         unit(conn)
     return run
@@ -146,7 +148,7 @@ def sql_plan_units(book: JourneyBook, journey: Journey, day: date, now: float,
 
     def stops(conn: Connection) -> None:
         if conn.dialect.name == "postgresql":  # the rows the day's earlier plans wrote
-            driver_execute(conn, "ANALYZE journey_entry, journey_step, outbox_delivery", {})
+            setplan_pg.analyze_stale(conn)
         result.stopped += _stops(conn, journey, active, base, now)
 
     units: list[Unit] = [stops]
@@ -154,7 +156,7 @@ def sql_plan_units(book: JourneyBook, journey: Journey, day: date, now: float,
                       result=result) for step in journey.steps]
     units += [partial(_own, journey=journey, step=step, day=day, now=now, room=room,
                       result=result) for step in sorted(journey.steps, key=lambda s: s.at)]
-    return [_with_cache(unit) for unit in units]
+    return [_with_settings(unit) for unit in units]
 
 
 def run_units(conn: Connection, units: list[Unit], budget: float = UNITS_BUDGET_S
@@ -217,14 +219,13 @@ def _stops(conn: Connection, journey: Journey, active: str, base: dict[str, Any]
 
 def _stops_pg(conn: Connection, rules: list[tuple[str, str, str]], active: str,
               params: dict[str, Any]) -> int:
-    """PostgreSQL: the due entries of customers who may meet a rule, read first; then one
-    UPDATE per rule on those ids. Given the rule and the ids in one statement, PostgreSQL
+    """PostgreSQL: the due entries of customers who may meet a rule, read first (the
+    customers, then their entries: `setplan_pg.due_of_customers`); then one UPDATE per
+    rule on those ids. Given the rule and the ids in one statement, PostgreSQL
     checked the rule on every due entry while scanning them (a table's conditions are
     checked in its scan, before any join)."""
     may = " UNION ".join(m for _, _, m in rules)
-    ids = [i for (i,) in driver_execute(
-        conn, f"SELECT journey_entry.id FROM journey_entry WHERE {active} AND "
-        f"journey_entry.external_userid IN ({may})", params, client_side=True)]
+    ids = setplan_pg.due_of_customers(conn, may, active, params)
     if not ids:
         return 0
     some = "journey_entry.status = 'active' AND journey_entry.id = ANY(:ids)"
@@ -307,12 +308,11 @@ def _postponed(conn: Connection, journey: Journey, step: Step, day: date, now: f
     tomorrow = when + timedelta(days=1)
     if step.if_full == "postpone":
         result.postponed += _run(conn, _MOVE.format(room="1 = 1", age=young), {
-            **params, "status": "postponed", "reason": "allowance: postponed to the next day",
+            **params, "status": "postponed", "reason": POSTPONED_WHY,
             "due_day": tomorrow.date().isoformat(), "due_at": tomorrow.timestamp(),
             "slot_id": None, "oldest": oldest})
     result.skipped["allowance"] += _run(conn, _MOVE.format(room="1 = 1", age="1 = 1"), {
-        **params, "status": "skipped", "reason": "allowance: no 群发 left for the customer "
-        "today", "slot_id": None})
+        **params, "status": "skipped", "reason": SKIPPED_WHY, "slot_id": None})
 
 
 def _own(conn: Connection, journey: Journey, step: Step, day: date, now: float,
@@ -323,6 +323,9 @@ def _own(conn: Connection, journey: Journey, step: Step, day: date, now: float,
     when = datetime.combine(day, step.at, tzinfo=journey.timezone)
     params = {"j": journey.name, "step": step.id, "entry_day": entry_day, "now": now,
               "due_day": day.isoformat(), "due_at": when.timestamp(), **room}
+    if conn.dialect.name == "postgresql":
+        _own_pg(conn, journey, step, when, params, result)
+        return
     waiting = driver_execute(conn, "SELECT COUNT(*) FROM journey_entry WHERE journey = :j "
                              "AND status = 'active' AND entry_day = :entry_day",
                              params).fetchone()[0]
@@ -341,10 +344,31 @@ def _own(conn: Connection, journey: Journey, step: Step, day: date, now: float,
     tomorrow = when + timedelta(days=1)
     if step.if_full == "postpone":
         result.postponed += _run(conn, _NEW.format(room="1 = 1"), {
-            **params, "status": "postponed", "reason": "allowance: postponed to the next day",
+            **params, "status": "postponed", "reason": POSTPONED_WHY,
             "due_day": tomorrow.date().isoformat(), "due_at": tomorrow.timestamp(),
             "slot_id": None})
     else:
         result.skipped["allowance"] += _run(conn, _NEW.format(room="1 = 1"), {
-            **params, "status": "skipped", "reason": "allowance: no 群发 left for the customer "
-            "today", "slot_id": None})
+            **params, "status": "skipped", "reason": SKIPPED_WHY, "slot_id": None})
+
+
+def _own_pg(conn: Connection, journey: Journey, step: Step, when: datetime,
+            params: dict[str, Any], result: JourneyDay) -> None:
+    """PostgreSQL: the same rows in one statement (`setplan_pg.plan_step`), once an entry
+    is found waiting (no slot for a step nobody has today)."""
+    if driver_execute(conn, "SELECT 1 FROM journey_entry WHERE journey = :j AND status = "
+                      "'active' AND entry_day = :entry_day LIMIT 1", params).fetchone() is None:
+        return
+    group_send = journey.via == "group_send"
+    postpone = step.if_full == "postpone"
+    rest_when = when + timedelta(days=1) if postpone else when
+    written = setplan_pg.plan_step(
+        conn, _ROOM.format(ext="e.external_userid") if group_send else "TRUE", group_send,
+        {**params, "slot_id": _slot(conn, journey, step, when, params["now"]),
+         "rest": "postponed" if postpone else "skipped",
+         "rest_reason": POSTPONED_WHY if postpone else SKIPPED_WHY,
+         "rest_day": rest_when.date().isoformat(), "rest_at": rest_when.timestamp()})
+    result.planned[step.id] += written.get("planned", 0)
+    result.postponed += written.get("postponed", 0)
+    if written.get("skipped"):
+        result.skipped["allowance"] += written["skipped"]
