@@ -141,27 +141,28 @@ class BotMetrics:
             "wecom_bot_wecom_calls", "WeCom API answers by API and errcode "
             "(-1 also for no answer)", ["api", "errcode"], registry=self.registry)
         self.snapshot = DbSnapshot()
-        self._children: dict[tuple[str, str], Any] = {}
-        self._api_children: dict[tuple[str, int], Any] = {}
+        self._children: dict[tuple[Any, ...], Any] = {}  # (metric, *labels) -> its child
         self._state = state
         self.registry.register(_StateCollector(self._full_state))
 
     def _full_state(self) -> dict[str, Any]:
         return {**self._state(), "snapshot": self.snapshot}
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once: `labels` takes a lock and builds a key,
+        and a welcome counts one callback and three calls to WeCom."""
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def callback(self, kind: str, outcome: str, received_at: float) -> None:
-        counter = self._children.get((kind, outcome))
-        if counter is None:  # `labels` takes a lock and builds a key: once per pair, not per call
-            counter = self._children[(kind, outcome)] = self.callbacks.labels(kind, outcome)
-        counter.inc()
+        self._child(self.callbacks, kind, outcome).inc()
         self.ack_seconds.observe(max(time.time() - received_at, 0.0))
 
     def api_call(self, api: str, errcode: int) -> None:
-        counter = self._api_children.get((api, errcode))
-        if counter is None:  # as for `callback`: three calls to WeCom per welcome
-            counter = self._api_children[(api, errcode)] = self.api_calls.labels(
-                api, str(errcode))
-        counter.inc()
+        self._child(self.api_calls, api, str(errcode)).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
