@@ -32,6 +32,24 @@ class Happened:
     store_id: str | None = None  # group_joined: the group's store
     sender: str = ""  # staff_added: the staff member added
 
+    def key(self) -> int:
+        """This event, as the sweep remembers it once decided (`Entered.decided`): a hash
+        (64 bits; a sweep's window holds some hundred thousand events at most)."""
+        return hash((self.event, self.external_userid, self.at, self.sender, self.store_id,
+                     str(self.attrs.get("tag", ""))))
+
+
+@dataclass(slots=True)
+class Entered:
+    """What the events start (`rows`, for `write_entries`) and which of the events are
+    decided: entered, or turned away by what cannot change on a re-read (the event's own
+    kind, tag, level or stage; the customer's channel, store and relation, recorded with
+    the add; an entry they already have). An event turned away only for the customer's
+    tags is not: the welcome marks the channel's tags a moment after the add."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    decided: list[int] = field(default_factory=list)
+
 
 _READS = {
     "staff_added": sql("SELECT external_userid, added_at, userid FROM member_follow "
@@ -39,9 +57,11 @@ _READS = {
     "group_joined": sql("SELECT l.member_id, l.at, g.store_id FROM group_member_log l "
                         "JOIN customer_group g ON g.chat_id = l.chat_id "
                         "WHERE l.action = 'join' AND l.at >= :since AND l.at < :until"),
+    # only the tags a journey starts on: the welcome marks a few tags on every new friend
     "tag_added": sql("SELECT t.external_userid, t.added_at, g.group_name, g.name "
                      "FROM member_tag t JOIN tag g ON g.id = t.tag_id "
-                     "WHERE t.added_at >= :since AND t.added_at < :until"),
+                     "WHERE t.added_at >= :since AND t.added_at < :until "
+                     "AND g.name IN :names").bindparams(bindparam("names", expanding=True)),
     # by id, not time: the member data may report a purchase hours after it happened
     "member": sql("SELECT external_userid, at, event, attrs, id FROM member_event "
                   "WHERE id > :after ORDER BY id"),
@@ -55,11 +75,14 @@ _QUIET = sql("""
 """)
 
 
-def read_events(conn: Connection, since: float, until: float, wanted: set[str],
+def read_events(conn: Connection, since: float, until: float, journeys: Iterable[Journey],
                 after_id: int = 0) -> tuple[list[Happened], int]:
-    """The recorded events in [since, until) of the kinds some journey starts on, and the
-    member events recorded after `after_id`; with the last member event id read."""
+    """The recorded events in [since, until) of the kinds some of `journeys` start on, and
+    the member events recorded after `after_id`; with the last member event id read."""
     window = {"since": since, "until": until}
+    wanted = {j.entry.event for j in journeys}
+    tags = sorted({_tag_name(j.entry.tag) for j in journeys
+                   if j.entry.event == "tag_added" and j.entry.tag})
     last = after_id
     out: list[Happened] = []
     if "staff_added" in wanted:
@@ -68,9 +91,9 @@ def read_events(conn: Connection, since: float, until: float, wanted: set[str],
     if "group_joined" in wanted:
         out += [Happened(e, "group_joined", float(at), store_id=s)
                 for e, at, s in conn.execute(_READS["group_joined"], window)]
-    if "tag_added" in wanted:
+    if tags:
         out += [Happened(e, "tag_added", float(at), {"tag": f"{g}/{n}"})
-                for e, at, g, n in conn.execute(_READS["tag_added"], window)]
+                for e, at, g, n in conn.execute(_READS["tag_added"], {**window, "names": tags})]
     for ext, at, ev, attrs, id_ in conn.execute(_READS["member"], {"after": after_id}):
         last = max(last, int(id_))
         if ev in wanted:
@@ -94,6 +117,15 @@ def quiet_customers(conn: Connection, journey: Journey, day: date) -> list[Happe
 
 def matches(journey: Journey, ev: Happened, customer: Customer) -> bool:
     """Does `ev` start `journey` for this customer (event, its parameters, narrowing)?"""
+    return matches_but_tags(journey, ev, customer) and has_tags(journey, customer)
+
+
+def has_tags(journey: Journey, customer: Customer) -> bool:
+    return all(customer.has_tag(t) for t in journey.entry.tags)
+
+
+def matches_but_tags(journey: Journey, ev: Happened, customer: Customer) -> bool:
+    """`matches`, but for the customer's tags (the one fact written after the event)."""
     entry = journey.entry
     if ev.event != entry.event or customer.status != "active" or not customer.follows:
         return False
@@ -106,9 +138,11 @@ def matches(journey: Journey, ev: Happened, customer: Customer) -> bool:
     if entry.channels and customer.channel not in entry.channels:
         return False
     store = ev.store_id or customer.store_id
-    if entry.stores and store not in entry.stores:
-        return False
-    return all(customer.has_tag(t) for t in entry.tags)
+    return not entry.stores or store in entry.stores
+
+
+def _tag_name(ref: str) -> str:
+    return ref.partition("/")[2] if "/" in ref else ref
 
 
 def _same_tag(ref: str, tag: str) -> bool:
@@ -127,7 +161,7 @@ _ENTER = sql("""
 
 def enter(conn: Connection, journeys: Iterable[Journey], events: list[Happened]) -> int:
     """Write the entries `events` start; returns how many customers entered a journey."""
-    return write_entries(conn, entries_for(conn, journeys, events))
+    return write_entries(conn, entries_for(conn, journeys, events).rows)
 
 
 def write_entries(conn: Connection, rows: list[dict[str, Any]]) -> int:
@@ -138,21 +172,29 @@ def write_entries(conn: Connection, rows: list[dict[str, Any]]) -> int:
 
 
 def entries_for(conn: Connection, journeys: Iterable[Journey], events: list[Happened]
-                ) -> list[dict[str, Any]]:
-    """The entries `events` start, as rows for `write_entries`: only reads, so that the
-    sweep can work them out on a reader, off the event loop (SQLite's writer is the loop)."""
+                ) -> Entered:
+    """The entries `events` start, as rows for `write_entries`, and the events decided:
+    only reads, so that the sweep can work them out on a reader, off the event loop
+    (SQLite's writer is the loop). Reads only the facts entry looks at."""
+    out = Entered()
     if not events:
-        return []
-    customers = load_customers(conn, (e.external_userid for e in events))
+        return out
+    journeys = list(journeys)
+    customers = load_customers(conn, (e.external_userid for e in events),
+                               tags=any(j.entry.tags for j in journeys), groups=False,
+                               purchases=False)
     past: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for part in chunks(sorted(customers)):
         for name, ext, day, status in conn.execute(_PAST, {"ids": part}):
             past.setdefault((name, ext), []).append((day, status))
-    rows: list[dict[str, Any]] = []
+    undecided: set[int] = set()
     for journey in journeys:
         for ev in sorted(events, key=lambda e: e.at):
             customer = customers[ev.external_userid]
-            if not matches(journey, ev, customer):
+            if not matches_but_tags(journey, ev, customer):
+                continue
+            if not has_tags(journey, customer):
+                undecided.add(id(ev))
                 continue
             day = datetime.fromtimestamp(ev.at, journey.timezone).date()
             seen = past.setdefault((journey.name, ev.external_userid), [])
@@ -160,10 +202,11 @@ def entries_for(conn: Connection, journeys: Iterable[Journey], events: list[Happ
                 continue
             seen.append((day.isoformat(), "active"))
             sender = ev.sender if ev.sender in customer.follows else customer.sender()
-            rows.append({"journey": journey.name, "ext": ev.external_userid,
-                         "day": day.isoformat(), "at": ev.at, "event": ev.event,
-                         "sender": sender, "store": ev.store_id or customer.store_id})
-    return rows
+            out.rows.append({"journey": journey.name, "ext": ev.external_userid,
+                             "day": day.isoformat(), "at": ev.at, "event": ev.event,
+                             "sender": sender, "store": ev.store_id or customer.store_id})
+    out.decided = [ev.key() for ev in events if id(ev) not in undecided]
+    return out
 
 
 def _may_enter(journey: Journey, seen: list[tuple[str, str]], day: date) -> bool:

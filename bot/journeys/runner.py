@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -73,6 +72,10 @@ class JourneyRunner:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.starting: asyncio.Task[None] | None = None  # start_journeys: loading the book
+        # events the sweep has decided (`entries.Entered`) under this book, by key, with
+        # when: each sweep re-reads the last minutes and works out only what is undecided;
+        # another book (an edit went live) opens every event again
+        self._decided: tuple[JourneyBook | None, dict[int, float]] = (None, {})
         live.listen(lambda _book: self._apply_jobs())
 
     @property
@@ -151,21 +154,25 @@ class JourneyRunner:
         """New entries from events since the last read (`overlap`: re-read the last hours
         too, at the daily plan: a replayed callback carries its first receipt time)."""
         book = self.book
-        wanted = {j.entry.event for j in book.enabled()}
+        decided = self._decided[1] if self._decided[0] is book else {}
 
-        def find(conn: Connection) -> tuple[list[dict[str, Any]], str | None, int]:
+        def find(conn: Connection) -> tuple[entries.Entered, str | None, int, float]:
             # Reads only, on a reader: a sweep re-reads the last minutes of events (at a
             # campaign's pace, tens of thousands), which on SQLite's writer held the event
-            # loop, and every callback with it. Only this runner writes entries and the
-            # marks, one tick at a time (`_lock`), so what it read still holds when it writes.
+            # loop, and every callback with it; of those, only the events no earlier sweep
+            # decided are worked out (the reader's Python holds the GIL, and so the loop).
+            # Only this runner writes entries and the marks, one tick at a time (`_lock`),
+            # so what it read still holds when it writes.
             mark = repo.get_state(conn, EVENTS_MARK)
             back = OVERLAP_S if overlap else SWEEP_OVERLAP_S
             since = float(mark) - back if mark else now - LOOKBACK_S
             after = int(repo.get_state(conn, MEMBER_MARK) or 0)
-            events, last = entries.read_events(conn, since, now, wanted, after)
-            return entries.entries_for(conn, book.enabled(), events), mark, last
+            events, last = entries.read_events(conn, since, now, book.enabled(), after)
+            events = [ev for ev in events if ev.key() not in decided]
+            return entries.entries_for(conn, book.enabled(), events), mark, last, since
 
-        rows, mark, last = await self.db.read(find)
+        found, mark, last, since = await self.db.read(find)
+        rows = found.rows
         count = 0
         # A few hundred rows a write: on SQLite the group commit runs on the event loop, and
         # a sweep after a campaign's burst has tens of thousands of entries: 18,000 in one
@@ -180,6 +187,10 @@ class JourneyRunner:
             repo.set_state(conn, MEMBER_MARK, str(last))
 
         await self.db.write(marks)
+        # remembered once written, forgotten once out of the window every later sweep reads
+        kept = {k: at for k, at in decided.items() if at >= since}
+        kept.update(dict.fromkeys(found.decided, now))
+        self._decided = (book, kept)
         if count:
             log.info("journeys: %d customers entered a journey", count)
         return count

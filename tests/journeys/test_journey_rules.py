@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.journeys import record_member_event
+from bot.journeys import entries, record_member_event
 from tests.conftest import World
 from tests.journeys.support import Journeys, journeys_world, texts
 
@@ -183,3 +183,45 @@ async def test_a_step_marked_last_ends_the_journey(jw: Journeys) -> None:
     await jw.at(2, "10:00")
     assert jw.entries(ext) == [("t", "finished", "last step")]
     assert texts(jw.world, ext) == ["最后一条"]
+
+
+def narrowed(name: str, entry: str) -> str:
+    return one_step(entry).replace("  t:", f"  {name}:", 1)
+
+
+async def test_a_sweep_works_out_an_event_once_unless_it_waits_for_a_tag(
+        jw: Journeys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each sweep re-reads the last minutes of events. One already decided (she entered, or
+    her store turned her away) is not worked out again; one turned away only for a tag the
+    customer does not carry yet is, until the tag comes (the welcome marks tags a moment
+    after the add). A journey added to the files opens every event again."""
+    worked_out: list[list[str]] = []
+    real = entries.entries_for
+
+    def spy(conn: Any, journeys: Any, events: list[entries.Happened]) -> entries.Entered:
+        worked_out.append(sorted(ev.external_userid for ev in events))
+        return real(conn, journeys, events)
+
+    monkeypatch.setattr(entries, "entries_for", spy)
+    both = (narrowed("tagged", "{event: staff_added, stores: ['0012'], tags: [问卷/D 控糖减脂]}")
+            + narrowed("store", "{event: staff_added, stores: ['0012']}"))
+    jw.only(both, precedence="[tagged, store]")
+    wang = await customer(jw)
+    zhao = await customer(jw, "takeout-0015", "赵女士")
+    await jw.now()
+    assert jw.entries(wang) == [("store", "active", "")] and jw.entries(zhao) == []
+    await jw.now()
+    assert worked_out[-2:] == [sorted([wang, zhao]), [wang]]  # zhao's store: decided
+
+    await gets_tag(jw, wang)
+    await jw.now()
+    assert [j for j, _, _ in jw.entries(wang)] == ["store", "tagged"]
+    await jw.now()
+    assert worked_out[-2:] == [[wang], []]
+
+    jw.only(both + narrowed("anyone", "{event: staff_added}"),
+            precedence="[tagged, store, anyone]")
+    await jw.now()
+    assert worked_out[-1] == sorted([wang, zhao])
+    assert jw.entries(zhao) == [("anyone", "active", "")]
+    assert [j for j, _, _ in jw.entries(wang)] == ["store", "tagged", "anyone"]
