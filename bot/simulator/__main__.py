@@ -17,6 +17,7 @@ from dotenv import load_dotenv
 
 from bot.loop import run
 
+from .collector import collect_when_idle
 from .facade import Simulator
 from .options import SimOptions
 
@@ -43,9 +44,12 @@ async def _serve(sim: Simulator, host: str, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     await sim.start(host, port)
     log.info("simulated WeCom at %s (callbacks to %s)", sim.base_url, sim.callback_url)
+    collector = loop.create_task(collect_when_idle(), name="sim-gc")
     try:
         await stop.wait()
     finally:
+        collector.cancel()
+        await asyncio.gather(collector, return_exceptions=True)
         await sim.stop()
 
 
