@@ -115,17 +115,13 @@ def quiet_customers(conn: Connection, journey: Journey, day: date) -> list[Happe
             for ext, _last, n in rows if int(n) >= need]
 
 
-def matches(journey: Journey, ev: Happened, customer: Customer) -> bool:
-    """Does `ev` start `journey` for this customer (event, its parameters, narrowing)?"""
-    return matches_but_tags(journey, ev, customer) and has_tags(journey, customer)
-
-
 def has_tags(journey: Journey, customer: Customer) -> bool:
     return all(customer.has_tag(t) for t in journey.entry.tags)
 
 
 def matches_but_tags(journey: Journey, ev: Happened, customer: Customer) -> bool:
-    """`matches`, but for the customer's tags (the one fact written after the event)."""
+    """Does `ev` start `journey` for this customer (event, its parameters, narrowing), the
+    customer's tags aside (`has_tags`: the one fact written after the event)?"""
     entry = journey.entry
     if ev.event != entry.event or customer.status != "active" or not customer.follows:
         return False
