@@ -145,7 +145,8 @@ class BotRuntime:
         Now a callback that comes meanwhile is recorded (durable, deduped, before its 200)
         and welcomed as soon as the channel book is there (docs/capacity.md).
         """
-        db = Database(self.settings.database.url)
+        db = Database(self.settings.database.url,
+                      writer_process=self.settings.database.writer_process)
         await asyncio.get_running_loop().run_in_executor(None, db.migrate)
         replica = Replica(db, self.settings.replicas)
         self._dispatcher = Dispatcher(None, None, replica_id=replica.id,

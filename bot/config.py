@@ -38,6 +38,7 @@ class ServerSettings:
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str = "sqlite:///var/bot.db"
+    writer_process: bool = True  # SQLite: each callback's writes commit in a child process
 
 
 @dataclass(frozen=True)

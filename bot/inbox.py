@@ -51,16 +51,11 @@ async def record(db: Database, event: Event, received_at: float,
                  claimed_by: str | None = None) -> Recorded | None:
     """Store `event`, claimed by this replica; None when it was already there (a
     redelivery, to this replica or another)."""
-    from bot.db.engine import driver_execute
+    from bot.db.statements import Statements
 
-    row = new_row(event, received_at, claimed_by)
-
-    def _insert(conn: Connection) -> int | None:
-        found = driver_execute(conn, RECORD, row).fetchone()
-        return int(found[0]) if found else None
-
-    event_id = await db.write(_insert)
-    return Recorded(event_id, event, received_at) if event_id is not None else None
+    insert = Statements(((RECORD, new_row(event, received_at, claimed_by)),), returns=0)
+    found = await db.write(insert)  # plain SQL: it may commit in the writer process
+    return Recorded(int(found[0]), event, received_at) if found is not None else None
 
 
 def new_row(event: Event, received_at: float, claimed_by: str | None) -> dict[str, Any]:
@@ -82,7 +77,12 @@ def mark_done(conn: Connection, event_id: int) -> None:
     """Call inside the handler's last write, so its effects and this mark commit together."""
     from bot.db.engine import driver_execute
 
-    driver_execute(conn, _DONE, {"id": event_id, "at": time.time()})
+    driver_execute(conn, *done_step(event_id))
+
+
+def done_step(event_id: int) -> tuple[str, dict[str, Any]]:
+    """`mark_done` as a step of `Statements`."""
+    return _DONE, {"id": event_id, "at": time.time()}
 
 
 def mark_failed(conn: Connection, event_id: int, error: str, final: bool) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.engine import Connection
 
 from bot import inbox
+from bot.db.statements import Statements
 from bot.inbox import Recorded
 from bot.wecom.events import Event
 
@@ -59,9 +60,15 @@ class Context:
     def received_at(self) -> float:
         return self.recorded.received_at
 
-    async def finish(self, effects: Callable[[Connection], None] | None = None) -> None:
-        """Write the handler's effects and mark the event done, in one transaction."""
+    async def finish(self, effects: Callable[[Connection], None] | Statements | None = None
+                     ) -> None:
+        """Write the handler's effects and mark the event done, in one transaction.
+        Effects given as `Statements` (plain SQL) may commit in the writer process."""
         event_id = self.event_id
+        if isinstance(effects, Statements):
+            await self.services.db.write(effects.then([inbox.done_step(event_id)]))
+            self.finished = True
+            return
 
         def _write(conn: Connection) -> None:
             if effects is not None:

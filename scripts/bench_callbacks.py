@@ -17,7 +17,8 @@ send_welcome_msg); *burst* sends N customers with 100 clients as fast as answers
 to bare, inline and bot (callbacks/s, and to the last welcome); *capacity* holds the bot to
 a paced rate and says whether ack p99 < 50 ms and welcome p99 < 1 s held. Every run counts
 customers never welcomed (lost) and welcomed twice (doubled). CPU/cb is the server's CPU
-time per callback, its welcomes included: the machine's cores are shared by all processes;
+time per callback, its welcomes included (and its writer process's): the machine's cores are
+shared by all processes; loop/cb is the part of it on the event loop's thread;
 wait/cb is how long per callback the server was ready to run and found no core free.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import sqlite3
@@ -182,8 +184,23 @@ def _waited_seconds(pid: int) -> float:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU time a process and its children (the bot's writer process) have
+    used so far (Linux /proc)."""
+    total = _stat_cpu(Path(f"/proc/{pid}/stat"))
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            with contextlib.suppress(OSError):
+                total += _stat_cpu(Path(f"/proc/{child}/stat"))
+    return total
+
+
+def _loop_cpu_seconds(pid: int) -> float:
+    """The CPU time of the process's main thread alone: the server's event loop."""
+    return _stat_cpu(Path(f"/proc/{pid}/task/{pid}/stat"))
+
+
+def _stat_cpu(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -322,6 +339,7 @@ async def run_load(rig: Rig, target: str, n: int, concurrency: int,
     payloads = _encrypt_all(rig.env, plaintexts)
     proc = rig.servers[target][0]
     cpu0, gen0, wall0 = _cpu_seconds(proc.pid), time.process_time(), time.time()
+    loop0 = _loop_cpu_seconds(proc.pid)
     waited0 = _waited_seconds(proc.pid)
     sim0 = _cpu_seconds(rig.sim.pid)
     elapsed, acks, failures = await _drive(rig.url(target), payloads, concurrency, rate)
@@ -335,14 +353,16 @@ async def run_load(rig: Rig, target: str, n: int, concurrency: int,
         last = max((w["received_at"] for w in welcomes), default=time.time())
     received = await _receipts(rig, target, {w["external_userid"] for w in welcomes})
     cpu_all = _cpu_seconds(proc.pid) - cpu0  # with the rows written after the welcomes
+    loop_cpu = _loop_cpu_seconds(proc.pid) - loop0
     waited = _waited_seconds(proc.pid) - waited0
     sim_cpu = _cpu_seconds(rig.sim.pid) - sim0  # WeCom's side of the welcomes (and of this
     # script's asking it for the WelcomeCodes and the receipts: a little more than WeCom's)
     per_customer: dict[str, int] = {}
     for w in welcomes:
         per_customer[w["external_userid"]] = per_customer.get(w["external_userid"], 0) + 1
-    welcome_lat = [w["received_at"] - received[w["external_userid"]] for w in welcomes
-                   if w["external_userid"] in received]
+    timeline = [(received[w["external_userid"]], w["received_at"] - received[w["external_userid"]])
+                for w in welcomes if w["external_userid"] in received]
+    welcome_lat = [latency for _, latency in timeline]
     sent = len(plaintexts)
     print(f"  {target}: {n} customers{f' at {rate:.0f}/s' if rate else ' (burst)'} done",
           flush=True)
@@ -353,10 +373,12 @@ async def run_load(rig: Rig, target: str, n: int, concurrency: int,
         "welcome_p50": _pct(welcome_lat, 50), "welcome_p99": _pct(welcome_lat, 99),
         "non_200": failures, "cpu_ack_ms": cpu_ack * 1000 / sent,
         "cpu_ms": cpu_all * 1000 / sent, "util": cpu_ack / elapsed,
+        "loop_ms": loop_cpu * 1000 / sent,
         "wait_ms": waited * 1000 / sent,
         "gen_cpu_ms": gen_cpu * 1000 / sent, "sim_cpu_ms": sim_cpu * 1000 / sent,
         "lost": 0 if target == "bare" else len(expected - set(per_customer)),
         "doubled": sum(1 for v in per_customer.values() if v > 1),
+        "timeline": timeline,  # (receipt, receipt-to-welcome) per customer: --latencies
     }
 
 
@@ -383,6 +405,8 @@ async def bench(workdir: Path, args: argparse.Namespace) -> list[dict[str, Any]]
     """Paced runs (inline, then bot, at each rate), the burst, the capacity run."""
     parts = args.only.split(",")
     servers = ["inline", "bot"] + (["base"] if args.base else [])
+    if args.base_first:  # the server measured second is at a disadvantage: swap to see it
+        servers = ["inline", "base", "bot"] if args.base else servers
     rig = await _start_rig(workdir, servers + (["bare"] if "burst" in parts else []),
                            args.base)
     results: list[dict[str, Any]] = []
@@ -416,7 +440,8 @@ def report(results: list[dict[str, Any]]) -> bool:
     or doubled by the bot."""
     ms = 1000.0
     print(f"{'run':<26} {'cb/s':>6} {'done/s':>7} {'ack p50':>8} {'ack p99':>8} "
-          f"{'welc p50':>9} {'welc p99':>9} {'CPU/cb':>7} {'wait/cb':>7} {'sim/cb':>7} "
+          f"{'welc p50':>9} {'welc p99':>9} {'CPU/cb':>7} {'loop/cb':>7} {'wait/cb':>7} "
+          f"{'sim/cb':>7} "
           f"{'gen/cb':>7} lost dbl")
     for r in results:
         kind = "burst c100" if r.get("burst") else (
@@ -424,7 +449,8 @@ def report(results: list[dict[str, Any]]) -> bool:
         print(f"{r['target'] + ' ' + kind:<26} {r['rps']:6.0f} {r['done_rps']:7.0f} "
               f"{r['ack_p50'] * ms:7.1f}m {r['ack_p99'] * ms:7.1f}m "
               f"{r['welcome_p50'] * ms:8.1f}m {r['welcome_p99'] * ms:8.1f}m "
-              f"{r['cpu_ms']:6.2f}m {r['wait_ms']:6.2f}m {r['sim_cpu_ms']:6.2f}m "
+              f"{r['cpu_ms']:6.2f}m {r['loop_ms']:6.2f}m {r['wait_ms']:6.2f}m "
+              f"{r['sim_cpu_ms']:6.2f}m "
               f"{r['gen_cpu_ms']:6.2f}m "
               f"{r['lost']:4d} {r['doubled']:3d}")
     by = {(r["target"], "burst" if r.get("burst") else r["rate"]): r for r in results
@@ -468,6 +494,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=100, help="burst clients")
     parser.add_argument("--capacity", type=_floats, default=[1500.0],
                         help="paced rates the bot alone is held to both latency targets at")
+    parser.add_argument("--base-first", action="store_true",
+                        help="run the --base bot before this one at each rate (docs/capacity.md: "
+                             "a same-run pair favours the first server; repeat swapped)")
+    parser.add_argument("--latencies", type=Path, default=None,
+                        help="write each run's (receipt time, welcome latency) pairs here as "
+                             "JSON, to see when in a run the slow welcomes came")
     parser.add_argument("--base", type=Path, default=None,
                         help="also run the bot of this checkout (e.g. a worktree of the "
                              "previous commit), interleaved: same-run figures")
@@ -484,8 +516,15 @@ def main() -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="bench-callbacks-") as tmp:
             results = asyncio.run(bench(Path(tmp), args))
+    if args.latencies:
+        args.latencies.mkdir(parents=True, exist_ok=True)
+        for number, r in enumerate(results, 1):
+            kind = "burst" if r.get("burst") else f"{r['rate']:.0f}"
+            path = args.latencies / f"{number:02d}-{r['target']}-{kind}.json"
+            path.write_text(json.dumps(r["timeline"]))
     print(f"{REDELIVER:.0%} of callbacks sent twice (WeCom's retries); times in ms; CPU/cb is "
-          "the server's CPU per callback with its welcomes done, wait/cb the time it was ready "
+          "the server's CPU per callback with its welcomes done (loop/cb: on its event loop's "
+          "thread), wait/cb the time it was ready "
           "to run with no core free, sim/cb the simulated WeCom's CPU and gen/cb this load "
           "generator's: the three share the machine's cores")
     return 0 if report(results) else 1

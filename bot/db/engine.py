@@ -26,6 +26,7 @@ import asyncio
 import functools
 import logging
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +37,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from bot.db.checkpoint import Checkpointer, stop_checkpointing_on_commit
 from bot.db.revisions import MIGRATIONS_DIR, known_head
+from bot.db.statements import Statements
+from bot.db.writer_process import WriterGone, WriterProcess
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,6 +90,7 @@ def _sqlite_tuning(engine: Engine, begin: str) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")  # durable at each WAL checkpoint, fast commits
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -98,6 +102,11 @@ def _sqlite_tuning(engine: Engine, begin: str) -> None:
         conn.exec_driver_sql(begin)
 
 
+WAL_SIZE_LIMIT = 64 << 20
+"""Bytes of write-ahead log kept on disk once it starts over. Under a sustained burst the
+log cannot start over (a checkpoint never catches up with the commits: 1.5 GB in 30 s at
+600 callbacks a second, docs/capacity.md); without a limit the file stays that large."""
+PROCESS_RESTART_S = 5.0  # a writer process that died is replaced at most this often
 _SMALL_BATCH = 64  # writes; below this a group commit waits one more loop iteration (once)
 _NAMED_PARAM = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
@@ -205,7 +214,9 @@ def current_revision(conn: Connection) -> str | None:
 
 
 class Database:
-    def __init__(self, url: str, *, readers: int = 4) -> None:
+    def __init__(self, url: str, *, readers: int = 4, writer_process: bool = False) -> None:
+        """`writer_process` (SQLite file): batches of `Statements` commit in a child
+        process (bot.db.writer_process), the rest as before."""
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = url.startswith("sqlite")
@@ -226,6 +237,11 @@ class Database:
         self._checkpointer: Checkpointer | None = None  # SQLite: see `_writer_conn`
         self.commits = 0  # group commits done, for the benchmark's report
         self.writes = 0  # writes committed (or failed) in them
+        self._use_process = writer_process and self._inline and ":memory:" not in url
+        self._process: WriterProcess | None = None
+        self._process_started = 0.0  # monotonic; a dead one is replaced at most every 5 s
+        self._in_flight: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self.process_commits = 0  # of `commits`, those the writer process ran
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -288,6 +304,10 @@ class Database:
             return
         self._inline_scheduled = False
         self._inline_deferred = False
+        if self._in_flight:  # the writer process holds the lock: its answer flushes again
+            return
+        if self._use_process and self._hand_to_process():
+            return
         batch, self._queue = self._queue, []
         try:
             results = self._run_batch([fn for fn, _ in batch], self._writer_conn())
@@ -296,6 +316,66 @@ class Database:
             results = [(False, exc)] * len(batch)
             self._drop_inline_conn()  # it may be broken: the next batch opens a new one
         self._settle(batch, results)
+
+    def _hand_to_process(self) -> bool:
+        """Send the queue to the writer process if it is up and the queue is all
+        `Statements`; False: run it here (a Python write among them, or no process)."""
+        process = self._process
+        if process is None:
+            self._start_process()
+            return False
+        if not process.ready or not all(isinstance(fn, Statements) for fn, _ in self._queue):
+            return False
+        batch, self._queue = self._queue, []
+        try:
+            process.send([fn for fn, _ in batch])  # type: ignore[misc]
+        except OSError as exc:
+            self._queue = batch + self._queue
+            self._process_gone(f"cannot write to it: {exc}")
+            return False
+        self._in_flight = batch
+        return True
+
+    def _start_process(self) -> None:
+        now = time.monotonic()
+        if self._process_started and now - self._process_started < PROCESS_RESTART_S:
+            return
+        self._process_started = now
+        self._writer_conn()  # the checkpointer runs in this process, with the loop's writer
+        path = self.url.split("///", 1)[-1]
+        process = WriterProcess(path)
+        self._process = process
+        asyncio.get_running_loop().add_reader(process.replies_fd, self._on_replies, process)
+
+    def _on_replies(self, process: WriterProcess) -> None:
+        replies = process.receive()
+        if replies is None:
+            self._process_gone(f"it ended (exit status {process.process.poll()})")
+            return
+        for results in replies:
+            batch, self._in_flight = self._in_flight, []
+            self.commits += 1
+            self.process_commits += 1
+            self.writes += len(batch)
+            self._settle(batch, results)
+        if self._queue and not self._in_flight and not self._inline_scheduled:
+            self._inline_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_inline)
+
+    def _process_gone(self, why: str) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        log.error("the writer process is gone (%s): %d writes in flight failed; writing on "
+                  "the event loop until a new one is up", why, len(self._in_flight))
+        asyncio.get_running_loop().remove_reader(process.replies_fd)
+        process.stop(timeout_s=1.0)
+        batch, self._in_flight = self._in_flight, []
+        gone = WriterGone("the writer process ended: this write may or may not be committed")
+        self._settle(batch, [(False, gone)] * len(batch))
+        if self._queue and not self._inline_scheduled:
+            self._inline_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_inline)
 
     def _writer_conn(self) -> Connection:
         """The loop's writer connection (SQLite), opened on first use; it leaves the WAL
@@ -384,8 +464,13 @@ class Database:
     async def close(self) -> None:
         while self._flusher is not None:
             await asyncio.shield(self._flusher)
-        if self._queue:  # a group commit is scheduled: let it run
-            await asyncio.gather(*(f for _, f in self._queue), return_exceptions=True)
+        while self._queue or self._in_flight:  # a group commit is scheduled: let it run
+            await asyncio.gather(*(f for _, f in self._queue + self._in_flight),
+                                 return_exceptions=True)
+        if self._process is not None:
+            process, self._process = self._process, None
+            asyncio.get_running_loop().remove_reader(process.replies_fd)
+            process.stop()
         self._drop_inline_conn()
         if self._checkpointer is not None:
             self._checkpointer.stop()

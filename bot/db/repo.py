@@ -16,6 +16,7 @@ from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 
 from bot.db.engine import driver_execute, sql
+from bot.db.statements import Step
 
 
 def _run(conn: Connection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> Any:
@@ -82,13 +83,13 @@ _TAGS_DROP = sql("""
 """).bindparams(bindparam("tag_ids", expanding=True))
 
 
-def member_added(conn: Connection, *, external_userid: str, userid: str, name: str,
-                 store_id: str | None, channel: str, state: str, at: float) -> None:
-    """A customer added a staff member: new member, or a returning one made active again."""
+def member_added(*, external_userid: str, userid: str, name: str, store_id: str | None,
+                 channel: str, state: str, at: float) -> list[Step]:
+    """A customer added a staff member: new member, or a returning one made active again.
+    As steps of the welcome's `Statements` (bot.db.statements)."""
     params = {"external_userid": external_userid, "userid": userid, "name": name,
               "store_id": store_id, "channel": channel, "state": state, "at": at}
-    _write(conn, _MEMBER_NEW, params)
-    _write(conn, _FOLLOW_ACTIVE, params)
+    return [(_MEMBER_NEW.text, params), (_FOLLOW_ACTIVE.text, params)]
 
 
 def follow_removed(conn: Connection, *, external_userid: str, userid: str, status: str,
@@ -105,9 +106,14 @@ def member_seen(conn: Connection, *, external_userid: str, name: str, at: float)
 
 def add_member_tags(conn: Connection, external_userid: str, tag_ids: Iterable[str],
                     at: float) -> None:
+    for statement, rows in member_tags_added(external_userid, tag_ids, at):
+        driver_execute(conn, statement, rows)
+
+
+def member_tags_added(external_userid: str, tag_ids: Iterable[str], at: float) -> list[Step]:
+    """`add_member_tags` as steps (none when there are no tags)."""
     rows = [{"external_userid": external_userid, "tag_id": t, "at": at} for t in tag_ids]
-    if rows:
-        _write(conn, _TAG_ADD, rows)
+    return [(_TAG_ADD.text, rows)] if rows else []
 
 
 def set_member_tags(conn: Connection, external_userid: str, tag_ids: set[str],
@@ -130,8 +136,9 @@ _WELCOME = sql("""
 """)
 
 
-def record_welcome(conn: Connection, **row: Any) -> None:
-    _write(conn, _WELCOME, row)
+def welcome_recorded(**row: Any) -> list[Step]:
+    """What became of a WelcomeCode (bot.handlers.welcome `Outcome`), as a step."""
+    return [(_WELCOME.text, row)]
 
 
 _WELCOMED = sql("""

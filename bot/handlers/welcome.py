@@ -18,14 +18,13 @@ import time
 from datetime import date
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy.engine import Connection
-
 from bot.channels import ChannelMatch, WelcomeError
 from bot.codes.invite import with_join_code
 from bot.db import repo
+from bot.db.statements import Statements, Step
 from bot.dispatch import Context, Router
 from bot.media.cache import MediaFileError
-from bot.members.linking import remember_unionid
+from bot.members.linking import unionid_remembered
 from bot.members.links import CustomerLinks
 from bot.wecom import errors
 from bot.wecom.errors import WeComError
@@ -74,16 +73,13 @@ async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
 
     now = time.time()
     store_id = match.store.id if match.store is not None else None
-
-    def effects(conn: Connection) -> None:
-        repo.member_added(conn, external_userid=ev.external_user_id, userid=ev.user_id,
-                          name=name, store_id=store_id, channel=match.name, state=ev.state,
-                          at=ctx.received_at)
-        repo.add_member_tags(conn, ev.external_user_id, tag_ids, now)
-        _record(conn, ctx, ev.external_user_id, ev.user_id, match.name, outcome, now)
-        remember_unionid(conn, ev.external_user_id, unionid)  # a till member meets them
-
-    await ctx.finish(effects)
+    await ctx.finish(Statements.of(  # plain SQL: commits in the writer process (bot.db)
+        repo.member_added(external_userid=ev.external_user_id, userid=ev.user_id, name=name,
+                          store_id=store_id, channel=match.name, state=ev.state,
+                          at=ctx.received_at),
+        repo.member_tags_added(ev.external_user_id, tag_ids, now),
+        _recorded(ctx, ev.external_user_id, ev.user_id, match.name, outcome, now),
+        unionid_remembered(ev.external_user_id, unionid)))  # a till member meets them
     log.info("customer %s added %s via %r (channel %s): welcome %s, %d tags",
              ev.external_user_id, ev.user_id, ev.state, match.name, outcome.status,
              len(tag_ids))
@@ -113,8 +109,8 @@ async def on_msg_audit_approved(ctx: Context, ev: ContactMsgAuditApproved) -> No
         outcome = await _welcome(ctx, ev.user_id, ev.external_user_id, ev.welcome_code, match,
                                  _name(contact))
     now = time.time()
-    await ctx.finish(lambda conn: _record(conn, ctx, ev.external_user_id, ev.user_id,
-                                          match.name, outcome, now))
+    await ctx.finish(Statements.of(_recorded(ctx, ev.external_user_id, ev.user_id, match.name,
+                                             outcome, now)))
     log.info("customer %s agreed to archiving with %s (channel %s): welcome %s",
              ev.external_user_id, ev.user_id, match.name, outcome.status)
 
@@ -131,12 +127,12 @@ def _name(contact: dict[str, Any]) -> str:
     return str(contact.get("external_contact", {}).get("name", ""))
 
 
-def _record(conn: Connection, ctx: Context, external_userid: str, userid: str, channel: str,
-            outcome: Outcome, at: float) -> None:
-    repo.record_welcome(conn, event_id=ctx.event_id, external_userid=external_userid,
-                        userid=userid, channel=channel, status=outcome.status,
-                        attempts=outcome.attempts, latency_ms=outcome.latency_ms,
-                        text=outcome.text, error=outcome.error, at=at)
+def _recorded(ctx: Context, external_userid: str, userid: str, channel: str,
+              outcome: Outcome, at: float) -> list[Step]:
+    return repo.welcome_recorded(event_id=ctx.event_id, external_userid=external_userid,
+                                 userid=userid, channel=channel, status=outcome.status,
+                                 attempts=outcome.attempts, latency_ms=outcome.latency_ms,
+                                 text=outcome.text, error=outcome.error, at=at)
 
 
 async def _welcome(ctx: Context, userid: str, external_userid: str, code: str,

@@ -8,7 +8,7 @@ does not enter again, so reading the same events twice after a restart changes n
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 
-from bot.db.engine import sql
+from bot.db.engine import driver_execute, sql
+from bot.db.statements import Statements
 from bot.journeys.facts import Customer, chunks, load_customers
 from bot.journeys.model import Journey
 
@@ -33,10 +34,16 @@ class Happened:
     sender: str = ""  # staff_added: the staff member added
 
     def key(self) -> int:
-        """This event, as the sweep remembers it once decided (`Entered.decided`): a hash
-        (64 bits; a sweep's window holds some hundred thousand events at most)."""
-        return hash((self.event, self.external_userid, self.at, self.sender, self.store_id,
-                     str(self.attrs.get("tag", ""))))
+        """This event, as the sweep remembers it once decided (`Entered.decided`)."""
+        return event_key(self.event, self.external_userid, self.at, self.sender,
+                         self.store_id, str(self.attrs.get("tag", "")))
+
+
+def event_key(event: str, external_userid: str, at: float, sender: str = "",
+              store_id: str | None = None, tag: str = "") -> int:
+    """A hash (64 bits; a sweep's window holds some hundred thousand events at most), also
+    computed from a row before it becomes a `Happened` (`read_events`' `skip`)."""
+    return hash((event, external_userid, at, sender, store_id, tag))
 
 
 @dataclass(slots=True)
@@ -76,9 +83,13 @@ _QUIET = sql("""
 
 
 def read_events(conn: Connection, since: float, until: float, journeys: Iterable[Journey],
-                after_id: int = 0) -> tuple[list[Happened], int]:
+                after_id: int = 0, skip: Container[int] = frozenset()
+                ) -> tuple[list[Happened], int]:
     """The recorded events in [since, until) of the kinds some of `journeys` start on, and
-    the member events recorded after `after_id`; with the last member event id read."""
+    the member events recorded after `after_id`; with the last member event id read.
+    `skip`: keys (`event_key`) of events already decided, left out before they cost more
+    than their row (a sweep re-reads a minute of events, on a thread that holds the GIL
+    while it turns rows into events: the fewer, the less the event loop waits)."""
     window = {"since": since, "until": until}
     wanted = {j.entry.event for j in journeys}
     tags = sorted({_tag_name(j.entry.tag) for j in journeys
@@ -86,14 +97,18 @@ def read_events(conn: Connection, since: float, until: float, journeys: Iterable
     last = after_id
     out: list[Happened] = []
     if "staff_added" in wanted:
-        out += [Happened(e, "staff_added", float(at), sender=str(u))
-                for e, at, u in conn.execute(_READS["staff_added"], window)]
+        rows = driver_execute(conn, _READS["staff_added"].text, window).fetchall()
+        out += [Happened(e, "staff_added", float(at), sender=u) for e, at, u in rows
+                if event_key("staff_added", e, at, u) not in skip]
     if "group_joined" in wanted:
-        out += [Happened(e, "group_joined", float(at), store_id=s)
-                for e, at, s in conn.execute(_READS["group_joined"], window)]
+        rows = driver_execute(conn, _READS["group_joined"].text, window).fetchall()
+        out += [Happened(e, "group_joined", float(at), store_id=s) for e, at, s in rows
+                if event_key("group_joined", e, at, "", s) not in skip]
     if tags:
-        out += [Happened(e, "tag_added", float(at), {"tag": f"{g}/{n}"})
-                for e, at, g, n in conn.execute(_READS["tag_added"], {**window, "names": tags})]
+        out += [Happened(e, "tag_added", float(at), {"tag": tag}) for e, at, tag in (
+                    (e, at, f"{g}/{n}") for e, at, g, n in
+                    conn.execute(_READS["tag_added"], {**window, "names": tags}))
+                if event_key("tag_added", e, at, tag=tag) not in skip]
     for ext, at, ev, attrs, id_ in conn.execute(_READS["member"], {"after": after_id}):
         last = max(last, int(id_))
         if ev in wanted:
@@ -162,9 +177,13 @@ def enter(conn: Connection, journeys: Iterable[Journey], events: list[Happened])
 
 def write_entries(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """Insert what `entries_for` found (a row already there is left as it is)."""
-    if rows:
-        conn.execute(_ENTER, rows)
+    entries_written(rows)(conn)
     return len(rows)
+
+
+def entries_written(rows: list[dict[str, Any]]) -> Statements:
+    """`write_entries` as plain SQL, which may commit in the writer process (bot.db)."""
+    return Statements(((_ENTER.text, rows),))
 
 
 def entries_for(conn: Connection, journeys: Iterable[Journey], events: list[Happened]

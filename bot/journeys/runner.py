@@ -14,7 +14,6 @@ with file:line and the last good journeys keep running.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from bot.books.live import LiveBook
 from bot.db import repo
-from bot.db.engine import Database
+from bot.db.engine import Database, sql
 from bot.journeys import entries, tasks
 from bot.journeys.book import JourneyBook
 from bot.journeys.dispatch import Dispatched, dispatch_due
@@ -43,8 +42,11 @@ MEMBER_MARK = "journeys_member_event_id"  # bot_state: member events read up to 
 # Events are re-read this far back: a callback replayed after a crash is recorded with its
 # first receipt time; entering is idempotent, so reading an event twice changes nothing.
 OVERLAP_S = 6 * 3600
-# ... and at every sweep a few minutes (WeCom's times are whole seconds, behind our clock)
-SWEEP_OVERLAP_S = 300.0
+# ... and at every sweep a minute before the mark: WeCom's times are whole seconds, behind
+# our clock, and WeCom redelivers an unanswered callback for about 15 s. The mark itself
+# never passes an event still being handled (`_oldest_pending`), whose rows are written
+# with its receipt time when it finishes, however late.
+SWEEP_OVERLAP_S = 60.0
 PLANNED_MARK = "journeys_planned_day"  # bot_state: the last local day planned
 PLAN_AT = (0, 5)  # local time of the daily plan
 SWEEP_EVERY_S = 30.0
@@ -59,6 +61,15 @@ async def run_job(runner_id: int, what: str) -> None:
     runner = _RUNNERS.get(runner_id)
     if runner is not None:
         await runner.tick(plan=what == "plan")
+
+
+_OLDEST_PENDING = sql("SELECT MIN(received_at) FROM inbox_event WHERE status = 'pending'")
+
+
+def _oldest_pending(conn: Connection) -> float | None:
+    """When the oldest callback not handled yet came in (its rows will carry that time)."""
+    value = conn.execute(_OLDEST_PENDING).scalar()
+    return None if value is None else float(value)
 
 
 class JourneyRunner:
@@ -156,7 +167,7 @@ class JourneyRunner:
         book = self.book
         decided = self._decided[1] if self._decided[0] is book else {}
 
-        def find(conn: Connection) -> tuple[entries.Entered, str | None, int, float]:
+        def find(conn: Connection) -> tuple[entries.Entered, str | None, int, float, float]:
             # Reads only, on a reader: a sweep re-reads the last minutes of events (at a
             # campaign's pace, tens of thousands), which on SQLite's writer held the event
             # loop, and every callback with it; of those, only the events no earlier sweep
@@ -167,11 +178,13 @@ class JourneyRunner:
             back = OVERLAP_S if overlap else SWEEP_OVERLAP_S
             since = float(mark) - back if mark else now - LOOKBACK_S
             after = int(repo.get_state(conn, MEMBER_MARK) or 0)
-            events, last = entries.read_events(conn, since, now, book.enabled(), after)
-            events = [ev for ev in events if ev.key() not in decided]
-            return entries.entries_for(conn, book.enabled(), events), mark, last, since
+            complete = min(now, _oldest_pending(conn) or now)  # read before the events
+            events, last = entries.read_events(conn, since, now, book.enabled(), after,
+                                               skip=decided)
+            return (entries.entries_for(conn, book.enabled(), events), mark, last, since,
+                    max(complete, now - OVERLAP_S))
 
-        found, mark, last, since = await self.db.read(find)
+        found, mark, last, since, complete = await self.db.read(find)
         rows = found.rows
         count = 0
         # A few hundred rows a write: on SQLite the group commit runs on the event loop, and
@@ -179,11 +192,14 @@ class JourneyRunner:
         # write took 200 ms, with every callback waiting; 500 take 5 ms. Rows already there
         # are left as they are, so a sweep stopped half-way is finished by the next one.
         for start in range(0, len(rows), ENTER_ROWS_PER_WRITE):
-            count += await self.db.write(functools.partial(
-                entries.write_entries, rows=rows[start:start + ENTER_ROWS_PER_WRITE]))
+            part = rows[start:start + ENTER_ROWS_PER_WRITE]
+            await self.db.write(entries.entries_written(part))  # may go to the writer process
+            count += len(part)
 
         def marks(conn: Connection) -> None:
-            repo.set_state(conn, EVENTS_MARK, repr(max(now, float(mark or 0))))
+            # events before the mark are all read: up to now, or up to the oldest event
+            # still being handled (a stuck one holds it back at most OVERLAP_S)
+            repo.set_state(conn, EVENTS_MARK, repr(max(complete, float(mark or 0))))
             repo.set_state(conn, MEMBER_MARK, str(last))
 
         await self.db.write(marks)

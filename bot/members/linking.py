@@ -13,8 +13,9 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 
 from bot.db.engine import sql
+from bot.db.statements import Step
 
-__all__ = ["bind_member_code", "remember_unionid"]
+__all__ = ["bind_member_code", "remember_unionid", "unionid_remembered"]
 
 _UNIONID = sql("""
     INSERT INTO customer_unionid (unionid, external_userid) VALUES (:u, :e)
@@ -43,6 +44,14 @@ def remember_unionid(conn: Connection, external_userid: str, unionid: str) -> in
     conn.execute(_UNIONID, {"u": unionid, "e": external_userid})
     return int(conn.execute(_LINK_BY_UNIONID, {"u": unionid, "e": external_userid}).rowcount
                or 0)
+
+
+def unionid_remembered(external_userid: str, unionid: str) -> list[Step]:
+    """`remember_unionid` as steps of a welcome's `Statements` (the count is not needed)."""
+    if not unionid:
+        return []
+    params = {"u": unionid, "e": external_userid}
+    return [(_UNIONID.text, params), (_LINK_BY_UNIONID.text, params)]
 
 
 def bind_member_code(conn: Connection, member_code: str, external_userid: str) -> bool:

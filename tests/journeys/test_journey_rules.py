@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from bot import inbox
+from bot.db import repo
+from bot.db.statements import Statements
 from bot.journeys import entries, record_member_event
 from tests.conftest import World
 from tests.journeys.support import Journeys, journeys_world, texts
@@ -225,3 +228,32 @@ async def test_a_sweep_works_out_an_event_once_unless_it_waits_for_a_tag(
     assert worked_out[-1] == sorted([wang, zhao])
     assert jw.entries(zhao) == [("anyone", "active", "")]
     assert [j for j, _, _ in jw.entries(wang)] == ["store", "tagged", "anyone"]
+
+
+async def test_a_customer_handled_late_still_enters(jw: Journeys) -> None:
+    """A sweep re-reads only the last minute before its mark, and the mark never passes a
+    callback still being handled: its rows carry its receipt time, however late they
+    land (a retried handler, a backlog). Here the add is recorded, sweeps run for five
+    minutes while it is in progress, and only then are its rows written."""
+    jw.only(one_step("{event: staff_added, stores: ['0012']}"))
+    earlier = await customer(jw)  # the replica's own id, as its inbox rows carry it
+    db = jw.world.runtime.services.db  # type: ignore[union-attr]
+    me = await db.lookup("SELECT claimed_by FROM inbox_event LIMIT 1", {})
+    await jw.now()
+    received = jw.clock()
+    late = "wm_late_customer"
+    event_id = (await db.write(Statements(((inbox.RECORD, {
+        "dedupe_key": "late-add", "kind": "contact.added", "lane": late, "payload": "{}",
+        "create_time": received, "received_at": received, "status": "pending",
+        "attempts": 0, "claimed_by": me}),), returns=0)))[0]
+    for _ in range(10):  # five minutes of sweeps while the handler is still at it
+        jw.clock.t += 30
+        await jw.runner.tick()
+    await db.write(Statements.of(repo.member_added(
+        external_userid=late, userid="linxiaoyu", name="迟到的顾客", store_id="0012",
+        channel="store-counter", state="store-0012-counter", at=received),
+        [inbox.done_step(event_id)]))
+    jw.clock.t += 30
+    await jw.runner.tick()
+    assert jw.entries(late) == [("t", "active", "")]
+    assert jw.entries(earlier) == [("t", "active", "")]

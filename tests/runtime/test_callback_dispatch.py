@@ -254,13 +254,13 @@ async def test_a_lane_stays_blocked_while_its_event_has_stepped_aside():
 
 @dataclass
 class CountingDb(FakeDb):
-    """Records every event as new (the inbox's insert answers with the next id)."""
+    """Records every event as new (the inbox's insert answers with the next id's row)."""
 
     ids: int = 0
 
     async def write(self, fn: Callable[[Any], Any]) -> Any:  # type: ignore[override]
         self.ids += 1
-        return self.ids
+        return (self.ids,)
 
 
 async def test_the_answer_waits_while_new_customers_are_backed_up():
