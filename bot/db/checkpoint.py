@@ -7,7 +7,8 @@ hundred callbacks one commit took 20 to 170 ms instead of tens of microseconds, 
 callback and welcome in flight waited for it: measured at 300 callbacks/s, those commits
 every 0.2 s were the whole tail of the welcome latency.
 
-So the loop's writer connection does not checkpoint (`wal_autocheckpoint = 0`) and a
+So the loop's writer connection (and the writer process's, bot/db/writer_process.py) does
+not checkpoint (`wal_autocheckpoint = 0`) and a
 `Checkpointer` thread runs a PASSIVE checkpoint every `INTERVAL_S` on a connection of its
 own. PASSIVE takes no lock a writer needs: commits go on meanwhile, and sqlite3 releases the
 GIL while the copy and the fsync run, so the loop does too. Durability is unchanged: with

@@ -9,9 +9,12 @@ still keep up with a bare "decrypt and answer".
 Where the batch runs depends on the database. SQLite in WAL mode commits in tens of
 microseconds without an fsync, so the batch runs right on the event loop, at the end of the
 current loop iteration: handing it to a thread costs more (measured: a third of the
-throughput, lost to GIL hand-offs) than the work itself. A server database answers over the
-network, so there the batch runs on a writer thread and the loop stays free. (SQLite's WAL
-checkpoints, which do fsync, run on a thread of their own: bot/db/checkpoint.py.)
+throughput, lost to GIL hand-offs) than the work itself. A batch made only of plain-SQL
+writes (`Statements`: every callback's record, a welcome's rows, journey entries) goes to
+the writer process instead when it is on (bot/db/writer_process.py): another GIL, the other
+core. A server database answers over the network, so there the batch runs on a writer
+thread and the loop stays free. (SQLite's WAL checkpoints, which do fsync, run on a thread
+of their own: bot/db/checkpoint.py.)
 
 The same code serves SQLite (embedded, one process) and PostgreSQL (production, several
 replicas): the SQL is written in the dialect both understand (`ON CONFLICT`, no date

@@ -190,7 +190,7 @@ def entries_for(conn: Connection, journeys: Iterable[Journey], events: list[Happ
                 ) -> Entered:
     """The entries `events` start, as rows for `write_entries`, and the events decided:
     only reads, so that the sweep can work them out on a reader, off the event loop
-    (SQLite's writer is the loop). Reads only the facts entry looks at."""
+    (where SQLite's Python writes run). Reads only the facts entry looks at."""
     out = Entered()
     if not events:
         return out

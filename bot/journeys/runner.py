@@ -187,9 +187,10 @@ class JourneyRunner:
         found, mark, last, since, complete = await self.db.read(find)
         rows = found.rows
         count = 0
-        # A few hundred rows a write: on SQLite the group commit runs on the event loop, and
-        # a sweep after a campaign's burst has tens of thousands of entries: 18,000 in one
-        # write took 200 ms, with every callback waiting; 500 take 5 ms. Rows already there
+        # A few hundred rows a write: on SQLite a group commit holds the database (in the
+        # writer process, or on the event loop), and a sweep after a campaign's burst has
+        # tens of thousands of entries: 18,000 in one write took 200 ms, with every callback
+        # waiting; 500 take 5 ms. Rows already there
         # are left as they are, so a sweep stopped half-way is finished by the next one.
         for start in range(0, len(rows), ENTER_ROWS_PER_WRITE):
             part = rows[start:start + ENTER_ROWS_PER_WRITE]
