@@ -346,7 +346,11 @@ class Database:
         self._process_started = now
         self._writer_conn()  # the checkpointer runs in this process, with the loop's writer
         path = self.url.split("///", 1)[-1]
-        process = WriterProcess(path)
+        try:
+            process = WriterProcess(path)
+        except OSError:  # no process to be had (fds, memory): the loop writes, as before
+            log.exception("cannot start the writer process; writing on the event loop")
+            return
         self._process = process
         asyncio.get_running_loop().add_reader(process.replies_fd, self._on_replies, process)
 

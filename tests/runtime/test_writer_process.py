@@ -173,3 +173,22 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_without_a_child_the_loop_writes(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """No process to be had (out of file descriptors, say): every write still commits."""
+    def refuse(path: str) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(engine_module, "WriterProcess", refuse)
+    db = Database(f"sqlite:///{tmp_path / 'bot.db'}", writer_process=True)
+    try:
+        await asyncio.wait_for(db.write(lambda c: c.exec_driver_sql(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, v INTEGER)")), 10)
+        rows = await asyncio.wait_for(
+            asyncio.gather(*(db.write(insert(f"k{i}")) for i in range(20))), 10)
+        assert sorted(row[0] for row in rows) == list(range(1, 21))
+        assert db.process_commits == 0 and db._process is None
+    finally:
+        await db.close()
