@@ -180,11 +180,17 @@ class WriterProcess:
     def __init__(self, path: str) -> None:
         request_r, self._requests = os.pipe()
         self._replies, reply_w = os.pipe()
-        self.process = subprocess.Popen(  # noqa: S603 (our own module)
-            [sys.executable, "-m", "bot.db.writer_process", path, str(request_r), str(reply_w)],
-            pass_fds=(request_r, reply_w), stdin=subprocess.DEVNULL)
-        os.close(request_r)
-        os.close(reply_w)
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 (our own module)
+                [sys.executable, "-m", "bot.db.writer_process", path, str(request_r),
+                 str(reply_w)], pass_fds=(request_r, reply_w), stdin=subprocess.DEVNULL)
+        except BaseException:
+            for fd in (self._requests, self._replies):
+                os.close(fd)
+            raise
+        finally:
+            os.close(request_r)  # the child's ends: it has its own copies
+            os.close(reply_w)
         os.set_blocking(self._replies, False)
         self._buffer = bytearray()
         self._texts = _Texts()
