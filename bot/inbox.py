@@ -36,6 +36,7 @@ _DONE = ("UPDATE inbox_event SET status = 'done', handled_at = :at, attempts = a
          "WHERE id = :id")
 _FAILED = ("UPDATE inbox_event SET status = :status, error = :error, "
            "attempts = attempts + 1 WHERE id = :id")
+_OLDEST = "SELECT MIN(received_at) FROM inbox_event WHERE status = 'pending'"
 _PENDING = ("SELECT id, payload, received_at FROM inbox_event WHERE status = 'pending' "
             "ORDER BY id LIMIT :limit")
 
@@ -90,6 +91,15 @@ def mark_failed(conn: Connection, event_id: int, error: str, final: bool) -> Non
 
     driver_execute(conn, _FAILED, {"id": event_id, "error": error[:500],
                                    "status": "failed" if final else "pending"})
+
+
+def oldest_pending(conn: Connection) -> float | None:
+    """When the oldest event not handled yet came in: its handler's rows will carry that
+    time, however late they are written (the journeys sweep reads up to it)."""
+    from bot.db.engine import driver_execute
+
+    found = driver_execute(conn, _OLDEST, {}).fetchone()
+    return None if found is None or found[0] is None else float(found[0])
 
 
 def pending(conn: Connection, limit: int = 10_000) -> list[Recorded]:

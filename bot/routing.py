@@ -8,6 +8,7 @@ handler module imports only this.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -64,19 +65,20 @@ class Context:
                      ) -> None:
         """Write the handler's effects and mark the event done, in one transaction.
         Effects given as `Statements` (plain SQL) may commit in the writer process."""
-        event_id = self.event_id
+        write: Callable[[Connection], Any]
         if isinstance(effects, Statements):
-            await self.services.db.write(effects.then([inbox.done_step(event_id)]))
-            self.finished = True
-            return
-
-        def _write(conn: Connection) -> None:
-            if effects is not None:
-                effects(conn)
-            inbox.mark_done(conn, event_id)
-
-        await self.services.db.write(_write)
+            write = effects.then([inbox.done_step(self.event_id)])
+        else:
+            write = functools.partial(_then_done, effects, self.event_id)
+        await self.services.db.write(write)
         self.finished = True
+
+
+def _then_done(effects: Callable[[Connection], None] | None, event_id: int,
+               conn: Connection) -> None:
+    if effects is not None:
+        effects(conn)
+    inbox.mark_done(conn, event_id)
 
 
 class Router:

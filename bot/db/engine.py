@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
+from bot.db import pragmas
 from bot.db.checkpoint import Checkpointer, stop_checkpointing_on_commit
 from bot.db.revisions import MIGRATIONS_DIR, known_head
 from bot.db.statements import Statements
@@ -89,11 +90,8 @@ def _sqlite_tuning(engine: Engine, begin: str) -> None:
         # handling breaks SAVEPOINT, which the group-commit writer relies on.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-        cur.execute("PRAGMA synchronous=NORMAL")  # durable at each WAL checkpoint, fast commits
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        for pragma in pragmas.CONNECTION:
+            cur.execute(f"PRAGMA {pragma}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -105,10 +103,6 @@ def _sqlite_tuning(engine: Engine, begin: str) -> None:
         conn.exec_driver_sql(begin)
 
 
-WAL_SIZE_LIMIT = 64 << 20
-"""Bytes of write-ahead log kept on disk once it starts over. Under a sustained burst the
-log cannot start over (a checkpoint never catches up with the commits: 1.5 GB in 30 s at
-600 callbacks a second, docs/capacity.md); without a limit the file stays that large."""
 PROCESS_RESTART_S = 5.0  # a writer process that died is replaced at most this often
 _SMALL_BATCH = 64  # writes; below this a group commit waits one more loop iteration (once)
 _NAMED_PARAM = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
@@ -287,12 +281,16 @@ class Database:
         future: asyncio.Future[T] = loop.create_future()
         self._queue.append((fn, future))
         if self._inline:
-            if not self._inline_scheduled:
-                self._inline_scheduled = True
-                loop.call_soon(self._flush_inline)  # after the other ready callbacks: a batch
+            self._flush_soon()
         elif self._flusher is None:
             self._flusher = loop.create_task(self._flush())
         return await future
+
+    def _flush_soon(self) -> None:
+        """After the other ready callbacks (a batch), unless that is already arranged."""
+        if not self._inline_scheduled:
+            self._inline_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_inline)
 
     def _flush_inline(self) -> None:
         # A small batch waits one more loop iteration, once: under load an iteration handles
@@ -365,9 +363,8 @@ class Database:
             self.process_commits += 1
             self.writes += len(batch)
             self._settle(batch, results)
-        if self._queue and not self._in_flight and not self._inline_scheduled:
-            self._inline_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_inline)
+        if self._queue:
+            self._flush_soon()
 
     def _process_gone(self, why: str) -> None:
         process, self._process = self._process, None
@@ -380,9 +377,8 @@ class Database:
         batch, self._in_flight = self._in_flight, []
         gone = WriterGone("the writer process ended: this write may or may not be committed")
         self._settle(batch, [(False, gone)] * len(batch))
-        if self._queue and not self._inline_scheduled:
-            self._inline_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_inline)
+        if self._queue:
+            self._flush_soon()
 
     def _writer_conn(self) -> Connection:
         """The loop's writer connection (SQLite), opened on first use; it leaves the WAL

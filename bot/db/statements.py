@@ -12,7 +12,7 @@ Stdlib only at import: the writer process loads this module and `sqlite3`, nothi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +32,8 @@ class Statements:
     returns: int | None = None
 
     @classmethod
-    def of(cls, *parts: Iterable[Step], returns: int | None = None) -> Statements:
-        return cls(tuple(step for part in parts for step in part), returns)
+    def of(cls, *parts: Iterable[Step]) -> Statements:
+        return cls(tuple(step for part in parts for step in part))
 
     def then(self, *parts: Iterable[Step]) -> Statements:
         """These steps followed by more (the result stays the same step's)."""
@@ -66,7 +66,3 @@ class Statements:
             cursor.close()
         return result
 
-
-def steps(statement: str, params: Params) -> Sequence[Step]:
-    """One step, for `Statements.of(...)`."""
-    return ((statement, params),)

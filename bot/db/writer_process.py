@@ -33,6 +33,8 @@ import subprocess
 import sys
 from typing import Any
 
+from bot.db import pragmas
+from bot.db.checkpoint import stop_checkpointing_on_commit
 from bot.db.statements import Statements
 
 log = logging.getLogger(__name__)
@@ -49,10 +51,9 @@ class WriterGone(RuntimeError):
 
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                   "busy_timeout=30000", "wal_autocheckpoint=0",
-                   f"journal_size_limit={64 << 20}"):  # as bot.db.engine's connections
+    for pragma in pragmas.CONNECTION:
         conn.execute(f"PRAGMA {pragma}")
+    stop_checkpointing_on_commit(conn)
     return conn
 
 

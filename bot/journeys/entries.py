@@ -105,10 +105,10 @@ def read_events(conn: Connection, since: float, until: float, journeys: Iterable
         out += [Happened(e, "group_joined", float(at), store_id=s) for e, at, s in rows
                 if event_key("group_joined", e, at, "", s) not in skip]
     if tags:
-        out += [Happened(e, "tag_added", float(at), {"tag": tag}) for e, at, tag in (
-                    (e, at, f"{g}/{n}") for e, at, g, n in
-                    conn.execute(_READS["tag_added"], {**window, "names": tags}))
-                if event_key("tag_added", e, at, tag=tag) not in skip]
+        for e, at, group, name in conn.execute(_READS["tag_added"], {**window, "names": tags}):
+            tag = f"{group}/{name}"
+            if event_key("tag_added", e, at, tag=tag) not in skip:
+                out.append(Happened(e, "tag_added", float(at), {"tag": tag}))
     for ext, at, ev, attrs, id_ in conn.execute(_READS["member"], {"after": after_id}):
         last = max(last, int(id_))
         if ev in wanted:

@@ -24,9 +24,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.engine import Connection
 
+from bot import inbox
 from bot.books.live import LiveBook
 from bot.db import repo
-from bot.db.engine import Database, sql
+from bot.db.engine import Database
 from bot.journeys import entries, tasks
 from bot.journeys.book import JourneyBook
 from bot.journeys.dispatch import Dispatched, dispatch_due
@@ -44,7 +45,7 @@ MEMBER_MARK = "journeys_member_event_id"  # bot_state: member events read up to 
 OVERLAP_S = 6 * 3600
 # ... and at every sweep a minute before the mark: WeCom's times are whole seconds, behind
 # our clock, and WeCom redelivers an unanswered callback for about 15 s. The mark itself
-# never passes an event still being handled (`_oldest_pending`), whose rows are written
+# never passes an event still being handled (`inbox.oldest_pending`), whose rows are written
 # with its receipt time when it finishes, however late.
 SWEEP_OVERLAP_S = 60.0
 PLANNED_MARK = "journeys_planned_day"  # bot_state: the last local day planned
@@ -61,15 +62,6 @@ async def run_job(runner_id: int, what: str) -> None:
     runner = _RUNNERS.get(runner_id)
     if runner is not None:
         await runner.tick(plan=what == "plan")
-
-
-_OLDEST_PENDING = sql("SELECT MIN(received_at) FROM inbox_event WHERE status = 'pending'")
-
-
-def _oldest_pending(conn: Connection) -> float | None:
-    """When the oldest callback not handled yet came in (its rows will carry that time)."""
-    value = conn.execute(_OLDEST_PENDING).scalar()
-    return None if value is None else float(value)
 
 
 class JourneyRunner:
@@ -178,7 +170,7 @@ class JourneyRunner:
             back = OVERLAP_S if overlap else SWEEP_OVERLAP_S
             since = float(mark) - back if mark else now - LOOKBACK_S
             after = int(repo.get_state(conn, MEMBER_MARK) or 0)
-            complete = min(now, _oldest_pending(conn) or now)  # read before the events
+            complete = min(now, inbox.oldest_pending(conn) or now)  # read before the events
             events, last = entries.read_events(conn, since, now, book.enabled(), after,
                                                skip=decided)
             return (entries.entries_for(conn, book.enabled(), events), mark, last, since,

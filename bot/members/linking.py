@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Connection
 
-from bot.db.engine import sql
+from bot.db.engine import driver_execute, sql
 from bot.db.statements import Step
 
 __all__ = ["bind_member_code", "remember_unionid", "unionid_remembered"]
@@ -39,11 +39,10 @@ _BIND = sql(f"""
 
 def remember_unionid(conn: Connection, external_userid: str, unionid: str) -> int:
     """Record a customer's unionid and link the till members carrying it; how many."""
-    if not unionid:
-        return 0
-    conn.execute(_UNIONID, {"u": unionid, "e": external_userid})
-    return int(conn.execute(_LINK_BY_UNIONID, {"u": unionid, "e": external_userid}).rowcount
-               or 0)
+    linked = 0
+    for statement, params in unionid_remembered(external_userid, unionid):
+        linked = driver_execute(conn, statement, params).rowcount  # the last: the link
+    return int(linked or 0)
 
 
 def unionid_remembered(external_userid: str, unionid: str) -> list[Step]:
