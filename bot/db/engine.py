@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
-from bot.db import pragmas
+from bot.db import pace, pragmas
 from bot.db.checkpoint import Checkpointer, stop_checkpointing_on_commit
 from bot.db.revisions import MIGRATIONS_DIR, known_head
 from bot.db.statements import Statements
@@ -248,6 +248,7 @@ class Database:
         return await loop.run_in_executor(self._readers, self._run_read, fn)
 
     def _run_read(self, fn: Callable[[Connection], T]) -> T:
+        pace.reading()
         with self._read_engine.connect() as conn:
             return fn(conn)
 

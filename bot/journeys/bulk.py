@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from bot.db import pace
 from bot.db.engine import driver_execute
 
 CHUNK = 2000  # values in one IN (...): far below SQLite's 32,766 variables
@@ -24,9 +25,10 @@ _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
 def select_in(conn: Connection, template: str, values: Sequence[Any],
               params: dict[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
-    """Rows of `template` (``... IN {in} ...``) for `values`, CHUNK at a time."""
+    """Rows of `template` (``... IN {in} ...``) for `values`, CHUNK at a time (on a
+    reader, the event loop gets the GIL between rows: bot.db.pace)."""
     for start in range(0, len(values), CHUNK):
-        yield from _run_in(conn, template, values[start:start + CHUNK], params).fetchall()
+        yield from pace.rows(_run_in(conn, template, values[start:start + CHUNK], params))
 
 
 def update_in(conn: Connection, template: str, values: Sequence[Any],

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 
+from bot.db import pace
 from bot.db.engine import driver_execute, sql
 from bot.db.statements import Statements
 from bot.journeys.facts import Customer, chunks, load_customers
@@ -97,23 +98,36 @@ def read_events(conn: Connection, since: float, until: float, journeys: Iterable
     last = after_id
     out: list[Happened] = []
     if "staff_added" in wanted:
-        rows = driver_execute(conn, _READS["staff_added"].text, window).fetchall()
-        out += [Happened(e, "staff_added", float(at), sender=u) for e, at, u in rows
-                if event_key("staff_added", e, at, u) not in skip]
+        for e, at, u in pace.rows(driver_execute(conn, _READS["staff_added"].text, window)):
+            if event_key("staff_added", e, at, u) not in skip:
+                out.append(Happened(e, "staff_added", float(at), sender=u))
     if "group_joined" in wanted:
-        rows = driver_execute(conn, _READS["group_joined"].text, window).fetchall()
-        out += [Happened(e, "group_joined", float(at), store_id=s) for e, at, s in rows
-                if event_key("group_joined", e, at, "", s) not in skip]
+        for e, at, s in pace.rows(driver_execute(conn, _READS["group_joined"].text, window)):
+            if event_key("group_joined", e, at, "", s) not in skip:
+                out.append(Happened(e, "group_joined", float(at), store_id=s))
     if tags:
-        for e, at, group, name in conn.execute(_READS["tag_added"], {**window, "names": tags}):
+        params = {**window, "names": tags}
+        for e, at, group, name in pace.rows(conn.execute(_READS["tag_added"], params)):
             tag = f"{group}/{name}"
             if event_key("tag_added", e, at, tag=tag) not in skip:
                 out.append(Happened(e, "tag_added", float(at), {"tag": tag}))
-    for ext, at, ev, attrs, id_ in conn.execute(_READS["member"], {"after": after_id}):
+    for ext, at, ev, attrs, id_ in pace.rows(conn.execute(_READS["member"], {"after": after_id})):
         last = max(last, int(id_))
         if ev in wanted:
             out.append(Happened(ext, ev, float(at), json.loads(attrs or "{}")))
     return out, last
+
+
+def still_decided(decided: dict[int, float], since: float) -> dict[int, float]:
+    """The decided keys (`event_key` to when decided) a sweep reading from `since` on
+    still meets; the rest are forgotten. On a reader thread, resting now and then."""
+    kept: dict[int, float] = {}
+    for n, (key, at) in enumerate(decided.items()):
+        if n % 4096 == 0:
+            pace.pace()
+        if at >= since:
+            kept[key] = at
+    return kept
 
 
 def quiet_customers(conn: Connection, journey: Journey, day: date) -> list[Happened]:
@@ -200,11 +214,13 @@ def entries_for(conn: Connection, journeys: Iterable[Journey], events: list[Happ
                                purchases=False)
     past: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for part in chunks(sorted(customers)):
-        for name, ext, day, status in conn.execute(_PAST, {"ids": part}):
+        for name, ext, day, status in pace.rows(conn.execute(_PAST, {"ids": part})):
             past.setdefault((name, ext), []).append((day, status))
     undecided: set[int] = set()
     for journey in journeys:
-        for ev in sorted(events, key=lambda e: e.at):
+        for n, ev in enumerate(sorted(events, key=lambda e: e.at)):
+            if n % pace.ROWS == 0:
+                pace.pace()
             customer = customers[ev.external_userid]
             if not matches_but_tags(journey, ev, customer):
                 continue

@@ -51,7 +51,7 @@ SWEEP_OVERLAP_S = 60.0
 PLANNED_MARK = "journeys_planned_day"  # bot_state: the last local day planned
 PLAN_AT = (0, 5)  # local time of the daily plan
 SWEEP_EVERY_S = 30.0
-ENTER_ROWS_PER_WRITE = 500  # journey entries a sweep writes per group commit (`enter`)
+ENTER_ROWS_PER_WRITE = 64  # journey entries a sweep writes per group commit (`enter`)
 LOOKBACK_S = 3 * 86400  # events older than this at the first start are not entries
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 _RUNNERS: dict[int, JourneyRunner] = {}
@@ -159,11 +159,14 @@ class JourneyRunner:
         book = self.book
         decided = self._decided[1] if self._decided[0] is book else {}
 
-        def find(conn: Connection) -> tuple[entries.Entered, str | None, int, float, float]:
+        def find(conn: Connection) -> tuple[entries.Entered, str | None, int, float,
+                                            dict[int, float]]:
             # Reads only, on a reader: a sweep re-reads the last minutes of events (at a
             # campaign's pace, tens of thousands), which on SQLite's writer held the event
             # loop, and every callback with it; of those, only the events no earlier sweep
-            # decided are worked out (the reader's Python holds the GIL, and so the loop).
+            # decided are worked out. The reader's Python holds the GIL, and so the loop:
+            # it rests now and then (bot.db.pace), and what is left of the decided keys is
+            # worked out here too (tens of thousands: milliseconds the loop would wait).
             # Only this runner writes entries and the marks, one tick at a time (`_lock`),
             # so what it read still holds when it writes.
             mark = repo.get_state(conn, EVENTS_MARK)
@@ -173,17 +176,20 @@ class JourneyRunner:
             complete = min(now, inbox.oldest_pending(conn) or now)  # read before the events
             events, last = entries.read_events(conn, since, now, book.enabled(), after,
                                                skip=decided)
-            return (entries.entries_for(conn, book.enabled(), events), mark, last, since,
-                    max(complete, now - OVERLAP_S))
+            found = entries.entries_for(conn, book.enabled(), events)
+            # remembered once written, forgotten once out of the window every later sweep
+            kept = entries.still_decided(decided, since)
+            kept.update(dict.fromkeys(found.decided, now))
+            return found, mark, last, max(complete, now - OVERLAP_S), kept
 
-        found, mark, last, since, complete = await self.db.read(find)
+        found, mark, last, complete, kept = await self.db.read(find)
         rows = found.rows
         count = 0
-        # A few hundred rows a write: on SQLite a group commit holds the database (in the
-        # writer process, or on the event loop), and a sweep after a campaign's burst has
-        # tens of thousands of entries: 18,000 in one write took 200 ms, with every callback
-        # waiting; 500 take 5 ms. Rows already there
-        # are left as they are, so a sweep stopped half-way is finished by the next one.
+        # A few dozen rows a write: on SQLite a group commit holds the database (in the
+        # writer process, or on the event loop), and every callback's record waits for the
+        # one in flight. A sweep after a campaign's burst has tens of thousands of entries:
+        # 18,000 in one write took 200 ms, 500 took 5 ms, 64 take under 1 ms. Rows already
+        # there are left as they are, so a sweep stopped half-way is finished by the next.
         for start in range(0, len(rows), ENTER_ROWS_PER_WRITE):
             part = rows[start:start + ENTER_ROWS_PER_WRITE]
             await self.db.write(entries.entries_written(part))  # may go to the writer process
@@ -196,9 +202,6 @@ class JourneyRunner:
             repo.set_state(conn, MEMBER_MARK, str(last))
 
         await self.db.write(marks)
-        # remembered once written, forgotten once out of the window every later sweep reads
-        kept = {k: at for k, at in decided.items() if at >= since}
-        kept.update(dict.fromkeys(found.decided, now))
         self._decided = (book, kept)
         if count:
             log.info("journeys: %d customers entered a journey", count)

@@ -64,3 +64,29 @@ async def test_sqlite_commits_leave_the_wal_checkpoints_to_their_own_thread(
         assert await db.lookup("SELECT count(*) FROM t", {}) == 1500
     finally:
         await db.close()
+
+
+async def test_once_checkpointed_the_log_starts_over_cut_back_to_what_was_appended(
+        tmp_path: Path) -> None:
+    """A burst leaves a long log; the first commit after it starts over cuts the file back
+    (bot/db/pragmas.WAL_SIZE_LIMIT), so later commits append instead of writing into old
+    pages of the file that may have to be read back from the disk first."""
+    path = tmp_path / "bot.db"
+    wal = tmp_path / "bot.db-wal"
+    db = Database(f"sqlite:///{path}")
+    try:
+        await db.write(lambda c: c.exec_driver_sql("CREATE TABLE t (x TEXT)"))
+        row = "果" * 2000
+        await asyncio.gather(*(db.write(lambda c: c.exec_driver_sql(
+            "INSERT INTO t VALUES (?)", (row,))) for _ in range(1500)))
+        burst = wal.stat().st_size
+        assert burst > 8_000_000
+        for _ in range(100):  # the checkpointer copies it all back; nobody reads meanwhile
+            await asyncio.sleep(0.05)
+            await db.write(lambda c: c.exec_driver_sql("INSERT INTO t VALUES ('小')"))
+            if wal.stat().st_size < 100_000:
+                break
+        assert wal.stat().st_size < 100_000  # a few frames, not the burst's 8 MB
+        assert await db.lookup("SELECT count(*) FROM t", {}) >= 1501
+    finally:
+        await db.close()

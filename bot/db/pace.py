@@ -1,0 +1,54 @@
+"""Long reads on a reader thread hand the GIL back to the event loop every half millisecond.
+
+A journeys sweep at 600 callbacks a second turns 20,000 to 50,000 rows into events and
+entries on a reader thread (bot/journeys/runner.py), a day's plan many more. That is Python,
+so it holds the GIL, and the event loop, wanting it back after each socket call, waited up to
+the interpreter's switch interval (5 ms) every time: for the 0.2 to 0.4 s a sweep took, every
+callback was 8 to 17 ms late, a third of a run's slowest 1 % (docs/capacity.md, tenth round).
+
+So code that works through many rows calls `pace()` every `ROWS` rows. On a reader thread,
+after `WORK_S` of work since its last rest, it sleeps `REST_S`, and the loop, which was
+waiting for the GIL, takes it at once: the read takes five times as long and the loop hardly
+notices it (measured at 600 callbacks a second: the slow welcomes during a sweep went from
+about 130 of a run's slowest 180 to about 30). Anywhere else (the event loop, where SQLite's
+Python writes run, or a test calling the code directly) `pace()` does nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+ROWS = 64  # rows between two `pace()`s: a fraction of `WORK_S` of Python
+WORK_S = 0.0005
+REST_S = 0.002
+
+_local = threading.local()
+rests = 0  # times a reader rested, for tests and the curious
+
+
+def reading() -> None:
+    """A read begins on this reader thread (bot.db.engine): `pace` may rest on it."""
+    _local.since = time.perf_counter()
+
+
+def pace() -> None:
+    """Rest if this reader thread has worked `WORK_S` since it last did."""
+    since: float | None = getattr(_local, "since", None)
+    if since is None:
+        return
+    now = time.perf_counter()
+    if now - since >= WORK_S:
+        global rests
+        rests += 1
+        time.sleep(REST_S)
+        _local.since = time.perf_counter()
+
+
+def rows(cursor: Any) -> Iterator[Any]:
+    """A driver's cursor or SQLAlchemy's result, `ROWS` at a time, `pace()` between."""
+    while part := cursor.fetchmany(ROWS):
+        yield from part
+        pace()
