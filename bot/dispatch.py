@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from bot import inbox
+from bot.db import pace
 from bot.inbox import Recorded
 from bot.logs import event_fields
 from bot.routing import Context, Handler, Router
@@ -123,6 +124,7 @@ class Dispatcher:
 
     async def accept(self, event: Event, received_at: float) -> None:
         """Record (durably, once), then queue without waiting for the handler."""
+        pace.serving()  # long reads on the readers make way for callbacks (bot.db.pace)
         prefetched = self._start_prefetch(event)
         recorded = await inbox.record(self._db, event, received_at, self._replica_id)
         if recorded is None:

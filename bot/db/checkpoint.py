@@ -22,9 +22,17 @@ import logging
 import threading
 from typing import Any
 
+from bot.db import pace, pragmas
+
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 0.25
+TRUNCATE_FRAMES = 16_384
+"""A log this long (64 MB of 4 KB pages) is cut to nothing by the checkpointer in the first
+lull after it (no callback for `pace.SERVING_S`), not by the next commit: under a sustained
+burst the log grows without bound (1.5 GB in 30 s at 600 callbacks a second), and cutting
+such a file took the commit that did it 620 ms, with every write waiting, and the event
+loop too when it was one of SQLite's Python writes (measured, docs/capacity.md)."""
 """Often enough that the log stays near the size SQLite's own checkpoint would keep it at
 (about 1,000 pages at a few hundred commits a second), rarely enough to cost nothing idle."""
 
@@ -43,6 +51,7 @@ class Checkpointer:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
         self.checkpoints = 0  # passive checkpoints run, for tests and the curious
+        self.truncations = 0  # logs cut to nothing in a lull
 
     def start(self) -> None:
         self._thread.start()
@@ -65,7 +74,21 @@ class Checkpointer:
 
     def _checkpoint(self, conn: Any) -> None:
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.checkpoints += 1
+            if frames >= TRUNCATE_FRAMES and copied == frames and not pace.serving_now():
+                self._truncate(conn)
         except Exception:  # a busy or broken file: the next round tries again
             log.exception("WAL checkpoint failed")
+
+    def _truncate(self, conn: Any) -> None:
+        """Cut the log to nothing if no writer holds it and no reader reads from it right
+        now; else leave it to a later round. Without waiting: TRUNCATE holds the write lock
+        while it waits for readers, and the writers would wait with it."""
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                self.truncations += 1
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={pragmas.BUSY_TIMEOUT_MS}")

@@ -15,10 +15,12 @@ covers parts of two 4 KB pages of the file: a page the machine had since dropped
 cache was read back from the disk first. Measured at 600/s, a burst that followed a quiet
 half-minute had 5 to 12 ms commits for its first second; appending needs no read."""
 
+BUSY_TIMEOUT_MS = 30_000
+
 CONNECTION = (
     "journal_mode=WAL",  # readers never block the writer
     "synchronous=NORMAL",  # durable at each WAL checkpoint, fast commits
     "foreign_keys=ON",
-    "busy_timeout=30000",
+    f"busy_timeout={BUSY_TIMEOUT_MS}",
     f"journal_size_limit={WAL_SIZE_LIMIT}",
 )

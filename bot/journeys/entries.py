@@ -217,8 +217,9 @@ def entries_for(conn: Connection, journeys: Iterable[Journey], events: list[Happ
         for name, ext, day, status in pace.rows(conn.execute(_PAST, {"ids": part})):
             past.setdefault((name, ext), []).append((day, status))
     undecided: set[int] = set()
+    ordered = sorted(events, key=lambda e: e.at)
     for journey in journeys:
-        for n, ev in enumerate(sorted(events, key=lambda e: e.at)):
+        for n, ev in enumerate(ordered):
             if n % pace.ROWS == 0:
                 pace.pace()
             customer = customers[ev.external_userid]
@@ -236,7 +237,11 @@ def entries_for(conn: Connection, journeys: Iterable[Journey], events: list[Happ
             out.rows.append({"journey": journey.name, "ext": ev.external_userid,
                              "day": day.isoformat(), "at": ev.at, "event": ev.event,
                              "sender": sender, "store": ev.store_id or customer.store_id})
-    out.decided = [ev.key() for ev in events if id(ev) not in undecided]
+    for n, ev in enumerate(events):
+        if n % pace.ROWS == 0:
+            pace.pace()
+        if id(ev) not in undecided:
+            out.decided.append(ev.key())
     return out
 
 

@@ -52,6 +52,7 @@ PLANNED_MARK = "journeys_planned_day"  # bot_state: the last local day planned
 PLAN_AT = (0, 5)  # local time of the daily plan
 SWEEP_EVERY_S = 30.0
 ENTER_ROWS_PER_WRITE = 64  # journey entries a sweep writes per group commit (`enter`)
+ENTER_PAUSE_S = 0.01  # between two of them
 LOOKBACK_S = 3 * 86400  # events older than this at the first start are not entries
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 _RUNNERS: dict[int, JourneyRunner] = {}
@@ -185,12 +186,16 @@ class JourneyRunner:
         found, mark, last, complete, kept = await self.db.read(find)
         rows = found.rows
         count = 0
-        # A few dozen rows a write: on SQLite a group commit holds the database (in the
-        # writer process, or on the event loop), and every callback's record waits for the
-        # one in flight. A sweep after a campaign's burst has tens of thousands of entries:
-        # 18,000 in one write took 200 ms, 500 took 5 ms, 64 take under 1 ms. Rows already
-        # there are left as they are, so a sweep stopped half-way is finished by the next.
+        # A few dozen rows a write, a pause between: on SQLite a group commit holds the
+        # database (in the writer process, or on the event loop), and every callback's
+        # record waits for the one in flight. A sweep after a campaign's burst has tens of
+        # thousands of entries: 18,000 in one write took 200 ms, 500 took 5 ms, 64 take
+        # under 1 ms, and back to back they still made the callbacks meanwhile 5 to 20 ms
+        # late. Rows already there are left as they are, so a sweep stopped half-way is
+        # finished by the next.
         for start in range(0, len(rows), ENTER_ROWS_PER_WRITE):
+            if start:
+                await asyncio.sleep(ENTER_PAUSE_S)
             part = rows[start:start + ENTER_ROWS_PER_WRITE]
             await self.db.write(entries.entries_written(part))  # may go to the writer process
             count += len(part)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot import heap
+from bot.db import checkpoint, pace
 from bot.db.engine import Database
 
 
@@ -88,5 +89,37 @@ async def test_once_checkpointed_the_log_starts_over_cut_back_to_what_was_append
                 break
         assert wal.stat().st_size < 100_000  # a few frames, not the burst's 8 MB
         assert await db.lookup("SELECT count(*) FROM t", {}) >= 1501
+    finally:
+        await db.close()
+
+
+async def test_a_long_log_is_cut_to_nothing_in_the_first_lull_not_while_serving(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cutting a log of gigabytes took a commit 620 ms: the checkpointer does it, once no
+    callback has come in for a moment (bot/db/checkpoint.TRUNCATE_FRAMES)."""
+    monkeypatch.setattr(checkpoint, "TRUNCATE_FRAMES", 1000)
+    monkeypatch.setattr(pace, "_serving_until", 0.0)  # no callback (an earlier test's) lately
+    path = tmp_path / "bot.db"
+    wal = tmp_path / "bot.db-wal"
+    db = Database(f"sqlite:///{path}")
+    try:
+        await db.write(lambda c: c.exec_driver_sql("CREATE TABLE t (x TEXT)"))
+        row = "果" * 2000
+        await asyncio.gather(*(db.write(lambda c: c.exec_driver_sql(
+            "INSERT INTO t VALUES (?)", (row,))) for _ in range(1500)))
+        assert wal.stat().st_size > 8_000_000
+        for _ in range(20):  # a second of callbacks still coming in: checkpoints, no cut
+            pace.serving()
+            await asyncio.sleep(0.05)
+        assert wal.stat().st_size > 8_000_000
+        checkpointer = db._checkpointer
+        assert checkpointer is not None and checkpointer.truncations == 0
+        for _ in range(100):  # the lull: no write at all, and yet the file is cut
+            await asyncio.sleep(0.05)
+            if checkpointer.truncations:
+                break
+        assert checkpointer.truncations >= 1
+        assert wal.stat().st_size == 0
+        assert await db.lookup("SELECT count(*) FROM t", {}) == 1500
     finally:
         await db.close()
