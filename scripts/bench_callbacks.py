@@ -50,6 +50,8 @@ from bot.wecom.crypto import CallbackCrypto  # noqa: E402
 
 REDELIVER = 0.1  # share of callbacks sent again, as WeCom retries
 QUIET_BEFORE_S = 1.5  # before each run: see `run_load`
+LOG_SETTLED_BYTES = 64 << 20  # ... and every bot's SQLite log this short again (`_logs_settled`)
+LOG_SETTLE_MAX_S = 45.0
 QUOTA_LIFTED = 1_000_000_000  # calls a minute per API: see `_start_rig`
 STATES = ["store-0012-counter", "takeout-card", "tuesday-fruit-day", "store-0215-counter",
           "persona-xiaoxian", "poster-unknown"]
@@ -289,6 +291,22 @@ async def _start_rig(workdir: Path, targets: list[str], base: Path | None = None
     return rig
 
 
+async def _logs_settled(rig: Rig) -> None:
+    """Wait until every bot's write-ahead log is short again. After a 600/s run a bot's log
+    is about 1.5 GB, and cutting it back (in its first lull, or at its first commit after
+    one for older code) is heavy work on the disk all the servers share: measured in the
+    next server's run, a stall of 0.1 to 0.3 s that held up to 140 of its 180 slowest
+    welcomes. Each run is then measured alone, as one bot on its own disk would be."""
+    deadline = time.monotonic() + LOG_SETTLE_MAX_S
+    logs = [rig.workdir / f"{t}.db-wal" for t in rig.servers if t in ("bot", "base")]
+    while time.monotonic() < deadline:
+        if all(not p.exists() or p.stat().st_size < LOG_SETTLED_BYTES for p in logs):
+            return
+        await asyncio.sleep(0.5)
+    print(f"  (a log still past {LOG_SETTLED_BYTES >> 20} MB after {LOG_SETTLE_MAX_S:.0f} s)",
+          flush=True)
+
+
 async def _receipts(rig: Rig, target: str, welcomed: set[str]) -> dict[str, float]:
     """When each customer's callback was first received, by the server under test (the bot
     writes its row after the welcome, later under load: waited for, up to 30 s)."""
@@ -332,6 +350,7 @@ async def run_load(rig: Rig, target: str, n: int, concurrency: int,
     # The simulator runs its full garbage collections after a second without work
     # (bot/simulator/collector.py): the pause puts the one each run's customers call for
     # here, between runs, rather than inside the next server's run.
+    await _logs_settled(rig)
     await asyncio.sleep(QUIET_BEFORE_S)
     rig.seed += 1
     contacts, plaintexts = await _new_customers(rig.sim_url, rig.env, rig.managers, n,
