@@ -67,21 +67,25 @@ async def test_sqlite_commits_leave_the_wal_checkpoints_to_their_own_thread(
         await db.close()
 
 
+async def after_a_burst(tmp_path: Path) -> tuple[Database, Path]:
+    """A database just after 1,500 rows of 6 KB in group commits, and its log (9 MB)."""
+    db = Database(f"sqlite:///{tmp_path / 'bot.db'}")
+    await db.write(lambda c: c.exec_driver_sql("CREATE TABLE t (x TEXT)"))
+    row = "果" * 2000
+    await asyncio.gather(*(db.write(lambda c: c.exec_driver_sql(
+        "INSERT INTO t VALUES (?)", (row,))) for _ in range(1500)))
+    wal = tmp_path / "bot.db-wal"
+    assert wal.stat().st_size > 8_000_000
+    return db, wal
+
+
 async def test_once_checkpointed_the_log_starts_over_cut_back_to_what_was_appended(
         tmp_path: Path) -> None:
     """A burst leaves a long log; the first commit after it starts over cuts the file back
     (bot/db/pragmas.WAL_SIZE_LIMIT), so later commits append instead of writing into old
     pages of the file that may have to be read back from the disk first."""
-    path = tmp_path / "bot.db"
-    wal = tmp_path / "bot.db-wal"
-    db = Database(f"sqlite:///{path}")
+    db, wal = await after_a_burst(tmp_path)
     try:
-        await db.write(lambda c: c.exec_driver_sql("CREATE TABLE t (x TEXT)"))
-        row = "果" * 2000
-        await asyncio.gather(*(db.write(lambda c: c.exec_driver_sql(
-            "INSERT INTO t VALUES (?)", (row,))) for _ in range(1500)))
-        burst = wal.stat().st_size
-        assert burst > 8_000_000
         for _ in range(100):  # the checkpointer copies it all back; nobody reads meanwhile
             await asyncio.sleep(0.05)
             await db.write(lambda c: c.exec_driver_sql("INSERT INTO t VALUES ('小')"))
@@ -99,15 +103,8 @@ async def test_a_long_log_is_cut_to_nothing_in_the_first_lull_not_while_serving(
     callback has come in for a moment (bot/db/checkpoint.TRUNCATE_FRAMES)."""
     monkeypatch.setattr(checkpoint, "TRUNCATE_FRAMES", 1000)
     monkeypatch.setattr(pace, "_serving_until", 0.0)  # no callback (an earlier test's) lately
-    path = tmp_path / "bot.db"
-    wal = tmp_path / "bot.db-wal"
-    db = Database(f"sqlite:///{path}")
+    db, wal = await after_a_burst(tmp_path)
     try:
-        await db.write(lambda c: c.exec_driver_sql("CREATE TABLE t (x TEXT)"))
-        row = "果" * 2000
-        await asyncio.gather(*(db.write(lambda c: c.exec_driver_sql(
-            "INSERT INTO t VALUES (?)", (row,))) for _ in range(1500)))
-        assert wal.stat().st_size > 8_000_000
         for _ in range(20):  # a second of callbacks still coming in: checkpoints, no cut
             pace.serving()
             await asyncio.sleep(0.05)
