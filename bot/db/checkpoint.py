@@ -13,7 +13,8 @@ not checkpoint (`wal_autocheckpoint = 0`) and a
 own. PASSIVE takes no lock a writer needs: commits go on meanwhile, and sqlite3 releases the
 GIL while the copy and the fsync run, so the loop does too. Durability is unchanged: with
 `synchronous = NORMAL` a commit is safe from a crash of the process once it returns, and
-the checkpoint's fsync is what makes it safe from a power cut, as before.
+the checkpoint's fsync is what makes it safe from a power cut, as before. The same thread
+cuts a long log to nothing once callbacks stop for a moment (`TRUNCATE_FRAMES`).
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ from bot.db import pace, pragmas
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 0.25
+"""Often enough that the log stays near the size SQLite's own checkpoint would keep it at
+(about 1,000 pages at a few hundred commits a second), rarely enough to cost nothing idle."""
 TRUNCATE_FRAMES = 16_384
 """A log this long (64 MB of 4 KB pages) is cut to nothing by the checkpointer in the first
 lull after it (no callback for `pace.SERVING_S`), not by the next commit: under a sustained
 burst the log grows without bound (1.5 GB in 30 s at 600 callbacks a second), and cutting
 such a file took the commit that did it 620 ms, with every write waiting, and the event
 loop too when it was one of SQLite's Python writes (measured, docs/capacity.md)."""
-"""Often enough that the log stays near the size SQLite's own checkpoint would keep it at
-(about 1,000 pages at a few hundred commits a second), rarely enough to cost nothing idle."""
 
 
 def stop_checkpointing_on_commit(dbapi_conn: Any) -> None:
