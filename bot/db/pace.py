@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
-ROWS = 64  # rows between two `pace()`s: a fraction of `WORK_S` of Python
+T = TypeVar("T")
+
+ROWS = 64  # rows or items between two `pace()`s: a fraction of `WORK_S` of Python
 WORK_S = 0.0005
 REST_S = 0.0045  # a tenth of the GIL for a long read while callbacks come in
 SERVING_S = 1.0
@@ -57,7 +59,7 @@ def pace() -> None:
     now = time.perf_counter()
     if now - since < WORK_S:
         return
-    if now < _serving_until:
+    if serving_now():
         global rests
         rests += 1
         time.sleep(REST_S)
@@ -70,3 +72,11 @@ def rows(cursor: Any) -> Iterator[Any]:
     while part := cursor.fetchmany(ROWS):
         yield from part
         pace()
+
+
+def each(items: Iterable[T]) -> Iterator[T]:
+    """`items`, with a `pace()` every `ROWS` of them (Python work over thousands)."""
+    for n, item in enumerate(items):
+        if n % ROWS == 0:
+            pace()
+        yield item

@@ -118,18 +118,6 @@ def read_events(conn: Connection, since: float, until: float, journeys: Iterable
     return out, last
 
 
-def still_decided(decided: dict[int, float], since: float) -> dict[int, float]:
-    """The decided keys (`event_key` to when decided) a sweep reading from `since` on
-    still meets; the rest are forgotten. On a reader thread, resting now and then."""
-    kept: dict[int, float] = {}
-    for n, (key, at) in enumerate(decided.items()):
-        if n % 4096 == 0:
-            pace.pace()
-        if at >= since:
-            kept[key] = at
-    return kept
-
-
 def quiet_customers(conn: Connection, journey: Journey, day: date) -> list[Happened]:
     """``no_purchase``: whose last purchase was ``days`` days before local `day`."""
     days = journey.entry.days or 0
@@ -219,9 +207,7 @@ def entries_for(conn: Connection, journeys: Iterable[Journey], events: list[Happ
     undecided: set[int] = set()
     ordered = sorted(events, key=lambda e: e.at)
     for journey in journeys:
-        for n, ev in enumerate(ordered):
-            if n % pace.ROWS == 0:
-                pace.pace()
+        for ev in pace.each(ordered):
             customer = customers[ev.external_userid]
             if not matches_but_tags(journey, ev, customer):
                 continue
@@ -237,11 +223,7 @@ def entries_for(conn: Connection, journeys: Iterable[Journey], events: list[Happ
             out.rows.append({"journey": journey.name, "ext": ev.external_userid,
                              "day": day.isoformat(), "at": ev.at, "event": ev.event,
                              "sender": sender, "store": ev.store_id or customer.store_id})
-    for n, ev in enumerate(events):
-        if n % pace.ROWS == 0:
-            pace.pace()
-        if id(ev) not in undecided:
-            out.decided.append(ev.key())
+    out.decided = [ev.key() for ev in pace.each(events) if id(ev) not in undecided]
     return out
 
 

@@ -68,11 +68,7 @@ def load_customers(conn: Connection, ids: Iterable[str], *, tags: bool = True,
                    groups: bool = True, purchases: bool = True) -> dict[str, Customer]:
     """The customers' facts; a plan reads only what its journey's rules look at."""
     wanted = sorted(set(ids))
-    found: dict[str, Customer] = {}
-    for n, ext in enumerate(wanted):  # thousands at a sweep: on a reader, rest between
-        if n % pace.ROWS == 0:
-            pace.pace()
-        found[ext] = Customer(ext)
+    found = {ext: Customer(ext) for ext in pace.each(wanted)}  # thousands at a sweep
     for ext, name, store, channel, status, first in select_in(conn, _MEMBERS, wanted):
         c = found[ext]
         c.name, c.store_id, c.channel, c.status, c.first_staff = (

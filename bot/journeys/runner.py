@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from bot import inbox
 from bot.books.live import LiveBook
-from bot.db import repo
+from bot.db import pace, repo
 from bot.db.engine import Database
 from bot.journeys import entries, tasks
 from bot.journeys.book import JourneyBook
@@ -179,7 +179,7 @@ class JourneyRunner:
                                                skip=decided)
             found = entries.entries_for(conn, book.enabled(), events)
             # remembered once written, forgotten once out of the window every later sweep
-            kept = entries.still_decided(decided, since)
+            kept = {key: at for key, at in pace.each(decided.items()) if at >= since}
             kept.update(dict.fromkeys(found.decided, now))
             return found, mark, last, max(complete, now - OVERLAP_S), kept
 
