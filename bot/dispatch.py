@@ -29,7 +29,7 @@ from bot import inbox
 from bot.db import pace
 from bot.inbox import Recorded
 from bot.logs import event_fields
-from bot.routing import Context, Handler, Router
+from bot.routing import NOT_PREFETCHED, Context, Handler, Prefetch, Router
 from bot.wecom.events import Event
 
 if TYPE_CHECKING:
@@ -100,6 +100,8 @@ class Dispatcher:
         self._services: Services = services  # type: ignore[assignment]  # set by `open`
         self._db: Database = db if db is not None else services.db  # type: ignore[union-attr]
         self._held: list[Recorded] | None = [] if services is None else None
+        self._arriving: dict[str, int] = {}  # dedupe keys being recorded: copies in flight
+        self._early = 0  # prefetches running: with the handlers, at most `max_concurrency`
         self._replica_id = replica_id  # what recorded events are claimed by
         self._observe = observe
         self._router = router if router is not None else Router()  # given by `open`
@@ -125,8 +127,18 @@ class Dispatcher:
     async def accept(self, event: Event, received_at: float) -> None:
         """Record (durably, once), then queue without waiting for the handler."""
         pace.serving()  # long reads on the readers make way for callbacks (bot.db.pace)
-        prefetched = self._start_prefetch(event)
-        recorded = await inbox.record(self._db, event, received_at, self._replica_id)
+        key = event.dedupe_key
+        # A copy of an event still being recorded starts nothing early: one welcome each.
+        prefetched = None if key in self._arriving else self._start_prefetch(event,
+                                                                             received_at)
+        self._arriving[key] = self._arriving.get(key, 0) + 1
+        try:
+            recorded = await inbox.record(self._db, event, received_at, self._replica_id)
+        finally:
+            if self._arriving[key] == 1:
+                del self._arriving[key]
+            else:
+                self._arriving[key] -= 1
         if recorded is None:
             if prefetched is not None:
                 prefetched.cancel()
@@ -161,15 +173,30 @@ class Dispatcher:
             async with asyncio.timeout(ACK_WAIT_S):  # not wait_for: see bot/outbox/worker.py
                 await job.taken
 
-    def _start_prefetch(self, event: Event) -> asyncio.Task[Any] | None:
-        """Start the handler's first read now if a worker will take the event at once (not
-        while starting or with a backlog: then the read would only add to the load)."""
+    def _start_prefetch(self, event: Event, received_at: float) -> asyncio.Task[Any] | None:
+        """Start the handler's urgent part now (`Router.prefetch`) if a worker will take the
+        event at once (not while starting or with a backlog: then it would only add to the
+        load, and the urgent-first order would not be kept)."""
         fetch = self._router.prefetcher(event)
-        if fetch is None or self._held is not None or self._ready or self._running >= self._max:
+        if (fetch is None or self._held is not None or self._ready
+                or self._running + self._early >= self._max):
             return None
-        task = asyncio.get_running_loop().create_task(fetch(self._services, event))
-        task.add_done_callback(_consume)
+        task = asyncio.get_running_loop().create_task(self._prefetch(fetch, event, received_at))
+        self._early += 1
+        task.add_done_callback(self._prefetch_done)
         return task
+
+    def _prefetch_done(self, task: asyncio.Task[Any]) -> None:
+        self._early -= 1
+        _consume(task)
+
+    async def _prefetch(self, fetch: Prefetch, event: Event, received_at: float) -> Any:
+        """`fetch`, unless the event was recorded before (a redelivery: its record will say
+        so, and it must not welcome anyone again meanwhile). On SQLite the look runs here on
+        the loop, before this event's own record can commit."""
+        if await self._db.lookup(inbox.SEEN, {"dedupe_key": event.dedupe_key}) is not None:
+            return NOT_PREFETCHED
+        return await fetch(self._services, event, received_at)
 
     def submit(self, recorded: Recorded, prefetched: asyncio.Task[Any] | None = None
                ) -> _Job | None:

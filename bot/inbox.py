@@ -32,6 +32,7 @@ RECORD = (
     "status, attempts, claimed_by) VALUES (:dedupe_key, :kind, :lane, :payload, :create_time, "
     ":received_at, :status, :attempts, :claimed_by) ON CONFLICT (dedupe_key) DO NOTHING "
     "RETURNING id")
+SEEN = "SELECT 1 FROM inbox_event WHERE dedupe_key = :dedupe_key"  # recorded before?
 _DONE = ("UPDATE inbox_event SET status = 'done', handled_at = :at, attempts = attempts + 1 "
          "WHERE id = :id")
 _FAILED = ("UPDATE inbox_event SET status = :status, error = :error, "

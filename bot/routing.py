@@ -1,5 +1,5 @@
 """What handlers are written against: the `Context` each gets and the `Router` that maps
-event classes to handlers (and to the read a handler starts with, `Router.prefetch`).
+event classes to handlers (and to the part a handler starts with, `Router.prefetch`).
 
 Apart from bot.dispatch, which runs them (lanes, workers, retries, replay), so that a
 handler module imports only this.
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 E = TypeVar("E", bound=Event)
 T = TypeVar("T")
 Handler = Callable[["Context", Any], Awaitable[None]]
-Prefetch = Callable[["Services", Any], Coroutine[Any, Any, Any]]
+Prefetch = Callable[["Services", Any, float], Coroutine[Any, Any, Any]]
+NOT_PREFETCHED: Any = object()  # a prefetch that found nothing to do early: the handler does it
 
 
 @dataclass
@@ -40,11 +41,12 @@ class Context:
     step_aside: Callable[[], Awaitable[None]] | None = None  # see `after_urgent`
 
     async def read(self, fetch: Callable[[], Awaitable[T]]) -> T:
-        """The prefetched read if there is one (first attempt only), else `fetch()` now."""
+        """What the prefetch got (first attempt only: `Router.prefetch`), else `fetch()` now."""
         task, self.prefetched = self.prefetched, None
         if task is not None:
             result: T = await task
-            return result
+            if result is not NOT_PREFETCHED:
+                return result
         return await fetch()
 
     async def after_urgent(self) -> None:
@@ -66,18 +68,21 @@ class Context:
         """Write the handler's effects and mark the event done, in one transaction.
         Effects given as `Statements` (plain SQL) may commit in the writer process."""
         write: Callable[[Connection], Any]
-        if isinstance(effects, Statements):
+        if effects is None:
+            write = Statements((inbox.done_step(self.event_id),))
+        elif isinstance(effects, Statements):
             write = effects.then([inbox.done_step(self.event_id)])
         else:
             write = functools.partial(_then_done, effects, self.event_id)
-        await self.services.db.write(write)
+        # Nothing but this handler waits for it (the callback was answered when it was
+        # recorded): plain SQL may wait for other handlers' rows and commit with them. A
+        # Python write would take the batch it joins out of the writer process: no waiting.
+        await self.services.db.write(write, linger=isinstance(write, Statements))
         self.finished = True
 
 
-def _then_done(effects: Callable[[Connection], None] | None, event_id: int,
-               conn: Connection) -> None:
-    if effects is not None:
-        effects(conn)
+def _then_done(effects: Callable[[Connection], None], event_id: int, conn: Connection) -> None:
+    effects(conn)
     inbox.mark_done(conn, event_id)
 
 
@@ -89,9 +94,12 @@ class Router:
         self._prefetch: dict[type[Event], Prefetch] = {}
 
     def prefetch(self, cls: type[E]) -> Callable[[Prefetch], Prefetch]:
-        """A read (no side effect) the handler of `cls` starts with: started when the event
-        arrives, while it is being recorded, so the two overlap (the handler takes it with
-        `Context.read`). A redelivery's read is cancelled; a read must never write."""
+        """The part the handler of `cls` starts with, `fn(services, event, received_at)`:
+        started when the event arrives, while it is being recorded, so the two overlap (the
+        handler takes its result with `Context.read`), and not at all for a copy of an
+        event recorded or being recorded. It runs before the event is durable and may be
+        cancelled: it never writes to the database, and its only side effects are ones WeCom
+        itself takes once (a WelcomeCode's welcome: a second send gets 41051)."""
         def register(fn: Prefetch) -> Prefetch:
             self._prefetch[cls] = fn
             return fn

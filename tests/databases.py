@@ -10,9 +10,11 @@ cleanly without the variable: `requires_postgres`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,23 @@ class ScratchDb:
         with _pg_connect(self.base_url or "", self.schema) as conn:
             cursor = conn.execute(sql.replace("?", "%s"), params)
             return [tuple(r) for r in cursor.fetchall()] if cursor.description else []
+
+    @contextlib.contextmanager
+    def holding_writes(self, table: str) -> Iterator[None]:
+        """Another connection holds the lock every write to `table` needs (SQLite: the
+        database's write lock) until the block ends; reads go on."""
+        if self.sqlite_path is not None:
+            conn = sqlite3.connect(self.sqlite_path, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+            return
+        with _pg_connect(self.base_url or "", self.schema) as conn, conn.transaction():
+            conn.execute(f'LOCK TABLE "{table}" IN EXCLUSIVE MODE')
+            yield
 
     def drop(self) -> None:
         if self.schema is not None:

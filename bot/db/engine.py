@@ -104,6 +104,14 @@ def _sqlite_tuning(engine: Engine, begin: str) -> None:
 
 
 PROCESS_RESTART_S = 5.0  # a writer process that died is replaced at most this often
+# A write that may wait for company (`write(fn, linger=True)`: a handler's bookkeeping, off
+# every acknowledgement's and welcome's path) joins a group commit once this many wait or
+# the first has waited this long. At 600 callbacks a second a commit held about one write:
+# each commit wrote every page it touched, hot or not, and crossed the pipe twice. Eight
+# welcomes' rows in one commit cost the writer 0.12 ms a callback instead of 0.16 to 0.19
+# (docs/capacity.md, eleventh round).
+LINGER_WRITES = 8
+LINGER_S = 0.02
 _SMALL_BATCH = 64  # writes; below this a group commit waits one more loop iteration (once)
 _NAMED_PARAM = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
@@ -239,6 +247,8 @@ class Database:
         self._process_started = 0.0  # monotonic; a dead one is replaced at most every 5 s
         self._in_flight: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
         self.process_commits = 0  # of `commits`, those the writer process ran
+        self._lingering: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self._linger_timer: asyncio.TimerHandle | None = None
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -273,19 +283,38 @@ class Database:
         assert raw is not None
         return _first_row(raw.execute(statement, params))
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
+    async def write(self, fn: Callable[[Connection], T], *, linger: bool = False) -> T:
         """Run `fn(connection)` in the next group commit; returns once it is durable.
 
         `fn` may be run twice (see `_run_batch`): it must only touch the database.
+        `linger` (SQLite): nothing waits on this write but its own caller, so it may wait
+        for company, up to `LINGER_WRITES` writes or `LINGER_S`, and commit with them.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        if linger and self._inline:
+            self._lingering.append((fn, future))
+            if len(self._lingering) >= LINGER_WRITES:
+                self._linger_over()
+            elif self._linger_timer is None:
+                self._linger_timer = loop.call_later(LINGER_S, self._linger_over)
+            return await future
         self._queue.append((fn, future))
         if self._inline:
             self._flush_soon()
         elif self._flusher is None:
             self._flusher = loop.create_task(self._flush())
         return await future
+
+    def _linger_over(self) -> None:
+        """The lingering writes join the queue: the next group commit takes them."""
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        if self._lingering:
+            self._queue.extend(self._lingering)
+            self._lingering = []
+            self._flush_soon()
 
     def _flush_soon(self) -> None:
         """After the other ready callbacks (a batch), unless that is already arranged."""
@@ -468,6 +497,7 @@ class Database:
     async def close(self) -> None:
         while self._flusher is not None:
             await asyncio.shield(self._flusher)
+        self._linger_over()
         while self._queue or self._in_flight:  # a group commit is scheduled: let it run
             await asyncio.gather(*(f for _, f in self._queue + self._in_flight),
                                  return_exceptions=True)

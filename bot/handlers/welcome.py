@@ -1,9 +1,10 @@
 """A new customer: welcome them within the WelcomeCode's 20 seconds, tag them, record them.
 
 Order matters for the 20 s: read the customer's name (the template greets them by it),
-render, send; tags and bookkeeping come after the welcome is out. The WelcomeCode is
-single-use, so WeCom itself refuses a second send (41051): a replay after a crash between
-"sent" and "recorded" cannot welcome anyone twice.
+render, send (`_urgent`, started as the callback arrives, beside its record); tags and
+bookkeeping come after the welcome is out. The WelcomeCode is single-use, so WeCom itself
+refuses a second send (41051): a replay after a crash between "sent" and "recorded", or a
+welcome sent before its record failed, cannot welcome anyone twice.
 
 Where chat archiving (会话内容存档) is on, the customer's consent (`msg_audit_approved`)
 brings a WelcomeCode of its own; it gets the same welcome, unless this member has already
@@ -52,22 +53,9 @@ class Outcome(NamedTuple):
 @router.on(ContactAdded)
 async def on_contact_added(ctx: Context, ev: ContactAdded) -> None:
     services = ctx.services
-    match = await with_join_code(services.db, services.channels.match(ev.state))
-    try:
-        contact = await ctx.read(lambda: _prefetched_contact(services, ev))
-    except WeComError as exc:  # a welcome without the name beats no welcome
-        log.warning("externalcontact/get for %s failed: %s", ev.external_user_id, exc)
-        contact = {}
+    match, contact, outcome = await ctx.read(lambda: _urgent(services, ev, ctx.received_at))
     name = _name(contact)
     unionid = str(contact.get("external_contact", {}).get("unionid", ""))
-    if ev.welcome_code:
-        outcome = await _welcome(ctx, ev.user_id, ev.external_user_id, ev.welcome_code, match,
-                                 name)
-    else:
-        outcome = Outcome("no_code")
-        log.info("no WelcomeCode for %s (state %r): no welcome (already chatting, the "
-                 "admin console sends one, or it comes with the archiving consent)",
-                 ev.external_user_id, ev.state)
     await ctx.after_urgent()  # tags and rows can wait for the next customer's welcome
     tag_ids = await _tag(ctx, ev, list(match.tags))
 
@@ -106,8 +94,8 @@ async def on_msg_audit_approved(ctx: Context, ev: ContactMsgAuditApproved) -> No
     if before:
         outcome = Outcome("welcomed_before")
     else:
-        outcome = await _welcome(ctx, ev.user_id, ev.external_user_id, ev.welcome_code, match,
-                                 _name(contact))
+        outcome = await _welcome(services, ctx.received_at, ev.user_id, ev.external_user_id,
+                                 ev.welcome_code, match, _name(contact))
     now = time.time()
     await ctx.finish(Statements.of(_recorded(ctx, ev.external_user_id, ev.user_id, match.name,
                                              outcome, now)))
@@ -135,14 +123,13 @@ def _recorded(ctx: Context, external_userid: str, userid: str, channel: str,
                                  text=outcome.text, error=outcome.error, at=at)
 
 
-async def _welcome(ctx: Context, userid: str, external_userid: str, code: str,
-                   match: ChannelMatch, name: str) -> Outcome:
+async def _welcome(services: Services, received_at: float, userid: str, external_userid: str,
+                   code: str, match: ChannelMatch, name: str) -> Outcome:
     """Render the channel's welcome and send it inside the code's 20 s."""
-    services = ctx.services
-    expires = ctx.received_at + services.settings.wecom.welcome_deadline_s
+    expires = received_at + services.settings.wecom.welcome_deadline_s
     if time.time() >= expires - SAFETY_MARGIN_S:
         log.warning("welcome for %s not sent: WelcomeCode expired before we got to it "
-                    "(received %.1fs ago)", external_userid, time.time() - ctx.received_at)
+                    "(received %.1fs ago)", external_userid, time.time() - received_at)
         return Outcome("expired")
     staff_name = services.stores.staff_name(userid)
     links = CustomerLinks(services.settings.sidebar.public_url, external_userid, userid)
@@ -157,18 +144,43 @@ async def _welcome(ctx: Context, userid: str, external_userid: str, code: str,
             match, customer_name=name, staff_name=staff_name, today=date.today(),
             questionnaire=links)
     deadline = time.monotonic() + (expires - SAFETY_MARGIN_S - time.time())
-    attachments = await _hosted_images(ctx, message.attachments, deadline)
-    status, attempts, error = await _send(ctx, external_userid, code, message.text,
+    attachments = await _hosted_images(services, message.attachments, deadline)
+    status, attempts, error = await _send(services, external_userid, code, message.text,
                                           attachments, deadline)
-    return Outcome(status, attempts, error, message.text,
-                   (time.time() - ctx.received_at) * 1000)
+    return Outcome(status, attempts, error, message.text, (time.time() - received_at) * 1000)
+
+
+class Urgent(NamedTuple):
+    """What the 20 s are for: the channel, the customer as WeCom has them, the welcome."""
+
+    match: ChannelMatch
+    contact: dict[str, Any]
+    outcome: Outcome
 
 
 @router.prefetch(ContactAdded)
-async def _prefetched_contact(services: Services, ev: ContactAdded) -> dict[str, Any]:
-    """The customer's name for the welcome: read while the event is being recorded (the
-    record and this round trip overlap: bot.dispatch `Router.prefetch`)."""
-    return await services.wecom.get_external_contact(ev.external_user_id)
+async def _urgent(services: Services, ev: ContactAdded, received_at: float) -> Urgent:
+    """Started as the callback arrives, while it is being recorded (bot.dispatch
+    `Router.prefetch`), so that the customer does not wait for our commit. The welcome is
+    the one side effect that may go before the record: WeCom takes a WelcomeCode once, so
+    a copy of the event can never welcome twice (its send gets 41051), and if the record
+    fails the callback is not answered, WeCom sends it again, and that handler's send meets
+    41051 ("already_sent") and writes the rows."""
+    match = await with_join_code(services.db, services.channels.match(ev.state))
+    try:
+        contact = await services.wecom.get_external_contact(ev.external_user_id)
+    except WeComError as exc:  # a welcome without the name beats no welcome
+        log.warning("externalcontact/get for %s failed: %s", ev.external_user_id, exc)
+        contact = {}
+    if ev.welcome_code:
+        outcome = await _welcome(services, received_at, ev.user_id, ev.external_user_id,
+                                 ev.welcome_code, match, _name(contact))
+    else:
+        outcome = Outcome("no_code")
+        log.info("no WelcomeCode for %s (state %r): no welcome (already chatting, the "
+                 "admin console sends one, or it comes with the archiving consent)",
+                 ev.external_user_id, ev.state)
+    return Urgent(match, contact, outcome)
 
 
 async def _tag(ctx: Context, ev: ContactAdded, names: list[tuple[str, str]]) -> list[str]:
@@ -193,13 +205,13 @@ async def _tag(ctx: Context, ev: ContactAdded, names: list[tuple[str, str]]) -> 
     return tag_ids
 
 
-async def _hosted_images(ctx: Context, attachments: list[dict[str, Any]],
+async def _hosted_images(services: Services, attachments: list[dict[str, Any]],
                          deadline: float) -> list[dict[str, Any]]:
     """Local pictures swapped for WeCom-hosted ones (uploaded once, bot.media). A picture
     that cannot be uploaded now is left out: the welcome's text must still go out, so
     uploads get at most `UPLOAD_SHARE` of the code's remaining life (a slow or failing
     upload once cost the welcome itself in the soak)."""
-    media = ctx.services.media
+    media = services.media
     if media is None or not attachments:
         return attachments
     now = time.monotonic()
@@ -213,11 +225,11 @@ async def _hosted_images(ctx: Context, attachments: list[dict[str, Any]],
     return out
 
 
-async def _send(ctx: Context, external_userid: str, code: str, text: str,
+async def _send(services: Services, external_userid: str, code: str, text: str,
                 attachments: list[dict[str, object]], deadline: float
                 ) -> tuple[str, int, str | None]:
     """Send, retrying 41096 (another app is sending) and busy inside the code's life."""
-    wecom = ctx.services.wecom
+    wecom = services.wecom
     attempts = 0
     delay = 0.2
     while True:

@@ -24,7 +24,7 @@ from bot.wecom.events import ChatUpdated, ContactAdded, Event, from_fields
 class FakeDb:
     writes: list[Callable[[Any], Any]] = field(default_factory=list)
 
-    async def write(self, fn: Callable[[Any], Any]) -> None:
+    async def write(self, fn: Callable[[Any], Any], *, linger: bool = False) -> None:
         self.writes.append(fn)
 
     async def read(self, fn: Callable[[Any], Any]) -> list[Recorded]:
@@ -258,7 +258,7 @@ class CountingDb(FakeDb):
 
     ids: int = 0
 
-    async def write(self, fn: Callable[[Any], Any]) -> Any:  # type: ignore[override]
+    async def write(self, fn: Callable[[Any], Any], *, linger: bool = False) -> Any:  # type: ignore[override]
         self.ids += 1
         return (self.ids,)
 

@@ -192,3 +192,43 @@ async def test_without_a_child_the_loop_writes(tmp_path: Path,
         assert db.process_commits == 0 and db._process is None
     finally:
         await db.close()
+
+
+async def test_lingering_writes_wait_for_company_and_commit_together(tmp_path: Path) -> None:
+    db = await started(tmp_path / "bot.db")
+    try:
+        before = db.process_commits
+        rows = await asyncio.gather(*(db.write(insert(f"l{i}"), linger=True)
+                                      for i in range(engine_module.LINGER_WRITES)))
+        assert all(row is not None for row in rows)
+        assert db.process_commits == before + 1  # eight welcomes' rows, one commit
+    finally:
+        await db.close()
+
+
+async def test_a_plain_write_does_not_wait_for_a_lingering_one(tmp_path: Path) -> None:
+    db = await started(tmp_path / "bot.db")
+    try:
+        lingering = asyncio.ensure_future(db.write(insert("later"), linger=True))
+        await asyncio.sleep(0)
+        assert await db.write(insert("now")) is not None  # a record: committed at once
+        assert not lingering.done()  # still waiting for company, not taken along
+        assert await db.lookup("SELECT count(*) FROM t WHERE k = 'later'", {}) == 0
+        assert await asyncio.wait_for(lingering, 5) is not None  # alone, after LINGER_S
+        assert await db.lookup("SELECT count(*) FROM t WHERE k = 'later'", {}) == 1
+    finally:
+        await db.close()
+
+
+async def test_close_commits_what_lingers(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    db = await started(path)
+    lingering = asyncio.ensure_future(db.write(insert("last"), linger=True))
+    await asyncio.sleep(0)
+    await db.close()
+    assert lingering.done() and lingering.result() is not None
+    again = Database(f"sqlite:///{path}")
+    try:
+        assert await again.lookup("SELECT count(*) FROM t WHERE k = 'last'", {}) == 1
+    finally:
+        await again.close()
