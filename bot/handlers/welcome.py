@@ -87,7 +87,7 @@ async def on_msg_audit_approved(ctx: Context, ev: ContactMsgAuditApproved) -> No
     services = ctx.services
     before = await services.db.read(
         lambda c: repo.welcomed_before(c, ev.external_user_id, ev.user_id))
-    contact = await _read_contact(ctx, ev.external_user_id)
+    contact = await _read_contact(services, ev.external_user_id)
     state = next((str(f.get("state", "")) for f in contact.get("follow_user", [])
                   if f.get("userid") == ev.user_id), "")
     match = await with_join_code(services.db, services.channels.match(state))
@@ -103,9 +103,9 @@ async def on_msg_audit_approved(ctx: Context, ev: ContactMsgAuditApproved) -> No
              ev.external_user_id, ev.user_id, match.name, outcome.status)
 
 
-async def _read_contact(ctx: Context, external_userid: str) -> dict[str, Any]:
+async def _read_contact(services: Services, external_userid: str) -> dict[str, Any]:
     try:
-        return await ctx.services.wecom.get_external_contact(external_userid)
+        return await services.wecom.get_external_contact(external_userid)
     except WeComError as exc:  # a welcome without the name beats no welcome
         log.warning("externalcontact/get for %s failed: %s", external_userid, exc)
         return {}
@@ -167,11 +167,7 @@ async def _urgent(services: Services, ev: ContactAdded, received_at: float) -> U
     fails the callback is not answered, WeCom sends it again, and that handler's send meets
     41051 ("already_sent") and writes the rows."""
     match = await with_join_code(services.db, services.channels.match(ev.state))
-    try:
-        contact = await services.wecom.get_external_contact(ev.external_user_id)
-    except WeComError as exc:  # a welcome without the name beats no welcome
-        log.warning("externalcontact/get for %s failed: %s", ev.external_user_id, exc)
-        contact = {}
+    contact = await _read_contact(services, ev.external_user_id)
     if ev.welcome_code:
         outcome = await _welcome(services, received_at, ev.user_id, ev.external_user_id,
                                  ev.welcome_code, match, _name(contact))

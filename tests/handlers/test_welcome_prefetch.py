@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot.simulator.messages import render
 from bot.wecom import errors
 from tests.conftest import World
 
@@ -28,15 +29,11 @@ def _welcomes(world: World, ext: str) -> list[tuple[str, str]]:
 
 def _added_xml(world: World, contact: dict[str, str]) -> str:
     """WeCom's add_external_contact callback for a prepared contact, as plaintext."""
-    return (f"<xml><ToUserName><![CDATA[{world.secrets.corp_id}]]></ToUserName>"
-            "<FromUserName><![CDATA[sys]]></FromUserName>"
-            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-            "<Event><![CDATA[change_external_contact]]></Event>"
-            "<ChangeType><![CDATA[add_external_contact]]></ChangeType>"
-            f"<UserID><![CDATA[{MANAGER}]]></UserID>"
-            f"<ExternalUserID><![CDATA[{contact['external_userid']}]]></ExternalUserID>"
-            "<State><![CDATA[takeout-card]]></State>"
-            f"<WelcomeCode><![CDATA[{contact['welcome_code']}]]></WelcomeCode></xml>")
+    return render([("ToUserName", world.secrets.corp_id), ("FromUserName", "sys"),
+                   ("CreateTime", int(time.time())), ("MsgType", "event"),
+                   ("Event", "change_external_contact"), ("ChangeType", "add_external_contact"),
+                   ("UserID", MANAGER), ("ExternalUserID", contact["external_userid"]),
+                   ("State", "takeout-card"), ("WelcomeCode", contact["welcome_code"])])
 
 
 async def test_each_new_customer_is_read_once_and_welcomed_by_name(world: World) -> None:
